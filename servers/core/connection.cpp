@@ -1,0 +1,344 @@
+#include "connection.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "buffer_pool.hpp"
+#include "content.hpp"
+#include "http_date.hpp"
+#include "options.hpp"
+#include "path.hpp"
+#include "stats.hpp"
+
+namespace httpbench::core {
+
+/// Responses waiting to be written, kept in one pooled buffer: a list of segments (memory or
+/// file ranges) followed by the bytes that built heads and dynamic bodies live in. Segments
+/// point into this buffer or into the content store, so nothing is copied twice.
+namespace {
+constexpr size_t max_output_segments = 48;
+}  // namespace
+
+struct connection::output_queue {
+  struct segment {
+    const char* data;  ///< memory segment; unused for files
+    off_t file_offset;
+    uint32_t length;   ///< bytes left to send
+    int32_t fd;        ///< >= 0: a file segment
+  };
+  static constexpr size_t max_segments = max_output_segments;
+  segment segs[max_segments];
+  uint32_t first = 0;  ///< next segment to send
+  uint32_t count = 0;  ///< segments queued
+  uint32_t used = 0;   ///< bytes of `bytes` in use
+  static constexpr size_t header_size = sizeof(segs) + 3 * sizeof(uint32_t);
+  char bytes[buffer_size - header_size - 16];
+};
+
+namespace {
+
+// The longest line we add to a stored head: Date, Connection, final CRLF.
+constexpr size_t head_extra = 40 + 26 + 2;
+// Every head we send (stored or built) is shorter than this.
+constexpr size_t max_head = 320;
+constexpr std::string_view hello_prefix = "<h1>Hello ";
+constexpr std::string_view hello_suffix = "</h1>";
+
+bool is_method(std::string_view m, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), m) != names.end();
+}
+
+// Writes `s` HTML-escaped to `out`, returns the bytes written (at most 6 per input byte).
+size_t html_escape(std::string_view s, char* out) {
+  char* p = out;
+  for (char c : s) {
+    std::string_view rep;
+    switch (c) {
+      case '&': rep = "&amp;"; break;
+      case '<': rep = "&lt;"; break;
+      case '>': rep = "&gt;"; break;
+      case '"': rep = "&quot;"; break;
+      case '\'': rep = "&#39;"; break;
+      default: *p++ = c; continue;
+    }
+    std::memcpy(p, rep.data(), rep.size());
+    p += rep.size();
+  }
+  return static_cast<size_t>(p - out);
+}
+
+thread_local iovec iov_scratch[max_output_segments];
+
+}  // namespace
+
+connection_limits limits_from(const server_config& config) {
+  connection_limits l;
+  l.parser.max_header_bytes = config.max_header_bytes;
+  l.parser.max_request_line = config.max_request_line;
+  return l;
+}
+
+connection::connection(const content_store& content, server_stats& stats,
+                       connection_limits limits)
+    : content_(&content), stats_(&stats), limits_(limits), parser_(limits.parser) {
+  static_assert(sizeof(output_queue) <= buffer_size);
+}
+
+connection::~connection() {
+  release_buffer(in_);
+  release_buffer(reinterpret_cast<char*>(out_));
+}
+
+std::span<char> connection::input_space() {
+  if (in_ == nullptr) {
+    in_ = acquire_buffer();
+    in_start_ = in_end_ = 0;
+  } else if (in_end_ == buffer_size && in_start_ > 0) {
+    // Move the partial request to the front; the parser's resume point is relative to the
+    // request start, so it stays valid.
+    std::memmove(in_, in_ + in_start_, in_end_ - in_start_);
+    in_end_ -= in_start_;
+    in_start_ = 0;
+  }
+  return {in_ + in_end_, buffer_size - in_end_};
+}
+
+void connection::received(size_t n) {
+  in_end_ += static_cast<uint32_t>(n);
+  stats_->add(stats_->bytes_received, n);
+  process();
+}
+
+void connection::feed(std::string_view bytes) {
+  while (!bytes.empty() && wants_read()) {
+    auto space = input_space();
+    size_t n = std::min(space.size(), bytes.size());
+    std::memcpy(space.data(), bytes.data(), n);
+    bytes.remove_prefix(n);
+    received(n);
+  }
+}
+
+void connection::peer_closed() {
+  peer_closed_ = true;
+  release_idle_buffers();
+}
+
+bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
+
+pending_output connection::output() {
+  if (!wants_write()) return {};
+  const auto& front = out_->segs[out_->first];
+  if (front.fd >= 0) return {{}, {front.fd, front.file_offset, front.length}};
+  size_t n = 0;
+  for (uint32_t i = out_->first; i < out_->count && out_->segs[i].fd < 0; ++i)
+    iov_scratch[n++] = {const_cast<char*>(out_->segs[i].data), out_->segs[i].length};
+  return {{iov_scratch, n}, {}};
+}
+
+void connection::consumed(size_t n) {
+  stats_->add(stats_->bytes_sent, n);
+  while (n > 0 && wants_write()) {
+    auto& s = out_->segs[out_->first];
+    size_t take = std::min<size_t>(n, s.length);
+    if (s.fd >= 0) s.file_offset += static_cast<off_t>(take);
+    else s.data += take;
+    s.length -= static_cast<uint32_t>(take);
+    n -= take;
+    if (s.length == 0) ++out_->first;
+  }
+  if (!wants_write()) {
+    release_buffer(reinterpret_cast<char*>(out_));
+    out_ = nullptr;
+    if (stalled_) {
+      stalled_ = false;
+      process();
+    }
+  }
+}
+
+void connection::process() {
+  while (!closing_ && in_end_ > in_start_) {
+    if (body_to_skip_ > 0) {
+      // A body we do not use (e.g. on a GET): skip it so the next pipelined request parses.
+      uint64_t take = std::min<uint64_t>(body_to_skip_, in_end_ - in_start_);
+      in_start_ += static_cast<uint32_t>(take);
+      body_to_skip_ -= take;
+      parser_.reset();
+      continue;
+    }
+    request req;
+    parse_result r = parser_.parse({in_ + in_start_, in_end_ - in_start_}, req);
+    if (r.status == parse_status::incomplete) {
+      // The buffer is larger than the header limit, so a full buffer means the parser has
+      // already rejected it; this only guards endless blank lines.
+      if (in_start_ == 0 && in_end_ == buffer_size) respond_error(431, true);
+      break;
+    }
+    if (r.status == parse_status::bad) {
+      respond_error(r.error_status, true);
+      break;
+    }
+    if (!has_room(max_head + head_extra + limits_.max_name * 6 + 64)) {
+      // Wait for the queued responses to drain; the request is parsed again then.
+      stalled_ = true;
+      parser_.reset();
+      break;
+    }
+    in_start_ += static_cast<uint32_t>(r.consumed);
+    parser_.reset();
+    handle(req);
+  }
+  release_idle_buffers();
+}
+
+void connection::handle(const request& req) {
+  ++requests_;
+  stats_->add(stats_->requests);
+  bool head_only = req.method == "HEAD";
+  if (req.has_transfer_encoding) return respond_error(501, true);  // cannot frame the body
+  if (req.content_length > limits_.max_body) return respond_error(413, true, head_only);
+  body_to_skip_ = req.content_length;
+  bool close = !req.keep_alive;
+
+  if (req.method != "GET" && !head_only) {
+    if (is_method(req.method, {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}))
+      return respond_error(405, close);
+    return respond_error(501, true);
+  }
+  std::string_view raw_path, query;
+  split_target(req.target, raw_path, query);
+  // The request's bytes are ours and already consumed: decode the path (and the query below)
+  // in place, since decoding never lengthens them. No copy, no scratch buffer.
+  char* raw_path_bytes = in_ + (raw_path.data() - in_);
+  size_t path_len = 0;
+  switch (normalize_path(raw_path, {raw_path_bytes, raw_path.size()}, path_len)) {
+    case path_status::bad: return respond_error(400, true, head_only);
+    case path_status::forbidden: return respond_error(403, close, head_only);
+    case path_status::ok: break;
+  }
+  std::string_view path(raw_path_bytes, path_len);
+
+  if (path == "/hello") {
+    // Fremlin's dynamic page: <h1>Hello NAME</h1>, NAME from the query, HTML-escaped.
+    char* query_bytes = in_ + (query.data() - in_);
+    long name_len = query.empty() ? -1 : query_param(query, "name", {query_bytes, query.size()});
+    if (name_len == -2 || name_len > static_cast<long>(limits_.max_name))
+      return respond_error(400, close, head_only);
+    std::string_view name = name_len < 0 ? std::string_view("world")
+                                         : std::string_view(query_bytes, size_t(name_len));
+    char* body = reserve_output(limits_.max_name * 6 + hello_prefix.size() + hello_suffix.size());
+    size_t len = 0;
+    std::memcpy(body, hello_prefix.data(), hello_prefix.size());
+    len += hello_prefix.size();
+    len += html_escape(name, body + len);
+    std::memcpy(body + len, hello_suffix.data(), hello_suffix.size());
+    len += hello_suffix.size();
+    // The body is written first (it is reserved scratch), then the head after it, so the
+    // queued order is head, body.
+    char head[160];
+    int head_len = std::snprintf(head, sizeof head,
+                                 "HTTP/1.1 200 OK\r\nServer: httpbench\r\n"
+                                 "Content-Type: text/html; charset=utf-8\r\n"
+                                 "Content-Length: %zu\r\n",
+                                 len);
+    out_->used += static_cast<uint32_t>(len);
+    queue_head({head, static_cast<size_t>(head_len)}, close, req.version_minor);
+    if (!head_only) queue_memory(body, len);
+    return;
+  }
+
+  const static_file* file = content_->find(path);
+  if (file == nullptr) return respond_error(404, close, head_only);
+  queue_head(file->head, close, req.version_minor);
+  if (head_only) return;
+  if (file->in_memory()) queue_memory(file->body.data(), file->body.size());
+  else queue_file(file->fd, file->size);
+}
+
+void connection::respond_error(int status, bool close, bool head_only) {
+  stats_->add(stats_->errors);
+  if (close) {
+    closing_ = true;
+    error_close_ = true;
+    // Nothing after a fatal error is read: drop what is buffered.
+    in_start_ = in_end_;
+    body_to_skip_ = 0;
+  }
+  const static_file& page = content_store::error_page(status);
+  queue_head(page.head, close, 1);
+  if (!head_only) queue_memory(page.body.data(), page.body.size());
+}
+
+bool connection::has_room(size_t bytes) const {
+  if (out_ == nullptr) return true;
+  return out_->count + 4 <= output_queue::max_segments &&
+         out_->used + bytes <= sizeof(out_->bytes);
+}
+
+char* connection::reserve_output(size_t bytes) {
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  (void)bytes;  // process() checked has_room() for the largest response before handle()
+  return out_->bytes + out_->used;
+}
+
+void connection::queue_head(std::string_view head, bool close, int version_minor) {
+  if (head.size() > max_head) std::abort();  // content_store builds every head; they are short
+  char* p = reserve_output(head.size() + head_extra);
+  char* start = p;
+  std::memcpy(p, head.data(), head.size());
+  p += head.size();
+  std::string_view date = date_line();
+  std::memcpy(p, date.data(), date.size());
+  p += date.size();
+  std::string_view conn = close                ? "Connection: close\r\n"
+                          : version_minor == 0 ? "Connection: keep-alive\r\n"
+                                               : "";
+  std::memcpy(p, conn.data(), conn.size());
+  p += conn.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  out_->used += static_cast<uint32_t>(p - start);
+  if (close) closing_ = true;
+  queue_memory(start, static_cast<size_t>(p - start));
+}
+
+void connection::queue_memory(const char* data, size_t length) {
+  if (length == 0) return;
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  if (out_->count > out_->first) {
+    // Heads of consecutive responses built in our own buffer are adjacent: one iovec.
+    auto& last = out_->segs[out_->count - 1];
+    if (last.fd < 0 && last.data + last.length == data) {
+      last.length += static_cast<uint32_t>(length);
+      return;
+    }
+  }
+  out_->segs[out_->count++] = {data, 0, static_cast<uint32_t>(length), -1};
+}
+
+void connection::queue_file(int fd, uint64_t length) {
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  // Segments hold 32-bit lengths: a file over 1 GiB takes several; has_room() keeps four
+  // free, so files up to 3 GiB are served whole.
+  constexpr uint64_t chunk = 1u << 30;
+  off_t offset = 0;
+  while (length > 0 && out_->count < output_queue::max_segments) {
+    uint32_t n = static_cast<uint32_t>(std::min(length, chunk));
+    out_->segs[out_->count++] = {nullptr, offset, n, fd};
+    offset += n;
+    length -= n;
+  }
+}
+
+void connection::release_idle_buffers() {
+  if (in_ != nullptr && in_start_ == in_end_) {
+    release_buffer(in_);
+    in_ = nullptr;
+    in_start_ = in_end_ = 0;
+  }
+}
+
+}  // namespace httpbench::core

@@ -1,0 +1,126 @@
+#pragma once
+/// The I/O-agnostic HTTP connection state machine that every backend drives the same way.
+///
+///   read into input_space() ──► received(n) ──► output() ──► write it ──► consumed(n)
+///        ▲                                                                    │
+///        └──────────── while wants_read() ◄── until !wants_write() ◄──────────┘
+///   and close the socket once wants_close().
+///
+/// A blocking backend loops read → received → write; an event backend does the same on
+/// readiness. The connection parses, routes and builds responses; it never touches a socket.
+/// Pipelined requests are answered in order; responses to several of them go out in one write.
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "parser.hpp"
+
+namespace httpbench::core {
+
+class content_store;
+struct server_stats;
+struct server_config;
+
+/// A byte range of an open file, to be sent with sendfile.
+struct file_range {
+  int fd = -1;
+  off_t offset = 0;
+  size_t length = 0;
+};
+
+/// What to write next: either memory (iov, possibly several responses) or one file range.
+struct pending_output {
+  std::span<const iovec> iov;  ///< valid until the next call of output() on this thread
+  file_range file;             ///< used when iov is empty and file.length > 0
+  bool empty() const { return iov.empty() && file.length == 0; }
+};
+
+/// Limits and options a connection needs, taken from the server configuration.
+struct connection_limits {
+  parser_limits parser;
+  uint64_t max_body = 1 << 20;  ///< request bodies (skipped) larger than this get 413
+  size_t max_name = 1024;       ///< longest decoded name accepted by /hello
+};
+
+connection_limits limits_from(const server_config& config);
+
+class connection {
+ public:
+  /// `content` and `stats` must outlive the connection.
+  connection(const content_store& content, server_stats& stats, connection_limits limits = {});
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Where to put the next bytes read from the socket. Non-empty whenever wants_read().
+  /// The span is valid until the next call of any other member.
+  std::span<char> input_space();
+
+  /// `n` bytes (n > 0) were placed at the start of input_space(); handles every complete
+  /// request they finish.
+  void received(size_t n);
+
+  /// Copies `bytes` in and handles them, as repeated input_space()/received() would (tests).
+  void feed(std::string_view bytes);
+
+  /// The peer sent EOF: requests already received are answered, then wants_close().
+  void peer_closed();
+
+  /// The next bytes to send; empty() when there is nothing to write.
+  pending_output output();
+
+  /// `n` bytes of output() were sent. May handle more pipelined requests that were waiting
+  /// for room in the output queue.
+  void consumed(size_t n);
+
+  /// True while more input can be accepted (not closing, and not waiting for output to drain).
+  bool wants_read() const { return !closing_ && !peer_closed_ && !stalled_; }
+  /// True while output() is not empty.
+  bool wants_write() const;
+  /// True once the socket should be closed: after a response marked "close" (or the peer's EOF)
+  /// has been completely sent.
+  bool wants_close() const { return (closing_ || peer_closed_) && !wants_write(); }
+  /// True when no request is partly received and nothing is left to send.
+  bool idle() const { return in_end_ == in_start_ && body_to_skip_ == 0 && !wants_write(); }
+
+  /// True when the connection is closing because a request was rejected (400, 413, 414, 431,
+  /// 501, 505): the peer may still be sending, so close it with lingering_close().
+  bool closing_on_error() const { return error_close_; }
+
+  /// Requests answered on this connection so far.
+  uint64_t requests() const { return requests_; }
+
+ private:
+  struct output_queue;
+
+  void process();
+  void handle(const request& req);
+  void respond_error(int status, bool close, bool head_only = false);
+  void queue_head(std::string_view head, bool close, int version_minor);
+  void queue_memory(const char* data, size_t length);
+  void queue_file(int fd, uint64_t length);
+  bool has_room(size_t bytes) const;
+  char* reserve_output(size_t bytes);
+  void release_idle_buffers();
+
+  const content_store* content_;
+  server_stats* stats_;
+  connection_limits limits_;
+  request_parser parser_;
+
+  char* in_ = nullptr;  ///< borrowed from the buffer pool while there is input
+  uint32_t in_start_ = 0, in_end_ = 0;
+  uint64_t body_to_skip_ = 0;
+  output_queue* out_ = nullptr;  ///< borrowed from the buffer pool while there is output
+  uint64_t requests_ = 0;
+  bool closing_ = false;      ///< a response with "Connection: close" was queued
+  bool peer_closed_ = false;  ///< EOF from the peer
+  bool stalled_ = false;      ///< complete input waits for room in the output queue
+  bool error_close_ = false;  ///< closing_ because a request was rejected
+};
+
+}  // namespace httpbench::core

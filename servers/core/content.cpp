@@ -1,0 +1,198 @@
+#include "content.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include "default_page.hpp"
+
+namespace httpbench::core {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keeping every body in memory is the point of the cache, but a huge docroot must not exhaust
+// memory: beyond this budget bodies are sent from their files whatever their size.
+constexpr uint64_t memory_budget = 1ull << 30;
+
+bool inside(const fs::path& root, const fs::path& p) {
+  auto r = root.begin(), q = p.begin();
+  for (; r != root.end(); ++r, ++q)
+    if (q == p.end() || *r != *q) return false;
+  return true;
+}
+
+std::string read_whole_file(int fd, uint64_t size, const std::string& name) {
+  std::string body(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, body.data() + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error("cannot read " + name + ": " + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return body;
+}
+
+}  // namespace
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+std::string_view mime_type(std::string_view filename) {
+  static constexpr std::pair<std::string_view, std::string_view> table[] = {
+      {".html", "text/html"},         {".htm", "text/html"},
+      {".txt", "text/plain"},         {".css", "text/css"},
+      {".js", "text/javascript"},     {".json", "application/json"},
+      {".xml", "application/xml"},    {".png", "image/png"},
+      {".jpg", "image/jpeg"},         {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},          {".svg", "image/svg+xml"},
+      {".ico", "image/x-icon"},       {".webp", "image/webp"},
+      {".pdf", "application/pdf"},    {".wasm", "application/wasm"},
+      {".mp4", "video/mp4"},          {".csv", "text/csv"},
+  };
+  size_t slash = filename.rfind('/');
+  size_t dot = filename.rfind('.');
+  if (dot != std::string_view::npos && (slash == std::string_view::npos || dot > slash)) {
+    std::string_view ext = filename.substr(dot);
+    for (auto [e, type] : table)
+      if (ext.size() == e.size() &&
+          std::equal(ext.begin(), ext.end(), e.begin(),
+                     [](char a, char b) { return (a | 0x20) == b || a == b; }))
+        return type;
+  }
+  return "application/octet-stream";
+}
+
+std::string build_head(int status, std::string_view content_type, uint64_t content_length,
+                       std::string_view extra_headers) {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
+  head += reason_phrase(status);
+  head += "\r\nServer: httpbench\r\nContent-Type: ";
+  head += content_type;
+  if (content_type.starts_with("text/")) head += "; charset=utf-8";
+  head += "\r\nContent-Length: " + std::to_string(content_length) + "\r\n";
+  head += extra_headers;
+  return head;
+}
+
+content_store::~content_store() {
+  for (int fd : open_fds_) ::close(fd);
+}
+
+void content_store::add(std::string path, std::shared_ptr<static_file> file) {
+  files_.emplace(std::move(path), std::move(file));
+}
+
+content_store content_store::builtin() {
+  content_store store;
+  auto index = std::make_shared<static_file>();
+  index->body = default_index_html;
+  index->size = index->body.size();
+  index->head = build_head(200, "text/html", index->size);
+  store.bytes_in_memory_ = index->size;
+  store.add("/", index);
+  store.add("/index.html", index);
+  return store;
+}
+
+content_store content_store::from_directory(const std::string& docroot,
+                                            size_t sendfile_threshold) {
+  std::error_code ec;
+  fs::path root = fs::canonical(docroot, ec);
+  if (ec) throw std::runtime_error("docroot " + docroot + ": " + ec.message());
+  if (!fs::is_directory(root)) throw std::runtime_error("docroot " + docroot + " is not a directory");
+
+  content_store store;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+  if (ec) throw std::runtime_error("docroot " + docroot + ": " + ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) throw std::runtime_error("walking " + docroot + ": " + ec.message());
+    const fs::path& p = it->path();
+    // Resolve symlinks and refuse anything whose real location is outside the root.
+    fs::path real = fs::canonical(p, ec);
+    if (ec || !inside(root, real) || !fs::is_regular_file(real, ec)) {
+      ec.clear();
+      continue;
+    }
+    std::string name = p.string();
+    int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // unreadable files are simply not served
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      continue;
+    }
+    auto file = std::make_shared<static_file>();
+    file->size = static_cast<uint64_t>(st.st_size);
+    file->head = build_head(200, mime_type(name), file->size);
+    if (file->size < sendfile_threshold && store.bytes_in_memory_ + file->size <= memory_budget) {
+      file->body = read_whole_file(fd, file->size, name);
+      store.bytes_in_memory_ += file->size;
+      ::close(fd);
+    } else {
+      file->fd = fd;
+      store.open_fds_.push_back(fd);
+    }
+    std::string rel = "/";
+    rel += p.lexically_relative(root).generic_string();
+    if (p.filename() == "index.html") {
+      std::string dir = rel.substr(0, rel.size() - std::string_view("index.html").size());
+      store.add(dir, file);  // "/dir/"
+      if (dir.size() > 1) store.add(dir.substr(0, dir.size() - 1), file);  // "/dir"
+    }
+    store.add(std::move(rel), std::move(file));
+  }
+  return store;
+}
+
+const static_file* content_store::find(std::string_view path) const {
+  auto it = files_.find(path);
+  return it == files_.end() ? nullptr : it->second.get();
+}
+
+const static_file& content_store::error_page(int status) {
+  static const auto pages = [] {
+    constexpr std::array<int, 11> codes = {400, 403, 404, 405, 413, 414, 431, 500, 501, 503, 505};
+    std::array<std::pair<int, static_file>, codes.size()> out{};
+    for (size_t i = 0; i < codes.size(); ++i) {
+      int code = codes[i];
+      std::string reason(reason_phrase(code));
+      static_file f;
+      f.body = "<html><head><title>" + std::to_string(code) + " " + reason +
+               "</title></head><body><h1>" + std::to_string(code) + " " + reason +
+               "</h1></body></html>\n";
+      f.size = f.body.size();
+      f.head = build_head(code, "text/html", f.size, code == 405 ? "Allow: GET, HEAD\r\n" : "");
+      out[i] = {code, std::move(f)};
+    }
+    return out;
+  }();
+  for (const auto& [code, page] : pages)
+    if (code == status) return page;
+  return error_page(500);
+}
+
+}  // namespace httpbench::core

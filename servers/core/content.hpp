@@ -1,0 +1,72 @@
+#pragma once
+/// The document root, loaded once at start: every file's response head is built in advance;
+/// small bodies are kept in memory (sent with writev), large ones as open files (sent with
+/// sendfile). Nothing outside the document root is ever loaded, so nothing outside it can be
+/// served.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace httpbench::core {
+
+/// A complete response except for the Date and Connection lines.
+struct static_file {
+  std::string head;   ///< status line and headers up to (not including) Date/Connection/CRLF
+  std::string body;   ///< the body, when kept in memory
+  int fd = -1;        ///< open file to sendfile from, when not in memory
+  uint64_t size = 0;  ///< body size
+  bool in_memory() const { return fd < 0; }
+};
+
+/// Builds the head of a response: "HTTP/1.1 <status> <reason>\r\nServer: ...\r\n" plus
+/// Content-Type, Content-Length and `extra_headers` (each ending in CRLF).
+std::string build_head(int status, std::string_view content_type, uint64_t content_length,
+                       std::string_view extra_headers = {});
+
+/// The reason phrase of a status code.
+std::string_view reason_phrase(int status);
+
+/// The MIME type for a file name, by extension.
+std::string_view mime_type(std::string_view filename);
+
+class content_store {
+ public:
+  /// Loads every regular file below `docroot` (symlinks are followed only when their target
+  /// stays inside `docroot`). Throws std::runtime_error with a readable message at start-up.
+  static content_store from_directory(const std::string& docroot, size_t sendfile_threshold);
+
+  /// The built-in document root: "/" and "/index.html" are the 305-byte page.
+  static content_store builtin();
+
+  /// The file for a normalised path ("/", "/dir/" and "/dir" map to the directory's
+  /// index.html), or nullptr. The pointer stays valid for the store's lifetime.
+  const static_file* find(std::string_view path) const;
+
+  /// The stock response for an error status (400, 403, 404, 405, 413, 414, 431, 500, 501, 505).
+  static const static_file& error_page(int status);
+
+  size_t file_count() const { return files_.size(); }
+  uint64_t bytes_in_memory() const { return bytes_in_memory_; }
+
+  content_store(content_store&&) noexcept = default;
+  content_store& operator=(content_store&&) noexcept = default;
+  ~content_store();
+
+ private:
+  content_store() = default;
+  void add(std::string path, std::shared_ptr<static_file> file);
+
+  struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::shared_ptr<static_file>, string_hash, std::equal_to<>>
+      files_;
+  std::vector<int> open_fds_;  ///< files kept open for sendfile, closed by the destructor
+  uint64_t bytes_in_memory_ = 0;
+};
+
+}  // namespace httpbench::core

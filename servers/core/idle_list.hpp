@@ -1,0 +1,56 @@
+#pragma once
+/// Idle timeouts for event-driven backends. Every connection has the same timeout, so the
+/// connection touched longest ago always expires first: an intrusive list ordered by last
+/// activity gives O(1) touch, remove and expiry, with no heap and no per-event allocation.
+#include <cstdint>
+#include <ctime>
+
+namespace httpbench::core {
+
+/// Embed one in each connection slot.
+struct idle_node {
+  idle_node* prev = nullptr;
+  idle_node* next = nullptr;
+  int64_t deadline_ms = 0;
+  void* owner = nullptr;  ///< the connection slot this node belongs to
+  bool linked() const { return prev != nullptr; }
+};
+
+class idle_list {
+ public:
+  idle_list() { head_.prev = head_.next = &head_; }
+  idle_list(const idle_list&) = delete;
+  idle_list& operator=(const idle_list&) = delete;
+
+  /// Moves `n` to the back with a new deadline (appends it when not yet in the list).
+  void touch(idle_node& n, int64_t deadline_ms) {
+    if (n.linked()) unlink(n);
+    n.deadline_ms = deadline_ms;
+    n.prev = head_.prev;
+    n.next = &head_;
+    head_.prev->next = &n;
+    head_.prev = &n;
+  }
+  void remove(idle_node& n) {
+    if (n.linked()) unlink(n);
+  }
+  /// The node that expires first, or nullptr when empty.
+  idle_node* front() const { return head_.next == &head_ ? nullptr : head_.next; }
+
+  /// Milliseconds of a monotonic clock, coarse (a few ms) and cheap.
+  static int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  }
+
+ private:
+  static void unlink(idle_node& n) {
+    n.prev->next = n.next;
+    n.next->prev = n.prev;
+    n.prev = n.next = nullptr;
+  }
+  idle_node head_;
+};
+
+}  // namespace httpbench::core

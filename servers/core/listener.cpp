@@ -1,0 +1,139 @@
+#include "listener.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace httpbench::core {
+
+int open_listener(const listen_options& options, std::string& error) {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  std::string host = options.bind;
+  if (host == "localhost") host = "127.0.0.1";
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(options.port);
+    addr_len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(options.port);
+    addr_len = sizeof *v6;
+  } else {
+    error = "--bind " + options.bind + " is not an IPv4 or IPv6 address";
+    return -1;
+  }
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (options.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  std::string where = (addr.ss_family == AF_INET6 ? "[" + host + "]" : host) + ":" +
+                      std::to_string(options.port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    error = "cannot bind " + where + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  if (::listen(fd, options.backlog) != 0) {
+    error = "cannot listen on " + where + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string local_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    std::string out = "[";
+    out += host;
+    out += "]:";
+    out += std::to_string(ntohs(a->sin6_port));
+    return out;
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+  inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+}
+
+bool set_nonblocking(int fd, bool nonblocking) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  flags = nonblocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  return ::fcntl(fd, F_SETFL, flags) == 0;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+acceptor::acceptor(int listen_fd)
+    : listen_fd_(listen_fd), spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+acceptor::~acceptor() {
+  if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
+accept_status acceptor::accept_one(int& fd, bool nonblocking) {
+  for (;;) {
+    fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
+    if (fd >= 0) {
+      set_nodelay(fd);
+      return accept_status::accepted;
+    }
+    switch (errno) {
+      case EINTR: continue;
+      case EAGAIN: return accept_status::again;
+      // The peer gave up while queued: not our error, try the next one.
+      case ECONNABORTED: case EPROTO: continue;
+      case EMFILE: case ENFILE:
+        // Out of descriptors: free the spare, accept and close the connection (the client
+        // sees it closed rather than hanging), take the spare back.
+        if (spare_fd_ >= 0) {
+          ::close(spare_fd_);
+          int victim = ::accept(listen_fd_, nullptr, nullptr);
+          if (victim >= 0) ::close(victim);
+          spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+          if (dropped_++ == 0)
+            std::fprintf(stderr, "httpbench: out of file descriptors; dropping connections "
+                                 "(raise ulimit -n or lower --max-conns)\n");
+          return accept_status::again;
+        }
+        return accept_status::error;
+      default:
+        return accept_status::error;
+    }
+  }
+}
+
+accept_status acceptor::accept_blocking(int& fd, bool nonblocking, int stop_fd) {
+  for (;;) {
+    accept_status s = accept_one(fd, nonblocking);
+    if (s != accept_status::again) return s;
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return accept_status::error;
+    if (fds[1].revents != 0) return accept_status::stopped;
+  }
+}
+
+}  // namespace httpbench::core

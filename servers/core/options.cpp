@@ -1,0 +1,226 @@
+#include "options.hpp"
+
+#include <charconv>
+#include <cstring>
+
+#include "json.hpp"
+
+namespace httpbench::core {
+namespace {
+
+std::string format_usage(const backend_info& info) {
+  std::string out = "usage: httpd-" + std::string(info.name) + " [options]\n  " +
+                    std::string(info.summary) + "\n\n";
+  out +=
+      "  --bind ADDR              address to listen on (default 127.0.0.1)\n"
+      "  --port N                 TCP port, 0 = ephemeral (default 8080)\n"
+      "  --docroot DIR            document root, cached at start (default: built-in 305-byte "
+      "page)\n"
+      "  --workers N              processes/threads for pooled backends (default " +
+      std::to_string(info.default_workers) +
+      ")\n"
+      "  --max-conns N            connections open at once (default 16384)\n"
+      "  --stack-size BYTES       per-thread/fiber stack, e.g. 64k (default 64k)\n"
+      "  --idle-timeout S         close connections idle for S seconds (default 30)\n"
+      "  --backlog N              listen() backlog (default 4096)\n"
+      "  --sendfile-threshold B   bodies >= B bytes go out with sendfile (default 64k)\n"
+      "  --ready-file PATH        write HOST:PORT to PATH once accepting\n"
+      "  --set KEY=VALUE          backend tunable (see --describe)\n"
+      "  --describe               print this backend's description as JSON and exit\n"
+      "  --help                   this text\n";
+  if (!info.tunables.empty()) {
+    out += "\n  tunables (--set):\n";
+    for (const auto& t : info.tunables) {
+      out += "    ";
+      out += t.name;
+      out += " (default ";
+      out += t.default_value;
+      out += ")  ";
+      out += t.help;
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+template <class Int>
+bool parse_int(std::string_view text, Int& out, Int min, Int max) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    return false;
+  out = value;
+  return true;
+}
+
+const tunable* find_tunable(const backend_info& info, std::string_view key) {
+  for (const auto& t : info.tunables)
+    if (t.name == key) return &t;
+  return nullptr;
+}
+
+}  // namespace
+
+bool parse_size(std::string_view text, size_t& out) {
+  if (text.empty()) return false;
+  size_t multiplier = 1;
+  switch (text.back()) {
+    case 'k': case 'K': multiplier = 1024; break;
+    case 'm': case 'M': multiplier = 1024 * 1024; break;
+    case 'g': case 'G': multiplier = 1024 * 1024 * 1024; break;
+    default: break;
+  }
+  if (multiplier != 1) text.remove_suffix(1);
+  size_t value = 0;
+  if (!parse_int<size_t>(text, value, 0, SIZE_MAX / multiplier)) return false;
+  out = value * multiplier;
+  return true;
+}
+
+parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
+  parse_outcome result;
+  server_config& c = result.config;
+  c.workers = info.default_workers;
+  auto fail = [&](std::string message) {
+    result.ok = false;
+    result.exit_code = 2;
+    result.message = "httpd-" + std::string(info.name) + ": " + message +
+                     " (see --help)";
+    return result;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_inline_value = false;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos &&
+                                 arg.substr(0, eq) != "--set") {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
+    }
+    if (arg == "--help" || arg == "-h") {
+      result.ok = false;
+      result.exit_code = 0;
+      result.message = format_usage(info);
+      return result;
+    }
+    if (arg == "--describe") {
+      c.describe = true;
+      continue;
+    }
+    auto next_value = [&](std::string_view& out) {
+      if (has_inline_value) {
+        out = value;
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    std::string_view v;
+    if (arg == "--set" && arg.size() == std::string_view(argv[i]).size()) {
+      if (!next_value(v)) return fail("--set needs KEY=VALUE");
+    } else if (arg.starts_with("--set=")) {
+      v = arg.substr(6);
+      arg = "--set";
+    } else if (!arg.starts_with("--")) {
+      return fail("unexpected argument '" + std::string(arg) + "'");
+    } else if (!next_value(v)) {
+      return fail(std::string(arg) + " needs a value");
+    }
+    auto bad = [&](const char* what) {
+      return fail("bad value '" + std::string(v) + "' for " + std::string(arg) + ": expected " +
+                  what);
+    };
+    if (arg == "--bind") {
+      c.bind = v;
+    } else if (arg == "--port") {
+      if (!parse_int<uint16_t>(v, c.port, 0, 65535)) return bad("a port 0-65535");
+    } else if (arg == "--docroot") {
+      c.docroot = v;
+    } else if (arg == "--workers") {
+      if (!parse_int(v, c.workers, 1, 100000)) return bad("an integer >= 1");
+    } else if (arg == "--max-conns") {
+      if (!parse_int(v, c.max_conns, 1, 10000000)) return bad("an integer >= 1");
+    } else if (arg == "--stack-size") {
+      if (!parse_size(v, c.stack_size) || c.stack_size < 4096) return bad("a size >= 4k");
+    } else if (arg == "--idle-timeout") {
+      if (!parse_int(v, c.idle_timeout_s, 1, 86400)) return bad("seconds 1-86400");
+    } else if (arg == "--backlog") {
+      if (!parse_int(v, c.backlog, 1, 1 << 20)) return bad("an integer >= 1");
+    } else if (arg == "--sendfile-threshold") {
+      if (!parse_size(v, c.sendfile_threshold)) return bad("a size such as 64k");
+    } else if (arg == "--ready-file") {
+      c.ready_file = v;
+    } else if (arg == "--set") {
+      auto eq = v.find('=');
+      if (eq == std::string_view::npos || eq == 0) return bad("KEY=VALUE");
+      std::string_view key = v.substr(0, eq), val = v.substr(eq + 1);
+      const tunable* t = find_tunable(info, key);
+      if (t == nullptr) {
+        std::string known;
+        for (const auto& k : info.tunables) known += (known.empty() ? "" : ", ") + std::string(k.name);
+        return fail("unknown tunable '" + std::string(key) + "' for backend " +
+                    std::string(info.name) + " (known: " + (known.empty() ? "none" : known) + ")");
+      }
+      if (!t->choices.empty()) {
+        bool found = false;
+        std::string allowed;
+        for (auto choice : t->choices) {
+          found = found || choice == val;
+          allowed += (allowed.empty() ? "" : "|") + std::string(choice);
+        }
+        if (!found)
+          return fail("bad value '" + std::string(val) + "' for tunable " + std::string(key) +
+                      ": expected " + allowed);
+      }
+      c.settings.emplace_back(key, val);
+    } else {
+      return fail("unknown option '" + std::string(arg) + "'");
+    }
+  }
+  return result;
+}
+
+std::string_view setting(const server_config& config, const backend_info& info,
+                         std::string_view key) {
+  for (auto it = config.settings.rbegin(); it != config.settings.rend(); ++it)
+    if (it->first == key) return it->second;
+  const tunable* t = find_tunable(info, key);
+  return t != nullptr ? t->default_value : std::string_view{};
+}
+
+std::string describe_json(const backend_info& info) {
+  std::string out = "{\"name\": ";
+  append_json_string(out, info.name);
+  out += ", \"model\": ";
+  append_json_string(out, info.model);
+  out += ", \"summary\": ";
+  append_json_string(out, info.summary);
+  out += ", \"paper\": ";
+  append_json_string(out, info.paper);
+  out += ", \"default_workers\": " + std::to_string(info.default_workers);
+  out += ", \"max_connections\": " + std::to_string(info.max_connections);
+  out += ", \"tunables\": [";
+  bool first = true;
+  for (const auto& t : info.tunables) {
+    out += first ? "{" : ", {";
+    first = false;
+    out += "\"name\": ";
+    append_json_string(out, t.name);
+    out += ", \"default\": ";
+    append_json_string(out, t.default_value);
+    out += ", \"choices\": [";
+    for (size_t i = 0; i < t.choices.size(); ++i) {
+      if (i) out += ", ";
+      append_json_string(out, t.choices[i]);
+    }
+    out += "], \"help\": ";
+    append_json_string(out, t.help);
+    out += "}";
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace httpbench::core

@@ -1,0 +1,160 @@
+#include "parser.hpp"
+
+#include <cstring>
+
+namespace httpbench::core {
+namespace {
+
+// RFC 9110 tchar.
+constexpr std::array<bool, 256> make_token_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr auto token_char = make_token_table();
+
+inline bool is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
+inline bool is_value_char(unsigned char c) { return c >= 0x20 ? c != 0x7f : c == '\t'; }
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Finds the end of the header block ("\r\n\r\n" or a bare "\n\n"), searching from `from`.
+// Returns the offset just past it, or 0 when not yet present.
+size_t find_block_end(std::string_view in, size_t from) {
+  const char* base = in.data();
+  size_t pos = from;
+  while (pos < in.size()) {
+    const void* nl = std::memchr(base + pos, '\n', in.size() - pos);
+    if (nl == nullptr) return 0;
+    size_t i = static_cast<size_t>(static_cast<const char*>(nl) - base);
+    // The line that ended at i is empty if the previous char is '\n', or "\r" preceded by '\n'.
+    if (i >= 1 && base[i - 1] == '\n') return i + 1;
+    if (i >= 2 && base[i - 1] == '\r' && base[i - 2] == '\n') return i + 1;
+    pos = i + 1;
+  }
+  return 0;
+}
+
+// Splits the next line off `rest` (without its CRLF/LF). Returns false if a bare CR appears.
+bool next_line(std::string_view& rest, std::string_view& line) {
+  size_t nl = rest.find('\n');
+  line = rest.substr(0, nl);
+  rest.remove_prefix(nl + 1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line.find('\r') == std::string_view::npos;
+}
+
+// Parses a Connection header's comma-separated tokens.
+void apply_connection_header(std::string_view value, request& out) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view token = trim(value.substr(0, comma));
+    if (iequals(token, "close")) out.keep_alive = false;
+    else if (iequals(token, "keep-alive") && out.version_minor == 0) out.keep_alive = true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+parse_result request_parser::parse(std::string_view input, request& out) {
+  // Empty lines before a request are ignored (RFC 9112 §2.2); they count as consumed.
+  size_t skip = 0;
+  while (skip < input.size() && (input[skip] == '\r' || input[skip] == '\n')) ++skip;
+  std::string_view req = input.substr(skip);
+
+  size_t from = scanned_ > skip + 3 ? scanned_ - skip - 3 : 0;
+  size_t end = find_block_end(req, from);
+  if (end == 0) {
+    scanned_ = input.size();
+    // Decide early on oversized input, so a client cannot make us buffer without bound.
+    size_t line_end = req.find('\n');
+    if (line_end == std::string_view::npos ? req.size() > limits_.max_request_line
+                                           : line_end > limits_.max_request_line + 1)
+      return {parse_status::bad, 0, 414};
+    if (req.size() > limits_.max_header_bytes) return {parse_status::bad, 0, 431};
+    return {parse_status::incomplete, 0, 0};
+  }
+  size_t line_end = req.find('\n');
+  if (line_end > limits_.max_request_line + 1) return {parse_status::bad, 0, 414};
+  if (end > limits_.max_header_bytes + 4) return {parse_status::bad, 0, 431};
+  return parse_block(req.substr(0, end), skip + end, out);
+}
+
+parse_result request_parser::parse_block(std::string_view block, size_t consumed,
+                                         request& out) const {
+  const parse_result bad{parse_status::bad, 0, 400};
+  std::string_view rest = block, line;
+  if (!next_line(rest, line)) return bad;
+
+  // Request line: method SP target SP HTTP/1.x
+  size_t i = 0;
+  while (i < line.size() && token_char[static_cast<unsigned char>(line[i])]) ++i;
+  if (i == 0 || i >= line.size() || line[i] != ' ') return bad;
+  out.method = line.substr(0, i);
+  size_t t = ++i;
+  while (i < line.size() && is_target_char(static_cast<unsigned char>(line[i]))) ++i;
+  if (i == t || i >= line.size() || line[i] != ' ') return bad;
+  out.target = line.substr(t, i - t);
+  std::string_view version = line.substr(i + 1);
+  if (version.size() != 8 || !version.starts_with("HTTP/") || version[6] != '.' ||
+      version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
+    return bad;
+  if (version[5] != '1') return {parse_status::bad, 0, 505};
+  out.version_minor = version[7] - '0';
+  out.keep_alive = out.version_minor >= 1;
+  out.header_count = 0;
+  out.content_length = 0;
+  out.has_transfer_encoding = false;
+
+  bool seen_length = false;
+  while (next_line(rest, line)) {
+    if (line.empty()) return {parse_status::complete, consumed, 0};
+    // Obsolete line folding and whitespace before the colon are rejected (RFC 9112 §5).
+    size_t colon = 0;
+    while (colon < line.size() && token_char[static_cast<unsigned char>(line[colon])]) ++colon;
+    if (colon == 0 || colon >= line.size() || line[colon] != ':') return bad;
+    std::string_view value = line.substr(colon + 1);
+    for (unsigned char c : value)
+      if (!is_value_char(c)) return bad;
+    if (out.header_count == max_header_fields) return {parse_status::bad, 0, 431};
+    header_field& h = out.headers[out.header_count++];
+    h.name = line.substr(0, colon);
+    h.value = trim(value);
+    if (iequals(h.name, "connection")) {
+      apply_connection_header(h.value, out);
+    } else if (iequals(h.name, "content-length")) {
+      uint64_t n = 0;
+      if (h.value.empty() || h.value.size() > 18) return bad;
+      for (char c : h.value) {
+        if (c < '0' || c > '9') return bad;
+        n = n * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (seen_length && n != out.content_length) return bad;  // request smuggling guard
+      seen_length = true;
+      out.content_length = n;
+    } else if (iequals(h.name, "transfer-encoding")) {
+      out.has_transfer_encoding = true;
+    }
+  }
+  return bad;  // a bare CR inside a line
+}
+
+}  // namespace httpbench::core

@@ -1,0 +1,71 @@
+#pragma once
+/// Incremental, zero-copy HTTP/1.x request parser (in the style of picohttpparser).
+///
+/// The parser never allocates and never copies: every string_view in a `request` points into the
+/// caller's buffer. It resumes where it stopped: bytes already searched for the end of the header
+/// block are not searched again, so a client sending one byte at a time costs O(n), not O(n^2).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace httpbench::core {
+
+struct header_field {
+  std::string_view name;
+  std::string_view value;  ///< leading and trailing whitespace removed
+};
+
+/// Limits enforced while parsing; a request over a limit is rejected with the status named.
+struct parser_limits {
+  size_t max_request_line = 8 * 1024;  ///< 414 URI Too Long beyond this
+  size_t max_header_bytes = 8 * 1024;  ///< request line + headers; 431 beyond this
+};
+
+inline constexpr size_t max_header_fields = 64;  ///< more is answered with 431
+
+/// A parsed request. Every view points into the buffer given to request_parser::parse() and
+/// stays valid as long as those bytes are neither moved nor overwritten.
+struct request {
+  std::string_view method;
+  std::string_view target;  ///< as sent, still percent-encoded
+  int version_minor = 1;    ///< HTTP/1.<minor>
+  std::array<header_field, max_header_fields> headers;
+  size_t header_count = 0;
+  bool keep_alive = true;        ///< after the version default and the Connection header
+  uint64_t content_length = 0;   ///< body bytes that follow the header block
+  bool has_transfer_encoding = false;  ///< a body whose length we cannot frame
+};
+
+enum class parse_status { complete, incomplete, bad };
+
+struct parse_result {
+  parse_status status = parse_status::incomplete;
+  size_t consumed = 0;  ///< bytes of the request line and headers (complete only)
+  int error_status = 0; ///< HTTP status to answer with (bad only): 400, 414, 431 or 505
+};
+
+/// Parses one request at a time. Call parse() with all bytes received so far for the current
+/// request (starting at its first byte); on `incomplete`, call again with more bytes appended.
+/// After `complete` or `bad`, call reset() before the next request.
+class request_parser {
+ public:
+  explicit request_parser(parser_limits limits = {}) : limits_(limits) {}
+
+  /// Parses `input`, which begins at the first byte of the request.
+  parse_result parse(std::string_view input, request& out);
+
+  /// Forgets the resume position; the next parse() starts a new request.
+  void reset() { scanned_ = 0; }
+
+ private:
+  parse_result parse_block(std::string_view block, size_t consumed, request& out) const;
+
+  parser_limits limits_;
+  size_t scanned_ = 0;  ///< bytes of the input known not to complete the header block
+};
+
+/// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace httpbench::core

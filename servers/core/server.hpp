@@ -1,0 +1,47 @@
+#pragma once
+/// What a backend gets from the core: configuration, content, counters, the listening socket,
+/// and the stop signal.
+#include <atomic>
+#include <csignal>
+#include <string>
+#include <string_view>
+
+#include "backend.hpp"
+#include "connection.hpp"
+#include "content.hpp"
+#include "options.hpp"
+#include "stats.hpp"
+
+namespace httpbench::core {
+
+struct server_context {
+  const server_config& config;
+  const backend_info& info;
+  const content_store& content;
+  server_stats& stats;
+  int listen_fd;  ///< non-blocking, listening
+  /// An eventfd that becomes (and stays) readable once SIGTERM/SIGINT arrives: add it to your
+  /// poll set, never read it. Forked children share it, so they see the parent's stop too.
+  int stop_fd;
+  /// Extra members for the stats line, e.g. "\"accepts_per_process\": [1, 2]". A backend may
+  /// set it before run() returns.
+  std::string extra_stats_json;
+
+  /// A backend tunable: the --set value, or its default.
+  std::string_view setting(std::string_view key) const { return core::setting(config, info, key); }
+  /// True once SIGTERM or SIGINT has been received by this process.
+  bool stop_requested() const;
+  /// Connection limits from the configuration.
+  connection_limits limits() const { return limits_from(config); }
+};
+
+/// Set by the SIGTERM/SIGINT handler; readable from any thread and from signal handlers.
+extern volatile std::sig_atomic_t stop_flag;
+
+/// Sets the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+long raise_fd_limit();
+
+/// The process's current and peak resident set size in kB (from /proc/self/status).
+void resident_memory(long& rss_kb, long& peak_kb);
+
+}  // namespace httpbench::core
