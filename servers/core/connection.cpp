@@ -111,14 +111,16 @@ void connection::received(size_t n) {
   process();
 }
 
-void connection::feed(std::string_view bytes) {
-  while (!bytes.empty() && wants_read()) {
+size_t connection::feed(std::string_view bytes) {
+  size_t taken = 0;
+  while (taken < bytes.size() && wants_read()) {
     auto space = input_space();
-    size_t n = std::min(space.size(), bytes.size());
-    std::memcpy(space.data(), bytes.data(), n);
-    bytes.remove_prefix(n);
+    size_t n = std::min(space.size(), bytes.size() - taken);
+    std::memcpy(space.data(), bytes.data() + taken, n);
+    taken += n;
     received(n);
   }
+  return taken;
 }
 
 void connection::peer_closed() {

@@ -75,27 +75,32 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 parse_result request_parser::parse(std::string_view input, request& out) {
-  // Empty lines before a request are ignored (RFC 9112 §2.2); they count as consumed.
-  size_t skip = 0;
-  while (skip < input.size() && (input[skip] == '\r' || input[skip] == '\n')) ++skip;
-  std::string_view req = input.substr(skip);
+  // Everything below looks only at bytes not seen by an earlier call (plus 3 bytes of overlap
+  // for a terminator split across reads): a slow client cannot make us rescan.
+  if (!start_known_) {
+    // Empty lines before a request are ignored (RFC 9112 §2.2); they count as consumed.
+    while (skip_ < input.size() && (input[skip_] == '\r' || input[skip_] == '\n')) ++skip_;
+    scanned_ = skip_;
+    if (skip_ == input.size()) return {parse_status::incomplete, 0, 0};
+    start_known_ = true;
+  }
+  if (line_end_ == 0) {
+    const void* nl = std::memchr(input.data() + scanned_, '\n', input.size() - scanned_);
+    if (nl != nullptr) line_end_ = static_cast<size_t>(static_cast<const char*>(nl) - input.data());
+  }
+  size_t line_length = (line_end_ == 0 ? input.size() : line_end_) - skip_;
+  if (line_length > limits_.max_request_line + (line_end_ == 0 ? 0 : 1))
+    return {parse_status::bad, 0, 414};
 
-  size_t from = scanned_ > skip + 3 ? scanned_ - skip - 3 : 0;
-  size_t end = find_block_end(req, from);
+  size_t from = scanned_ >= skip_ + 3 ? scanned_ - 3 : skip_;
+  size_t end = find_block_end(input, from);
+  scanned_ = input.size();
   if (end == 0) {
-    scanned_ = input.size();
-    // Decide early on oversized input, so a client cannot make us buffer without bound.
-    size_t line_end = req.find('\n');
-    if (line_end == std::string_view::npos ? req.size() > limits_.max_request_line
-                                           : line_end > limits_.max_request_line + 1)
-      return {parse_status::bad, 0, 414};
-    if (req.size() > limits_.max_header_bytes) return {parse_status::bad, 0, 431};
+    if (input.size() - skip_ > limits_.max_header_bytes) return {parse_status::bad, 0, 431};
     return {parse_status::incomplete, 0, 0};
   }
-  size_t line_end = req.find('\n');
-  if (line_end > limits_.max_request_line + 1) return {parse_status::bad, 0, 414};
-  if (end > limits_.max_header_bytes + 4) return {parse_status::bad, 0, 431};
-  return parse_block(req.substr(0, end), skip + end, out);
+  if (end - skip_ > limits_.max_header_bytes + 4) return {parse_status::bad, 0, 431};
+  return parse_block(input.substr(skip_, end - skip_), end, out);
 }
 
 parse_result request_parser::parse_block(std::string_view block, size_t consumed,

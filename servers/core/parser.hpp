@@ -56,13 +56,19 @@ class request_parser {
   parse_result parse(std::string_view input, request& out);
 
   /// Forgets the resume position; the next parse() starts a new request.
-  void reset() { scanned_ = 0; }
+  void reset() {
+    scanned_ = skip_ = line_end_ = 0;
+    start_known_ = false;
+  }
 
  private:
   parse_result parse_block(std::string_view block, size_t consumed, request& out) const;
 
   parser_limits limits_;
-  size_t scanned_ = 0;  ///< bytes of the input known not to complete the header block
+  size_t scanned_ = 0;    ///< bytes of the input already searched
+  size_t skip_ = 0;       ///< empty lines before the request line
+  size_t line_end_ = 0;   ///< offset of the request line's '\n', 0 while not yet seen
+  bool start_known_ = false;  ///< skip_ is final (a request byte has been seen)
 };
 
 /// Case-insensitive ASCII comparison.
