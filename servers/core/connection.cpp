@@ -214,14 +214,17 @@ void connection::handle(const request& req) {
   split_target(req.target, raw_path, query);
   // The request's bytes are ours and already consumed: decode the path (and the query below)
   // in place, since decoding never lengthens them. No copy, no scratch buffer.
-  char* raw_path_bytes = in_ + (raw_path.data() - in_);
-  size_t path_len = 0;
-  switch (normalize_path(raw_path, {raw_path_bytes, raw_path.size()}, path_len)) {
-    case path_status::bad: return respond_error(400, true, head_only);
-    case path_status::forbidden: return respond_error(403, close, head_only);
-    case path_status::ok: break;
+  std::string_view path = "/";  // "GET http://host HTTP/1.1" names the root
+  if (!raw_path.empty()) {
+    char* raw_path_bytes = in_ + (raw_path.data() - in_);
+    size_t path_len = 0;
+    switch (normalize_path(raw_path, {raw_path_bytes, raw_path.size()}, path_len)) {
+      case path_status::bad: return respond_error(400, true, head_only);
+      case path_status::forbidden: return respond_error(403, close, head_only);
+      case path_status::ok: break;
+    }
+    path = {raw_path_bytes, path_len};
   }
-  std::string_view path(raw_path_bytes, path_len);
 
   if (path == "/hello") {
     // Fremlin's dynamic page: <h1>Hello NAME</h1>, NAME from the query, HTML-escaped.

@@ -36,7 +36,9 @@ void split_target(std::string_view target, std::string_view& path, std::string_v
   if (target.starts_with("http://") || target.starts_with("https://")) {
     size_t authority = target.find("//") + 2;
     size_t slash = target.find_first_of("/?", authority);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    // Views stay inside the request's bytes (callers decode them in place): no path is an
+    // empty view at the end of the authority.
+    target = target.substr(slash == std::string_view::npos ? target.size() : slash);
   }
   size_t q = target.find('?');
   path = target.substr(0, q);

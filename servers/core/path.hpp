@@ -13,7 +13,8 @@ enum class path_status {
 };
 
 /// Splits a request target into path and query (without the '?'). Absolute-form targets
-/// ("http://host/p") are reduced to their path.
+/// ("http://host/p") are reduced to their path; "http://host" gives an empty path, which means
+/// "/". Both views point into `target`.
 void split_target(std::string_view target, std::string_view& path, std::string_view& query);
 
 /// Percent-decodes `raw` (which must start with '/') and resolves "", "." and ".." segments into

@@ -201,6 +201,14 @@ TEST_F(ConnectionTest, TraversalIsForbiddenAndBadEscapesAreBad) {
   EXPECT_EQ(split_responses(serve_bytes(other, "GET /a%zz HTTP/1.1\r\n\r\n"))[0].status(), 400);
 }
 
+TEST_F(ConnectionTest, AbsoluteFormTargetsAreServedByTheirPath) {
+  auto rs = split_responses(serve_bytes(c_, "GET http://example.org HTTP/1.1\r\n\r\n"
+                                            "GET http://example.org/index.html HTTP/1.1\r\n\r\n"
+                                            "GET http://example.org?x HTTP/1.1\r\n\r\n"));
+  ASSERT_EQ(rs.size(), 3u);
+  for (const auto& r : rs) EXPECT_EQ(r.body.size(), 305u);
+}
+
 TEST_F(ConnectionTest, HelloPageEscapesHtml) {
   auto rs = split_responses(serve_bytes(c_, "GET /hello?name=%3Cb%3E%26%22%27+x HTTP/1.1\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);

@@ -80,7 +80,7 @@ TEST(Path, SplitTargetSeparatesPathQueryAndAbsoluteForm) {
   EXPECT_EQ(path, "/a/b");
   EXPECT_EQ(query, "q");
   split_target("http://example.org", path, query);
-  EXPECT_EQ(path, "/");
+  EXPECT_EQ(path, "");  // the root, as an empty view inside the target
   split_target("/plain", path, query);
   EXPECT_EQ(query, "");
 }

@@ -1,0 +1,81 @@
+# Thin entry points. `make bench` and `make test` are each the only command a new user needs on
+# a fresh Debian/Ubuntu machine: both install what is missing, build, then do their job.
+
+SHELL     := /bin/bash
+PY        := /usr/bin/python3
+BUILD     := build
+ASAN      := build-asan
+FUZZ      := build-fuzz
+FUZZ_SECONDS ?= 30
+# Warnings are errors in CI (and wherever CI=true is set); elsewhere a newer compiler's new
+# warning should not stop a user from running the benchmark.
+WERROR    ?= $(if $(filter true 1,$(CI)),true,false)
+EXPERIMENT ?= harness/experiments/default.toml
+
+export HTTPBENCH_BUILD := $(abspath $(BUILD))
+
+.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) -Dwerror=$(WERROR)
+	meson compile -C $(BUILD)
+
+## Every test: C++ unit tests, the sanitizer build, the fuzzer, then all pytest suites.
+test: build
+	$(MAKE) --no-print-directory unit sanitize fuzz pytest
+
+unit:
+	meson test -C $(BUILD) --print-errorlogs
+
+# ASan+UBSan: the unit tests, and the end-to-end suite against the sanitized sped server.
+sanitize:
+	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Dwerror=$(WERROR) \
+	    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+	meson compile -C $(ASAN) servers/tests/core_tests servers/httpd-sped servers/backends.json
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(ASAN)/servers/tests/core_tests --gtest_brief=1
+	HTTPBENCH_BUILD=$(abspath $(ASAN)) HTTPBENCH_BACKENDS=sped \
+	    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 \
+	    $(PY) -m pytest -q -p no:cacheprovider tests/e2e -k "not real_client"
+
+# libFuzzer over the parser and connection for FUZZ_SECONDS, then every kept regression input.
+fuzz:
+	@[ -f $(FUZZ)/build.ninja ] || CXX=clang++ meson setup $(FUZZ) -Dfuzz=true \
+	    -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link \
+	    -Dunit_tests=disabled -Dmicrobench=disabled
+	meson compile -C $(FUZZ) servers/tests/fuzz/fuzz_connection
+	@corpus=$$(mktemp -d) && trap 'rm -rf $$corpus' EXIT && \
+	    $(FUZZ)/servers/tests/fuzz/fuzz_connection -max_total_time=$(FUZZ_SECONDS) \
+	        -timeout=5 -print_final_stats=1 -artifact_prefix=$$corpus/ \
+	        $$corpus servers/tests/fuzz/corpus 2>&1 | tail -n 12; \
+	    status=$${PIPESTATUS[0]}; \
+	    if ls $$corpus/crash-* >/dev/null 2>&1; then \
+	        mkdir -p servers/tests/fuzz/regressions && cp $$corpus/crash-* servers/tests/fuzz/regressions/; \
+	        echo "fuzz: crash inputs copied to servers/tests/fuzz/regressions/"; fi; \
+	    exit $$status
+	@if ls servers/tests/fuzz/regressions/* >/dev/null 2>&1; then \
+	    $(FUZZ)/servers/tests/fuzz/fuzz_connection servers/tests/fuzz/regressions/*; fi
+
+pytest:
+	$(PY) -m pytest -q -p no:cacheprovider tests loadgen/tests harness/tests
+
+## The default comparison: every built backend plus the installed production servers.
+bench: build
+	$(PY) -m harness check || true
+	$(PY) -m harness run $(EXPERIMENT) --report
+
+bench-full: build
+	$(PY) -m harness run harness/experiments/kerneis2009.toml --report
+
+## Rebuild the report of an existing run: make report RUN=results/<run-id>
+report:
+	@[ -n "$(RUN)" ] || { echo "usage: make report RUN=results/<run-id>" >&2; exit 2; }
+	$(PY) -m harness report $(RUN)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)
