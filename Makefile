@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report clean
+.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report microbench clean
 
 all: build
 
@@ -76,6 +76,16 @@ bench-full: build
 report:
 	@[ -n "$(RUN)" ] || { echo "usage: make report RUN=results/<run-id>" >&2; exit 2; }
 	$(PY) -m harness report $(RUN)
+
+## Google Benchmark microbenchmarks (core per-request cost, spawn, event notification),
+## pinned to one CPU; JSON under results/microbench/.
+microbench: build
+	@mkdir -p results/microbench
+	@for b in parser_bench spawn_bench notify_bench; do \
+	    taskset -c 0 $(BUILD)/servers/microbench/$$b --benchmark_repetitions=3 \
+	        --benchmark_report_aggregates_only=true \
+	        --benchmark_out=results/microbench/$$b.json --benchmark_out_format=json || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)
