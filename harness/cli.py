@@ -1,0 +1,193 @@
+"""``python3 -m harness run|list|check|plot|report``.
+
+Exit codes: 0 success, 1 a check failed or points failed, 2 bad input (experiment file, command
+line, missing build), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness import envinfo, production, registry
+from harness.experiment import ExperimentError, load_experiment
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
+
+
+def _error(message: str) -> int:
+    print(f"harness: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _resolve_experiment(arg: str) -> Path:
+    """A path, or the name of a file in harness/experiments (``quick`` → quick.toml)."""
+    path = Path(arg)
+    if path.exists():
+        return path
+    candidate = EXPERIMENTS_DIR / (arg if arg.endswith(".toml") else arg + ".toml")
+    return candidate if candidate.exists() else path
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import RunError, run_experiment
+
+    if args.experiment is None and args.resume is None:
+        return _error("run needs an experiment file (or --resume RUN_DIR)")
+    only = {s.strip() for s in args.only.split(",") if s.strip()} if args.only else None
+    experiment = _resolve_experiment(args.experiment) if args.experiment else None
+    try:
+        run_dir = run_experiment(
+            experiment_path=experiment,
+            out_dir=Path(args.out) if args.out else None,
+            quick=args.quick,
+            resume_dir=Path(args.resume) if args.resume else None,
+            only=only,
+            build=registry.build_dir(),
+            show_progress=not args.no_progress,
+        )
+    except ExperimentError as exc:
+        for problem in exc.problems:
+            print(f"harness: error: {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    except RunError as exc:
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        print("harness: interrupted; every server was stopped. Continue with --resume RUN_DIR.",
+              file=sys.stderr)
+        return 130
+    print(f"run directory: {run_dir}")
+    if args.report:
+        return _report(run_dir, summary=True)
+    return 0
+
+
+def cmd_list(_args: argparse.Namespace) -> int:
+    build = registry.build_dir()
+    print(f"Backends ({registry.backends_json_path(build)}):")
+    try:
+        for b in registry.load_backends(build):
+            status = "" if b.binary.exists() else "  [binary missing]"
+            cap = f"max {b.max_connections} conns" if b.max_connections else ""
+            print(f"  {b.name:<12} {b.model:<50} {cap}{status}")
+    except registry.RegistryError as exc:
+        print(f"  (none: {exc})")
+    print("Production servers:")
+    inst = production.installed()
+    for name, spec in production.PRODUCTION_SERVERS.items():
+        where = inst.get(name)
+        print(f"  {name:<15} {'installed ' + where if where else 'not installed'}")
+    lg = registry.loadgen_path(build)
+    print(f"Load generator: {lg} ({'built' if lg.exists() else 'not built'})")
+    print(f"Experiments ({EXPERIMENTS_DIR}):")
+    for path in sorted(EXPERIMENTS_DIR.glob("*.toml")):
+        try:
+            exp = load_experiment(path, registry.backend_names_or_none(build))
+            print(f"  {path.stem:<12} {exp.title}  (levels {', '.join(map(str, exp.load.levels))}; "
+                  f"{exp.load.requests} requests per point × {exp.load.repetitions})")
+        except ExperimentError as exc:
+            print(f"  {path.stem:<12} INVALID: {exc.problems[0]}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    server_cpus, client_cpus, max_level, keep_alive = "0", "1", 1000, False
+    if args.experiment:
+        try:
+            exp = load_experiment(_resolve_experiment(args.experiment), registry.backend_names_or_none())
+        except ExperimentError as exc:
+            for problem in exc.problems:
+                print(f"harness: error: {exc.path}: {problem}", file=sys.stderr)
+            return 2
+        server_cpus, client_cpus = exp.server_cpus, exp.client_cpus
+        max_level, keep_alive = max(exp.load.levels), exp.load.keep_alive
+    verdicts = envinfo.check_environment(registry.build_dir(), server_cpus, client_cpus, max_level, keep_alive)
+    worst = 0
+    for v in verdicts:
+        mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[v.status]
+        print(f"[{mark}] {v.name}: {v.value}")
+        print(f"       {v.explanation}")
+        if v.fix and v.status != "ok":
+            print(f"       fix: {v.fix}")
+        worst = max(worst, {"ok": 0, "warn": 0, "fail": 1}[v.status])
+    return worst
+
+
+def _report(run_dir: Path, summary: bool) -> int:
+    from plots.report import build_report
+
+    if not (run_dir / "runs.jsonl").exists():
+        return _error(f"{run_dir} has no runs.jsonl; is it a run directory?")
+    pdf, analysis = build_report(run_dir)
+    print(f"report: {pdf}")
+    if summary:
+        print_ranking(analysis)
+    return 0
+
+
+def print_ranking(analysis) -> None:
+    print(f"{'rank':>4}  {'server':<15} {'slope ms/client':>15} {'r':>8} {'peak req/s':>11}")
+    for i, b in enumerate(analysis.backends, 1):
+        slope = f"{b.fit_mean.slope:.4f}" if b.fit_mean else "-"
+        r = f"{b.fit_mean.r:.4f}" if b.fit_mean and b.fit_mean.r is not None else "-"
+        print(f"{i:>4}  {b.backend:<15} {slope:>15} {r:>8} {b.peak_rps:>11,.0f}")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from harness.analysis import analyze
+    from plots import render_all
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "runs.jsonl").exists():
+        return _error(f"{run_dir} has no runs.jsonl; is it a run directory?")
+    paths = render_all(analyze(run_dir), run_dir / "figures")
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _report(Path(args.run_dir), summary=args.summary)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an experiment into a new (or resumed) run directory")
+    run.add_argument("experiment", nargs="?", help="experiment TOML file, or a name in harness/experiments")
+    run.add_argument("--out", help="run directory (default results/<timestamp>-<experiment>)")
+    run.add_argument("--quick", action="store_true", help="fewer levels and requests: a smoke run")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    run.add_argument("--only", metavar="A,B", help="run only these servers (labels)")
+    run.add_argument("--report", action="store_true", help="write the report and print the ranking afterwards")
+    run.add_argument("--no-progress", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="built backends, installed production servers, experiments")
+    lst.set_defaults(func=cmd_list)
+
+    chk = sub.add_parser("check", help="is this machine set up for meaningful numbers?")
+    chk.add_argument("experiment", nargs="?", help="check against this experiment's levels and pinning")
+    chk.set_defaults(func=cmd_check)
+
+    plot = sub.add_parser("plot", help="write RUN_DIR/figures/*.png and *.pdf")
+    plot.add_argument("run_dir")
+    plot.set_defaults(func=cmd_plot)
+
+    rep = sub.add_parser("report", help="write RUN_DIR/report.pdf, figures and summary.csv")
+    rep.add_argument("run_dir")
+    rep.add_argument("--summary", action="store_true", help="also print the ranking table")
+    rep.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into `head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,282 @@
+"""Machine facts for meta.json, and the ``check`` command's environment verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import production, registry
+from harness.experiment import parse_cpu_list
+
+
+def read_text(path: str | Path, default: str = "") -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return default
+
+
+def sysctl_int(name: str) -> int | None:
+    text = read_text("/proc/sys/" + name.replace(".", "/"))
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def cpu_model() -> str:
+    for line in read_text("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def governors() -> dict[str, str]:
+    """CPU → scaling governor; empty when cpufreq is not exposed (common in VMs)."""
+    out = {}
+    for path in sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor")):
+        out[path.parent.parent.name] = read_text(path)
+    return out
+
+
+def governor_summary() -> str:
+    govs = governors()
+    if not govs:
+        return "not exposed (no cpufreq; typical of a virtual machine)"
+    values = sorted(set(govs.values()))
+    return ", ".join(values)
+
+
+def _run(argv: list[str], timeout: float = 5.0) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (proc.stdout + proc.stderr).strip()
+
+
+def compiler(build: Path) -> str:
+    """The C++ compiler Meson used (build/meson-info), or ``c++ --version``."""
+    info = build / "meson-info" / "intro-compilers.json"
+    try:
+        data = json.loads(info.read_text())
+        cpp = data.get("host", {}).get("cpp", {})
+        if cpp:
+            return f"{cpp.get('id', '?')} {cpp.get('full_version') or cpp.get('version', '')}".strip()
+    except (OSError, ValueError, AttributeError):
+        pass
+    first = _run(["c++", "--version"]).splitlines()
+    return first[0] if first else "unknown"
+
+
+def git_revision(repo: Path) -> str:
+    rev = _run(["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"])
+    if not rev or " " in rev:
+        return "unknown"
+    dirty = _run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    return rev + ("-dirty" if dirty else "")
+
+
+def production_versions() -> dict[str, str]:
+    versions = {}
+    commands = {
+        "nginx": ["-v"],
+        "lighttpd": ["-v"],
+        "h2o": ["--version"],
+        "apache-prefork": ["-v"],
+        "apache-worker": ["-v"],
+    }
+    for name, exe in production.installed().items():
+        text = _run([exe, *commands[name]])
+        versions[name] = text.splitlines()[0] if text else "unknown"
+    return versions
+
+
+def collect_meta(build: Path) -> dict[str, Any]:
+    """Everything about this machine that a reader needs to interpret the numbers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    mem_kib = 0
+    for line in read_text("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    try:
+        import matplotlib
+
+        mpl = matplotlib.__version__
+    except ImportError:  # pragma: no cover
+        mpl = "not installed"
+    return {
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "kernel_version": platform.version(),
+        "os": read_text("/etc/debian_version") and f"Debian {read_text('/etc/debian_version')}" or platform.platform(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpus_allowed": sorted(os.sched_getaffinity(0)),
+        "memory_mib": mem_kib // 1024,
+        "governor": governor_summary(),
+        "somaxconn": sysctl_int("net.core.somaxconn"),
+        "tcp_max_syn_backlog": sysctl_int("net.ipv4.tcp_max_syn_backlog"),
+        "tcp_tw_reuse": sysctl_int("net.ipv4.tcp_tw_reuse"),
+        "ip_local_port_range": read_text("/proc/sys/net/ipv4/ip_local_port_range").replace("\t", "-"),
+        "nofile_soft": soft,
+        "nofile_hard": hard,
+        "loadavg_at_start": read_text("/proc/loadavg"),
+        "compiler": compiler(build),
+        "git_revision": git_revision(registry.REPO_ROOT),
+        "python": sys.version.split()[0],
+        "matplotlib": mpl,
+        "production_versions": production_versions(),
+        "build_dir": str(build),
+    }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    value: str
+    explanation: str
+    fix: str = ""
+
+
+def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1",
+                      max_level: int = 1000, keep_alive: bool = False) -> list[Verdict]:
+    """Verdicts on whatever would distort or break a run with these settings."""
+    verdicts: list[Verdict] = []
+    somax = sysctl_int("net.core.somaxconn")
+    if somax is None:
+        verdicts.append(Verdict("somaxconn", "warn", "unreadable",
+                                "Could not read net.core.somaxconn.", ""))
+    elif somax < max_level:
+        verdicts.append(Verdict(
+            "somaxconn", "fail", str(somax),
+            f"The kernel caps every listen() backlog at somaxconn; with {max_level} clients "
+            "connecting at once the accept queue overflows, SYNs are dropped and retried after "
+            "a second, and measured load stays far below offered load (Kerneis & Chroboczek's "
+            "Fig. 1(a)).",
+            f"sudo sysctl -w net.core.somaxconn=4096"))
+    else:
+        verdicts.append(Verdict("somaxconn", "ok", str(somax),
+                                f"Accept queues can hold {somax} pending connections (≥ {max_level} clients)."))
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 2 * max_level + 256
+    if hard < need:
+        verdicts.append(Verdict(
+            "open files", "fail", f"soft {soft}, hard {hard}",
+            f"{max_level} clients need about {need} descriptors between server and client; the "
+            "hard limit is lower, so connections will fail with EMFILE.",
+            "raise the hard limit in /etc/security/limits.conf (nofile) or run with `ulimit -Hn 65536` as root"))
+    else:
+        verdicts.append(Verdict(
+            "open files", "ok", f"soft {soft}, hard {hard}",
+            f"The harness raises its soft limit to the hard limit ({hard}) for the servers and "
+            f"the loadgen; {need} are needed at {max_level} clients."))
+
+    ncpu = len(os.sched_getaffinity(0))
+    if ncpu < 2:
+        verdicts.append(Verdict(
+            "CPU count", "warn", str(ncpu),
+            "With one CPU the client and the server compete for it: response times then "
+            "include the client's own work and the client may be the bottleneck.",
+            "run on a machine with at least 2 cores"))
+    else:
+        verdicts.append(Verdict("CPU count", "ok", str(ncpu),
+                                "Server and client can each have their own CPU."))
+
+    govs = governors()
+    if not govs:
+        verdicts.append(Verdict(
+            "CPU governor", "ok", "not exposed",
+            "No cpufreq interface (typical of a VM): frequency cannot be controlled here; "
+            "compare results only within one run."))
+    elif set(govs.values()) != {"performance"}:
+        verdicts.append(Verdict(
+            "CPU governor", "warn", governor_summary(),
+            "A power-saving governor changes clock speed with load, so low-load points run "
+            "slower than high-load points and the response-time slope is distorted.",
+            "sudo cpupower frequency-set -g performance"))
+    else:
+        verdicts.append(Verdict("CPU governor", "ok", "performance", "Clock speed is fixed at its maximum."))
+
+    allowed = os.sched_getaffinity(0)
+    try:
+        scpus = set(parse_cpu_list(server_cpus))
+        ccpus = set(sorted(allowed - scpus)) if client_cpus == "others" else set(parse_cpu_list(client_cpus))
+    except ValueError:
+        scpus, ccpus = set(), set()
+    missing = (scpus | ccpus) - allowed
+    taskset_ok = _run(["taskset", "-c", server_cpus, "true"]) == "" and bool(scpus)
+    if missing or not taskset_ok:
+        verdicts.append(Verdict(
+            "pinning", "fail", f"server {server_cpus}, client {client_cpus}",
+            f"CPUs {sorted(missing) or server_cpus} are not available to this process "
+            f"(allowed: {sorted(allowed)}) or taskset failed, so servers cannot be pinned.",
+            "install util-linux (taskset) and choose [pinning] CPUs from the allowed set"))
+    else:
+        verdicts.append(Verdict("pinning", "ok", f"server {server_cpus}, client {client_cpus}",
+                                "taskset pins the server and the client to their CPUs."))
+
+    overlap = scpus & ccpus
+    if overlap or not ccpus:
+        verdicts.append(Verdict(
+            "client/server CPUs", "warn", f"shared: {sorted(overlap) or 'no client CPU'}",
+            "The client would share a CPU with the server: its work is then charged to the "
+            "server's response time and the server is never alone on its CPU.",
+            "set [pinning] server_cpus and client_cpus to disjoint sets (e.g. \"0\" and \"1\")"))
+    else:
+        verdicts.append(Verdict("client/server CPUs", "ok", f"server {sorted(scpus)}, client {sorted(ccpus)}",
+                                "The client never runs on the server's CPU."))
+
+    if not keep_alive:
+        lo_hi = read_text("/proc/sys/net/ipv4/ip_local_port_range").split()
+        tw_reuse = sysctl_int("net.ipv4.tcp_tw_reuse")
+        ports = int(lo_hi[1]) - int(lo_hi[0]) + 1 if len(lo_hi) == 2 else 0
+        if tw_reuse == 0:
+            verdicts.append(Verdict(
+                "ephemeral ports", "warn", f"{ports} ports, tcp_tw_reuse=0",
+                "A new connection per request leaves sockets in TIME_WAIT for 60 s; at 20,000 "
+                "requests/s the ephemeral ports run out within seconds (EADDRNOTAVAIL).",
+                "sudo sysctl -w net.ipv4.tcp_tw_reuse=1"))
+        else:
+            verdicts.append(Verdict(
+                "ephemeral ports", "ok", f"{ports} ports, tcp_tw_reuse={tw_reuse}",
+                "TIME_WAIT ports can be reused on loopback, so new-connection runs do not run out."))
+
+    load1 = float(read_text("/proc/loadavg", "0").split()[0])
+    if load1 > 0.5:
+        verdicts.append(Verdict(
+            "idle machine", "warn", f"load average {load1:.2f}",
+            "Other work is running (compilers, other benchmarks): it steals CPU from the server "
+            "or the client and adds noise to every point.",
+            "wait until the machine is idle (see `top`) before a run whose numbers matter"))
+    else:
+        verdicts.append(Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy."))
+
+    lg = registry.loadgen_path(build)
+    bj = registry.backends_json_path(build)
+    verdicts.append(Verdict(
+        "loadgen", "ok" if lg.exists() else "fail", str(lg),
+        "The load generator is built." if lg.exists() else "The load generator is not built; no experiment can run.",
+        "" if lg.exists() else "make build"))
+    try:
+        names = [b.name for b in registry.load_backends(build)]
+        verdicts.append(Verdict("backends", "ok", f"{len(names)} built", ", ".join(names)))
+    except registry.RegistryError as exc:
+        verdicts.append(Verdict("backends", "warn", str(bj), str(exc), "make build"))
+    inst = production.installed()
+    absent = [n for n in production.PRODUCTION_SERVERS if n not in inst]
+    verdicts.append(Verdict(
+        "production servers", "ok" if not absent else "warn",
+        f"{len(inst)} installed",
+        "installed: " + (", ".join(inst) or "none") + ("; missing: " + ", ".join(absent) if absent else ""),
+        "make deps (installs nginx, lighttpd, h2o, apache2)" if absent else ""))
+    return verdicts

@@ -1,0 +1,395 @@
+"""Experiment files: the TOML schema, its validation and the ``--quick`` shrinking.
+
+An experiment names the servers to run, the offered loads, the per-point request count and the
+pinning. Everything is checked before anything runs; a mistake produces one line per problem
+naming the file, the field and what is allowed (``ExperimentError``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRODUCTION_NAMES = ("nginx", "lighttpd", "h2o", "apache-prefork", "apache-worker")
+LOAD_MODES = ("closed",)
+CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ExperimentError(Exception):
+    """The experiment file is unusable; ``problems`` holds one readable line per mistake."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = Path(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """How each point is loaded: closed loop, ``level`` requests in flight (ab-style)."""
+
+    mode: str = "closed"
+    levels: tuple[int, ...] = (1, 10, 100)
+    keep_alive: bool = False
+    requests: int = 10000
+    discard: int = 1000
+    repetitions: int = 1
+    threads: int = 1
+    timeout_s: float = 30.0
+    path: str = "/index.html"
+    ready_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A backend run with extra arguments under its own label (e.g. sped with poll)."""
+
+    name: str
+    backend: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    path: Path
+    name: str
+    title: str
+    description: str = ""
+    paper: str = ""
+    backends: str | tuple[str, ...] = "all"  # "all" or explicit names from backends.json
+    production: str | tuple[str, ...] = "all"  # "all" or names from PRODUCTION_NAMES
+    backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    variants: tuple[Variant, ...] = ()
+    workers: int | None = None
+    apache_pool: int = 64
+    load: LoadSpec = LoadSpec()
+    page_size: int = 305
+    server_cpus: str = "0"
+    client_cpus: str = "1"
+    server_cpu_share: float = 1.0  # < 1: CFS bandwidth limit on the server (see cpulimit.py)
+    quick_overrides: dict[str, Any] = field(default_factory=dict)
+    is_quick: bool = False
+    source_text: str = ""
+
+    def quick(self) -> "Experiment":
+        """The smoke-test version: fewer levels, fewer requests, one repetition."""
+        levels = self.load.levels
+        default_levels = tuple(sorted({levels[0], levels[len(levels) // 2], levels[-1]}))
+        requests = min(self.load.requests, 3000)
+        overrides = {
+            "levels": default_levels,
+            "requests": requests,
+            "discard": min(self.load.discard, 100),
+            "repetitions": 1,
+        }
+        overrides.update(self.quick_overrides)
+        return dataclasses.replace(
+            self, load=dataclasses.replace(self.load, **overrides), is_quick=True
+        )
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """``"0,2-3"`` → ``[0, 2, 3]`` (the taskset -c syntax)."""
+    cpus: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            cpus.extend(range(int(lo), int(hi) + 1))
+        else:
+            cpus.append(int(part))
+    return sorted(set(cpus))
+
+
+class _Checker:
+    """Walks the parsed TOML, recording problems instead of raising on the first one."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[str] = []
+
+    def fail(self, field_name: str, message: str) -> None:
+        self.problems.append(f"field '{field_name}': {message}")
+
+    def table(self, data: dict, key: str, required: bool, allowed: tuple[str, ...]) -> dict:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(key, f"missing table [{key}] (it holds: {', '.join(allowed)})")
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"must be a table [{key}], got {_describe(value)}")
+            return {}
+        self.unknown_keys(value, key, allowed)
+        return value
+
+    def unknown_keys(self, data: dict, prefix: str, allowed: tuple[str, ...]) -> None:
+        for key in data:
+            if key not in allowed:
+                self.fail(f"{prefix}.{key}", f"unknown key; allowed keys: {', '.join(allowed)}")
+
+    def string(self, data: dict, prefix: str, key: str, default: str | None, pattern=None,
+               hint: str = "") -> str | None:
+        value = data.get(key, default)
+        name = f"{prefix}.{key}"
+        if value is None:
+            self.fail(name, "required, a string" + (f" ({hint})" if hint else ""))
+            return None
+        if not isinstance(value, str):
+            self.fail(name, f"must be a string{' (' + hint + ')' if hint else ''}, got {_describe(value)}")
+            return default
+        if pattern is not None and not pattern.match(value):
+            self.fail(name, f"{value!r} is not valid; expected {hint}")
+            return default
+        return value
+
+    def integer(self, data: dict, prefix: str, key: str, default: int | None, minimum: int) -> int | None:
+        value = data.get(key, default)
+        name = f"{prefix}.{key}"
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(name, f"must be an integer ≥ {minimum}, got {_describe(value)}")
+            return default
+        if value < minimum:
+            self.fail(name, f"must be an integer ≥ {minimum}, got {value}")
+            return default
+        return value
+
+    def number(self, data: dict, prefix: str, key: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            self.fail(f"{prefix}.{key}", f"must be a positive number of seconds, got {_describe(value)}")
+            return default
+        return float(value)
+
+    def boolean(self, data: dict, prefix: str, key: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{prefix}.{key}", f"must be true or false, got {_describe(value)}")
+            return default
+        return value
+
+    def choice(self, data: dict, prefix: str, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = data.get(key, default)
+        if value not in choices:
+            self.fail(f"{prefix}.{key}", f"must be one of {', '.join(map(repr, choices))}, got {_describe(value)}")
+            return default
+        return value
+
+    def levels(self, data: dict, prefix: str, default: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        value = data.get("levels", default)
+        name = f"{prefix}.levels"
+        if value is None:
+            self.fail(name, "required, a non-empty list of positive integers (concurrent clients)")
+            return None
+        if (
+            not isinstance(value, (list, tuple))
+            or not value
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+        ):
+            self.fail(name, f"must be a non-empty list of positive integers (concurrent clients), got {_describe(value)}")
+            return default
+        return tuple(sorted(set(value)))
+
+    def names(self, data: dict, prefix: str, key: str, allowed: tuple[str, ...] | None,
+              what: str) -> str | tuple[str, ...]:
+        """``"all"`` or a list of names, each checked against ``allowed`` when that is known."""
+        value = data.get(key, "all")
+        name = f"{prefix}.{key}"
+        allowed_text = ", ".join(allowed) if allowed else "(none available)"
+        if value == "all":
+            return "all"
+        if not isinstance(value, list) or any(not isinstance(v, str) for v in value):
+            self.fail(name, f'must be "all" or a list of {what} names; allowed: {allowed_text}')
+            return "all"
+        if allowed is not None:
+            for v in value:
+                if v not in allowed:
+                    self.fail(name, f"unknown {what} {v!r}; allowed: {allowed_text}")
+        return tuple(dict.fromkeys(value))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return f"list {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "quick")
+EXPERIMENT_KEYS = ("name", "title", "description", "paper")
+SERVERS_KEYS = ("backends", "production", "args", "variant", "workers", "apache_pool")
+LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
+             "timeout_s", "path", "ready_timeout_s")
+PAGE_KEYS = ("size_bytes",)
+PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
+QUICK_KEYS = ("levels", "requests", "discard", "repetitions")
+VARIANT_KEYS = ("name", "backend", "args")
+
+
+def load_experiment(path: Path | str, known_backends: tuple[str, ...] | None = None) -> Experiment:
+    """Parse and validate ``path``.
+
+    ``known_backends`` are the names in backends.json; ``None`` when the build is missing (names
+    are then checked only when the run starts).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ExperimentError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    return parse_experiment(text, path, known_backends)
+
+
+def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...] | None = None) -> Experiment:
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(path, [f"not valid TOML: {exc}"]) from None
+
+    c = _Checker(path)
+    for key in data:
+        if key not in TOP_KEYS:
+            c.fail(key, f"unknown table or key; allowed: {', '.join(TOP_KEYS)}")
+
+    exp = c.table(data, "experiment", True, EXPERIMENT_KEYS)
+    name = c.string(exp, "experiment", "name", None, NAME_RE, "letters, digits, '-', '_' or '.'") if exp else None
+    title = c.string(exp, "experiment", "title", None, hint="a one-line title") if exp else None
+    description = c.string(exp, "experiment", "description", "") or ""
+    paper = c.string(exp, "experiment", "paper", "") or ""
+
+    srv = c.table(data, "servers", True, SERVERS_KEYS)
+    backends = c.names(srv, "servers", "backends", known_backends, "backend")
+    production = c.names(srv, "servers", "production", PRODUCTION_NAMES, "production server")
+    workers = c.integer(srv, "servers", "workers", None, 1)
+    apache_pool = c.integer(srv, "servers", "apache_pool", 64, 1) or 64
+
+    backend_args: dict[str, tuple[str, ...]] = {}
+    args_table = srv.get("args", {})
+    if not isinstance(args_table, dict):
+        c.fail("servers.args", "must be a table: backend name = [\"--flag\", \"value\", ...]")
+    else:
+        for bname, bargs in args_table.items():
+            if known_backends is not None and bname not in known_backends:
+                c.fail(f"servers.args.{bname}", f"unknown backend; allowed: {', '.join(known_backends)}")
+            if not isinstance(bargs, list) or any(not isinstance(a, str) for a in bargs):
+                c.fail(f"servers.args.{bname}", f"must be a list of strings, got {_describe(bargs)}")
+                continue
+            backend_args[bname] = tuple(bargs)
+
+    variants: list[Variant] = []
+    raw_variants = srv.get("variant", [])
+    if not isinstance(raw_variants, list):
+        c.fail("servers.variant", "must be an array of tables [[servers.variant]] with name, backend, args")
+        raw_variants = []
+    for i, raw in enumerate(raw_variants):
+        prefix = f"servers.variant[{i}]"
+        if not isinstance(raw, dict):
+            c.fail(prefix, "must be a table with name, backend, args")
+            continue
+        c.unknown_keys(raw, prefix, VARIANT_KEYS)
+        vname = c.string(raw, prefix, "name", None, NAME_RE, "letters, digits, '-', '_' or '.'")
+        vbackend = c.string(raw, prefix, "backend", None, hint="a backend name")
+        if vbackend and known_backends is not None and vbackend not in known_backends:
+            c.fail(f"{prefix}.backend", f"unknown backend {vbackend!r}; allowed: {', '.join(known_backends)}")
+        vargs = raw.get("args", [])
+        if not isinstance(vargs, list) or any(not isinstance(a, str) for a in vargs):
+            c.fail(f"{prefix}.args", f"must be a list of strings, got {_describe(vargs)}")
+            vargs = []
+        if vname and vbackend:
+            variants.append(Variant(vname, vbackend, tuple(vargs)))
+
+    ld = c.table(data, "load", True, LOAD_KEYS)
+    mode = c.choice(ld, "load", "mode", "closed", LOAD_MODES)
+    levels = c.levels(ld, "load", None) if ld else None
+    keep_alive = c.boolean(ld, "load", "keep_alive", False)
+    requests = c.integer(ld, "load", "requests", 10000, 1) or 10000
+    discard = c.integer(ld, "load", "discard", 1000, 0)
+    discard = 1000 if discard is None else discard
+    repetitions = c.integer(ld, "load", "repetitions", 1, 1) or 1
+    threads = c.integer(ld, "load", "threads", 1, 1) or 1
+    timeout_s = c.number(ld, "load", "timeout_s", 30.0)
+    ready_timeout_s = c.number(ld, "load", "ready_timeout_s", 10.0)
+    url_path = c.string(ld, "load", "path", "/index.html", re.compile(r"^/\S*$"), "a URL path starting with '/'")
+    if requests <= 2 * discard:
+        c.fail("load.requests", f"must be larger than 2 × load.discard = {2 * discard} "
+               f"(the first and last {discard} samples are discarded), got {requests}")
+
+    page = c.table(data, "page", False, PAGE_KEYS)
+    page_size = c.integer(page, "page", "size_bytes", 305, 1) or 305
+
+    pin = c.table(data, "pinning", False, PINNING_KEYS)
+    cpu_hint = "a taskset CPU list such as \"0\", \"1-3\" or \"0,2\""
+    server_cpus = c.string(pin, "pinning", "server_cpus", "0", CPU_LIST_RE, cpu_hint) or "0"
+    client_cpus = c.string(pin, "pinning", "client_cpus", "1", re.compile(r"^(others|" + CPU_LIST_RE.pattern[1:-1] + r")$"),
+                           cpu_hint + " or \"others\"") or "1"
+
+    share = pin.get("server_cpu_share", 1.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.05 <= share <= 1.0:
+        c.fail("pinning.server_cpu_share", f"must be a number from 0.05 to 1.0 (fraction of one CPU the server "
+               f"may use; 1.0 = no limit), got {_describe(share)}")
+        share = 1.0
+
+    quick_raw = c.table(data, "quick", False, QUICK_KEYS)
+    quick: dict[str, Any] = {}
+    if "levels" in quick_raw:
+        ql = c.levels(quick_raw, "quick", None)
+        if ql:
+            quick["levels"] = ql
+    for key, minimum in (("requests", 1), ("discard", 0), ("repetitions", 1)):
+        if key in quick_raw:
+            v = c.integer(quick_raw, "quick", key, None, minimum)
+            if v is not None:
+                quick[key] = v
+    if "requests" in quick or "discard" in quick:
+        qr = quick.get("requests", min(requests, 3000))
+        qd = quick.get("discard", min(discard, 100))
+        if qr <= 2 * qd:
+            c.fail("quick.requests", f"must be larger than 2 × quick.discard = {2 * qd}, got {qr}")
+
+    if c.problems:
+        raise ExperimentError(path, c.problems)
+
+    assert name is not None and title is not None and levels is not None and url_path is not None
+    load = LoadSpec(mode=mode, levels=levels, keep_alive=keep_alive, requests=requests, discard=discard,
+                    repetitions=repetitions, threads=threads, timeout_s=timeout_s, path=url_path,
+                    ready_timeout_s=ready_timeout_s)
+    return Experiment(path=path, name=name, title=title, description=description, paper=paper,
+                      backends=backends, production=production, backend_args=backend_args,
+                      variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
+                      page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
+                      server_cpu_share=float(share), quick_overrides=quick, source_text=text)
+
+
+def experiment_summary(exp: Experiment) -> dict[str, Any]:
+    """A JSON-ready description of the resolved experiment (stored in meta.json)."""
+    return {
+        "name": exp.name,
+        "title": exp.title,
+        "description": exp.description,
+        "paper": exp.paper,
+        "file": str(exp.path),
+        "quick": exp.is_quick,
+        "backends": exp.backends if isinstance(exp.backends, str) else list(exp.backends),
+        "production": exp.production if isinstance(exp.production, str) else list(exp.production),
+        "backend_args": {k: list(v) for k, v in exp.backend_args.items()},
+        "variants": [dataclasses.asdict(v) for v in exp.variants],
+        "workers": exp.workers,
+        "apache_pool": exp.apache_pool,
+        "load": dataclasses.asdict(exp.load),
+        "page_size": exp.page_size,
+        "server_cpus": exp.server_cpus,
+        "client_cpus": exp.client_cpus,
+        "server_cpu_share": exp.server_cpu_share,
+    }

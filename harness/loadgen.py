@@ -1,0 +1,98 @@
+"""Running ``build/loadgen/loadgen`` for one point and reading its ``--json`` output.
+
+The command line and the JSON fields are those of docs/interfaces.md. The loadgen runs pinned
+to the client CPUs, in its own session (so it is killed with certainty on Ctrl-C) and under a
+wall-clock limit so a wedged point cannot stall a whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.experiment import LoadSpec
+from harness.server import ProcessGuard, die_with_parent, kill_session
+
+REQUIRED_FIELDS = (
+    "completed",
+    "elapsed_s",
+    "requests_per_second",
+    "mean_response_ms",
+    "measured_load",
+)
+
+
+class LoadgenError(Exception):
+    """The loadgen failed, timed out or wrote unusable JSON; the message says which."""
+
+
+def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path: Path) -> list[str]:
+    """The closed-loop command line for ``level`` requests in flight."""
+    argv = [
+        str(loadgen),
+        "-c", str(level),
+        "-n", str(load.requests),
+        "-t", str(load.threads),
+        "--discard", str(load.discard),
+        "--timeout", f"{load.timeout_s:g}s",
+        "--json", str(json_path),
+    ]
+    if load.keep_alive:
+        argv.append("-k")
+    argv.append(url)
+    return argv
+
+
+def wall_limit_s(load: LoadSpec) -> float:
+    """Generous upper bound for one point: assumes at least 200 requests/s, plus slack."""
+    return 60.0 + load.requests / 200.0 + 2 * load.timeout_s
+
+
+def run_loadgen(argv: list[str], cpus: str | None, guard: ProcessGuard, limit_s: float,
+                log_path: Path) -> dict[str, Any]:
+    """Run the loadgen to completion and return its JSON object."""
+    json_path = Path(argv[argv.index("--json") + 1])
+    json_path.unlink(missing_ok=True)
+    full = (["taskset", "-c", cpus] if cpus is not None else []) + argv
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(full)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True, preexec_fn=die_with_parent)
+        except OSError as exc:
+            raise LoadgenError(f"cannot execute {full[0]}: {exc.strerror}") from None
+        guard.add(proc.pid, "loadgen")
+        try:
+            status = proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            proc.wait()
+            raise LoadgenError(f"loadgen still running after {limit_s:.0f} s; killed") from None
+        finally:
+            if proc.poll() is None:  # interrupted while waiting
+                kill_session(proc.pid)
+                proc.wait()
+            guard.remove(proc.pid)
+    if status != 0:
+        raise LoadgenError(f"loadgen exited with status {status}; see {log_path}")
+    return read_result(json_path)
+
+
+def read_result(json_path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(json_path.read_text())
+    except OSError:
+        raise LoadgenError(f"loadgen wrote no JSON file {json_path}") from None
+    except ValueError as exc:
+        raise LoadgenError(f"loadgen JSON {json_path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise LoadgenError(f"loadgen JSON {json_path} is not an object")
+    missing = [f for f in REQUIRED_FIELDS if f not in data]
+    if missing:
+        raise LoadgenError(f"loadgen JSON lacks {', '.join(missing)} (docs/interfaces.md lists them)")
+    return data

@@ -1,0 +1,135 @@
+"""Analysis arithmetic on synthetic data: fits, measured load, flags, aggregation, findings."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.analysis import analyze, findings, least_squares, measured_load, write_summary_csv
+from harness.tests.conftest import DATA
+from harness.tests.synthetic import FAKE_SERVERS, make_run
+
+
+def test_least_squares_recovers_an_exact_line():
+    xs = [1, 10, 100, 1000]
+    fit = least_squares(xs, [0.2 + 0.05 * x for x in xs])
+    assert fit.slope == pytest.approx(0.05)
+    assert fit.intercept == pytest.approx(0.2)
+    assert fit.r == pytest.approx(1.0)
+    assert fit.n == 4
+
+
+def test_least_squares_matches_hand_computed_values():
+    # x = 1,2,3; y = 2,3,5: Sxx = 2, Sxy = 3, Syy = 42/9 → slope 1.5, intercept 1/3, r = 3/√(2·42/9)
+    fit = least_squares([1, 2, 3], [2, 3, 5])
+    assert fit.slope == pytest.approx(1.5)
+    assert fit.intercept == pytest.approx(1 / 3)
+    assert fit.r == pytest.approx(0.9819805, rel=1e-6)
+
+
+def test_least_squares_needs_two_distinct_loads():
+    assert least_squares([5, 5], [1, 2]) is None
+    assert least_squares([5], [1]) is None
+
+
+def test_constant_response_time_has_no_correlation():
+    fit = least_squares([1, 2, 3], [4, 4, 4])
+    assert fit.slope == 0 and fit.r is None
+
+
+def test_measured_load_follows_the_papers_definition():
+    # n = 10,000 requests of 5 ms in 1 s with 50 in flight: l_m = 10000 · 0.005 / 1 = 50
+    assert measured_load(10000, 0.005, 1.0) == pytest.approx(50)
+    assert measured_load(10, 0.005, 0.0) == 0.0
+
+
+def _run(tmp_path: Path) -> Path:
+    return make_run(tmp_path / "run", levels=(1, 10, 100, 200), repetitions=2)
+
+
+def test_fits_recover_the_synthetic_slopes(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    for server in FAKE_SERVERS:
+        b = a.backend(server.name)
+        assert b.fit_mean.slope == pytest.approx(server.slope_ms, rel=0.03)
+        assert b.fit_mean.r > 0.999
+
+
+def test_backends_are_ranked_by_slope(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    slopes = [b.fit_mean.slope for b in a.backends]
+    assert slopes == sorted(slopes)
+    assert a.backends[0].backend == "sped"
+
+
+def test_points_average_over_repetitions(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    p = next(p for p in a.points if p.backend == "thread" and p.offered_load == 100)
+    raw = [r for r in a.records if r["backend"] == "thread" and r["offered_load"] == 100]
+    assert p.repetitions == 2
+    assert p.mean_response_ms == pytest.approx(sum(r["loadgen"]["mean_response_ms"] for r in raw) / 2)
+
+
+def test_cpu_and_context_switches_are_per_request(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    thread = next(s for s in FAKE_SERVERS if s.name == "thread")
+    p = next(p for p in a.points if p.backend == "thread" and p.offered_load == 10)
+    assert p.cpu_us_per_request == pytest.approx(thread.cpu_us, rel=1e-6)
+    assert p.ctx_switches_per_request == pytest.approx(thread.ctx_per_request, rel=0.01)
+    assert p.requests_per_cpu_second == pytest.approx(1e6 / thread.cpu_us, rel=1e-6)
+
+
+def test_flags_mark_client_bound_shortfall_and_errors(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    kinds = {(f.backend, f.kind) for f in a.flags}
+    assert ("sped", "client_bound") in kinds
+    assert ("apache-prefork", "load_shortfall") in kinds
+    assert ("fork", "errors") in kinds
+    assert not any(f.backend == "thread" for f in a.flags)
+    # flagged points stay in the fit
+    assert a.backend("apache-prefork").points == 8
+
+
+def test_a_later_record_of_the_same_point_replaces_an_earlier_error(tmp_path: Path):
+    run = _run(tmp_path)
+    lines = (run / "runs.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    error = dict(first, status="error", error="server did not start")
+    (run / "runs.jsonl").write_text("\n".join([json.dumps(error)] + lines) + "\n{torn")
+    a = analyze(run)
+    assert not a.errors
+    assert len(a.records) == len(lines) - 1  # the skipped line is not a measurement
+
+
+def test_findings_quote_numbers_computed_from_the_data(tmp_path: Path):
+    a = analyze(_run(tmp_path))
+    text = "\n".join(findings(a))
+    best = a.backends[0]
+    assert f"{best.fit_mean.slope:.4f} ms/client" in text
+    assert "Are events fast?" in text
+    assert "Client-bound points: 1 of" in text
+    assert "skipped" in text
+
+
+def test_findings_with_a_single_load_level_say_no_fit(tmp_path: Path):
+    run = make_run(tmp_path / "one", levels=(10,), repetitions=1)
+    assert "no slope could be fitted" in findings(analyze(run))[0]
+
+
+def test_summary_csv_has_one_row_per_server_and_load(tmp_path: Path):
+    run = _run(tmp_path)
+    a = analyze(run)
+    path = write_summary_csv(a, run / "summary.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == len(FAKE_SERVERS) * 4
+    sped = [r for r in rows if r["backend"] == "sped"]
+    assert float(sped[0]["slope_ms_per_client"]) == pytest.approx(a.backend("sped").fit_mean.slope, rel=1e-5)
+
+
+def test_the_committed_fixture_analyses_cleanly():
+    a = analyze(DATA / "tiny_run")
+    assert len(a.backends) == len(FAKE_SERVERS)
+    assert a.skipped and a.flags

@@ -1,0 +1,53 @@
+"""The list and check commands explain the machine in plain words."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from harness import envinfo
+from harness.tests.conftest import REPO, harness_env
+
+
+def run_cli(*args: str, build=None) -> subprocess.CompletedProcess:
+    env = harness_env(build) if build else None
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_list_shows_backends_production_servers_and_experiments(fake_build):
+    proc = run_cli("list", build=fake_build)
+    assert proc.returncode == 0
+    assert "alpha" in proc.stdout and "beta" in proc.stdout
+    assert "nginx" in proc.stdout
+    assert "kerneis2009" in proc.stdout
+
+
+def test_check_gives_a_verdict_explanation_and_fix_for_each_item(fake_build):
+    proc = run_cli("check", build=fake_build)
+    for item in ("somaxconn", "open files", "CPU count", "CPU governor", "pinning", "client/server CPUs",
+                 "loadgen"):
+        assert f"] {item}:" in proc.stdout
+    assert proc.returncode in (0, 1)
+
+
+def test_check_flags_a_small_somaxconn_and_shared_cpus(monkeypatch, tmp_path):
+    monkeypatch.setattr(envinfo, "sysctl_int", lambda name: 128 if name == "net.core.somaxconn" else 2)
+    verdicts = {v.name: v for v in envinfo.check_environment(tmp_path, "0", "0", max_level=1000)}
+    assert verdicts["somaxconn"].status == "fail"
+    assert "sysctl -w net.core.somaxconn" in verdicts["somaxconn"].fix
+    assert verdicts["client/server CPUs"].status == "warn"
+    assert verdicts["loadgen"].status == "fail"
+
+
+def test_unknown_command_line_is_a_usage_error():
+    proc = run_cli("frobnicate")
+    assert proc.returncode == 2
+    assert "usage" in proc.stderr
+
+
+def test_run_without_a_build_is_a_clear_error_not_a_traceback(tmp_path):
+    proc = run_cli("run", "quick", build=tmp_path / "nothing-built")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "make build" in proc.stderr

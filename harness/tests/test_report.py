@@ -1,0 +1,90 @@
+"""The report builder turns the committed tiny run into a PDF with the expected pages."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.tests.conftest import DATA, REPO
+from plots import FIGURES
+from plots.report import build_report
+
+
+def pdf_page_count(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b", path.read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path, str]:
+    """The committed tiny run, reported once through the command line."""
+    run = tmp_path_factory.mktemp("report") / "tiny_run"
+    shutil.copytree(DATA / "tiny_run", run)
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(run), "--summary"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return run, run / "report.pdf", proc.stdout
+
+
+def test_report_has_title_method_every_figure_ranking_and_findings(built):
+    run, pdf, _ = built
+    # title + method + one page per figure + ranking + findings
+    assert pdf_page_count(pdf) == 2 + len(FIGURES) + 2
+
+
+def test_report_writes_every_figure_as_png_and_pdf(built):
+    run, _, _ = built
+    for module in FIGURES:
+        assert (run / "figures" / f"{module.NAME}.png").stat().st_size > 10_000
+        assert (run / "figures" / f"{module.NAME}.pdf").stat().st_size > 1_000
+
+
+def test_report_writes_summary_and_ranking_csv(built):
+    run, _, _ = built
+    summary = (run / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("backend,kind,category,offered_load")
+    assert len(summary) == 1 + 6 * 5  # 6 servers × 5 loads
+    ranking = (run / "ranking.csv").read_text().splitlines()
+    assert ranking[1].split(",")[1] == "sped"
+
+
+def test_report_text_comes_from_the_run(built):
+    _, pdf, _ = built
+    data = pdf.read_bytes()
+    # matplotlib embeds text as glyph runs, so check the PDF metadata carries the run id
+    assert b"synthetic-tiny" in data
+
+
+def test_report_cli_prints_the_path_and_the_ranking(built):
+    run, _, stdout = built
+    assert f"report: {run / 'report.pdf'}" in stdout
+    assert re.search(r"1\s+sped\s+0\.0\d+", stdout)
+
+
+def test_build_report_returns_the_pdf_and_the_analysis(tmp_path: Path):
+    run = tmp_path / "tiny_run"
+    shutil.copytree(DATA / "tiny_run", run)
+    (run / "runs.jsonl").write_text("\n".join((DATA / "tiny_run" / "runs.jsonl").read_text().splitlines()[:4]))
+    pdf, analysis = build_report(run)
+    assert pdf == run / "report.pdf" and pdf.exists()
+    assert [b.backend for b in analysis.backends] == ["sped"]
+
+
+def test_report_of_a_directory_without_runs_is_a_clear_error(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "has no runs.jsonl" in proc.stderr
+
+
+def test_plot_cli_writes_every_figure(tmp_path: Path):
+    run = tmp_path / "tiny_run"
+    shutil.copytree(DATA / "tiny_run", run)
+    proc = subprocess.run([sys.executable, "-m", "harness", "plot", str(run)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (run / "figures").glob("*.png")) == sorted(f"{m.NAME}.png" for m in FIGURES)
