@@ -176,10 +176,17 @@ void connection::process() {
     if (r.status == parse_status::incomplete) {
       // The buffer is larger than the header limit, so a full buffer means the parser has
       // already rejected it; this only guards endless blank lines.
-      if (in_start_ == 0 && in_end_ == buffer_size) respond_error(431, true);
+      if (in_start_ == 0 && in_end_ == buffer_size) {
+        ++requests_;
+        stats_->add(stats_->requests);
+        respond_error(431, true);
+      }
       break;
     }
     if (r.status == parse_status::bad) {
+      // A rejected request is still a request: `errors` never exceeds `requests` because of it.
+      ++requests_;
+      stats_->add(stats_->requests);
       respond_error(r.error_status, true);
       break;
     }

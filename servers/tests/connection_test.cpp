@@ -158,6 +158,8 @@ TEST_F(ConnectionTest, MalformedRequestGets400AndTheConnectionCloses) {
   EXPECT_TRUE(c_.wants_close());
   EXPECT_TRUE(c_.closing_on_error());
   EXPECT_FALSE(c_.wants_read());
+  EXPECT_EQ(stats_.requests.load(), 1u);  // a rejected request is counted as a request
+  EXPECT_EQ(stats_.errors.load(), 1u);
 }
 
 TEST_F(ConnectionTest, UnsupportedMethodsGet405OrAnd501) {
