@@ -64,8 +64,9 @@ class connection {
   /// request they finish.
   void received(size_t n);
 
-  /// Copies `bytes` in and handles them, as repeated input_space()/received() would (tests,
-  /// fuzzing). Stops early when the connection stops reading; returns the bytes taken.
+  /// Copies `bytes` in and handles them, as repeated input_space()/received() would: for bytes
+  /// read elsewhere (core::read_idle's stack buffer), tests and fuzzing. Stops early when the
+  /// connection stops reading (output queue full, or closing); returns the bytes taken.
   size_t feed(std::string_view bytes);
 
   /// The peer sent EOF: requests already received are answered, then wants_close().
