@@ -55,13 +55,19 @@ def test_a_run_records_every_point_and_leaves_nothing_running(tmp_path, fake_bui
     assert not [p for p in recorded_pids(pid_dir) if alive(p)]
 
 
-def test_loads_above_a_backends_max_connections_are_skipped(tmp_path, fake_build, pid_dir):
-    exp = write_experiment(tmp_path, levels=(1, 30), backends='["beta"]')
+def test_keep_alive_loads_above_a_backends_max_connections_are_skipped(tmp_path, fake_build, pid_dir):
+    exp = write_experiment(tmp_path, levels=(1, 30), backends='["beta"]', extra="keep_alive = true")
     run = run_experiment(exp, tmp_path / "run", False, None, None, fake_build, show_progress=False)
     by_level = {r["offered_load"]: r for r in lines(run)}
     assert by_level[1]["status"] == "ok"
     assert by_level[30]["status"] == "skipped"
     assert "max_connections 20" in by_level[30]["error"]
+
+
+def test_new_connection_loads_above_max_connections_run_since_clients_queue(tmp_path, fake_build, pid_dir):
+    exp = write_experiment(tmp_path, levels=(1, 30), backends='["beta"]', extra="keep_alive = false")
+    run = run_experiment(exp, tmp_path / "run", False, None, None, fake_build, show_progress=False)
+    assert {r["offered_load"]: r["status"] for r in lines(run)} == {1: "ok", 30: "ok"}
 
 
 def test_a_server_that_never_becomes_ready_is_an_error_point_and_is_killed(tmp_path, fake_build, pid_dir,
