@@ -1,0 +1,88 @@
+// Command-line parsing.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+
+using namespace httpbench::loadgen;
+
+namespace {
+
+int parse(std::vector<std::string> args, config& cfg, std::string& error) {
+  args.insert(args.begin(), "loadgen");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  bool help = false;
+  return parse_command_line(static_cast<int>(args.size()), argv.data(), cfg, help, error);
+}
+
+}  // namespace
+
+TEST(Cli, Durations) {
+  EXPECT_EQ(parse_duration("10s"), 10 * ns_per_s);
+  EXPECT_EQ(parse_duration("2m"), 120 * ns_per_s);
+  EXPECT_EQ(parse_duration("250ms"), 250 * ns_per_ms);
+  EXPECT_EQ(parse_duration("1.5"), 1'500'000'000);
+  EXPECT_EQ(parse_duration("1h"), 3600 * ns_per_s);
+  EXPECT_EQ(parse_duration("ten"), -1);
+  EXPECT_EQ(parse_duration("5x"), -1);
+}
+
+TEST(Cli, ClosedLoopDefaults) {
+  config cfg;
+  std::string error;
+  ASSERT_EQ(parse({"-c", "100", "-n", "5000", "-k", "http://127.0.0.1:8080/"}, cfg, error), 0)
+      << error;
+  EXPECT_EQ(cfg.mode, run_mode::closed);
+  EXPECT_EQ(cfg.concurrency, 100u);
+  EXPECT_EQ(cfg.requests, 5000u);
+  EXPECT_TRUE(cfg.keep_alive);
+  EXPECT_EQ(cfg.discard, 1000u);
+  EXPECT_EQ(cfg.url, "http://127.0.0.1:8080/");
+  EXPECT_EQ(cfg.command_line, "loadgen -c 100 -n 5000 -k http://127.0.0.1:8080/");
+}
+
+TEST(Cli, WarmupTurnsDiscardOffUnlessGiven) {
+  config a, b;
+  std::string error;
+  ASSERT_EQ(parse({"-d", "5s", "--warmup", "1s", "http://h/"}, a, error), 0);
+  EXPECT_EQ(a.discard, 0u);
+  ASSERT_EQ(parse({"-d", "5s", "--warmup", "1s", "--discard", "10", "http://h/"}, b, error), 0);
+  EXPECT_EQ(b.discard, 10u);
+}
+
+TEST(Cli, OpenLoopAndSessions) {
+  config o, s;
+  std::string error;
+  ASSERT_EQ(parse({"-R", "5000", "--arrival", "poisson", "-d", "2s", "http://h/"}, o, error), 0);
+  EXPECT_EQ(o.mode, run_mode::open);
+  EXPECT_EQ(o.arrival, arrival_process::poisson);
+  ASSERT_EQ(parse({"--session-rate", "10", "--sessions", "50", "http://h/"}, s, error), 0) << error;
+  EXPECT_EQ(s.mode, run_mode::sessions);
+  EXPECT_TRUE(s.keep_alive);
+}
+
+TEST(Cli, RejectsUnboundedAndContradictoryRuns) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"http://h/"},                                // no -n / -d
+      {"-n", "10"},                                 // no URL
+      {"-n", "10", "http://a/", "http://b/"},       // two URLs
+      {"-n", "0", "http://h/"},                     // zero requests
+      {"-c", "x", "-n", "1", "http://h/"},          // not a number
+      {"--pipeline", "4", "-n", "1", "http://h/"},  // pipeline without -k
+      {"-R", "10", "--session-rate", "1", "-d", "1s", "http://h/"},
+      {"--session-rate", "1", "-n", "5", "http://h/"},
+      {"--arrival", "bursty", "-R", "1", "-d", "1s", "http://h/"},
+      {"--bogus", "http://h/"},
+      {"-n"},
+  };
+  for (const auto& args : bad) {
+    config cfg;
+    std::string error;
+    EXPECT_EQ(parse(args, cfg, error), 2) << args[0];
+    EXPECT_FALSE(error.empty()) << args[0];
+  }
+}

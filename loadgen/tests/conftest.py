@@ -1,0 +1,114 @@
+"""Fixtures of the loadgen end-to-end tests (helpers live in loadgen_e2e_support.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from loadgen_e2e_support import (
+    Responder,
+    ScriptedServer,
+    Server,
+    build_dir,
+    free_port,
+    make_docroot,
+    start_h2o,
+    start_lighttpd,
+    stop_process_group,
+    wait_for_port,
+)
+
+
+@pytest.fixture(scope="session")
+def loadgen() -> Path:
+    binary = build_dir() / "loadgen" / "loadgen"
+    if not binary.exists():
+        pytest.fail(f"{binary} not built (set HTTPBENCH_BUILD to the build directory)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def real_server() -> Iterator[Server]:
+    """h2o (or lighttpd) with one worker on a free loopback port, serving the 305-byte page."""
+    if shutil.which("h2o"):
+        name, start = "h2o", start_h2o
+    elif shutil.which("lighttpd"):
+        name, start = "lighttpd", start_lighttpd
+    else:
+        pytest.skip("neither h2o nor lighttpd is installed")
+    base = Path(tempfile.mkdtemp(prefix="loadgen-e2e-"))
+    root = make_docroot(base)
+    port = free_port()
+    proc = start(base, port, root)
+    try:
+        wait_for_port(port, proc)
+        yield Server(name, port)
+    finally:
+        stop_process_group(proc)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sped_server() -> Iterator[Server]:
+    """The project's own sped backend, if it was built; skipped otherwise."""
+    registry = build_dir() / "servers" / "backends.json"
+    if not registry.exists():
+        pytest.skip(f"{registry} not built")
+    backends = json.loads(registry.read_text()).get("backends", [])
+    sped = next((b for b in backends if b.get("name") == "sped"), None)
+    if sped is None or not Path(sped.get("binary", "")).exists():
+        pytest.skip("sped backend not built")
+    port = free_port()
+    proc = subprocess.Popen([sped["binary"], "--bind", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_for_port(port, proc)
+        yield Server("sped", port)
+    finally:
+        stop_process_group(proc)
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Callable[[Responder], ScriptedServer]]:
+    """Factory of ScriptedServers, all stopped after the test."""
+    servers: list[ScriptedServer] = []
+
+    def make(responder: Responder) -> ScriptedServer:
+        s = ScriptedServer(responder).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    result: dict | None
+
+
+@pytest.fixture
+def run_loadgen(loadgen: Path, tmp_path: Path) -> Callable[..., Run]:
+    """Runs loadgen (with --json unless json_out=False); returns exit code, output, result."""
+    counter = iter(range(1000))
+
+    def run(*args: str, timeout: float = 30, json_out: bool = True) -> Run:
+        out = tmp_path / f"result-{next(counter)}.json"
+        cmd = [str(loadgen), *args] + (["--json", str(out)] if json_out else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        result = json.loads(out.read_text()) if json_out and out.exists() else None
+        return Run(proc.returncode, proc.stdout, proc.stderr, result)
+
+    return run

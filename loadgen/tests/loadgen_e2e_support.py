@@ -1,0 +1,200 @@
+"""Helpers of the loadgen end-to-end tests: real servers on loopback and tiny scripted servers
+that misbehave on purpose. (A uniquely named module: other test directories have a conftest.py
+too, so `from conftest import ...` would be ambiguous when pytest runs them together.)"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[2]
+INDEX_HTML = (
+    b"<html><head><title>httpbench</title></head><body>"
+    + b"x" * (305 - 64)
+    + b"</body></html>\n"
+)
+assert len(INDEX_HTML) == 305
+
+
+def build_dir() -> Path:
+    """The build directory under test: $HTTPBENCH_BUILD, default <repo>/build."""
+    return Path(os.environ.get("HTTPBENCH_BUILD", REPO / "build"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stops a server started with start_new_session=True: SIGTERM to its group, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def make_docroot(base: Path) -> Path:
+    """index.html (the 305-byte page) and big.bin (102,400 bytes) under base/www."""
+    root = base / "www"
+    root.mkdir()
+    (root / "index.html").write_bytes(INDEX_HTML)
+    (root / "big.bin").write_bytes(bytes(range(256)) * 400)
+    # h2o drops to 'nobody' when started as root: everything it reads must be world-readable.
+    for p in (base, root, *root.iterdir()):
+        p.chmod(0o755)
+    return root
+
+
+def start_h2o(base: Path, port: int, root: Path) -> subprocess.Popen:
+    conf = base / "h2o.conf"
+    conf.write_text(
+        f"listen:\n  host: 127.0.0.1\n  port: {port}\nnum-threads: 1\n"
+        f"hosts:\n  default:\n    paths:\n      /:\n        file.dir: {root}\n"
+    )
+    return subprocess.Popen(["h2o", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=open(base / "h2o.log", "wb"), start_new_session=True)
+
+
+def start_lighttpd(base: Path, port: int, root: Path) -> subprocess.Popen:
+    conf = base / "lighttpd.conf"
+    conf.write_text(
+        f'server.bind = "127.0.0.1"\nserver.port = {port}\nserver.document-root = "{root}"\n'
+        f"server.max-keep-alive-requests = 1000000\nserver.max-fds = 16384\n"
+        f'server.errorlog = "{base}/lighttpd-error.log"\nindex-file.names = ("index.html")\n'
+    )
+    return subprocess.Popen(["lighttpd", "-D", "-f", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=open(base / "lighttpd.log", "wb"), start_new_session=True)
+
+
+Responder = Callable[[int], "tuple[bytes, float, bool]"]
+"""Given the request number (from 0, over all connections), returns (bytes to send, seconds to
+stall before sending, close the connection afterwards)."""
+
+
+def ok_response(body: bytes = b"hello world", close: bool = False) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+@dataclass
+class ScriptedServer:
+    """A single-threaded server: reads requests, answers each per `responder`, in arrival order.
+    A stall blocks every connection, like an overloaded single-process server."""
+
+    responder: Responder
+    port: int = 0
+    requests: int = 0
+    _sock: socket.socket | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def start(self) -> "ScriptedServer":
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(1024)
+        self._sock.setblocking(False)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def _run(self) -> None:
+        assert self._sock is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self._sock, selectors.EVENT_READ, None)
+        pending: dict[socket.socket, bytes] = {}
+
+        def drop(conn: socket.socket) -> None:
+            sel.unregister(conn)
+            pending.pop(conn, None)
+            conn.close()
+
+        while not self._stop.is_set():
+            for key, _ in sel.select(timeout=0.05):
+                if key.data is None:
+                    try:
+                        conn, _ = self._sock.accept()
+                    except BlockingIOError:
+                        continue
+                    conn.setblocking(True)
+                    pending[conn] = b""
+                    sel.register(conn, selectors.EVENT_READ, "conn")
+                    continue
+                conn = key.fileobj  # type: ignore[assignment]
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    drop(conn)
+                    continue
+                pending[conn] += data
+                close = False
+                while b"\r\n\r\n" in pending[conn] and not close:
+                    _, pending[conn] = pending[conn].split(b"\r\n\r\n", 1)
+                    payload, stall, close = self.responder(self.requests)
+                    self.requests += 1
+                    if stall:
+                        time.sleep(stall)
+                    try:
+                        conn.sendall(payload)
+                    except OSError:
+                        close = True
+                if close:
+                    drop(conn)
+        for key in list(sel.get_map().values()):
+            if key.data == "conn":
+                key.fileobj.close()  # type: ignore[union-attr]
+        sel.close()
