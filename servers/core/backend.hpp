@@ -12,6 +12,7 @@
 namespace httpbench::core {
 
 struct server_context;
+struct server_config;
 
 /// One backend-specific option, set with `--set name=value`.
 struct tunable {
@@ -30,6 +31,10 @@ struct backend_info {
   int default_workers = 1;      ///< default of --workers
   int max_connections = 10000;  ///< concurrent connections the model is meant to hold here
   std::vector<tunable> tunables;
+  /// Optional: returns true when the listening socket the core opens must carry SO_REUSEPORT
+  /// (for a backend that adds more sockets on the same port, one per process: symped's
+  /// accept=reuseport). Consulted once, before the socket is opened; nullptr means false.
+  bool (*listen_reuseport)(const server_config& config) = nullptr;
 };
 
 }  // namespace httpbench::core

@@ -12,6 +12,9 @@ namespace httpbench::core {
 namespace {
 
 uint32_t to_epoll(uint32_t events) {
+  // EPOLLEXCLUSIVE refuses EPOLLRDHUP (EINVAL); a listening socket never half-closes anyway.
+  if (events & poll_exclusive)
+    return (events & poll_read ? uint32_t(EPOLLIN) : 0u) | uint32_t(EPOLLEXCLUSIVE);
   return (events & poll_read ? EPOLLIN | EPOLLRDHUP : 0u) | (events & poll_write ? EPOLLOUT : 0u);
 }
 

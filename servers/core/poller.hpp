@@ -18,6 +18,10 @@ namespace httpbench::core {
 inline constexpr uint32_t poll_read = 1;
 inline constexpr uint32_t poll_write = 2;
 inline constexpr uint32_t poll_hangup = 4;
+/// Only for add() of a listening socket shared by several processes' pollers: wake one waiter
+/// per event (EPOLLEXCLUSIVE). Such a registration can be removed but not modified; poll and
+/// select ignore the bit.
+inline constexpr uint32_t poll_exclusive = 8;
 
 struct ready_event {
   int fd;

@@ -153,7 +153,8 @@ int main(int argc, char** argv) {
   install_signal_handlers();
 
   std::string error;
-  listen_options lo{config.bind, config.port, config.backlog, false};
+  bool reuseport = info.listen_reuseport != nullptr && info.listen_reuseport(config);
+  listen_options lo{config.bind, config.port, config.backlog, reuseport};
   int listen_fd = open_listener(lo, error);
   if (listen_fd < 0) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), error.c_str());

@@ -1,0 +1,196 @@
+// The SPED loop, moved here from servers/backends/sped.cpp so that sped and symped run the same
+// code (see event_loop.hpp). Only what event_loop_options adds is new: the listening socket and
+// the connection cap come from the options, accepts can be counted, and an EPOLLEXCLUSIVE
+// listening registration is paused by removing it rather than modifying it.
+#include "event_loop.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "io.hpp"
+#include "poller.hpp"
+
+namespace httpbench::core {
+
+template <class Poller>
+struct event_loop<Poller>::slot {
+  slot(const server_context& ctx, int fd_) : conn(ctx.content, ctx.stats, ctx.limits()), fd(fd_) {
+    idle.owner = this;
+  }
+  connection conn;
+  idle_node idle;
+  int fd;
+  uint32_t watching = poll_read;
+  bool lingering = false;  ///< half-closed after a rejected request; draining until EOF
+};
+
+template <class Poller>
+event_loop<Poller>::event_loop(server_context& ctx, const event_loop_options& options)
+    : ctx_(ctx),
+      options_(options),
+      program_("httpd-" + std::string(ctx.info.name)),
+      acceptor_(options.listen_fd),
+      timeout_ms_(ctx.config.idle_timeout_s * 1000) {
+  if (options_.max_conns <= 0) options_.max_conns = ctx.config.max_conns;
+}
+
+template <class Poller>
+event_loop<Poller>::~event_loop() = default;
+
+template <class Poller>
+int event_loop<Poller>::run() {
+  uint32_t listen_events = poll_read | (options_.exclusive_accept ? poll_exclusive : 0);
+  if (!poller_.add(options_.listen_fd, listen_events) || !poller_.add(ctx_.stop_fd, poll_read)) {
+    std::perror((program_ + ": poller").c_str());
+    return 1;
+  }
+  std::vector<ready_event> events(512);
+  int64_t grace_deadline = 0;
+  while (!stopping_ || (live_ > 0 && idle_list::now_ms() < grace_deadline)) {
+    int n = poller_.wait(events, next_timeout_ms());
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].fd;
+      if (fd == options_.listen_fd) accept_all();
+      else if (fd == ctx_.stop_fd) grace_deadline = begin_stop();
+      else if (static_cast<size_t>(fd) < slots_.size() && slots_[fd]) on_ready(*slots_[fd], events[i].events);
+    }
+    expire_idle();
+  }
+  return 0;
+}
+
+template <class Poller>
+void event_loop<Poller>::accept_all() {
+  // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst.
+  while (live_ < options_.max_conns) {
+    int fd;
+    accept_status s = acceptor_.accept_one(fd, true);
+    if (s != accept_status::accepted) return;
+    ctx_.stats.add(ctx_.stats.connections);
+    if (options_.accepted != nullptr) options_.accepted->fetch_add(1, std::memory_order_relaxed);
+    if (Poller::max_fd() >= 0 && fd > Poller::max_fd()) {
+      if (!warned_fd_limit_)
+        std::fprintf(stderr, "%s: %s cannot watch fd %d (limit %d); closing such "
+                             "connections — use --set poller=epoll for more connections\n",
+                     program_.c_str(), Poller::name, fd, Poller::max_fd());
+      warned_fd_limit_ = true;
+      ctx_.stats.add(ctx_.stats.errors);
+      ::close(fd);
+      continue;
+    }
+    if (static_cast<size_t>(fd) >= slots_.size()) slots_.resize(static_cast<size_t>(fd) * 2 + 1);
+    slots_[fd] = std::make_unique<slot>(ctx_, fd);
+    poller_.add(fd, poll_read);
+    idle_.touch(slots_[fd]->idle, idle_list::now_ms() + timeout_ms_);
+    ++live_;
+  }
+  // At the cap: stop listening until a connection closes; the rest wait in the backlog (or,
+  // with several loops on one socket, go to a loop that has room).
+  pause_listening();
+}
+
+// EPOLLEXCLUSIVE registrations cannot be modified, only removed and added again.
+template <class Poller>
+void event_loop<Poller>::pause_listening() {
+  if (options_.exclusive_accept) poller_.remove(options_.listen_fd);
+  else poller_.modify(options_.listen_fd, 0);
+  listen_paused_ = true;
+}
+
+template <class Poller>
+void event_loop<Poller>::resume_listening() {
+  if (options_.exclusive_accept) poller_.add(options_.listen_fd, poll_read | poll_exclusive);
+  else poller_.modify(options_.listen_fd, poll_read);
+  listen_paused_ = false;
+}
+
+template <class Poller>
+void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
+  if (s.lingering) return drain_lingering(s);
+  connection& c = s.conn;
+  if ((events & (poll_read | poll_hangup)) && c.wants_read()) {
+    io_status st = read_into(s.fd, c);
+    if (st == io_status::error) return close_slot(s, true);
+  }
+  if (c.wants_write() && write_from(s.fd, c) == io_status::error) return close_slot(s, true);
+  if (c.wants_close()) {
+    if (c.closing_on_error()) return start_lingering(s);
+    return close_slot(s, false);
+  }
+  if (stopping_ && c.idle()) return close_slot(s, false);
+  uint32_t want = (c.wants_read() ? poll_read : 0) | (c.wants_write() ? poll_write : 0);
+  if (want != s.watching) {
+    poller_.modify(s.fd, want);
+    s.watching = want;
+  }
+  idle_.touch(s.idle, idle_list::now_ms() + timeout_ms_);
+}
+
+// After rejecting a request the peer may still be sending; closing now would make the kernel
+// reset the connection and the client could lose our error response (lingering close).
+template <class Poller>
+void event_loop<Poller>::start_lingering(slot& s) {
+  ::shutdown(s.fd, SHUT_WR);
+  s.lingering = true;
+  poller_.modify(s.fd, poll_read);
+  idle_.touch(s.idle, idle_list::now_ms() + 1000);
+}
+
+template <class Poller>
+void event_loop<Poller>::drain_lingering(slot& s) {
+  char sink[4096];
+  ssize_t n = ::recv(s.fd, sink, sizeof sink, MSG_DONTWAIT);
+  if (n <= 0 && !(n < 0 && errno == EAGAIN)) close_slot(s, false);
+}
+
+template <class Poller>
+void event_loop<Poller>::close_slot(slot& s, bool io_error) {
+  if (io_error && !s.conn.idle()) ctx_.stats.add(ctx_.stats.errors);
+  int fd = s.fd;
+  poller_.remove(fd);
+  idle_.remove(s.idle);
+  ::close(fd);
+  slots_[fd].reset();
+  --live_;
+  if (listen_paused_ && !stopping_) resume_listening();
+}
+
+template <class Poller>
+int64_t event_loop<Poller>::begin_stop() {
+  stopping_ = true;
+  poller_.remove(options_.listen_fd);
+  poller_.remove(ctx_.stop_fd);
+  // Idle keep-alive connections go now; ones in the middle of a request get a grace period.
+  for (auto& s : slots_)
+    if (s && s->conn.idle()) close_slot(*s, false);
+  return idle_list::now_ms() + 2000;
+}
+
+template <class Poller>
+int event_loop<Poller>::next_timeout_ms() const {
+  idle_node* first = idle_.front();
+  if (stopping_) return 50;
+  if (first == nullptr) return -1;
+  int64_t wait = first->deadline_ms - idle_list::now_ms();
+  return static_cast<int>(std::clamp<int64_t>(wait, 0, 1000));
+}
+
+template <class Poller>
+void event_loop<Poller>::expire_idle() {
+  int64_t now = idle_list::now_ms();
+  while (idle_node* first = idle_.front()) {
+    if (first->deadline_ms > now) break;
+    slot* s = static_cast<slot*>(first->owner);
+    close_slot(*s, !s->lingering);
+  }
+}
+
+template class event_loop<epoll_poller>;
+template class event_loop<poll_poller>;
+template class event_loop<select_poller>;
+
+}  // namespace httpbench::core

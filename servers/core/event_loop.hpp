@@ -1,0 +1,75 @@
+#pragma once
+/// The single-process event-driven (SPED) loop, shared by the backends that run one or more
+/// copies of it: `sped` runs one, `symped` runs one per forked process (each with its own
+/// poller, created after the fork). Non-blocking sockets, one readiness loop, accept until
+/// EAGAIN, write as soon as a request is parsed and watch for writability only after a short
+/// write, idle timeouts from an idle_list, lingering close after a rejected request.
+///
+/// A template over the poller (epoll_poller, poll_poller, select_poller; explicitly
+/// instantiated in event_loop.cpp), so the choice costs nothing at run time.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "idle_list.hpp"
+#include "listener.hpp"
+#include "server.hpp"
+
+namespace httpbench::core {
+
+/// What differs between the copies of the loop.
+struct event_loop_options {
+  int listen_fd = -1;  ///< accept from this socket (non-blocking, listening)
+  int max_conns = 0;   ///< connections this loop holds at once; 0: --max-conns
+  /// Register the listening socket with EPOLLEXCLUSIVE (only one of the loops blocked on it is
+  /// woken per connection; epoll only, ignored by poll/select).
+  bool exclusive_accept = false;
+  /// When set, incremented once per connection this loop accepts (e.g. a MAP_SHARED counter
+  /// per process, read by the parent). Must outlive run().
+  std::atomic<uint64_t>* accepted = nullptr;
+};
+
+template <class Poller>
+class event_loop {
+ public:
+  /// `ctx` must outlive the loop.
+  event_loop(server_context& ctx, const event_loop_options& options);
+  ~event_loop();
+  event_loop(const event_loop&) = delete;
+  event_loop& operator=(const event_loop&) = delete;
+
+  /// Serves until ctx.stop_fd becomes readable, then closes idle connections at once and gives
+  /// the others a 2 s grace period. Returns the exit code (1 if the poller cannot be set up).
+  int run();
+
+ private:
+  struct slot;
+
+  void accept_all();
+  void pause_listening();
+  void resume_listening();
+  void on_ready(slot& s, uint32_t events);
+  void start_lingering(slot& s);
+  void drain_lingering(slot& s);
+  void close_slot(slot& s, bool io_error);
+  int64_t begin_stop();
+  int next_timeout_ms() const;
+  void expire_idle();
+
+  server_context& ctx_;
+  event_loop_options options_;
+  std::string program_;  ///< "httpd-<backend>", for messages
+  Poller poller_;
+  acceptor acceptor_;
+  idle_list idle_;
+  std::vector<std::unique_ptr<slot>> slots_;  ///< indexed by fd
+  int64_t timeout_ms_;
+  int live_ = 0;
+  bool stopping_ = false;
+  bool listen_paused_ = false;
+  bool warned_fd_limit_ = false;
+};
+
+}  // namespace httpbench::core
