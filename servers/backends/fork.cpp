@@ -1,0 +1,204 @@
+// fork — one process per connection (the CERN httpd / inetd model; Kerneis & Chroboczek 2009
+// §3: the toy server that spawns "a new ... process as soon as [a connection] is accepted",
+// created with fork, the slowest of the implementations they measured).
+//
+// The parent accepts, forks and closes its copy of the socket; the child serves the connection
+// with blocking I/O (keep-alive included) and _exits. What decides its performance: (1) one
+// fork() per connection, whose cost is copying the parent's page tables and memory map rather
+// than scheduling (the paper's reading of its result) — so the parent stays single-threaded and
+// small, and the child never execs; (2) the parent reaps in its own loop, never in a signal
+// handler: SIGCHLD is blocked except inside ppoll(), and waitpid(WNOHANG) runs after each wake-up
+// and before each accept, so exits cost no extra wake-up under load, zombies do not pile up,
+// and the count of live children that --max-conns caps is exact.
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <unordered_set>
+
+#include "core/io.hpp"
+#include "core/listener.hpp"
+#include "core/server.hpp"
+
+namespace httpbench::backend {
+
+const core::backend_info info{
+    .name = "fork",
+    .model = "process per connection (fork)",
+    .summary = "parent accepts and forks one child per connection; the child serves it with "
+               "blocking I/O and exits; --max-conns caps live children",
+    .paper = "Kerneis & Chroboczek 2009 §3 (fork); the CERN httpd / inetd model",
+    .default_workers = 1,
+    .max_connections = 2000,
+    .tunables = {},
+};
+
+namespace {
+
+/// How long children get to finish after SIGTERM before they are killed.
+constexpr auto stop_grace = std::chrono::seconds(2);
+
+// --- In a child ------------------------------------------------------------------------------
+
+/// The connection the child serves, for its SIGTERM handler.
+volatile std::sig_atomic_t child_fd = -1;
+/// The parent, for a child to notice that it died.
+pid_t parent_pid = 0;
+
+/// A child's stop: reading ends (a blocked read returns EOF), so requests already received are
+/// answered and an idle keep-alive connection closes at once. Async-signal-safe.
+extern "C" void on_child_stop(int) {
+  int saved = errno;
+  core::stop_flag = 1;
+  if (child_fd >= 0) ::shutdown(child_fd, SHUT_RD);
+  errno = saved;
+}
+
+[[noreturn]] void serve_child(core::server_context& ctx, int fd) {
+  // The parent's stop handler would wake the parent's stop eventfd: a child has its own.
+  struct sigaction sa {};
+  sa.sa_handler = on_child_stop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // A parent killed outright (SIGKILL) stops its children as SIGTERM would.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent_pid) on_child_stop(SIGTERM);
+  ::close(ctx.listen_fd);  // or the port stays bound after the parent stops listening
+  ::close(ctx.stop_fd);
+
+  child_fd = fd;
+  if (core::stop_flag) ::shutdown(fd, SHUT_RD);  // stopped between fork and the handler
+  {
+    core::connection c(ctx.content, ctx.stats, ctx.limits());
+    timeval tv{ctx.config.idle_timeout_s, 0};  // blocking I/O times out like an idle timer
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    bool clean = core::serve_blocking(fd, c);
+    if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
+    child_fd = -1;
+    if (c.closing_on_error()) core::lingering_close(fd);
+    else ::close(fd);
+  }
+  _exit(0);  // never return into the parent's run() or print its stats line
+}
+
+// --- In the parent ---------------------------------------------------------------------------
+
+/// Does nothing: SIGCHLD only has to interrupt ppoll(); reaping happens in the loop.
+extern "C" void on_child_exit(int) {}
+
+class parent {
+ public:
+  explicit parent(core::server_context& ctx) : ctx_(ctx), acceptor_(ctx.listen_fd) {}
+
+  int run() {
+    struct sigaction sa {};
+    sa.sa_handler = on_child_exit;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, nullptr);
+    sigset_t chld, previous;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &previous);
+    waiting_ = previous;
+    sigdelset(&waiting_, SIGCHLD);
+
+    while (!ctx_.stop_requested()) {
+      reap();
+      // At the cap the listening socket is not watched: new connections wait in the backlog.
+      bool room = live() < ctx_.config.max_conns;
+      pollfd fds[2] = {{ctx_.stop_fd, POLLIN, 0}, {room ? ctx_.listen_fd : -1, POLLIN, 0}};
+      if (::ppoll(fds, 2, nullptr, &waiting_) <= 0) continue;  // EINTR: a child exited
+      if (fds[0].revents != 0) break;
+      if (fds[1].revents != 0) accept_and_fork();
+    }
+    stop();
+    sigprocmask(SIG_SETMASK, &previous, nullptr);
+    return 0;
+  }
+
+ private:
+  int live() const { return static_cast<int>(children_.size()); }
+
+  void accept_and_fork() {
+    // Accept until EAGAIN (or the cap): one wake-up per burst of connects. Under a steady
+    // stream that lasts long, so reap on the way (one cheap waitpid per connection).
+    for (;;) {
+      reap();
+      if (live() >= ctx_.config.max_conns) return;
+      int fd;
+      core::accept_status s = acceptor_.accept_one(fd, /*nonblocking=*/false);
+      if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (s != core::accept_status::accepted) return;
+      ctx_.stats.add(ctx_.stats.connections);
+      pid_t pid = ::fork();
+      if (pid == 0) serve_child(ctx_, fd);
+      ::close(fd);
+      if (pid > 0) {
+        children_.insert(pid);
+        continue;
+      }
+      if (!warned_)
+        std::fprintf(stderr, "httpd-fork: fork: %s (dropping connections)\n", std::strerror(errno));
+      warned_ = true;
+      ctx_.stats.add(ctx_.stats.errors);
+      return;
+    }
+  }
+
+  void reap() {
+    int status;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      children_.erase(pid);
+      // A child that crashed lost its connection; one we killed at stop did not count.
+      if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL) ctx_.stats.add(ctx_.stats.errors);
+    }
+  }
+
+  // Stop accepting, let children finish their requests (they drop idle connections at once),
+  // and kill those still busy after the grace period.
+  void stop() {
+    ::close(ctx_.listen_fd);
+    for (pid_t pid : children_) ::kill(pid, SIGTERM);
+    auto give_up = std::chrono::steady_clock::now() + stop_grace;
+    reap();
+    while (!children_.empty() && std::chrono::steady_clock::now() < give_up) {
+      timespec tick{0, 20'000'000};
+      ::ppoll(nullptr, 0, &tick, &waiting_);
+      reap();
+    }
+    for (pid_t pid : children_) ::kill(pid, SIGKILL);
+    for (pid_t pid : children_) ::waitpid(pid, nullptr, 0);
+    children_.clear();
+  }
+
+  core::server_context& ctx_;
+  core::acceptor acceptor_;
+  std::unordered_set<pid_t> children_;
+  sigset_t waiting_{};  ///< the signal mask inside ppoll(): SIGCHLD unblocked
+  bool warned_ = false;
+};
+
+}  // namespace
+
+int run(core::server_context& ctx) {
+  parent_pid = ::getpid();
+  return parent(ctx).run();
+}
+
+}  // namespace httpbench::backend

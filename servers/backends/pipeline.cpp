@@ -1,0 +1,483 @@
+// pipeline — WatPipe, a short pipeline of thread stages (Pariag et al. 2007 §6; a SEDA-style
+// staged server without SEDA's resource controllers).
+//
+// Four stages, each a kernel thread (stage 4 a pool), linked by queues of connections:
+//   stage 1  accept:      blocks in poll on the listening socket, accepts until EAGAIN;
+//   stage 2  read:        waits for readable connections (epoll, EPOLLONESHOT), reads and parses
+//                         (connection::input_space/received): the core queues the responses;
+//   stage 3  write-wait:  waits for writable connections (poll over only the connections it holds);
+//   stage 4  writers:     --workers threads (default 4) write the responses (writev/sendfile).
+// What decides its performance: (1) every request crosses three thread boundaries, so the cost
+// is hand-offs and context switches — hence batched hand-off (`--set batch=N`: a stage passes
+// and takes up to N connections per lock, and wakes the next stage once per batch, not once
+// per connection, as WatPipe merges fd_sets once per batch of work); (2) stage 2 parks a
+// connection it hands on with EPOLLONESHOT, so a keep-alive request costs one epoll_ctl (the
+// re-arm) and stage 3 polls only the few connections that have output, never all 10,000.
+//
+// Ownership (the hand-off protocol): a connection (slot) belongs to exactly one stage at a
+// time and only its owner touches it — its socket, its core::connection and its idle node.
+// It changes owner only by being pushed on a queue; the queue's mutex orders the old owner's
+// last access before the new owner's first.
+//   stage 1 ─Q12─► stage 2 ─Q23─► stage 3 ─Q34─► stage 4 ─┬─Q42─► stage 2  (all written)
+//                                    ▲                    └─Q43─► stage 3  (EAGAIN)
+//   - stage 1 creates the slot and pushes it on Q12; stage 2 registers the socket with epoll.
+//   - stage 2 owns a connection while it waits for a request. After a read that queued output
+//     it pushes the slot on Q23; the fd stays in its epoll set but disarmed (EPOLLONESHOT), so
+//     no event for it can arrive until stage 2 re-arms it. Only stage 2 calls epoll_ctl on it.
+//   - stage 3 owns it while waiting for POLLOUT, then pushes it on Q34.
+//   - a writer owns it while writing: EAGAIN → Q43; everything written → Q42 (stage 2 re-arms
+//     it, or starts a lingering close after an error response); "Connection: close" → closes.
+//   Responses stay in order because the core's connection orders pipelined responses and no
+//   two stages ever hold one connection: stage 2 reads nothing more until the output is gone.
+//   Whoever owns a connection closes it (and frees the slot). Stages 2 and 3 keep an idle list
+//   of what they own; writers never wait.
+// Queues: the forward ones (Q12, Q23, Q34) hold at most `--set queue=N` connections and block
+// the producing stage when full (back-pressure up to accept, whose backlog then fills); the
+// return ones (Q42, Q43) never block, so there is no wait cycle (each connection is in at most
+// one queue, so they never hold more than --max-conns). Stages 2 and 3 sleep in epoll/poll and
+// are woken by an eventfd written when a queue of theirs goes from empty to non-empty; writers
+// sleep on a condition variable.
+// Not copied from WatPipe: stages 3 and 4 run concurrently rather than in alternation (the
+// ownership rule already keeps them off each other's connections), and stage 2 uses epoll
+// rather than select, so 10,000 connections fit.
+#include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "core/idle_list.hpp"
+#include "core/io.hpp"
+#include "core/listener.hpp"
+#include "core/server.hpp"
+
+namespace httpbench::backend {
+
+const core::backend_info info{
+    .name = "pipeline",
+    .model = "pipeline of thread stages (WatPipe)",
+    .summary = "accept, read (epoll) and write-wait (poll) threads, and a pool of --workers "
+               "writer threads, linked by bounded queues with batched hand-off",
+    .paper = "Pariag et al. 2007 §6",
+    .default_workers = 4,
+    .max_connections = 10000,
+    .tunables = {{"batch", "32", {}, "most connections a stage hands on or takes in one queue "
+                                     "operation (and per wake-up of the next stage)"},
+                 {"queue", "1024", {}, "capacity of each forward queue (accept→read, "
+                                       "read→write-wait, write-wait→writers); a full one blocks "
+                                       "the stage feeding it"}},
+};
+
+namespace {
+
+struct slot {
+  slot(const core::server_context& ctx, int fd_)
+      : conn(ctx.content, ctx.stats, ctx.limits()), fd(fd_) {
+    idle.owner = this;
+  }
+  core::connection conn;
+  core::idle_node idle;  ///< linked only in the idle list of the stage that owns the slot
+  int fd;
+  bool lingering = false;  ///< half-closed after an error response; stage 2 drains until EOF
+};
+
+/// A FIFO of connections from one stage to the next. Pushes and pops move whole batches under
+/// one lock. The consumer sleeps either in epoll/poll on `wake_fd` (written when the queue goes
+/// from empty to non-empty) or, with wake_fd < 0, on the condition variable.
+class handoff_queue {
+ public:
+  /// `batch`: how many items one condition-variable consumer takes at a time.
+  handoff_queue(size_t capacity, int wake_fd, size_t batch = 1)
+      : capacity_(capacity), wake_fd_(wake_fd), batch_(batch) {}
+
+  /// Appends `batch`, blocking while the queue is full. False once shut down.
+  bool push(std::span<slot* const> batch) {
+    while (!batch.empty()) {
+      std::unique_lock lock(mutex_);
+      not_full_.wait(lock, [&] { return shut_ || items_.size() < capacity_; });
+      if (shut_) return false;
+      bool was_empty = items_.empty();
+      size_t n = std::min(batch.size(), capacity_ - items_.size());
+      items_.insert(items_.end(), batch.begin(), batch.begin() + static_cast<long>(n));
+      batch = batch.subspan(n);
+      lock.unlock();
+      if (wake_fd_ >= 0) {
+        if (was_empty) wake(wake_fd_);
+      } else {
+        // One sleeping consumer per batch: enough hands, no more wake-ups than that.
+        for (size_t i = 0; i < n; i += batch_) not_empty_.notify_one();
+      }
+    }
+    return true;
+  }
+
+  /// Moves everything queued to `out` without waiting (stages 2 and 3).
+  void take_all(std::vector<slot*>& out) {
+    std::lock_guard lock(mutex_);
+    out.insert(out.end(), items_.begin(), items_.end());
+    items_.clear();
+    not_full_.notify_all();
+  }
+
+  /// Waits for work and moves up to `max` items to `out` (writers). 0 once shut down.
+  size_t take_wait(std::vector<slot*>& out, size_t max) {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return shut_ || !items_.empty(); });
+    size_t n = std::min(max, items_.size());
+    out.insert(out.end(), items_.begin(), items_.begin() + static_cast<long>(n));
+    items_.erase(items_.begin(), items_.begin() + static_cast<long>(n));
+    not_full_.notify_all();
+    return n;
+  }
+
+  void shut_down() {
+    std::lock_guard lock(mutex_);
+    shut_ = true;
+    not_full_.notify_all();
+    not_empty_.notify_all();
+  }
+
+  static void wake(int fd) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
+  }
+  static void clear(int fd) {
+    uint64_t value;
+    [[maybe_unused]] ssize_t n = ::read(fd, &value, sizeof value);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<slot*> items_;
+  size_t capacity_;
+  int wake_fd_;
+  size_t batch_;
+  bool shut_ = false;
+};
+
+constexpr size_t unbounded = SIZE_MAX;
+
+class pipeline {
+ public:
+  pipeline(core::server_context& ctx, size_t batch, size_t queue)
+      : ctx_(ctx),
+        batch_(batch),
+        timeout_ms_(ctx.config.idle_timeout_s * 1000),
+        read_wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        write_wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        accepted_(queue, read_wake_),
+        to_write_wait_(queue, write_wake_),
+        to_writers_(queue, -1, batch),
+        written_(unbounded, read_wake_),
+        blocked_(unbounded, write_wake_) {}
+
+  int run() {
+    if (read_wake_ < 0 || write_wake_ < 0) {
+      std::perror("httpd-pipeline: eventfd");
+      return 1;
+    }
+    // Only the main thread takes SIGTERM/SIGINT; the stages watch the stop eventfd or flags.
+    sigset_t stop_signals, previous;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+    std::vector<std::thread> threads;
+    threads.emplace_back([this] { accept_stage(); });
+    threads.emplace_back([this] { read_stage(); });
+    threads.emplace_back([this] { write_wait_stage(); });
+    for (int i = 0; i < std::max(1, ctx_.config.workers); ++i)
+      threads.emplace_back([this] { writer_stage(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+
+    pollfd stop{ctx_.stop_fd, POLLIN, 0};
+    while (::poll(&stop, 1, -1) <= 0) {}
+    // The stages see the stop themselves; give connections in progress a grace period.
+    stopping_ = true;
+    handoff_queue::wake(read_wake_);
+    handoff_queue::wake(write_wake_);
+    int64_t give_up = core::idle_list::now_ms() + 2000;
+    while (live_.load() > 0 && core::idle_list::now_ms() < give_up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    shutdown_ = true;
+    for (handoff_queue* q : {&accepted_, &to_write_wait_, &to_writers_, &written_, &blocked_})
+      q->shut_down();
+    handoff_queue::wake(read_wake_);
+    handoff_queue::wake(write_wake_);
+    for (std::thread& t : threads) t.join();
+    return 0;
+  }
+
+ private:
+  // The owner of `s` closes it.
+  void finish(slot* s, bool io_error) {
+    if (io_error && !s->conn.idle()) ctx_.stats.add(ctx_.stats.errors);
+    ::close(s->fd);
+    delete s;
+    live_.fetch_sub(1);
+  }
+
+  // ---- stage 1: accept ----
+  void accept_stage() {
+    core::acceptor acceptor(ctx_.listen_fd);
+    std::vector<slot*> out;
+    while (!stopping_) {
+      if (live_.load() >= ctx_.config.max_conns) {
+        // At the cap: the rest wait in the backlog until a connection closes.
+        pollfd stop{ctx_.stop_fd, POLLIN, 0};
+        ::poll(&stop, 1, 5);
+        continue;
+      }
+      pollfd fds[2] = {{ctx_.listen_fd, POLLIN, 0}, {ctx_.stop_fd, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) continue;
+      if (fds[1].revents != 0) break;
+      // Accept until EAGAIN, the cap, or a full batch: one wake-up serves a burst.
+      int fd;
+      while (out.size() < batch_ && live_.load() < ctx_.config.max_conns &&
+             acceptor.accept_one(fd, true) == core::accept_status::accepted) {
+        ctx_.stats.add(ctx_.stats.connections);
+        live_.fetch_add(1);
+        out.push_back(new slot(ctx_, fd));
+      }
+      if (!accepted_.push(out)) return;
+      out.clear();
+    }
+  }
+
+  // ---- stage 2: wait for readable connections, read and parse ----
+  void read_stage() {
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    char wake_tag = 0, stop_tag = 0;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_tag;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, read_wake_, &ev);
+    ev.data.ptr = &stop_tag;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, ctx_.stop_fd, &ev);
+    core::idle_list idle;
+    std::vector<slot*> owned;  ///< by fd: what stage 2 owns now, for the stop
+    std::vector<slot*> out, arrived;
+    std::vector<epoll_event> events(512);
+    bool stopping = false, stopped_reading = false;
+
+    auto arm = [&](slot* s, int op) {
+      epoll_event e{};
+      e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+      e.data.ptr = s;
+      ::epoll_ctl(ep, op, s->fd, &e);
+      if (static_cast<size_t>(s->fd) >= owned.size()) owned.resize(size_t(s->fd) * 2 + 1);
+      owned[s->fd] = s;
+      idle.touch(s->idle, core::idle_list::now_ms() + (s->lingering ? 1000 : timeout_ms_));
+    };
+    auto release = [&](slot* s) {  // no longer ours (handed on or closing)
+      idle.remove(s->idle);
+      owned[s->fd] = nullptr;
+    };
+    auto close_slot = [&](slot* s, bool io_error) {
+      release(s);
+      finish(s, io_error);
+    };
+    auto hand_on = [&](slot* s) {
+      release(s);
+      out.push_back(s);
+      if (out.size() >= batch_) flush(to_write_wait_, out);
+    };
+    auto on_readable = [&](slot* s) {
+      core::connection& c = s->conn;
+      if (s->lingering) {
+        char sink[4096];
+        ssize_t n = ::recv(s->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n <= 0 && !(n < 0 && errno == EAGAIN)) return close_slot(s, false);
+        return arm(s, EPOLL_CTL_MOD);
+      }
+      if (core::read_into(s->fd, c) == core::io_status::error) return close_slot(s, true);
+      if (c.wants_write()) return hand_on(s);
+      if (c.wants_close() || (stopping && c.idle())) return close_slot(s, false);
+      arm(s, EPOLL_CTL_MOD);
+    };
+
+    while (!shutdown_) {
+      int timeout = stopping ? 50 : next_timeout(idle);
+      int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout);
+      bool woken = false;
+      for (int i = 0; i < n; ++i) {
+        void* p = events[i].data.ptr;
+        if (p == &wake_tag) woken = true;
+        else if (p == &stop_tag) stopping = true;
+        else on_readable(static_cast<slot*>(p));
+      }
+      stopping = stopping || stopping_;
+      if (woken || stopping) {
+        handoff_queue::clear(read_wake_);
+        arrived.clear();
+        accepted_.take_all(arrived);
+        size_t fresh = arrived.size();
+        written_.take_all(arrived);
+        for (size_t i = 0; i < arrived.size(); ++i) {
+          slot* s = arrived[i];
+          core::connection& c = s->conn;
+          if (stopping && c.idle()) {
+            finish(s, false);
+          } else if (i >= fresh && c.wants_close()) {  // an error response went out
+            ::shutdown(s->fd, SHUT_WR);
+            s->lingering = true;
+            arm(s, EPOLL_CTL_MOD);
+          } else {
+            arm(s, i < fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+          }
+        }
+      }
+      if (stopping && !stopped_reading) {
+        // Idle keep-alive connections go now; ones in the middle of a request get the grace.
+        stopped_reading = true;
+        ::epoll_ctl(ep, EPOLL_CTL_DEL, ctx_.stop_fd, nullptr);
+        for (slot* s : owned)
+          if (s != nullptr && s->conn.idle() && !s->lingering) close_slot(s, false);
+      }
+      flush(to_write_wait_, out);
+      int64_t now = core::idle_list::now_ms();
+      while (core::idle_node* first = idle.front()) {
+        if (first->deadline_ms > now) break;
+        slot* s = static_cast<slot*>(first->owner);
+        close_slot(s, !s->lingering);
+      }
+    }
+    ::close(ep);
+  }
+
+  // ---- stage 3: wait for writable connections ----
+  void write_wait_stage() {
+    core::idle_list idle;
+    std::vector<slot*> waiting, out;
+    std::vector<pollfd> fds;
+    bool woken = false;
+    while (!shutdown_) {
+      if (woken) {
+        handoff_queue::clear(write_wake_);
+        size_t before = waiting.size();
+        to_write_wait_.take_all(waiting);
+        blocked_.take_all(waiting);
+        int64_t deadline = core::idle_list::now_ms() + timeout_ms_;
+        for (size_t i = before; i < waiting.size(); ++i) idle.touch(waiting[i]->idle, deadline);
+      }
+      fds.clear();
+      fds.push_back({write_wake_, POLLIN, 0});
+      for (slot* s : waiting) fds.push_back({s->fd, POLLOUT, 0});
+      int timeout = stopping_ ? 50 : next_timeout(idle);
+      if (::poll(fds.data(), fds.size(), timeout) < 0) continue;
+      woken = fds[0].revents != 0;
+      // Writable (or broken: the writer finds out) connections go to the writers, in order.
+      size_t kept = 0;
+      for (size_t i = 0; i < waiting.size(); ++i) {
+        slot* s = waiting[i];
+        if (fds[i + 1].revents != 0) {
+          idle.remove(s->idle);
+          out.push_back(s);
+        } else {
+          waiting[kept++] = s;
+        }
+      }
+      waiting.resize(kept);
+      flush(to_writers_, out);  // wakes one writer per `batch` connections
+      // A peer that stops reading for the idle timeout loses its connection.
+      int64_t now = core::idle_list::now_ms();
+      while (core::idle_node* first = idle.front()) {
+        if (first->deadline_ms > now) break;
+        slot* s = static_cast<slot*>(first->owner);
+        idle.remove(s->idle);
+        waiting.erase(std::find(waiting.begin(), waiting.end(), s));
+        finish(s, true);
+      }
+    }
+  }
+
+  // ---- stage 4: write ----
+  void writer_stage() {
+    std::vector<slot*> work, done, again;
+    for (;;) {
+      work.clear();
+      if (to_writers_.take_wait(work, batch_) == 0) return;
+      for (slot* s : work) {
+        core::connection& c = s->conn;
+        switch (core::write_from(s->fd, c)) {
+          case core::io_status::again: again.push_back(s); break;
+          case core::io_status::ok:
+            if (c.wants_close() && !c.closing_on_error()) finish(s, false);
+            else done.push_back(s);
+            break;
+          default: finish(s, true); break;
+        }
+      }
+      written_.push(done);
+      blocked_.push(again);
+      done.clear();
+      again.clear();
+    }
+  }
+
+  void flush(handoff_queue& q, std::vector<slot*>& out) {
+    if (out.empty()) return;
+    q.push(out);
+    out.clear();
+  }
+
+  int next_timeout(const core::idle_list& idle) const {
+    core::idle_node* first = idle.front();
+    if (first == nullptr) return 1000;
+    return static_cast<int>(
+        std::clamp<int64_t>(first->deadline_ms - core::idle_list::now_ms(), 0, 1000));
+  }
+
+  core::server_context& ctx_;
+  size_t batch_;
+  int64_t timeout_ms_;
+  int read_wake_, write_wake_;  ///< eventfds stages 2 and 3 sleep on
+  handoff_queue accepted_;       ///< Q12
+  handoff_queue to_write_wait_;  ///< Q23
+  handoff_queue to_writers_;     ///< Q34
+  handoff_queue written_;        ///< Q42
+  handoff_queue blocked_;        ///< Q43
+  std::atomic<int> live_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> shutdown_{false};
+};
+
+bool parse_count(std::string_view text, size_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && out > 0;
+}
+
+}  // namespace
+
+int run(core::server_context& ctx) {
+  size_t batch, queue;
+  if (!parse_count(ctx.setting("batch"), batch) || !parse_count(ctx.setting("queue"), queue)) {
+    std::fprintf(stderr, "httpd-pipeline: --set batch and queue take a positive integer\n");
+    return 2;
+  }
+  // The core's buffer pool is per thread, and here buffers cross threads: stage 2 takes one for
+  // every response it queues, a writer gives it back. The writers' pools fill up and the rest
+  // goes back to malloc, which would return the memory to the kernel (trim) and fault it in
+  // again on the next allocation, for every batch; keep freed memory in the process instead.
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  return pipeline(ctx, batch, queue).run();
+}
+
+}  // namespace httpbench::backend

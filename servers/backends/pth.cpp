@@ -1,0 +1,202 @@
+// pth — one GNU Pth user-level thread per connection (Kerneis & Chroboczek 2009 §3: the toy
+// server on Pth, which performed "similar to NPTL", far behind ST).
+//
+// The main Pth thread accepts with pth_accept and spawns a Pth thread per connection, which
+// runs core::serve_blocking with Pth's I/O calls (pth_read_ev, pth_writev_ev). What decides its
+// performance: (1) Pth's wrappers want blocking descriptors and, on every call, poll them with a
+// zero-timeout select() and flip O_NONBLOCK around writes; a thread that would block waits in a
+// scheduler that rebuilds select() sets from every waiting thread on each pass (O(threads), and
+// a ~19.5 µs switch here); (2) select() bounds it to FD_SETSIZE (1024) descriptors, so
+// connections on descriptors beyond that are refused with a message (max_connections 1000).
+// Files: Pth has no sendfile wrapper, so sendfile runs with the socket non-blocking for the
+// call (as pth_write does internally) and waits for writability with pth_wait — the body goes
+// out zero-copy rather than through a copy into an in-memory buffer for pth_write.
+#include <pth.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "core/io.hpp"
+#include "core/listener.hpp"
+#include "core/server.hpp"
+
+namespace httpbench::backend {
+
+const core::backend_info info{
+    .name = "pth",
+    .model = "user-level threads, M:1 (GNU Pth)",
+    .summary = "one Pth thread per connection; Pth's select()-based scheduler (FD_SETSIZE 1024)",
+    .paper = "Kerneis & Chroboczek 2009 §3 (Pth)",
+    .default_workers = 1,
+    .max_connections = 1000,
+    .tunables = {},
+};
+
+namespace {
+
+/// Per connection: the connection (to tell an idle one at stop) and a reusable timeout event.
+struct pth_connection {
+  core::connection* conn;
+  pth_event_t timeout = nullptr;
+};
+
+struct process_state {
+  core::server_context* ctx = nullptr;
+  long timeout_s = 30;
+  pth_connection* by_fd[FD_SETSIZE] = {};  ///< Pth cannot use descriptors beyond FD_SETSIZE
+  pth_mutex_t lock = PTH_MUTEX_INIT;       ///< for slot_freed only (threads are not preempted)
+  pth_cond_t slot_freed = PTH_COND_INIT;
+  int live = 0;
+  bool stopping = false;
+} state;
+
+/// core::serve_blocking's system calls for a Pth thread. Each wait carries the idle timeout as
+/// an extra event; Pth reports it as EINTR, which core::read_into would retry, so it becomes
+/// ETIMEDOUT here.
+struct pth_io {
+  static pth_event_t arm(pth_connection& c) {
+    pth_time_t deadline = pth_timeout(state.timeout_s, 0);
+    c.timeout = c.timeout ? pth_event(PTH_EVENT_TIME | PTH_MODE_REUSE, c.timeout, deadline)
+                          : pth_event(PTH_EVENT_TIME, deadline);
+    return c.timeout;
+  }
+  static ssize_t timed(ssize_t n, pth_connection& c) {
+    if (n < 0 && errno == EINTR && pth_event_status(c.timeout) == PTH_STATUS_OCCURRED)
+      errno = ETIMEDOUT;
+    return n;
+  }
+  static ssize_t read(int fd, void* buf, size_t n) {
+    pth_connection& c = *state.by_fd[fd];
+    // Stopping: an idle keep-alive connection ends instead of waiting for another request.
+    if (state.stopping && c.conn->idle()) {
+      errno = ECONNABORTED;
+      return -1;
+    }
+    return timed(pth_read_ev(fd, buf, n, arm(c)), c);
+  }
+  static ssize_t writev(int fd, const iovec* iov, int n) {
+    pth_connection& c = *state.by_fd[fd];
+    return timed(pth_writev_ev(fd, iov, n, arm(c)), c);
+  }
+  static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
+    pth_connection& c = *state.by_fd[out];
+    int mode = pth_fdmode(out, PTH_FDMODE_NONBLOCK);
+    ssize_t sent;
+    while ((sent = ::sendfile(out, in, offset, n)) < 0 && errno == EAGAIN) {
+      pth_event_t writable = pth_event(PTH_EVENT_FD | PTH_UNTIL_FD_WRITEABLE, out);
+      pth_event_concat(writable, arm(c), nullptr);
+      pth_wait(writable);
+      pth_event_isolate(writable);
+      bool ready = pth_event_status(writable) == PTH_STATUS_OCCURRED;
+      pth_event_free(writable, PTH_FREE_THIS);
+      if (!ready) {
+        errno = ETIMEDOUT;
+        break;
+      }
+    }
+    int saved = errno;
+    pth_fdmode(out, mode);
+    errno = saved;
+    return sent;
+  }
+};
+
+void* serve_connection(void* arg) {
+  int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  core::server_context& ctx = *state.ctx;
+  {
+    core::connection conn(ctx.content, ctx.stats, ctx.limits());
+    pth_connection entry{&conn};
+    state.by_fd[fd] = &entry;
+    bool clean = core::serve_blocking<pth_io>(fd, conn);
+    if (!clean && !conn.idle()) ctx.stats.add(ctx.stats.errors);
+    if (conn.closing_on_error()) {
+      // Lingering close: drain what the peer still sends, briefly (see core::lingering_close,
+      // whose blocking poll() would stop every Pth thread).
+      ::shutdown(fd, SHUT_WR);
+      char sink[512];
+      pth_event_t linger = pth_event(PTH_EVENT_TIME, pth_timeout(0, 500'000));
+      while (pth_read_ev(fd, sink, sizeof sink, linger) > 0) {
+      }
+      pth_event_free(linger, PTH_FREE_THIS);
+    }
+    if (entry.timeout) pth_event_free(entry.timeout, PTH_FREE_THIS);
+    state.by_fd[fd] = nullptr;
+  }
+  ::close(fd);
+  --state.live;
+  pth_cond_notify(&state.slot_freed, FALSE);
+  return nullptr;
+}
+
+/// Ends idle connections at stop: shutdown(SHUT_RD) makes a pth_read waiting on one return EOF.
+void wake_idle_connections() {
+  for (int fd = 0; fd < FD_SETSIZE; ++fd)
+    if (state.by_fd[fd] && state.by_fd[fd]->conn->idle()) ::shutdown(fd, SHUT_RD);
+}
+
+}  // namespace
+
+int run(core::server_context& ctx) {
+  if (!pth_init()) {
+    std::fprintf(stderr, "httpd-pth: pth_init: %s\n", std::strerror(errno));
+    return 1;
+  }
+  state.ctx = &ctx;
+  state.timeout_s = ctx.config.idle_timeout_s;
+  // Pth manages non-blocking mode itself and treats a non-blocking descriptor as "never wait".
+  core::set_nonblocking(ctx.listen_fd, false);
+  pth_attr_t attr = pth_attr_new();
+  pth_attr_set(attr, PTH_ATTR_JOINABLE, FALSE);
+  pth_attr_set(attr, PTH_ATTR_STACK_SIZE, static_cast<unsigned int>(ctx.config.stack_size));
+  pth_event_t stop = pth_event(PTH_EVENT_FD | PTH_UNTIL_FD_READABLE, ctx.stop_fd);
+  bool warned = false;
+  while (!state.stopping) {
+    if (state.live >= ctx.config.max_conns) {  // at the cap the rest wait in the backlog
+      pth_mutex_acquire(&state.lock, FALSE, nullptr);
+      pth_cond_await(&state.slot_freed, &state.lock, stop);
+      pth_mutex_release(&state.lock);
+    } else {
+      int fd = pth_accept_ev(ctx.listen_fd, nullptr, nullptr, stop);
+      if (fd >= FD_SETSIZE) {
+        if (!warned)
+          std::fprintf(stderr,
+                       "httpd-pth: GNU Pth waits with select(), which cannot watch fd %d "
+                       "(FD_SETSIZE %d): closing connections beyond ~%d concurrent; use "
+                       "the fiber or st backend for more\n",
+                       fd, FD_SETSIZE, info.max_connections);
+        warned = true;
+        ctx.stats.add(ctx.stats.connections);
+        ctx.stats.add(ctx.stats.errors);
+        ::close(fd);
+      } else if (fd >= 0) {
+        core::set_nodelay(fd);
+        ctx.stats.add(ctx.stats.connections);
+        ++state.live;
+        if (pth_spawn(attr, serve_connection, reinterpret_cast<void*>(intptr_t{fd})) == nullptr) {
+          std::fprintf(stderr, "httpd-pth: pth_spawn: %s (dropping the connection)\n",
+                       std::strerror(errno));
+          ctx.stats.add(ctx.stats.errors);
+          ::close(fd);
+          --state.live;
+        }
+      } else if (errno == EMFILE || errno == ENFILE) {
+        if (!warned) std::fprintf(stderr, "httpd-pth: accept: %s\n", std::strerror(errno));
+        warned = true;
+        pth_nap(pth_time(0, 10'000));
+      }
+    }
+    state.stopping = ctx.stop_requested();
+  }
+  wake_idle_connections();
+  // Idle connections end at once; ones inside a request get a grace period.
+  for (int waited_ms = 0; state.live > 0 && waited_ms < 2000; waited_ms += 10)
+    pth_nap(pth_time(0, 10'000));
+  return 0;
+}
+
+}  // namespace httpbench::backend

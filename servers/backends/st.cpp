@@ -1,0 +1,222 @@
+// st — one State Threads (libst) user-level thread per connection (Kerneis & Chroboczek 2009
+// §3: the toy server on ST, the fastest of their thread libraries; ST descends from the
+// Netscape Portable Runtime and is the model Capriccio/Knot of Pariag et al. 2007 §4 follows).
+//
+// The primordial ST thread accepts and creates one ST thread per connection, which runs
+// core::serve_blocking with ST's I/O calls (st_read, st_writev; sendfile with st_netfd_poll on
+// EAGAIN). What decides its performance: (1) ST's scheduler is a run queue plus one poll() per
+// pass over every blocked descriptor — Debian's libst has no epoll, so a pass costs O(blocked
+// connections), which is what ST trades for its cheap ~31 ns switches; (2) timeouts live in ST's
+// heap, so every read and write carries the idle timeout for free. ST caches the stacks of
+// finished threads (--stack-size), so thread creation costs no mmap after warm-up.
+// `--workers N` forks N processes after listen(), each with its own ST scheduler, as ST's own
+// example server does.
+#include <st.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/io.hpp"
+#include "core/listener.hpp"
+#include "core/server.hpp"
+
+namespace httpbench::backend {
+
+const core::backend_info info{
+    .name = "st",
+    .model = "user-level threads, M:1 (State Threads library)",
+    .summary = "one ST thread per connection; ST's poll()-based scheduler; --workers processes",
+    .paper = "Kerneis & Chroboczek 2009 §3 (ST); Pariag et al. 2007 §4",
+    .default_workers = 1,
+    .max_connections = 10000,
+    .tunables = {},
+};
+
+namespace {
+
+/// What the system-call policy needs to find from a descriptor: ST's handle for it, and the
+/// connection (to tell an idle keep-alive connection from one inside a request at stop).
+struct st_connection {
+  st_netfd_t nfd;
+  core::connection* conn;
+  st_thread_t thread;
+};
+
+/// Per process (ST is single-threaded): the state the static system-call policy reads.
+struct process_state {
+  core::server_context* ctx = nullptr;
+  st_utime_t timeout_us = ST_UTIME_NO_TIMEOUT;
+  std::vector<st_connection*> by_fd;
+  st_thread_t acceptor = nullptr;
+  st_cond_t slot_freed = nullptr;
+  int live = 0;
+  bool stopping = false;
+} state;
+
+/// core::serve_blocking's system calls for an ST thread. st_read and st_writev wait in ST's
+/// scheduler on EAGAIN and fail with ETIME after the idle timeout.
+struct st_io {
+  static ssize_t read(int fd, void* buf, size_t n) {
+    st_connection& c = *state.by_fd[fd];
+    // Stopping: an idle keep-alive connection ends instead of waiting for another request.
+    if (state.stopping && c.conn->idle()) {
+      errno = ECONNABORTED;
+      return -1;
+    }
+    return st_read(c.nfd, buf, n, state.timeout_us);
+  }
+  static ssize_t writev(int fd, const iovec* iov, int n) {
+    return st_writev(state.by_fd[fd]->nfd, iov, n, state.timeout_us);
+  }
+  static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
+    for (;;) {
+      ssize_t sent = ::sendfile(out, in, offset, n);
+      if (sent >= 0 || errno != EAGAIN) return sent;
+      if (st_netfd_poll(state.by_fd[out]->nfd, POLLOUT, state.timeout_us) < 0) return -1;
+    }
+  }
+};
+
+void* serve_connection(void* arg) {
+  st_netfd_t nfd = static_cast<st_netfd_t>(arg);
+  int fd = st_netfd_fileno(nfd);
+  core::server_context& ctx = *state.ctx;
+  {
+    core::connection conn(ctx.content, ctx.stats, ctx.limits());
+    st_connection entry{nfd, &conn, st_thread_self()};
+    state.by_fd[fd] = &entry;
+    bool clean = core::serve_blocking<st_io>(fd, conn);
+    if (!clean && !conn.idle()) ctx.stats.add(ctx.stats.errors);
+    if (conn.closing_on_error()) {
+      // Lingering close inside ST: drain what the peer still sends, briefly, so that closing
+      // with unread input does not reset the connection under our error response.
+      ::shutdown(fd, SHUT_WR);
+      char sink[512];
+      while (st_read(nfd, sink, sizeof sink, 500'000) > 0) {
+      }
+    }
+    state.by_fd[fd] = nullptr;
+  }
+  st_netfd_close(nfd);
+  --state.live;
+  st_cond_signal(state.slot_freed);
+  return nullptr;
+}
+
+/// Waits for SIGTERM/SIGINT (the core's stop eventfd), then stops the acceptor and wakes every
+/// idle connection: st_read returns EINTR, and st_io::read then sees `stopping`.
+void* watch_stop(void*) {
+  st_netfd_t stop = st_netfd_open(state.ctx->stop_fd);
+  while (st_netfd_poll(stop, POLLIN, ST_UTIME_NO_TIMEOUT) < 0) {
+  }
+  state.stopping = true;
+  st_thread_interrupt(state.acceptor);
+  for (st_connection* c : state.by_fd)
+    if (c && c->conn->idle()) st_thread_interrupt(c->thread);
+  return nullptr;
+}
+
+/// accept() failed for lack of descriptors: past what this process can hold. Says so once,
+/// drops the connection that cannot be accepted (the core's acceptor does it with its spare
+/// descriptor) rather than leave it queued, and waits for the next one — accept() fails with
+/// EMFILE even on an empty queue, and retrying at once would starve the connection threads.
+/// Returns a connection when a descriptor has freed up meanwhile.
+st_netfd_t accept_past_fd_limit(core::acceptor& guard, st_netfd_t listener) {
+  static bool warned = false;
+  if (!warned)
+    std::fprintf(stderr,
+                 "httpd-st: out of file descriptors at %d connections (limit %d): "
+                 "closing new connections until some end\n",
+                 state.live, st_getfdlimit());
+  warned = true;
+  uint64_t dropped = guard.dropped_for_fd_limit();
+  int fd;
+  if (guard.accept_one(fd, true) == core::accept_status::accepted) return st_netfd_open_socket(fd);
+  if (guard.dropped_for_fd_limit() > dropped) {
+    state.ctx->stats.add(state.ctx->stats.connections);
+    state.ctx->stats.add(state.ctx->stats.errors);
+  }
+  st_netfd_poll(listener, POLLIN, ST_UTIME_NO_TIMEOUT);
+  errno = EINTR;  // nothing accepted: the caller loops
+  return nullptr;
+}
+
+int serve_process(core::server_context& ctx) {
+  // Before st_init: the default select() would also lower RLIMIT_NOFILE to FD_SETSIZE.
+  if (st_set_eventsys(ST_EVENTSYS_POLL) < 0 || st_init() < 0) {
+    std::fprintf(stderr, "httpd-st: st_init (poll event system): %s\n", std::strerror(errno));
+    return 1;
+  }
+  state.ctx = &ctx;
+  state.timeout_us = static_cast<st_utime_t>(ctx.config.idle_timeout_s) * 1'000'000;
+  state.by_fd.assign(static_cast<size_t>(st_getfdlimit()) + 1, nullptr);
+  state.acceptor = st_thread_self();
+  state.slot_freed = st_cond_new();
+  st_netfd_t listener = st_netfd_open_socket(ctx.listen_fd);
+  if (listener == nullptr || st_thread_create(watch_stop, nullptr, 0, 0) == nullptr) {
+    std::fprintf(stderr, "httpd-st: %s\n", std::strerror(errno));
+    return 1;
+  }
+  core::acceptor fd_limit_guard(ctx.listen_fd);
+  while (!state.stopping) {
+    if (state.live >= ctx.config.max_conns) {  // at the cap the rest wait in the backlog
+      st_cond_wait(state.slot_freed);
+      continue;
+    }
+    st_netfd_t nfd = st_accept(listener, nullptr, nullptr, ST_UTIME_NO_TIMEOUT);
+    if (nfd == nullptr && (errno == EMFILE || errno == ENFILE))
+      nfd = accept_past_fd_limit(fd_limit_guard, listener);
+    if (nfd == nullptr) {
+      if (errno != EINTR) st_usleep(1000);  // e.g. ENOBUFS: do not spin
+      continue;
+    }
+    core::set_nodelay(st_netfd_fileno(nfd));
+    ctx.stats.add(ctx.stats.connections);
+    ++state.live;
+    if (st_thread_create(serve_connection, nfd, 0, static_cast<int>(ctx.config.stack_size)) ==
+        nullptr) {
+      std::fprintf(stderr, "httpd-st: st_thread_create: %s (dropping the connection)\n",
+                   std::strerror(errno));
+      ctx.stats.add(ctx.stats.errors);
+      st_netfd_close(nfd);
+      --state.live;
+    }
+  }
+  // Idle connections are ending (watch_stop interrupted them); the rest get a grace period.
+  for (int waited_ms = 0; state.live > 0 && waited_ms < 2000; waited_ms += 10) st_usleep(10'000);
+  return 0;
+}
+
+}  // namespace
+
+int run(core::server_context& ctx) {
+  std::vector<pid_t> children;
+  for (int i = 1; i < ctx.config.workers; ++i) {
+    pid_t pid = ::fork();
+    if (pid == 0) _exit(serve_process(ctx));  // children see the stop through ctx.stop_fd
+    if (pid < 0) {
+      std::fprintf(stderr, "httpd-st: fork: %s\n", std::strerror(errno));
+      break;
+    }
+    children.push_back(pid);
+  }
+  int rc = serve_process(ctx);
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (pid_t pid : children) {
+    int status;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > give_up) ::kill(pid, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return rc;
+}
+
+}  // namespace httpbench::backend

@@ -1,0 +1,111 @@
+"""httpd-prefork: a fixed pool of --workers processes, one connection each; when every worker is
+busy the next connection waits in the backlog instead of failing; a dead worker is replaced."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from backend_checks import (
+    INDEX,
+    assert_ab_without_failures,
+    assert_wrk_without_errors,
+    concurrent_one_shot_requests,
+    hold_served_connections,
+    keep_alive_rounds,
+    live_children_of,
+    wait_until,
+    waits_without_answer,
+    zombies_of,
+)
+from e2e_client import request
+from e2e_server import fetch
+
+NAME = "prefork"
+
+
+def test_pool_has_exactly_workers_processes_and_forks_none_per_connection(launch):
+    server = launch(NAME, "--workers", "4")
+    assert wait_until(lambda: len(live_children_of(server.pid)) == 4, 5), live_children_of(server.pid)
+    pool = set(live_children_of(server.pid))
+    for _ in range(200):
+        assert fetch(server, request("/index.html", close=True)).status == 200
+    assert set(live_children_of(server.pid)) == pool, "workers changed while serving"
+    stats = server.check_clean_exit(server.stop())
+    assert stats["connections"] == 200 and stats["requests"] == 200, stats
+
+
+def test_connection_waits_while_every_worker_is_busy_and_is_served_when_one_frees(launch):
+    server = launch(NAME, "--workers", "2")
+    held = hold_served_connections(server, 2)
+    third = server.connect()
+    try:
+        third.send(request("/plain.txt"))
+        assert waits_without_answer(third), "a third connection was answered with both workers busy"
+        held.pop().close()
+        response = third.read_response()
+        assert response.status == 200, response.describe()
+    finally:
+        for conn in held + [third]:
+            conn.close()
+    server.check_clean_exit(server.stop())
+
+
+def test_burst_of_200_concurrent_requests_on_2_workers_all_succeed(launch):
+    server = launch(NAME, "--workers", "2")
+    statuses = concurrent_one_shot_requests(server, 200)
+    assert statuses.count(200) == 200, f"{200 - statuses.count(200)} of 200 failed: {sorted(set(statuses))}"
+    stats = server.check_clean_exit(server.stop())
+    assert stats["errors"] == 0, stats
+
+
+def test_max_conns_caps_the_pool(launch):
+    server = launch(NAME, "--workers", "8", "--max-conns", "3")
+    assert wait_until(lambda: len(live_children_of(server.pid)) == 3, 5), live_children_of(server.pid)
+
+
+def test_dead_worker_is_replaced_and_serving_continues(launch):
+    server = launch(NAME, "--workers", "3")
+    assert wait_until(lambda: len(live_children_of(server.pid)) == 3, 5)
+    victim = live_children_of(server.pid)[0]
+    os.kill(victim, signal.SIGKILL)  # a worker of the server this test started
+    assert wait_until(lambda: victim not in live_children_of(server.pid) and len(live_children_of(server.pid)) == 3, 5), (
+        f"pool not refilled after worker {victim} died: {live_children_of(server.pid)}"
+    )
+    assert wait_until(lambda: not zombies_of(server.pid), 5), "the dead worker was not reaped"
+    for _ in range(20):
+        assert fetch(server, request("/index.html")).body == INDEX
+    stats = server.check_clean_exit(server.stop())
+    assert stats.get("worker_restarts") == 1, stats
+
+
+def test_sigterm_ends_idle_workers_promptly(launch):
+    server = launch(NAME, "--workers", "16")
+    held = hold_served_connections(server, 8)
+    try:
+        result = server.stop(signal.SIGTERM)
+        server.check_clean_exit(result)
+        # Idle workers end at once; only a busy one would wait for the 2 s grace and be killed.
+        assert result.elapsed_s < 1.5, f"stop took {result.elapsed_s:.1f}s"
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_ab_new_connection_per_request_has_no_failures(launch):
+    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50)
+
+
+def test_ab_keep_alive_has_no_failures(launch):
+    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50, keep_alive=True)
+
+
+def test_wrk_has_no_errors(launch):
+    assert_wrk_without_errors(launch(NAME), connections=50, duration="2s")
+
+
+def test_2000_concurrent_keep_alive_connections_with_2000_workers(launch):
+    server = launch(NAME, "--workers", "2000")
+    elapsed = keep_alive_rounds(server, 2000, rounds=2, timeout_s=90)
+    assert elapsed < 90
+    server.check_clean_exit(server.stop())

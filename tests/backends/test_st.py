@@ -1,0 +1,52 @@
+"""httpd-st: one State Threads thread per connection on ST's poll()-based scheduler. It holds
+10,000 keep-alive connections, says clearly when it runs out of descriptors (and keeps serving),
+and runs as --workers processes like ST's own example server."""
+
+from __future__ import annotations
+
+from backend_checks import (
+    assert_ab_without_failures,
+    assert_wrk_without_errors,
+    keep_alive_rounds,
+    live_children_of,
+    wait_until,
+)
+from e2e_docroot import Docroot
+from e2e_server import assert_still_serving
+from user_threads_checks import check_descriptor_limit, need_descriptors
+
+NAME = "st"
+MANY = 10_000
+
+
+def test_holds_10000_concurrent_keep_alive_connections(launch):
+    need_descriptors(MANY)
+    server = launch(NAME)
+    keep_alive_rounds(server, MANY, rounds=2, timeout_s=180)
+    assert_still_serving(server)
+    stats = server.check_clean_exit(server.stop())
+    assert stats["connections"] == MANY + 1 and stats["requests"] == 2 * MANY + 1, stats
+
+
+def test_past_its_descriptor_limit_it_says_so_closes_the_extra_connections_and_keeps_serving(docroot: Docroot):
+    # Under a hard limit of 256 descriptors about 250 connections fit; 400 arrive at once.
+    stats = check_descriptor_limit(NAME, docroot, "out of file descriptors")
+    assert stats["errors"] >= 100, stats
+
+
+def test_workers_run_as_processes_sharing_the_listening_socket(launch):
+    server = launch(NAME, "--workers", "3")
+    assert wait_until(lambda: len(live_children_of(server.pid)) == 2, 5), "want 2 worker processes besides the parent"
+    assert_ab_without_failures(server, requests=2000, concurrency=50)
+    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
+    stats = server.check_clean_exit(server.stop())
+    assert stats["requests"] == 4000 and stats["errors"] == 0, stats
+
+
+def test_ab_and_wrk_complete_without_failures(launch):
+    server = launch(NAME)
+    assert_ab_without_failures(server, requests=2000, concurrency=50)
+    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
+    assert_wrk_without_errors(server, connections=50, duration="2s")
+    stats = server.check_clean_exit(server.stop())
+    assert stats["errors"] == 0, stats
