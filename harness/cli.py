@@ -152,6 +152,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _report(Path(args.run_dir), summary=args.summary)
 
 
+def cmd_peers(args: argparse.Namespace) -> int:
+    from . import peers
+    from .registry import build_dir
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
+                            args.concurrency, args.server_cpus, args.client_cpus)
+    peers.print_table(results, names, args.reference)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="write RUN_DIR/figures/*.png and *.pdf")
     plot.add_argument("run_dir")
     plot.set_defaults(func=cmd_plot)
+
+    peers = sub.add_parser("peers", help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
+    peers.add_argument("servers", help="comma-separated backends and/or production servers")
+    peers.add_argument("--rounds", type=int, default=3)
+    peers.add_argument("--seconds", type=int, default=10, help="wrk duration")
+    peers.add_argument("--ab-requests", type=int, default=50000)
+    peers.add_argument("--concurrency", type=int, default=100)
+    peers.add_argument("--server-cpus", default="0")
+    peers.add_argument("--client-cpus", default="1")
+    peers.add_argument("--reference", help="server the ratios are computed against")
+    peers.set_defaults(func=cmd_peers)
 
     rep = sub.add_parser("report", help="write RUN_DIR/report.pdf, figures and summary.csv")
     rep.add_argument("run_dir")

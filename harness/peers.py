@@ -1,0 +1,156 @@
+"""Side-by-side throughput of servers under wrk (keep-alive) and ab (a new connection per
+request): the peer comparisons the issues name (e.g. sped against h2o).
+
+Each server is started pinned to the server CPUs, measured with a client pinned to the client
+CPUs, and stopped; rounds alternate between servers so drift hits all of them alike. Reports
+every run and the medians, plus the server's CPU time per request. Not a test: numbers for notes.
+
+    /usr/bin/python3 -m harness peers sped,thread,h2o --rounds 3 --seconds 10 --ab-requests 50000
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import production
+from .registry import load_backends
+from .runner import write_page
+from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
+
+PAGE_BYTES = 305
+
+
+@dataclass
+class Sample:
+    requests_per_second: float
+    server_cpu_us_per_request: float | None
+
+
+@dataclass
+class PeerResults:
+    samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+
+    def add(self, server: str, client: str, sample: Sample) -> None:
+        self.samples.setdefault((server, client), []).append(sample)
+
+    def median(self, server: str, client: str) -> tuple[float, float | None]:
+        runs = self.samples.get((server, client), [])
+        rps = statistics.median(s.requests_per_second for s in runs)
+        cpu = [s.server_cpu_us_per_request for s in runs if s.server_cpu_us_per_request]
+        return rps, statistics.median(cpu) if cpu else None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of `pid` and its live descendants, from /proc."""
+    total = 0.0
+    tick = 100.0
+    pids = [pid] + _descendants(pid)
+    for p in pids:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for c in children:
+        out.append(int(c))
+        out.extend(_descendants(int(c)))
+    return out
+
+
+def _run_client(argv: list[str], client_cpus: str) -> str:
+    done = subprocess.run(["taskset", "-c", client_cpus, *argv], capture_output=True, text=True,
+                          timeout=600)
+    return done.stdout + done.stderr
+
+
+def _parse(client: str, output: str) -> tuple[float, int, int]:
+    """requests/s, completed requests, failed requests."""
+    if client == "wrk":
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        n = int(re.search(r"(\d+) requests in", output).group(1))
+        failed = 0
+        for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+            m = re.search(pattern, output)
+            if m:
+                failed += sum(int(g) for g in m.groups())
+        return rps, n, failed
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", output).group(1))
+    n = int(re.search(r"Complete requests:\s+(\d+)", output).group(1))
+    failed = int(re.search(r"Failed requests:\s+(\d+)", output).group(1))
+    return rps, n, failed
+
+
+def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
+    backends = {b.name: b for b in load_backends(build)}
+    if name in backends:
+        return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot)))
+    exe = production.installed().get(name)
+    if exe is None:
+        raise SystemExit(f"peers: '{name}' is neither a built backend nor an installed production server")
+    return production.launch_spec(name, exe, workdir / name, docroot, free_port())
+
+
+def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
+            concurrency: int, server_cpus: str, client_cpus: str) -> PeerResults:
+    for tool in ("wrk", "ab", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"peers: '{tool}' is not installed (make deps)")
+    results = PeerResults()
+    guard = ProcessGuard()
+    with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
+        work = Path(tmp)
+        docroot = work / "docroot"
+        docroot.mkdir()
+        write_page(docroot, PAGE_BYTES)  # the same 305-byte page the experiments serve
+        try:
+            for r in range(rounds):
+                for name in servers:
+                    for client in ("wrk", "ab"):
+                        spec = _launch(name, work, docroot, build)
+                        srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard)
+                        port = srv.start(timeout_s=20)
+                        url = f"http://127.0.0.1:{port}/index.html"
+                        try:
+                            before = _cpu_seconds(srv.pid)
+                            argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
+                                    else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url])
+                            out = _run_client(argv, client_cpus)
+                            used = _cpu_seconds(srv.pid) - before
+                        finally:
+                            srv.stop()
+                        rps, n, failed = _parse(client, out)
+                        cpu_us = used / n * 1e6 if n else None
+                        results.add(name, client, Sample(rps, cpu_us))
+                        flag = f"  FAILED {failed}" if failed else ""
+                        print(f"round {r + 1}  {name:<12} {client:<4} {rps:>10.0f} req/s"
+                              f"  {cpu_us or 0:>6.1f} us server CPU/req{flag}", flush=True)
+        finally:
+            guard.kill_all()
+    return results
+
+
+def print_table(results: PeerResults, servers: list[str], reference: str | None) -> None:
+    print(f"\n{'server':<12} {'wrk req/s':>11} {'us/req':>7} {'ab req/s':>10} {'us/req':>7}"
+          + (f"   vs {reference} (wrk, ab)" if reference else ""))
+    ref = {c: results.median(reference, c)[0] for c in ("wrk", "ab")} if reference else {}
+    for name in servers:
+        wrk, wrk_cpu = results.median(name, "wrk")
+        ab, ab_cpu = results.median(name, "ab")
+        ratio = f"   {wrk / ref['wrk']:.2f}x, {ab / ref['ab']:.2f}x" if reference else ""
+        print(f"{name:<12} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {ab:>10.0f} {ab_cpu or 0:>7.1f}{ratio}")
