@@ -81,17 +81,9 @@ extern "C" void on_child_stop(int) {
 
   child_fd = fd;
   if (core::stop_flag) ::shutdown(fd, SHUT_RD);  // stopped between fork and the handler
-  {
-    core::connection c(ctx.content, ctx.stats, ctx.limits());
-    timeval tv{ctx.config.idle_timeout_s, 0};  // blocking I/O times out like an idle timer
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    bool clean = core::serve_blocking(fd, c);
-    if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
-    child_fd = -1;
-    if (c.closing_on_error()) core::lingering_close(fd);
-    else ::close(fd);
-  }
+  bool rejected = core::serve_blocking_socket(ctx, fd);
+  child_fd = -1;
+  core::close_served(fd, rejected);
   _exit(0);  // never return into the parent's run() or print its stats line
 }
 

@@ -76,15 +76,9 @@ extern "C" void on_worker_stop(int) {
 void serve(core::server_context& ctx, int fd) {
   worker_fd = fd;
   if (core::stop_flag) ::shutdown(fd, SHUT_RD);
-  core::connection c(ctx.content, ctx.stats, ctx.limits());
-  timeval tv{ctx.config.idle_timeout_s, 0};  // blocking I/O times out like an idle timer
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  bool clean = core::serve_blocking(fd, c);
-  if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
+  bool rejected = core::serve_blocking_socket(ctx, fd);
   worker_fd = -1;
-  if (c.closing_on_error()) core::lingering_close(fd);
-  else ::close(fd);
+  core::close_served(fd, rejected);
 }
 
 [[noreturn]] void worker_main(core::server_context& ctx) {

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/buffer_pool.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
@@ -52,17 +53,7 @@ void* serve_connection(void* arg) {
   job j = *static_cast<job*>(arg);
   delete static_cast<job*>(arg);
   core::server_context& ctx = *j.state->ctx;
-  {
-    core::connection c(ctx.content, ctx.stats, ctx.limits());
-    // Blocking reads and writes time out like the event loop's idle timer.
-    timeval tv{ctx.config.idle_timeout_s, 0};
-    ::setsockopt(j.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(j.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    bool clean = core::serve_blocking(j.fd, c);
-    if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
-    if (c.closing_on_error()) core::lingering_close(j.fd);
-    else ::close(j.fd);
-  }
+  core::close_served(j.fd, core::serve_blocking_socket(ctx, j.fd));
   j.state->live.fetch_sub(1);
   sem_post(&j.state->slots);
   return nullptr;
@@ -71,6 +62,7 @@ void* serve_connection(void* arg) {
 }  // namespace
 
 int run(core::server_context& ctx) {
+  core::set_buffer_cache_limit(0);  // one connection per thread: share buffers through malloc
   // Static: detached workers may still run when run() returns and the process exits.
   static shared_state state{&ctx, {}, {}};
   sem_init(&state.slots, 0, static_cast<unsigned>(ctx.config.max_conns));

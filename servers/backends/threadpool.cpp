@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/buffer_pool.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
@@ -50,18 +51,6 @@ namespace {
 
 /// How long connections in progress get to finish after SIGTERM.
 constexpr auto stop_grace = std::chrono::seconds(2);
-
-/// Serves one connection with blocking I/O until it ends; true when it must end with a
-/// lingering close (a request was rejected), false for a plain close.
-bool serve(core::server_context& ctx, int fd) {
-  core::connection c(ctx.content, ctx.stats, ctx.limits());
-  timeval tv{ctx.config.idle_timeout_s, 0};  // blocking I/O times out like an idle timer
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  bool clean = core::serve_blocking(fd, c);
-  if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
-  return c.closing_on_error();
-}
 
 class pool {
  public:
@@ -156,13 +145,12 @@ class pool {
         serving_[index] = fd;
       }
       room_.notify_one();
-      bool linger = serve(ctx_, fd);
+      bool rejected = core::serve_blocking_socket(ctx_, fd);
       {
         std::lock_guard lock(mutex_);
         serving_[index] = -1;
       }
-      if (linger) core::lingering_close(fd);
-      else ::close(fd);
+      core::close_served(fd, rejected);
       {
         std::lock_guard lock(mutex_);
         --open_;
@@ -192,6 +180,7 @@ class pool {
 }  // namespace
 
 int run(core::server_context& ctx) {
+  core::set_buffer_cache_limit(0);  // one connection per thread: share buffers through malloc
   std::string_view text = ctx.setting("queue");
   size_t bound = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bound);

@@ -17,6 +17,7 @@ struct free_list {
   }
 };
 thread_local free_list pool;
+size_t cache_limit = max_free_buffers;  // written before threads start, then only read
 
 }  // namespace
 
@@ -29,8 +30,12 @@ char* acquire_buffer() {
 
 void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
-  if (pool.count < max_free_buffers) pool.items[pool.count++] = buffer;
+  if (pool.count < cache_limit) pool.items[pool.count++] = buffer;
   else std::free(buffer);
+}
+
+void set_buffer_cache_limit(size_t buffers_per_thread) {
+  cache_limit = buffers_per_thread < max_free_buffers ? buffers_per_thread : max_free_buffers;
 }
 
 }  // namespace httpbench::core

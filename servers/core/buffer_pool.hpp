@@ -14,4 +14,10 @@ char* acquire_buffer();
 /// Returns a buffer to this thread's free list (any thread may release any buffer).
 void release_buffer(char* buffer) noexcept;
 
+/// How many free buffers each thread keeps (default 256). Backends with a thread per
+/// connection set 0: each of their threads serves one connection, so a per-thread cache would
+/// pin up to two buffers to every idle thread, while malloc's shared arenas let the threads
+/// reuse each other's. Call before starting threads.
+void set_buffer_cache_limit(size_t buffers_per_thread);
+
 }  // namespace httpbench::core

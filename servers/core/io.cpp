@@ -1,5 +1,7 @@
 #include "io.hpp"
 
+#include "server.hpp"
+
 #include <poll.h>
 #include <time.h>
 
@@ -21,6 +23,21 @@ void lingering_close(int fd, int max_wait_ms) {
     if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN))) break;
   }
   ::close(fd);
+}
+
+bool serve_blocking_socket(server_context& ctx, int fd) {
+  connection c(ctx.content, ctx.stats, ctx.limits());
+  timeval tv{ctx.config.idle_timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  bool clean = serve_blocking(fd, c);
+  if (!clean && !c.idle()) ctx.stats.add(ctx.stats.errors);
+  return c.closing_on_error();
+}
+
+void close_served(int fd, bool rejected) {
+  if (rejected) lingering_close(fd);
+  else ::close(fd);
 }
 
 }  // namespace httpbench::core

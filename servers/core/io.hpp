@@ -112,6 +112,18 @@ bool serve_blocking(int fd, connection& c) {
   }
 }
 
+struct server_context;
+
+/// A connection's whole life on a blocking socket, for the backends that give each connection a
+/// thread or process of its own (thread, threadpool, fork, prefork): reads and writes time out
+/// after --idle-timeout like an idle timer, and a connection lost mid-request counts as an
+/// error. Does not close `fd`: returns true when the caller should close it with
+/// lingering_close() (a request was rejected), false for a plain close. See close_served().
+bool serve_blocking_socket(server_context& ctx, int fd);
+
+/// Closes a socket after serve_blocking_socket(): lingering when `rejected`.
+void close_served(int fd, bool rejected);
+
 /// Half-closes and discards what the peer still sends (briefly), then closes: closing a socket
 /// with unread input makes the kernel send RST, which can destroy the error response we just
 /// sent before the client reads it. Bounded to `max_wait_ms` in total.
