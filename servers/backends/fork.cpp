@@ -25,6 +25,7 @@
 #include <unordered_set>
 
 #include "core/io.hpp"
+#include "core/worker_process.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
 
@@ -48,41 +49,18 @@ constexpr auto stop_grace = std::chrono::seconds(2);
 
 // --- In a child ------------------------------------------------------------------------------
 
-/// The connection the child serves, for its SIGTERM handler.
-volatile std::sig_atomic_t child_fd = -1;
 /// The parent, for a child to notice that it died.
 pid_t parent_pid = 0;
 
-/// A child's stop: reading ends (a blocked read returns EOF), so requests already received are
-/// answered and an idle keep-alive connection closes at once. Async-signal-safe.
-extern "C" void on_child_stop(int) {
-  int saved = errno;
-  core::stop_flag = 1;
-  if (child_fd >= 0) ::shutdown(child_fd, SHUT_RD);
-  errno = saved;
-}
-
 [[noreturn]] void serve_child(core::server_context& ctx, int fd) {
-  // The parent's stop handler would wake the parent's stop eventfd: a child has its own.
-  struct sigaction sa {};
-  sa.sa_handler = on_child_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGCHLD, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
   // A parent killed outright (SIGKILL) stops its children as SIGTERM would.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() != parent_pid) on_child_stop(SIGTERM);
+  if (!core::become_worker_process(parent_pid, SIGTERM)) ::raise(SIGTERM);
   ::close(ctx.listen_fd);  // or the port stays bound after the parent stops listening
   ::close(ctx.stop_fd);
 
-  child_fd = fd;
-  if (core::stop_flag) ::shutdown(fd, SHUT_RD);  // stopped between fork and the handler
+  core::serving(fd);
   bool rejected = core::serve_blocking_socket(ctx, fd);
-  child_fd = -1;
+  core::serving(-1);
   core::close_served(fd, rejected);
   _exit(0);  // never return into the parent's run() or print its stats line
 }

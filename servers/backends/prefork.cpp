@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/io.hpp"
+#include "core/worker_process.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
 
@@ -59,43 +60,20 @@ constexpr auto respawn_pause = std::chrono::milliseconds(100);
 
 // --- In a worker -----------------------------------------------------------------------------
 
-/// The connection the worker serves, for its SIGTERM handler.
-volatile std::sig_atomic_t worker_fd = -1;
 /// The supervisor, for a worker to notice that it died.
 pid_t supervisor_pid = 0;
 
-/// A worker's stop: reading ends (a blocked read returns EOF), so requests already received are
-/// answered and an idle keep-alive connection closes at once. Async-signal-safe.
-extern "C" void on_worker_stop(int) {
-  int saved = errno;
-  core::stop_flag = 1;
-  if (worker_fd >= 0) ::shutdown(worker_fd, SHUT_RD);
-  errno = saved;
-}
-
 void serve(core::server_context& ctx, int fd) {
-  worker_fd = fd;
-  if (core::stop_flag) ::shutdown(fd, SHUT_RD);
+  core::serving(fd);
   bool rejected = core::serve_blocking_socket(ctx, fd);
-  worker_fd = -1;
+  core::serving(-1);
   core::close_served(fd, rejected);
 }
 
 [[noreturn]] void worker_main(core::server_context& ctx) {
-  // The parent's stop handler would wake the parent's stop eventfd: a worker has its own.
-  struct sigaction sa {};
-  sa.sa_handler = on_worker_stop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGCHLD, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
   // A supervisor killed outright (SIGKILL) must not leave an orphaned pool on the port; a
   // worker blocked in accept() would not notice a SIGTERM, so it gets SIGKILL.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != supervisor_pid) _exit(0);
+  if (!core::become_worker_process(supervisor_pid, SIGKILL)) _exit(0);
   ::close(ctx.stop_fd);
 
   core::acceptor acceptor(ctx.listen_fd);

@@ -41,7 +41,9 @@ def test_5000_connections_leave_no_zombie_children(launch):
     assert wait_until(lambda: not children_of(server.pid), 5), (
         f"after 5,000 connections: zombies {zombies_of(server.pid)}, running {live_children_of(server.pid)}"
     )
-    assert max(zombies_seen) <= 16, f"zombies pile up while serving: samples {zombies_seen}"
+    # Without reaping they would number in the hundreds by the second sample; a parent that is
+    # merely descheduled on a busy machine leaves a few dozen at most.
+    assert max(zombies_seen) <= 64, f"zombies pile up while serving: samples {zombies_seen}"
     stats = server.check_clean_exit(server.stop())
     assert stats["connections"] == 5000 and stats["requests"] == 5000, stats
 
