@@ -67,25 +67,14 @@ pid_t parent_pid = 0;
 
 // --- In the parent ---------------------------------------------------------------------------
 
-/// Does nothing: SIGCHLD only has to interrupt ppoll(); reaping happens in the loop.
-extern "C" void on_child_exit(int) {}
 
 class parent {
  public:
   explicit parent(core::server_context& ctx) : ctx_(ctx), acceptor_(ctx.listen_fd) {}
 
   int run() {
-    struct sigaction sa {};
-    sa.sa_handler = on_child_exit;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_NOCLDSTOP;
-    sigaction(SIGCHLD, &sa, nullptr);
-    sigset_t chld, previous;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, &previous);
-    waiting_ = previous;
-    sigdelset(&waiting_, SIGCHLD);
+    sigset_t previous;
+    waiting_ = core::wake_on_child_exit(previous);
 
     while (!ctx_.stop_requested()) {
       reap();

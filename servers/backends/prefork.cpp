@@ -93,8 +93,6 @@ void serve(core::server_context& ctx, int fd) {
 
 // --- In the parent ---------------------------------------------------------------------------
 
-/// Does nothing: SIGCHLD only has to interrupt ppoll(); reaping happens in the loop.
-extern "C" void on_worker_exit(int) {}
 
 class supervisor {
  public:
@@ -103,17 +101,8 @@ class supervisor {
       : ctx_(ctx), slots_(static_cast<size_t>(std::min(ctx.config.workers, ctx.config.max_conns))) {}
 
   int run() {
-    struct sigaction sa {};
-    sa.sa_handler = on_worker_exit;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_NOCLDSTOP;
-    sigaction(SIGCHLD, &sa, nullptr);
-    sigset_t chld, previous;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, &previous);
-    waiting_ = previous;
-    sigdelset(&waiting_, SIGCHLD);
+    sigset_t previous;
+    waiting_ = core::wake_on_child_exit(previous);
 
     // Blocking accept() is what gives one wake-up per connection (see the top of the file).
     core::set_nonblocking(ctx_.listen_fd, false);

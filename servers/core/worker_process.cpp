@@ -22,7 +22,25 @@ extern "C" void on_worker_stop(int) {
   errno = saved;
 }
 
+// Does nothing: SIGCHLD only has to interrupt ppoll(); reaping happens in the caller's loop.
+extern "C" void on_child_exit(int) {}
+
 }  // namespace
+
+sigset_t wake_on_child_exit(sigset_t& previous) {
+  struct sigaction sa {};
+  sa.sa_handler = on_child_exit;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, nullptr);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, &previous);
+  sigset_t waiting = previous;
+  sigdelset(&waiting, SIGCHLD);
+  return waiting;
+}
 
 bool become_worker_process(pid_t parent, int death_signal) {
   struct sigaction sa {};

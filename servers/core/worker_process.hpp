@@ -1,6 +1,7 @@
 #pragma once
 /// For backends that fork processes which each serve one connection at a time (fork, prefork):
 /// the child side of stopping, shared so the two models differ only in when they fork.
+#include <signal.h>
 #include <sys/types.h>
 
 namespace httpbench::core {
@@ -15,5 +16,10 @@ bool become_worker_process(pid_t parent, int death_signal);
 /// Tells the stop handler which socket the worker serves (-1: none). Setting a socket after the
 /// stop arrived ends its reading at once.
 void serving(int fd);
+
+/// Parent side: SIGCHLD gets a no-op handler and is blocked, except while the parent waits in
+/// ppoll() with the returned mask, so a child's exit interrupts exactly that wait and cannot be
+/// lost between a reap and the wait. `previous` receives the mask to restore at the end.
+sigset_t wake_on_child_exit(sigset_t& previous);
 
 }  // namespace httpbench::core
