@@ -162,6 +162,13 @@ def cmd_peers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_idle_memory(args: argparse.Namespace) -> int:
+    from . import idle_memory
+    from .registry import build_dir
+    names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    return idle_memory.run(names, args.connections, args.server_cpus, build_dir())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--client-cpus", default="1")
     peers.add_argument("--reference", help="server the ratios are computed against")
     peers.set_defaults(func=cmd_peers)
+
+    idle = sub.add_parser("idle-memory", help="RSS per idle keep-alive connection of backends")
+    idle.add_argument("backends", help="comma-separated backends")
+    idle.add_argument("--connections", type=int, default=10000)
+    idle.add_argument("--server-cpus", default="0")
+    idle.set_defaults(func=cmd_idle_memory)
 
     rep = sub.add_parser("report", help="write RUN_DIR/report.pdf, figures and summary.csv")
     rep.add_argument("run_dir")

@@ -1,0 +1,80 @@
+"""Memory per idle keep-alive connection (the SXE posts' and Pariag et al.'s question): open N
+connections, let each be served one request, hold them idle, and divide the growth of the
+server's resident memory (summed over its processes) by N.
+
+    /usr/bin/python3 -m harness idle-memory sped,fiber,st --connections 10000
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from .metrics import read_status_kib, session_members
+from .registry import load_backends
+from .server import LaunchSpec, ProcessGuard, ServerProcess
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: idle-memory\r\n\r\n"
+
+
+def _rss_kb(session_id: int) -> int:
+    """Resident memory summed over the server's processes (its session)."""
+    return sum(read_status_kib(p.pid, ("VmRSS",)).get("VmRSS", 0) for p in session_members(session_id))
+
+
+def _one_request(sock: socket.socket) -> None:
+    sock.sendall(REQUEST)
+    data = b""
+    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + 305:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("server closed a connection that should stay open")
+        data += chunk
+
+
+def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[str]) -> tuple[int, int]:
+    """RSS (kB) with no connection and with `connections` idle ones."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    guard = ProcessGuard()
+    with tempfile.TemporaryDirectory(prefix="httpbench-idle-") as tmp:
+        spec = LaunchSpec(argv=(str(binary), "--port", "0", "--idle-timeout", "300", *extra_args))
+        srv = ServerProcess(spec, server_cpus, Path(tmp) / "server.log", guard)
+        port = srv.start(timeout_s=20)
+        socks: list[socket.socket] = []
+        try:
+            # One request first: lazily built state (date cache, pools) belongs to the baseline.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                _one_request(s)
+            time.sleep(0.3)
+            before = _rss_kb(srv.pid)
+            for _ in range(connections):
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                _one_request(s)
+                socks.append(s)
+            time.sleep(1.0)
+            after = _rss_kb(srv.pid)
+        finally:
+            for s in socks:
+                s.close()
+            srv.stop()
+            guard.kill_all()
+    return before, after
+
+
+def run(names: list[str], connections: int, server_cpus: str, build: Path) -> int:
+    backends = {b.name: b for b in load_backends(build)}
+    print(f"{'backend':<12} {'connections':>11} {'RSS before kB':>14} {'RSS after kB':>13} {'bytes/conn':>11}")
+    for name in names:
+        if name not in backends:
+            raise SystemExit(f"idle-memory: '{name}' is not in backends.json")
+        b = backends[name]
+        n = min(connections, b.max_connections or connections)
+        # Pools hold one connection per worker: give them enough workers.
+        extra = ["--workers", str(n)] if name in ("prefork", "threadpool") else []
+        before, after = measure(b.binary, n, server_cpus, extra)
+        print(f"{name:<12} {n:>11} {before:>14} {after:>13} {(after - before) * 1024 / n:>11.0f}", flush=True)
+    return 0
