@@ -23,16 +23,16 @@ measure() {
   case $kind in
     wrk) rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/out") ;;
     ab) rps=$(awk '/^Requests per second:/ {print $4}' "$tmp/out") ;;
-    loadgen) rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests_per_second"])' "$tmp/lg.json") ;;
+    loadgen) rps=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests_per_second"])' "$tmp/lg.json") ;;
   esac
   local n
   case $kind in
     wrk) n=$(awk '/requests in/ {print $1}' "$tmp/out") ;;
     ab) n=$(awk '/^Complete requests:/ {print $3}' "$tmp/out") ;;
-    loadgen) n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["completed_total"])' "$tmp/lg.json") ;;
+    loadgen) n=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["completed_total"])' "$tmp/lg.json") ;;
   esac
   read -r user sys < "$tmp/time"
-  python3 -c "import sys; print(f'{float(sys.argv[1]):.0f} {(float(sys.argv[2])+float(sys.argv[3]))/int(sys.argv[4])*1e6:.2f}')" \
+  /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[1]):.0f} {(float(sys.argv[2])+float(sys.argv[3]))/int(sys.argv[4])*1e6:.2f}')" \
     "$rps" "$user" "$sys" "$n"
 }
 
