@@ -243,3 +243,28 @@ def assert_wrk_without_errors(server: ServerProcess, connections: int = 50, dura
     assert "Non-2xx or 3xx responses" not in out, report
     match = re.search(r"(\d+) requests in", out)
     assert match and int(match.group(1)) > 0, report
+
+
+def assert_busy_pool_queues_a_connection(server: ServerProcess) -> None:
+    """On a pool of 2 workers both holding a keep-alive connection, a third connection gets no
+    answer until one of them closes, and then it is served (it queues, it does not fail)."""
+    held = hold_served_connections(server, 2)
+    third = server.connect()
+    try:
+        third.send(request("/plain.txt"))
+        assert waits_without_answer(third), "a third connection was answered with both workers busy"
+        held.pop().close()
+        response = third.read_response()
+        assert response.status == 200, response.describe()
+    finally:
+        for conn in held + [third]:
+            conn.close()
+    server.check_clean_exit(server.stop())
+
+
+def assert_burst_of_one_shot_requests_all_succeed(server: ServerProcess, count: int = 200) -> None:
+    """`count` concurrent new-connection requests on a small pool all succeed, with no errors."""
+    statuses = concurrent_one_shot_requests(server, count)
+    assert statuses.count(200) == count, f"{count - statuses.count(200)} of {count} failed: {sorted(set(statuses))}"
+    stats = server.check_clean_exit(server.stop())
+    assert stats["errors"] == 0, stats

@@ -11,7 +11,6 @@ import pytest
 
 from backend_checks import (
     assert_ab_without_failures,
-    assert_wrk_without_errors,
     keep_alive_rounds,
 )
 from e2e_client import request
@@ -120,10 +119,3 @@ def test_serves_with_small_and_large_stacks(launch, stack_size: str):
     server.check_clean_exit(server.stop())
 
 
-def test_ab_and_wrk_complete_without_failures(launch):
-    server = launch(NAME)
-    assert_ab_without_failures(server, requests=2000, concurrency=50)
-    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
-    assert_wrk_without_errors(server, connections=50, duration="2s")
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats

@@ -8,8 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from backend_checks import (
     INDEX,
-    assert_ab_without_failures,
-    assert_wrk_without_errors,
     children_of,
     hold_served_connections,
     keep_alive_rounds,
@@ -94,18 +92,6 @@ def test_sigterm_ends_idle_children_and_the_parent_exits_cleanly(launch):
     finally:
         for conn in held:
             conn.close()
-
-
-def test_ab_new_connection_per_request_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50)
-
-
-def test_ab_keep_alive_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50, keep_alive=True)
-
-
-def test_wrk_has_no_errors(launch):
-    assert_wrk_without_errors(launch(NAME), connections=50, duration="2s")
 
 
 def test_2000_concurrent_keep_alive_connections(launch):

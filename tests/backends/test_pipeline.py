@@ -14,8 +14,6 @@ import pytest
 
 from backend_checks import (
     INDEX,
-    assert_ab_without_failures,
-    assert_wrk_without_errors,
     backend_named,
     concurrent_one_shot_requests,
     keep_alive_rounds,
@@ -143,15 +141,6 @@ def test_bad_batch_or_queue_is_rejected():
         result = run_once(pipeline, ["--port", "0", "--set", setting])
         assert result.returncode != 0, f"{setting} accepted"
         assert setting.split("=")[0].encode() in result.stderr, result.stderr
-
-
-def test_ab_and_wrk_complete_without_failures(launch):
-    server = launch(NAME)
-    assert_ab_without_failures(server, requests=2000, concurrency=50)
-    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
-    assert_wrk_without_errors(server, connections=50, duration="2s")
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats
 
 
 def test_holds_10000_concurrent_keep_alive_connections(launch):

@@ -7,15 +7,13 @@ import os
 import signal
 
 from backend_checks import (
+    assert_burst_of_one_shot_requests_all_succeed,
+    assert_busy_pool_queues_a_connection,
     INDEX,
-    assert_ab_without_failures,
-    assert_wrk_without_errors,
-    concurrent_one_shot_requests,
     hold_served_connections,
     keep_alive_rounds,
     live_children_of,
     wait_until,
-    waits_without_answer,
     zombies_of,
 )
 from e2e_client import request
@@ -36,27 +34,11 @@ def test_pool_has_exactly_workers_processes_and_forks_none_per_connection(launch
 
 
 def test_connection_waits_while_every_worker_is_busy_and_is_served_when_one_frees(launch):
-    server = launch(NAME, "--workers", "2")
-    held = hold_served_connections(server, 2)
-    third = server.connect()
-    try:
-        third.send(request("/plain.txt"))
-        assert waits_without_answer(third), "a third connection was answered with both workers busy"
-        held.pop().close()
-        response = third.read_response()
-        assert response.status == 200, response.describe()
-    finally:
-        for conn in held + [third]:
-            conn.close()
-    server.check_clean_exit(server.stop())
+    assert_busy_pool_queues_a_connection(launch(NAME, "--workers", "2"))
 
 
 def test_burst_of_200_concurrent_requests_on_2_workers_all_succeed(launch):
-    server = launch(NAME, "--workers", "2")
-    statuses = concurrent_one_shot_requests(server, 200)
-    assert statuses.count(200) == 200, f"{200 - statuses.count(200)} of 200 failed: {sorted(set(statuses))}"
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats
+    assert_burst_of_one_shot_requests_all_succeed(launch(NAME, "--workers", "2"))
 
 
 def test_max_conns_caps_the_pool(launch):
@@ -90,18 +72,6 @@ def test_sigterm_ends_idle_workers_promptly(launch):
     finally:
         for conn in held:
             conn.close()
-
-
-def test_ab_new_connection_per_request_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50)
-
-
-def test_ab_keep_alive_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50, keep_alive=True)
-
-
-def test_wrk_has_no_errors(launch):
-    assert_wrk_without_errors(launch(NAME), connections=50, duration="2s")
 
 
 def test_2000_concurrent_keep_alive_connections_with_2000_workers(launch):

@@ -5,8 +5,6 @@ past the limit says so on stderr and closes the extra connections instead of cra
 from __future__ import annotations
 
 from backend_checks import (
-    assert_ab_without_failures,
-    assert_wrk_without_errors,
     backend_named,
     keep_alive_rounds,
 )
@@ -35,10 +33,3 @@ def test_past_fd_setsize_it_says_so_closes_the_extra_connections_and_keeps_servi
     assert stats["errors"] >= 50, stats
 
 
-def test_ab_and_wrk_complete_without_failures(launch):
-    server = launch(NAME)
-    assert_ab_without_failures(server, requests=2000, concurrency=50)
-    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
-    assert_wrk_without_errors(server, connections=50, duration="2s")
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from backend_checks import (
     assert_ab_without_failures,
-    assert_wrk_without_errors,
     keep_alive_rounds,
     live_children_of,
     wait_until,
@@ -43,10 +42,3 @@ def test_workers_run_as_processes_sharing_the_listening_socket(launch):
     assert stats["requests"] == 4000 and stats["errors"] == 0, stats
 
 
-def test_ab_and_wrk_complete_without_failures(launch):
-    server = launch(NAME)
-    assert_ab_without_failures(server, requests=2000, concurrency=50)
-    assert_ab_without_failures(server, requests=2000, concurrency=50, keep_alive=True)
-    assert_wrk_without_errors(server, connections=50, duration="2s")
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats

@@ -24,7 +24,7 @@ from backend_checks import (
     wait_until,
 )
 from e2e_client import request
-from e2e_server import ServerProcess, assert_still_serving, fetch, run_once
+from e2e_server import assert_still_serving, fetch, run_once
 from backend_checks import backend_named
 
 NAME = "symped"

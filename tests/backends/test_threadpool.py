@@ -7,10 +7,9 @@ from __future__ import annotations
 import signal
 
 from backend_checks import (
-    assert_ab_without_failures,
-    assert_wrk_without_errors,
+    assert_burst_of_one_shot_requests_all_succeed,
+    assert_busy_pool_queues_a_connection,
     backend_named,
-    concurrent_one_shot_requests,
     hold_served_connections,
     keep_alive_rounds,
     thread_count,
@@ -35,19 +34,7 @@ def test_pool_has_exactly_workers_threads_and_creates_none_per_connection(launch
 
 
 def test_connection_waits_while_every_worker_is_busy_and_is_served_when_one_frees(launch):
-    server = launch(NAME, "--workers", "2")
-    held = hold_served_connections(server, 2)
-    third = server.connect()
-    try:
-        third.send(request("/plain.txt"))
-        assert waits_without_answer(third), "a third connection was answered with both workers busy"
-        held.pop().close()
-        response = third.read_response()
-        assert response.status == 200, response.describe()
-    finally:
-        for conn in held + [third]:
-            conn.close()
-    server.check_clean_exit(server.stop())
+    assert_busy_pool_queues_a_connection(launch(NAME, "--workers", "2"))
 
 
 def test_beyond_the_queue_bound_connections_wait_in_the_backlog_in_order(launch):
@@ -71,11 +58,7 @@ def test_beyond_the_queue_bound_connections_wait_in_the_backlog_in_order(launch)
 
 
 def test_burst_of_200_concurrent_requests_on_2_workers_all_succeed(launch):
-    server = launch(NAME, "--workers", "2", "--set", "queue=4")
-    statuses = concurrent_one_shot_requests(server, 200)
-    assert statuses.count(200) == 200, f"{200 - statuses.count(200)} of 200 failed: {sorted(set(statuses))}"
-    stats = server.check_clean_exit(server.stop())
-    assert stats["errors"] == 0, stats
+    assert_burst_of_one_shot_requests_all_succeed(launch(NAME, "--workers", "2", "--set", "queue=4"))
 
 
 def test_sigterm_ends_idle_and_queued_connections_promptly(launch):
@@ -99,18 +82,6 @@ def test_bad_queue_bound_and_too_small_stack_are_rejected():
         result = run_once(threadpool, ["--port", "0", *args])
         assert result.returncode != 0, f"{args} accepted"
         assert word in result.stderr, result.stderr
-
-
-def test_ab_new_connection_per_request_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50)
-
-
-def test_ab_keep_alive_has_no_failures(launch):
-    assert_ab_without_failures(launch(NAME), requests=2000, concurrency=50, keep_alive=True)
-
-
-def test_wrk_has_no_errors(launch):
-    assert_wrk_without_errors(launch(NAME), connections=50, duration="2s")
 
 
 def test_2000_concurrent_keep_alive_connections_with_2000_workers(launch):
