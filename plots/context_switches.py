@@ -12,21 +12,11 @@ TITLE = "Server context switches per request against offered load"
 
 def draw(analysis) -> Figure:
     fig, (ax_v, ax_i) = style.new_figure(TITLE, analysis, ncols=2)
-    styles = style.server_styles(analysis)
-    handles, labels, vol, inv = [], [], [], []
     order = sorted(analysis.backends,
                    key=lambda b: (b.ctx_switches_per_request is None, b.ctx_switches_per_request or 0))
-    for b in order:
-        xs, ys = analysis.series(b.backend, "ctx_voluntary_per_request")
-        if not ys:
-            continue
-        (h,) = ax_v.plot(xs, ys, **styles[b.backend])
-        vol += ys
-        xs, ys = analysis.series(b.backend, "ctx_involuntary_per_request")
-        ax_i.plot(xs, ys, **styles[b.backend])
-        inv += ys
-        handles.append(h)
-        labels.append(f"{b.backend}: median {b.ctx_switches_per_request:.2f} total")
+    handles, labels, vol, inv = style.plot_two_metrics(
+        analysis, ax_v, ax_i, order, "ctx_voluntary_per_request", "ctx_involuntary_per_request",
+        lambda b: f"{b.backend}: median {b.ctx_switches_per_request:.2f} total")
     if not vol:
         style.no_data(fig, ax_v, "no context-switch counts in this run")
     for ax, vals, what in ((ax_v, vol, "voluntary (the server blocked)"),

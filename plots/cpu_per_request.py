@@ -12,20 +12,10 @@ TITLE = "Server CPU per request against offered load"
 
 def draw(analysis) -> Figure:
     fig, (ax, ax_eff) = style.new_figure(TITLE, analysis, ncols=2)
-    styles = style.server_styles(analysis)
-    handles, labels, values, eff = [], [], [], []
     order = sorted(analysis.backends, key=lambda b: (b.cpu_us_per_request is None, b.cpu_us_per_request or 0))
-    for b in order:
-        xs, ys = analysis.series(b.backend, "cpu_us_per_request")
-        if not ys:
-            continue
-        (h,) = ax.plot(xs, ys, **styles[b.backend])
-        values += ys
-        xs, es = analysis.series(b.backend, "requests_per_cpu_second")
-        ax_eff.plot(xs, es, **styles[b.backend])
-        eff += es
-        handles.append(h)
-        labels.append(f"{b.backend}: median {b.cpu_us_per_request:.1f} µs")
+    handles, labels, values, eff = style.plot_two_metrics(
+        analysis, ax, ax_eff, order, "cpu_us_per_request", "requests_per_cpu_second",
+        lambda b: f"{b.backend}: median {b.cpu_us_per_request:.1f} µs")
     if not values:
         style.no_data(fig, ax, "no server CPU measurements in this run")
     for a in (ax, ax_eff):

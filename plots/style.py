@@ -146,3 +146,23 @@ def thousands(ax: Axes, axis: str = "y") -> None:
     """Linear axis labels with thousands separators (25,000 rather than 25000)."""
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+
+
+def plot_two_metrics(analysis, ax_a, ax_b, order, metric_a: str, metric_b: str, label):
+    """One line per server in each of two panels (`metric_a` on `ax_a`, `metric_b` on `ax_b`),
+    servers in `order`, skipping those without `metric_a`. Returns the legend handles and labels
+    (`label(backend)` each) and every plotted value of each panel, for axis scaling."""
+    styles = server_styles(analysis)
+    handles, labels, values_a, values_b = [], [], [], []
+    for b in order:
+        xs, ys = analysis.series(b.backend, metric_a)
+        if not ys:
+            continue
+        (h,) = ax_a.plot(xs, ys, **styles[b.backend])
+        values_a += ys
+        xs, ys = analysis.series(b.backend, metric_b)
+        ax_b.plot(xs, ys, **styles[b.backend])
+        values_b += ys
+        handles.append(h)
+        labels.append(label(b))
+    return handles, labels, values_a, values_b
