@@ -4,6 +4,7 @@ concurrent clients over real sockets, and the ab / wrk runs that must show zero 
 from __future__ import annotations
 
 import re
+import resource
 import selectors
 import shutil
 import socket
@@ -268,3 +269,46 @@ def assert_burst_of_one_shot_requests_all_succeed(server: ServerProcess, count: 
     assert statuses.count(200) == count, f"{count - statuses.count(200)} of {count} failed: {sorted(set(statuses))}"
     stats = server.check_clean_exit(server.stop())
     assert stats["errors"] == 0, stats
+
+
+def need_descriptors(count: int) -> None:
+    """This process must hold `count` client sockets: raises its soft RLIMIT_NOFILE (the
+    conftest does too) or skips the test."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count + 200
+    if soft < wanted and (hard == resource.RLIM_INFINITY or hard > soft):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < wanted:
+        pytest.skip(f"RLIMIT_NOFILE {soft} is too low for {count} client connections")
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of `pid` in kB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def open_idle_keep_alive(server: ServerProcess, count: int, batch: int = 500) -> list[socket.socket]:
+    """`count` connections that have each had one request answered and stay open, idle."""
+    socks: list[socket.socket] = []
+    try:
+        for start in range(0, count, batch):
+            group = [socket.create_connection((server.host, server.port), timeout=30) for _ in range(min(batch, count - start))]
+            socks += group
+            for sock in group:
+                sock.sendall(request("/index.html"))
+            for sock in group:
+                data = b""
+                while not data.endswith(FILES["/index.html"][0]):
+                    chunk = sock.recv(65536)
+                    assert chunk, "a keep-alive connection was closed by the server"
+                    data += chunk
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks

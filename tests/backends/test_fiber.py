@@ -10,39 +10,20 @@ import time
 import pytest
 
 from backend_checks import (
+    need_descriptors,
+    rss_kb,
+    open_idle_keep_alive,
     assert_ab_without_failures,
     keep_alive_rounds,
 )
 from e2e_client import request
 from e2e_docroot import FILES, Docroot
-from e2e_server import ServerProcess, assert_still_serving, fetch
-from user_threads_checks import check_descriptor_limit, need_descriptors, rss_kb
+from e2e_server import assert_still_serving, fetch
+from user_threads_checks import check_descriptor_limit
 
 NAME = "fiber"
 MANY = 10_000
 INDEX = FILES["/index.html"][0]
-
-
-def open_idle_keep_alive(server: ServerProcess, count: int, batch: int = 500) -> list[socket.socket]:
-    """`count` connections that have each had one request answered and stay open, idle."""
-    socks: list[socket.socket] = []
-    try:
-        for start in range(0, count, batch):
-            group = [socket.create_connection((server.host, server.port), timeout=30) for _ in range(min(batch, count - start))]
-            socks += group
-            for sock in group:
-                sock.sendall(request("/index.html"))
-            for sock in group:
-                data = b""
-                while not data.endswith(INDEX):
-                    chunk = sock.recv(65536)
-                    assert chunk, "a keep-alive connection was closed by the server"
-                    data += chunk
-    except BaseException:
-        for sock in socks:
-            sock.close()
-        raise
-    return socks
 
 
 def test_stacks_are_reused_so_rss_stays_flat_over_100000_connections(launch):

@@ -5,7 +5,6 @@ real clients see no failures, and 10,000 keep-alive connections fit."""
 
 from __future__ import annotations
 
-import resource
 import socket
 import threading
 import time
@@ -13,6 +12,7 @@ import time
 import pytest
 
 from backend_checks import (
+    need_descriptors,
     INDEX,
     backend_named,
     concurrent_one_shot_requests,
@@ -26,16 +26,6 @@ from e2e_server import assert_still_serving, fetch, run_once
 
 NAME = "pipeline"
 MANY = 10_000
-
-
-def need_descriptors(count: int) -> None:
-    """This process must hold `count` client sockets: raise the soft limit (conftest does too)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < count + 200 and (hard == resource.RLIM_INFINITY or hard > soft):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else count + 1000, hard))
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft < count + 200:
-        pytest.skip(f"RLIMIT_NOFILE {soft} is too low for {count} client connections")
 
 
 def mixed_requests(client: int, round_number: int) -> list[tuple[bytes, bool, int, bytes]]:

@@ -5,11 +5,12 @@ past the limit says so on stderr and closes the extra connections instead of cra
 from __future__ import annotations
 
 from backend_checks import (
+    need_descriptors,
     backend_named,
     keep_alive_rounds,
 )
 from e2e_server import assert_still_serving
-from user_threads_checks import assert_past_the_limit_extra_connections_are_closed_with_a_message, need_descriptors
+from user_threads_checks import assert_past_the_limit_extra_connections_are_closed_with_a_message
 
 NAME = "pth"
 

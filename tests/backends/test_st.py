@@ -5,6 +5,7 @@ and runs as --workers processes like ST's own example server."""
 from __future__ import annotations
 
 from backend_checks import (
+    need_descriptors,
     assert_ab_without_failures,
     keep_alive_rounds,
     live_children_of,
@@ -12,7 +13,7 @@ from backend_checks import (
 )
 from e2e_docroot import Docroot
 from e2e_server import assert_still_serving
-from user_threads_checks import check_descriptor_limit, need_descriptors
+from user_threads_checks import check_descriptor_limit
 
 NAME = "st"
 MANY = 10_000

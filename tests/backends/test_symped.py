@@ -6,15 +6,17 @@ and the stats line's accepts_per_process adds up to the connections; a dead work
 from __future__ import annotations
 
 import os
-import resource
 import signal
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from backend_checks import (
+    backend_named,
+    need_descriptors,
+    open_idle_keep_alive,
+    rss_kb,
     INDEX,
     assert_ab_without_failures,
     assert_wrk_without_errors,
@@ -25,21 +27,10 @@ from backend_checks import (
 )
 from e2e_client import request
 from e2e_server import assert_still_serving, fetch, run_once
-from backend_checks import backend_named
 
 NAME = "symped"
 MODES = ["shared", "exclusive", "reuseport"]
 MANY = 10_000
-
-
-def need_descriptors(count: int) -> None:
-    """This process must hold `count` client sockets: raise the soft limit (conftest does too)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < count + 200 and (hard == resource.RLIM_INFINITY or hard > soft):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else count + 1000, hard))
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft < count + 200:
-        pytest.skip(f"RLIMIT_NOFILE {soft} is too low for {count} client connections")
 
 
 def epoll_fds(pid: int) -> int:
@@ -72,13 +63,6 @@ def listening_socket_inodes(pid: int, port: int) -> set[int]:
             if inode in listening:
                 held.add(inode)
     return held
-
-
-def rss_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -194,19 +178,8 @@ def test_an_idle_keep_alive_connection_costs_at_most_2_kib_of_user_memory(launch
     time.sleep(0.2)
     pids = [server.pid, *live_children_of(server.pid)]
     before = sum(rss_kb(p) for p in pids)
-    socks: list[socket.socket] = []
+    socks = open_idle_keep_alive(server, MANY)
     try:
-        for start in range(0, MANY, 500):
-            group = [socket.create_connection((server.host, server.port), timeout=30) for _ in range(500)]
-            socks += group
-            for sock in group:
-                sock.sendall(request("/index.html"))
-            for sock in group:
-                data = b""
-                while not data.endswith(INDEX):
-                    chunk = sock.recv(65536)
-                    assert chunk, "a keep-alive connection was closed by the server"
-                    data += chunk
         time.sleep(0.5)
         after = sum(rss_kb(p) for p in pids)
     finally:

@@ -3,7 +3,6 @@ limits on both sides, resident memory, and connections the server closes past it
 
 from __future__ import annotations
 
-import resource
 import shutil
 import socket
 from pathlib import Path
@@ -14,27 +13,6 @@ from backend_checks import backend_named, wait_until
 from e2e_client import request
 from e2e_docroot import Docroot
 from e2e_server import Backend, ServerProcess, assert_still_serving, fetch
-
-
-def need_descriptors(count: int) -> None:
-    """This process must hold `count` client sockets: raises its soft RLIMIT_NOFILE (the
-    conftest does too) or skips the test."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = count + 200
-    if soft < wanted and (hard == resource.RLIM_INFINITY or hard > soft):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else wanted, hard))
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft < wanted:
-        pytest.skip(f"RLIMIT_NOFILE {soft} is too low for {count} client connections")
-
-
-def rss_kb(pid: int) -> int:
-    """Resident set size of `pid` in kB."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
 def closed_by_server(sock: socket.socket, timeout: float = 10.0) -> bool:
