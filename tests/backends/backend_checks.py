@@ -18,7 +18,7 @@ import pytest
 
 from e2e_client import Connection, request
 from e2e_docroot import FILES
-from e2e_server import Backend, ServerProcess, load_backends
+from e2e_server import Backend, ServerProcess, all_process_stats, load_backends
 
 INDEX = FILES["/index.html"][0]
 CLIENT_TIMEOUT_S = 90
@@ -46,18 +46,7 @@ class ProcessState:
 
 def children_of(pid: int) -> list[ProcessState]:
     """Every process whose parent is `pid`, zombies included."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()  # comm may hold spaces and parentheses
-        if int(fields[1]) == pid:
-            out.append(ProcessState(int(entry.name), pid, fields[0]))
-    return out
+    return [ProcessState(p, pid, f[0]) for p, f in all_process_stats() if int(f[1]) == pid]
 
 
 def zombies_of(pid: int) -> list[int]:

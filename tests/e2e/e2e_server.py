@@ -156,9 +156,9 @@ class StopResult:
         )
 
 
-def processes_in_group(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is `pgid`, from /proc."""
-    pids = []
+def all_process_stats():
+    """(pid, fields) for every process in /proc, where fields[0] is the state, fields[1] the
+    parent, fields[2] the process group (the fields after "(comm)", which may hold spaces)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -166,11 +166,12 @@ def processes_in_group(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is `pgid`, from /proc."""
+    return [pid for pid, f in all_process_stats() if len(f) >= 3 and int(f[2]) == pgid and f[0] != "Z"]
 
 
 class ServerProcess:
