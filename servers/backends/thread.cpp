@@ -23,6 +23,7 @@
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/worker_threads.hpp"
 
 namespace httpbench::backend {
 
@@ -67,19 +68,7 @@ int run(core::server_context& ctx) {
   static shared_state state{&ctx, {}, {}};
   sem_init(&state.slots, 0, static_cast<unsigned>(ctx.config.max_conns));
   pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_attr_setstacksize(&attr, ctx.config.stack_size) != 0) {
-    std::fprintf(stderr, "httpd-thread: --stack-size %zu is below this system's minimum\n",
-                 ctx.config.stack_size);
-    return 2;
-  }
-  // Workers must not take SIGTERM/SIGINT: the main thread's poll() watches the stop eventfd,
-  // and a blocked worker interrupted by a signal would only retry.
-  sigset_t stop_signals, previous;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
+  if (!core::worker_thread_attributes(ctx, attr, /*detached=*/true)) return 2;
 
   core::acceptor acceptor(ctx.listen_fd);
   bool warned = false;
@@ -100,9 +89,11 @@ int run(core::server_context& ctx) {
     ctx.stats.add(ctx.stats.connections);
     state.live.fetch_add(1);
     pthread_t tid;
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
-    int rc = pthread_create(&tid, &attr, serve_connection, new job{&state, fd});
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    int rc;
+    {
+      core::stop_signals_blocked blocked;  // the worker inherits the block
+      rc = pthread_create(&tid, &attr, serve_connection, new job{&state, fd});
+    }
     if (rc != 0) {
       if (!warned)
         std::fprintf(stderr, "httpd-thread: pthread_create: %s (dropping connections)\n",

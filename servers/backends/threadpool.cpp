@@ -29,6 +29,7 @@
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/worker_threads.hpp"
 
 namespace httpbench::backend {
 
@@ -190,22 +191,14 @@ int run(core::server_context& ctx) {
     return 2;
   }
   pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  if (pthread_attr_setstacksize(&attr, ctx.config.stack_size) != 0) {
-    std::fprintf(stderr, "httpd-threadpool: --stack-size %zu is below this system's minimum\n",
-                 ctx.config.stack_size);
-    return 2;
-  }
-  // Workers must not take SIGTERM/SIGINT: the acceptor's poll() watches the stop eventfd.
-  sigset_t stop_signals, previous;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+  if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;
   // Leaked when a worker is still blocked at exit: it may touch the pool until the process ends.
   auto* p = new pool(ctx, bound);
-  int started = p->start(ctx.config.workers, attr);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  int started;
+  {
+    core::stop_signals_blocked blocked;  // workers inherit it: the acceptor sees the stop
+    started = p->start(ctx.config.workers, attr);
+  }
   pthread_attr_destroy(&attr);
   if (started == 0) return 1;
   p->accept_loop();
