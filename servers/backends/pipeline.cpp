@@ -52,7 +52,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -78,10 +77,12 @@ const core::backend_info info{
     .default_workers = 4,
     .max_connections = 10000,
     .tunables = {{"batch", "32", {}, "most connections a stage hands on or takes in one queue "
-                                     "operation (and per wake-up of the next stage)"},
+                                     "operation (and per wake-up of the next stage)",
+                  1, 1 << 16},
                  {"queue", "1024", {}, "capacity of each forward queue (accept→read, "
                                        "read→write-wait, write-wait→writers); a full one blocks "
-                                       "the stage feeding it"}},
+                                       "the stage feeding it",
+                  1, 1 << 20}},
 };
 
 namespace {
@@ -459,19 +460,10 @@ class pipeline {
   std::atomic<bool> shutdown_{false};
 };
 
-bool parse_count(std::string_view text, size_t& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && out > 0;
-}
-
 }  // namespace
 
 int run(core::server_context& ctx) {
-  size_t batch, queue;
-  if (!parse_count(ctx.setting("batch"), batch) || !parse_count(ctx.setting("queue"), queue)) {
-    std::fprintf(stderr, "httpd-pipeline: --set batch and queue take a positive integer\n");
-    return 2;
-  }
+  size_t batch = ctx.number("batch"), queue = ctx.number("queue");
   // The core's buffer pool is per thread, and here buffers cross threads: stage 2 takes one for
   // every response it queues, a writer gives it back. The writers' pools fill up and the rest
   // goes back to malloc, which would return the memory to the kernel (trim) and fault it in

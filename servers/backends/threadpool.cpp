@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -45,7 +44,8 @@ const core::backend_info info{
     .max_connections = 256,  // one connection per worker at the default --workers
     .tunables = {{"queue", "256", {},
                   "accepted connections waiting for a free worker; beyond it they wait in the "
-                  "kernel backlog"}},
+                  "kernel backlog",
+                  1, 1 << 20}},
 };
 
 namespace {
@@ -182,14 +182,7 @@ class pool {
 
 int run(core::server_context& ctx) {
   core::set_buffer_cache_limit(0);  // one connection per thread: share buffers through malloc
-  std::string_view text = ctx.setting("queue");
-  size_t bound = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bound);
-  if (ec != std::errc{} || end != text.data() + text.size() || bound < 1) {
-    std::fprintf(stderr, "httpd-threadpool: --set queue=%.*s: want an integer >= 1\n",
-                 static_cast<int>(text.size()), text.data());
-    return 2;
-  }
+  size_t bound = ctx.number("queue");
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;
   // Leaked when a worker is still blocked at exit: it may touch the pool until the process ends.

@@ -20,6 +20,9 @@ struct tunable {
   std::string_view default_value;
   std::vector<std::string_view> choices;  ///< empty: any value is accepted
   std::string_view help;
+  /// max > 0: the value must be an integer in [min, max] (checked when the options are parsed;
+  /// read it with server_context::number).
+  size_t min = 0, max = 0;
 };
 
 /// What `--describe` prints and `backends.json` lists.

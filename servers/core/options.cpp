@@ -1,6 +1,8 @@
 #include "options.hpp"
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "json.hpp"
@@ -60,6 +62,20 @@ const tunable* find_tunable(const backend_info& info, std::string_view key) {
 }
 
 }  // namespace
+
+size_t setting_number(const server_config& config, const backend_info& info,
+                      std::string_view key) {
+  const tunable* t = find_tunable(info, key);
+  size_t value = 0;
+  if (t == nullptr || t->max == 0 ||
+      !parse_int<size_t>(setting(config, info, key), value, t->min, t->max)) {
+    std::fprintf(stderr, "httpd-%.*s: tunable '%.*s' is not an integer tunable or its default is "
+                 "out of range\n", static_cast<int>(info.name.size()), info.name.data(),
+                 static_cast<int>(key.size()), key.data());
+    std::abort();
+  }
+  return value;
+}
 
 bool parse_size(std::string_view text, size_t& out) {
   if (text.empty()) return false;
@@ -174,6 +190,11 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
           return fail("bad value '" + std::string(val) + "' for tunable " + std::string(key) +
                       ": expected " + allowed);
       }
+      size_t number = 0;
+      if (t->max > 0 && !parse_int<size_t>(val, number, t->min, t->max))
+        return fail("bad value '" + std::string(val) + "' for tunable " + std::string(key) +
+                    ": expected an integer from " + std::to_string(t->min) + " to " +
+                    std::to_string(t->max));
       c.settings.emplace_back(key, val);
     } else {
       return fail("unknown option '" + std::string(arg) + "'");
@@ -215,7 +236,10 @@ std::string describe_json(const backend_info& info) {
       if (i) out += ", ";
       append_json_string(out, t.choices[i]);
     }
-    out += "], \"help\": ";
+    out += "]";
+    if (t.max > 0)
+      out += ", \"min\": " + std::to_string(t.min) + ", \"max\": " + std::to_string(t.max);
+    out += ", \"help\": ";
     append_json_string(out, t.help);
     out += "}";
   }

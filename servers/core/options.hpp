@@ -43,6 +43,11 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info);
 std::string_view setting(const server_config& config, const backend_info& info,
                          std::string_view key);
 
+/// The value of an integer tunable (one declared with a max), already range-checked by
+/// parse_options. A default that does not parse is a bug: it aborts naming the tunable.
+size_t setting_number(const server_config& config, const backend_info& info,
+                      std::string_view key);
+
 /// `--describe` output: one JSON object.
 std::string describe_json(const backend_info& info);
 

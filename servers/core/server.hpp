@@ -29,6 +29,8 @@ struct server_context {
 
   /// A backend tunable: the --set value, or its default.
   std::string_view setting(std::string_view key) const { return core::setting(config, info, key); }
+  /// An integer tunable (declared with a range), already checked when the options were parsed.
+  size_t number(std::string_view key) const { return core::setting_number(config, info, key); }
   /// True once SIGTERM or SIGINT has been received by this process.
   bool stop_requested() const;
   /// Connection limits from the configuration.

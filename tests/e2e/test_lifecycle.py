@@ -242,6 +242,18 @@ def test_unknown_tunable_is_rejected_naming_the_key(backend: Backend):
     assert b"listening on" not in result.stdout
 
 
+def test_integer_tunable_outside_its_range_is_rejected_before_listening(backend: Backend):
+    ranged = [t for t in backend.tunables if "max" in t]
+    if not ranged:
+        pytest.skip(f"{backend.name} has no integer tunable")
+    for t in ranged:
+        for value in (str(int(t["max"]) + 1), "x"):
+            result = run_once(backend, ["--port", "0", "--set", f"{t['name']}={value}"], timeout=5)
+            assert result.returncode == 2, f"--set {t['name']}={value} accepted"
+            assert f"from {t['min']} to {t['max']}".encode() in result.stderr, result.stderr
+            assert b"listening on" not in result.stdout
+
+
 @pytest.mark.parametrize("args", [["--port", "notaport"], ["--port", "70000"], ["--no-such-option"], ["--idle-timeout", "-1"]])
 def test_bad_command_line_is_rejected(backend: Backend, args: list[str]):
     # --port 0 first: should a bad option be accepted, the server must not take a real port.

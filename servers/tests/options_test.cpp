@@ -1,0 +1,97 @@
+// The common command line: tunables declared by a backend are validated when parsed, so a bad
+// --set value is refused before the server listens, with one line naming the tunable.
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/options.hpp"
+
+namespace httpbench::core {
+namespace {
+
+const backend_info test_info{
+    .name = "test",
+    .model = "model",
+    .summary = "summary",
+    .paper = "paper",
+    .default_workers = 2,
+    .max_connections = 100,
+    .tunables = {{"mode", "a", {"a", "b"}, "a choice"},
+                 {"count", "8", {}, "an integer", 1, 64},
+                 {"label", "x", {}, "any text"}},
+};
+
+parse_outcome parse(std::initializer_list<const char*> args) {
+  std::vector<char*> argv{const_cast<char*>("httpd-test")};
+  for (const char* a : args) argv.push_back(const_cast<char*>(a));
+  return parse_options(static_cast<int>(argv.size()), argv.data(), test_info);
+}
+
+TEST(Options, IntegerTunableDefaultIsReadWhenNotSet) {
+  parse_outcome r = parse({});
+  ASSERT_TRUE(r.ok) << r.message;
+  EXPECT_EQ(setting_number(r.config, test_info, "count"), 8u);
+}
+
+TEST(Options, IntegerTunableInRangeIsAccepted) {
+  for (const char* arg : {"count=1", "count=64", "count=17"}) {
+    parse_outcome r = parse({"--set", arg});
+    ASSERT_TRUE(r.ok) << arg << ": " << r.message;
+  }
+  EXPECT_EQ(setting_number(parse({"--set", "count=17"}).config, test_info, "count"), 17u);
+}
+
+TEST(Options, IntegerTunableOutOfRangeOrNotANumberIsRefusedNamingTheRange) {
+  for (const char* arg : {"count=0", "count=65", "count=x", "count=", "count=-1", "count=8k"}) {
+    parse_outcome r = parse({"--set", arg});
+    EXPECT_FALSE(r.ok) << arg;
+    EXPECT_EQ(r.exit_code, 2) << arg;
+    EXPECT_NE(r.message.find("tunable count: expected an integer from 1 to 64"),
+              std::string::npos)
+        << r.message;
+  }
+}
+
+TEST(Options, ChoiceTunableRefusesValuesOutsideItsChoices) {
+  EXPECT_TRUE(parse({"--set", "mode=b"}).ok);
+  parse_outcome r = parse({"--set", "mode=c"});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("expected a|b"), std::string::npos) << r.message;
+}
+
+TEST(Options, FreeTextTunableTakesAnyValueAndTheLastSetWins) {
+  parse_outcome r = parse({"--set", "label=one", "--set", "label=two"});
+  ASSERT_TRUE(r.ok) << r.message;
+  EXPECT_EQ(setting(r.config, test_info, "label"), "two");
+}
+
+TEST(Options, UnknownTunableIsRefusedListingTheKnownOnes) {
+  parse_outcome r = parse({"--set", "speed=3"});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("unknown tunable 'speed'"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("known: mode, count, label"), std::string::npos) << r.message;
+}
+
+TEST(Options, DescribeListsTheRangeOfIntegerTunablesOnly) {
+  std::string json = describe_json(test_info);
+  EXPECT_NE(json.find("\"name\": \"count\", \"default\": \"8\", \"choices\": [], \"min\": 1, "
+                      "\"max\": 64"),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(json.find("\"min\"", json.find("\"name\": \"label\"")), std::string::npos) << json;
+}
+
+TEST(Options, SizesTakeBinarySuffixes) {
+  size_t out = 0;
+  ASSERT_TRUE(parse_size("64k", out));
+  EXPECT_EQ(out, 64u * 1024);
+  ASSERT_TRUE(parse_size("1m", out));
+  EXPECT_EQ(out, 1024u * 1024);
+  EXPECT_FALSE(parse_size("k", out));
+  EXPECT_FALSE(parse_size("12q", out));
+}
+
+}  // namespace
+}  // namespace httpbench::core
