@@ -157,7 +157,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from .registry import build_dir
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
-                            args.concurrency, args.server_cpus, args.client_cpus)
+                            args.concurrency, args.server_cpus, args.client_cpus,
+                            args.server_cpu_share)
     peers.print_table(results, names, args.reference)
     return 0
 
@@ -200,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--seconds", type=int, default=10, help="wrk duration")
     peers.add_argument("--ab-requests", type=int, default=50000)
     peers.add_argument("--concurrency", type=int, default=100)
+    peers.add_argument("--server-cpu-share", type=float, default=None,
+                       help="cap the servers at this share of one CPU (cgroup; root) so that the "
+                            "server, not the client, limits: requests/s then ranks server cost")
     peers.add_argument("--server-cpus", default="0")
     peers.add_argument("--client-cpus", default="1")
     peers.add_argument("--reference", help="server the ratios are computed against")

@@ -10,15 +10,19 @@ every run and the medians, plus the server's CPU time per request. Not a test: n
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import production
+from .cpulimit import CpuLimit, CpuLimitError
 from .metrics import session_members
 from .registry import load_backends
 from .runner import write_page
@@ -31,6 +35,8 @@ PAGE_BYTES = 305
 class Sample:
     requests_per_second: float
     server_cpu_us_per_request: float | None
+    client_cpu_us_per_request: float | None = None
+    client_cpu_share: float | None = None  # of one CPU, over the client's wall time
 
 
 @dataclass
@@ -46,6 +52,14 @@ class PeerResults:
         cpu = [s.server_cpu_us_per_request for s in runs if s.server_cpu_us_per_request]
         return rps, statistics.median(cpu) if cpu else None
 
+    def median_client(self, server: str, client: str) -> tuple[float | None, float | None]:
+        """The client's CPU per request and its share of one CPU (medians)."""
+        runs = self.samples.get((server, client), [])
+        cpu = [s.client_cpu_us_per_request for s in runs if s.client_cpu_us_per_request]
+        share = [s.client_cpu_share for s in runs if s.client_cpu_share]
+        return (statistics.median(cpu) if cpu else None,
+                statistics.median(share) if share else None)
+
 
 def _cpu_seconds(session_id: int) -> float:
     """User+system CPU of the server's processes, including reaped children (fork's). Counted
@@ -53,10 +67,19 @@ def _cpu_seconds(session_id: int) -> float:
     return sum(p.cpu_user_s + p.cpu_sys_s for p in session_members(session_id))
 
 
-def _run_client(argv: list[str], client_cpus: str) -> str:
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
+    """The client's output, its CPU seconds (from the rusage of reaped children: taskset execs
+    the client, and no server is reaped while it runs) and its wall seconds."""
+    cpu_before, wall_before = _children_cpu_seconds(), time.monotonic()
     done = subprocess.run(["taskset", "-c", client_cpus, *argv], capture_output=True, text=True,
                           timeout=600)
-    return done.stdout + done.stderr
+    return (done.stdout + done.stderr, _children_cpu_seconds() - cpu_before,
+            time.monotonic() - wall_before)
 
 
 def _parse(client: str, output: str) -> tuple[float, int, int]:
@@ -87,10 +110,32 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
 
 
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
-            concurrency: int, server_cpus: str, client_cpus: str) -> PeerResults:
+            concurrency: int, server_cpus: str, client_cpus: str,
+            server_cpu_share: float | None = None) -> PeerResults:
+    """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
+    server, not the client, is the bottleneck: requests/s then compares the servers' cost."""
     for tool in ("wrk", "ab", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"peers: '{tool}' is not installed (make deps)")
+    limit = None
+    if server_cpu_share is not None:
+        if not 0 < server_cpu_share < 1:
+            raise SystemExit(f"peers: --server-cpu-share must be between 0 and 1, got {server_cpu_share}")
+        try:
+            limit = CpuLimit(server_cpu_share, f"peers-{os.getpid()}")
+        except CpuLimitError as exc:
+            raise SystemExit(f"peers: {exc}") from None
+    try:
+        return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus,
+                        client_cpus, limit)
+    finally:
+        if limit is not None:
+            limit.remove()
+
+
+def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
+             concurrency: int, server_cpus: str, client_cpus: str,
+             limit: CpuLimit | None) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -103,34 +148,46 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
                 for name in servers:
                     for client in ("wrk", "ab"):
                         spec = _launch(name, work, docroot, build)
-                        srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard)
+                        srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
+                                            cgroup_enter=limit.enter if limit else None)
                         port = srv.start(timeout_s=20)
                         url = f"http://127.0.0.1:{port}/index.html"
                         try:
                             before = _cpu_seconds(srv.pid)
                             argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
                                     else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url])
-                            out = _run_client(argv, client_cpus)
+                            out, client_s, wall_s = _run_client(argv, client_cpus)
                             used = _cpu_seconds(srv.pid) - before
                         finally:
                             srv.stop()
                         rps, n, failed = _parse(client, out)
                         cpu_us = used / n * 1e6 if n else None
-                        results.add(name, client, Sample(rps, cpu_us))
+                        client_us = client_s / n * 1e6 if n else None
+                        share = client_s / wall_s if wall_s > 0 else None
+                        results.add(name, client, Sample(rps, cpu_us, client_us, share))
                         flag = f"  FAILED {failed}" if failed else ""
                         print(f"round {r + 1}  {name:<12} {client:<4} {rps:>10.0f} req/s"
-                              f"  {cpu_us or 0:>6.1f} us server CPU/req{flag}", flush=True)
+                              f"  {cpu_us or 0:>6.1f} us server CPU/req"
+                              f"  {client_us or 0:>6.1f} us client CPU/req"
+                              f" ({(share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
         finally:
             guard.kill_all()
     return results
 
 
 def print_table(results: PeerResults, servers: list[str], reference: str | None) -> None:
-    print(f"\n{'server':<12} {'wrk req/s':>11} {'us/req':>7} {'ab req/s':>10} {'us/req':>7}"
-          + (f"   vs {reference} (wrk, ab)" if reference else ""))
+    print("\nus/req: server CPU per request; client: the client's CPU per request and its share"
+          " of one CPU (near 100% = the client, not the server, limits)")
+    print(f"{'server':<12} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
+          f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else ""))
     ref = {c: results.median(reference, c)[0] for c in ("wrk", "ab")} if reference else {}
     for name in servers:
         wrk, wrk_cpu = results.median(name, "wrk")
         ab, ab_cpu = results.median(name, "ab")
         ratio = f"   {wrk / ref['wrk']:.2f}x, {ab / ref['ab']:.2f}x" if reference else ""
-        print(f"{name:<12} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {ab:>10.0f} {ab_cpu or 0:>7.1f}{ratio}")
+        columns = []
+        for client in ("wrk", "ab"):
+            us, share = results.median_client(name, client)
+            columns.append(f"{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)")
+        print(f"{name:<12} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {columns[0]:>14} {ab:>10.0f}"
+              f" {ab_cpu or 0:>7.1f} {columns[1]:>14}{ratio}")
