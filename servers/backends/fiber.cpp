@@ -22,16 +22,15 @@
 // Idle timeouts use the core's idle_list: every connection has the same timeout, so the fiber
 // parked longest ago always expires first (an O(1) "timer heap").
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 #include <boost/context/fiber.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <vector>
 
@@ -39,6 +38,7 @@
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/stack_pool.hpp"
 
 namespace httpbench::backend {
 
@@ -60,42 +60,9 @@ namespace {
 
 namespace bctx = boost::context;
 
-/// Fixed-size stacks carved from large anonymous mappings (MAP_NORESERVE: untouched pages cost
-/// nothing) and never unmapped: the free list is LIFO, so the next connection gets the stack
-/// whose pages are already resident and warm in the cache. No guard pages (see above).
-class stack_pool {
- public:
-  explicit stack_pool(size_t size) {
-    long page = sysconf(_SC_PAGESIZE);
-    size_ = (std::max<size_t>(size, 16 * 1024) + page - 1) / page * page;
-  }
-  size_t stack_size() const { return size_; }
-  /// False when no stack can be had (the caller drops the connection).
-  bool reserve() { return !free_.empty() || grow(); }
-  void* take() {  // the top of a stack; reserve() must have returned true
-    void* top = free_.back();
-    free_.pop_back();
-    return top;
-  }
-  void give(void* top) { free_.push_back(top); }
-
- private:
-  bool grow() {
-    constexpr size_t stacks_per_mapping = 64;
-    void* base = ::mmap(nullptr, size_ * stacks_per_mapping, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) return false;
-    for (size_t i = stacks_per_mapping; i > 0; --i)
-      free_.push_back(static_cast<char*>(base) + i * size_);
-    return true;
-  }
-  size_t size_;
-  std::vector<void*> free_;
-};
-
 /// The StackAllocator Boost.Context calls when a fiber starts and ends.
 struct pooled_stack {
-  stack_pool* pool;
+  core::stack_pool* pool;
   bctx::stack_context allocate() {
     bctx::stack_context sc;
     sc.size = pool->stack_size();
@@ -312,7 +279,7 @@ class scheduler {
 
   core::server_context& ctx_;
   core::acceptor acceptor_;
-  stack_pool stacks_;
+  core::stack_pool stacks_;
   core::idle_list idle_;
   std::vector<task*> by_fd_;  ///< live connections by socket
   task* ready_head_ = nullptr;
