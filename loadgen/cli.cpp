@@ -41,6 +41,8 @@ Common:
       --discard N      drop the first and last N samples (default 1000)
       --warmup DUR     drop samples completing in the first DUR (then --discard defaults to 0)
       --ramp DUR       spread connection starts over DUR
+      --spin-us N      poll without blocking for up to N us before sleeping (default 50;
+                       0 = sleep at once); idle polling is not counted as busy CPU
       --timeout DUR    response timeout (default 30s); --connect-timeout DUR (default 10s)
       --hard-cap DUR   no run lasts longer (default 1h)
   -m METHOD            GET (default) or HEAD
@@ -91,6 +93,7 @@ enum long_option {
   opt_discard,
   opt_warmup,
   opt_ramp,
+  opt_spin_us,
   opt_timeout,
   opt_connect_timeout,
   opt_hard_cap,
@@ -152,6 +155,7 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
       {"discard", required_argument, nullptr, opt_discard},
       {"warmup", required_argument, nullptr, opt_warmup},
       {"ramp", required_argument, nullptr, opt_ramp},
+      {"spin-us", required_argument, nullptr, opt_spin_us},
       {"timeout", required_argument, nullptr, opt_timeout},
       {"connect-timeout", required_argument, nullptr, opt_connect_timeout},
       {"hard-cap", required_argument, nullptr, opt_hard_cap},
@@ -303,6 +307,12 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
         break;
       case opt_ramp:
         rc = duration(out.ramp, "--ramp");
+        break;
+      case opt_spin_us:
+        if (!parse_u64(optarg, u) || u > 1'000'000)
+          rc = bad("--spin-us");
+        else
+          out.spin = static_cast<nanos>(u) * ns_per_us;
         break;
       case opt_timeout:
         rc = duration(out.timeout, "--timeout");

@@ -10,6 +10,7 @@ namespace httpbench::loadgen {
 /// Nanoseconds on CLOCK_MONOTONIC. Signed so that differences can be negative.
 using nanos = std::int64_t;
 
+inline constexpr nanos ns_per_us = 1'000;
 inline constexpr nanos ns_per_ms = 1'000'000;
 inline constexpr nanos ns_per_s = 1'000'000'000;
 

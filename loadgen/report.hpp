@@ -29,6 +29,8 @@ struct run_result {
   nanos end = 0;
   double cpu_user_s = 0;
   double cpu_sys_s = 0;
+  double idle_polling_s = 0;
+  double wall_s = 0;  ///< the whole run, start to end: what utilization is relative to  ///< part of the CPU time spent polling with nothing to do
   bool interrupted = false;
   bool hard_cap_reached = false;
   bool reference_mismatch = false;  ///< threads took different first bodies as reference

@@ -323,6 +323,19 @@ void worker::sweep(nanos now) {
   }
 }
 
+int worker::poll_without_blocking(epoll_event* events, nanos budget) {
+  const nanos start = now_ns();
+  const nanos until = start + budget;
+  int n;
+  nanos now;
+  do {
+    n = ::epoll_wait(epoll_.get(), events, max_events, 0);
+    now = now_ns();
+  } while (n == 0 && now < until);
+  counters_.idle_polling += now - start;
+  return n;
+}
+
 void worker::run() {
   epoll_event events[max_events];
   nanos now = now_ns();
@@ -343,9 +356,15 @@ void worker::run() {
       if (finished()) break;
     }
     const nanos wake = std::min({next_wakeup(), next_sweep, context_.deadline});
-    const nanos wait = std::max<nanos>(0, wake - now);
-    int n;
-    if (use_pwait2_) {
+    nanos wait = std::max<nanos>(0, wake - now);
+    int n = 0;
+    if (wait > 0 && cfg_.spin > 0) {
+      n = poll_without_blocking(events, std::min(cfg_.spin, wait));
+      wait = std::max<nanos>(0, wake - now_ns());
+    }
+    if (n != 0) {
+      // Found while polling (or EINTR, handled below).
+    } else if (use_pwait2_) {
       timespec ts{static_cast<time_t>(wait / ns_per_s), static_cast<long>(wait % ns_per_s)};
       n = ::epoll_pwait2(epoll_.get(), events, max_events, &ts, nullptr);
       if (n < 0 && errno == ENOSYS) {

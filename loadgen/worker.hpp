@@ -1,6 +1,8 @@
 // One client thread: an epoll loop driving connections for one of the three engines.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -66,6 +68,7 @@ struct worker_counters {
   std::uint64_t sessions_completed = 0;
   std::uint64_t sessions_failed = 0;
   std::uint64_t sessions_dropped = 0;
+  nanos idle_polling = 0;  ///< time spent polling with nothing to do (--spin-us)
 };
 
 /// The event loop and connection I/O shared by the closed-loop, open-loop and session engines.
@@ -138,6 +141,8 @@ class worker {
   void on_eof(connection& c, nanos now);
   void fail(connection& c, error_kind kind, nanos now);
   void sweep(nanos now);
+  /// Polls without blocking until an event arrives or `budget` has passed; the events found.
+  int poll_without_blocking(epoll_event* events, nanos budget);
   void start_response(connection& c);
 
   unique_fd epoll_;

@@ -45,6 +45,17 @@ TEST(Cli, ClosedLoopDefaults) {
   EXPECT_EQ(cfg.command_line, "loadgen -c 100 -n 5000 -k http://127.0.0.1:8080/");
 }
 
+TEST(Cli, SpinDefaultsTo50MicrosecondsAndZeroTurnsItOff) {
+  config a, b, c;
+  std::string error;
+  ASSERT_EQ(parse({"-n", "10", "http://h/"}, a, error), 0) << error;
+  EXPECT_EQ(a.spin, 50 * ns_per_us);
+  ASSERT_EQ(parse({"-n", "10", "--spin-us", "0", "http://h/"}, b, error), 0) << error;
+  EXPECT_EQ(b.spin, 0);
+  EXPECT_NE(parse({"-n", "10", "--spin-us", "2000000", "http://h/"}, c, error), 0);
+  EXPECT_NE(error.find("--spin-us"), std::string::npos) << error;
+}
+
 TEST(Cli, WarmupTurnsDiscardOffUnlessGiven) {
   config a, b;
   std::string error;
