@@ -31,19 +31,16 @@
 //   two stages ever hold one connection: stage 2 reads nothing more until the output is gone.
 //   Whoever owns a connection closes it (and frees the slot). Stages 2 and 3 keep an idle list
 //   of what they own; writers never wait.
-// Queues: the forward ones (Q12, Q23, Q34) hold at most `--set queue=N` connections and block
-// the producing stage when full (back-pressure up to accept, whose backlog then fills); the
-// return ones (Q42, Q43) never block, so there is no wait cycle (each connection is in at most
-// one queue, so they never hold more than --max-conns). Stages 2 and 3 sleep in epoll/poll and
-// are woken by an eventfd written when a queue of theirs goes from empty to non-empty; writers
-// sleep on a condition variable.
+// Queues (core::handoff_queue): the forward ones (Q12, Q23, Q34) hold at most `--set queue=N`
+// connections and block the producing stage when full (back-pressure up to accept, whose backlog
+// then fills); the return ones (Q42, Q43) never block, so there is no wait cycle (each
+// connection is in at most one queue, so they never hold more than --max-conns). Stages 2 and 3
+// sleep in epoll/poll and are woken by an eventfd written when a queue of theirs goes from empty
+// to non-empty; writers sleep on a condition variable.
 // Not copied from WatPipe: stages 3 and 4 run concurrently rather than in alternation (the
 // ownership rule already keeps them off each other's connections), and stage 2 uses epoll
 // rather than select, so 10,000 connections fit.
-#include <malloc.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -52,19 +49,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstdio>
-#include <cstring>
-#include <deque>
-#include <mutex>
-#include <span>
 #include <thread>
 #include <vector>
 
+#include "core/handoff_queue.hpp"
 #include "core/idle_list.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/worker_threads.hpp"
 
 namespace httpbench::backend {
 
@@ -98,82 +92,7 @@ struct slot {
   bool lingering = false;  ///< half-closed after an error response; stage 2 drains until EOF
 };
 
-/// A FIFO of connections from one stage to the next. Pushes and pops move whole batches under
-/// one lock. The consumer sleeps either in epoll/poll on `wake_fd` (written when the queue goes
-/// from empty to non-empty) or, with wake_fd < 0, on the condition variable.
-class handoff_queue {
- public:
-  /// `batch`: how many items one condition-variable consumer takes at a time.
-  handoff_queue(size_t capacity, int wake_fd, size_t batch = 1)
-      : capacity_(capacity), wake_fd_(wake_fd), batch_(batch) {}
-
-  /// Appends `batch`, blocking while the queue is full. False once shut down.
-  bool push(std::span<slot* const> batch) {
-    while (!batch.empty()) {
-      std::unique_lock lock(mutex_);
-      not_full_.wait(lock, [&] { return shut_ || items_.size() < capacity_; });
-      if (shut_) return false;
-      bool was_empty = items_.empty();
-      size_t n = std::min(batch.size(), capacity_ - items_.size());
-      items_.insert(items_.end(), batch.begin(), batch.begin() + static_cast<long>(n));
-      batch = batch.subspan(n);
-      lock.unlock();
-      if (wake_fd_ >= 0) {
-        if (was_empty) wake(wake_fd_);
-      } else {
-        // One sleeping consumer per batch: enough hands, no more wake-ups than that.
-        for (size_t i = 0; i < n; i += batch_) not_empty_.notify_one();
-      }
-    }
-    return true;
-  }
-
-  /// Moves everything queued to `out` without waiting (stages 2 and 3).
-  void take_all(std::vector<slot*>& out) {
-    std::lock_guard lock(mutex_);
-    out.insert(out.end(), items_.begin(), items_.end());
-    items_.clear();
-    not_full_.notify_all();
-  }
-
-  /// Waits for work and moves up to `max` items to `out` (writers). 0 once shut down.
-  size_t take_wait(std::vector<slot*>& out, size_t max) {
-    std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, [&] { return shut_ || !items_.empty(); });
-    size_t n = std::min(max, items_.size());
-    out.insert(out.end(), items_.begin(), items_.begin() + static_cast<long>(n));
-    items_.erase(items_.begin(), items_.begin() + static_cast<long>(n));
-    not_full_.notify_all();
-    return n;
-  }
-
-  void shut_down() {
-    std::lock_guard lock(mutex_);
-    shut_ = true;
-    not_full_.notify_all();
-    not_empty_.notify_all();
-  }
-
-  static void wake(int fd) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
-  }
-  static void clear(int fd) {
-    uint64_t value;
-    [[maybe_unused]] ssize_t n = ::read(fd, &value, sizeof value);
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<slot*> items_;
-  size_t capacity_;
-  int wake_fd_;
-  size_t batch_;
-  bool shut_ = false;
-};
-
-constexpr size_t unbounded = SIZE_MAX;
+using handoff_queue = core::handoff_queue<slot*>;
 
 class pipeline {
  public:
@@ -186,42 +105,39 @@ class pipeline {
         accepted_(queue, read_wake_),
         to_write_wait_(queue, write_wake_),
         to_writers_(queue, -1, batch),
-        written_(unbounded, read_wake_),
-        blocked_(unbounded, write_wake_) {}
+        written_(handoff_queue::unbounded, read_wake_),
+        blocked_(handoff_queue::unbounded, write_wake_) {}
 
   int run() {
     if (read_wake_ < 0 || write_wake_ < 0) {
       std::perror("httpd-pipeline: eventfd");
       return 1;
     }
-    // Only the main thread takes SIGTERM/SIGINT; the stages watch the stop eventfd or flags.
-    sigset_t stop_signals, previous;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
     std::vector<std::thread> threads;
-    threads.emplace_back([this] { accept_stage(); });
-    threads.emplace_back([this] { read_stage(); });
-    threads.emplace_back([this] { write_wait_stage(); });
-    for (int i = 0; i < std::max(1, ctx_.config.workers); ++i)
-      threads.emplace_back([this] { writer_stage(); });
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    {
+      // Only the main thread takes SIGTERM/SIGINT; the stages watch the stop eventfd or flags.
+      core::stop_signals_blocked blocked;
+      threads.emplace_back([this] { accept_stage(); });
+      threads.emplace_back([this] { read_stage(); });
+      threads.emplace_back([this] { write_wait_stage(); });
+      for (int i = 0; i < std::max(1, ctx_.config.workers); ++i)
+        threads.emplace_back([this] { writer_stage(); });
+    }
 
     pollfd stop{ctx_.stop_fd, POLLIN, 0};
     while (::poll(&stop, 1, -1) <= 0) {}
     // The stages see the stop themselves; give connections in progress a grace period.
     stopping_ = true;
-    handoff_queue::wake(read_wake_);
-    handoff_queue::wake(write_wake_);
+    core::signal_eventfd(read_wake_);
+    core::signal_eventfd(write_wake_);
     int64_t give_up = core::idle_list::now_ms() + 2000;
     while (live_.load() > 0 && core::idle_list::now_ms() < give_up)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     shutdown_ = true;
     for (handoff_queue* q : {&accepted_, &to_write_wait_, &to_writers_, &written_, &blocked_})
       q->shut_down();
-    handoff_queue::wake(read_wake_);
-    handoff_queue::wake(write_wake_);
+    core::signal_eventfd(read_wake_);
+    core::signal_eventfd(write_wake_);
     for (std::thread& t : threads) t.join();
     return 0;
   }
@@ -257,8 +173,7 @@ class pipeline {
         live_.fetch_add(1);
         out.push_back(new slot(ctx_, fd));
       }
-      if (!accepted_.push(out)) return;
-      out.clear();
+      if (!accepted_.push_and_clear(out)) return;
     }
   }
 
@@ -298,7 +213,7 @@ class pipeline {
     auto hand_on = [&](slot* s) {
       release(s);
       out.push_back(s);
-      if (out.size() >= batch_) flush(to_write_wait_, out);
+      if (out.size() >= batch_) to_write_wait_.push_and_clear(out);
     };
     auto on_readable = [&](slot* s) {
       core::connection& c = s->conn;
@@ -315,7 +230,7 @@ class pipeline {
     };
 
     while (!shutdown_) {
-      int timeout = stopping ? 50 : next_timeout(idle);
+      int timeout = stopping ? 50 : idle.ms_until_next(1000);
       int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout);
       bool woken = false;
       for (int i = 0; i < n; ++i) {
@@ -326,7 +241,7 @@ class pipeline {
       }
       stopping = stopping || stopping_;
       if (woken || stopping) {
-        handoff_queue::clear(read_wake_);
+        core::clear_eventfd(read_wake_);
         arrived.clear();
         accepted_.take_all(arrived);
         size_t fresh = arrived.size();
@@ -352,11 +267,10 @@ class pipeline {
         for (slot* s : owned)
           if (s != nullptr && s->conn.idle() && !s->lingering) close_slot(s, false);
       }
-      flush(to_write_wait_, out);
+      to_write_wait_.push_and_clear(out);
       int64_t now = core::idle_list::now_ms();
-      while (core::idle_node* first = idle.front()) {
-        if (first->deadline_ms > now) break;
-        slot* s = static_cast<slot*>(first->owner);
+      while (core::idle_node* expired = idle.expired(now)) {
+        slot* s = static_cast<slot*>(expired->owner);
         close_slot(s, !s->lingering);
       }
     }
@@ -371,7 +285,7 @@ class pipeline {
     bool woken = false;
     while (!shutdown_) {
       if (woken) {
-        handoff_queue::clear(write_wake_);
+        core::clear_eventfd(write_wake_);
         size_t before = waiting.size();
         to_write_wait_.take_all(waiting);
         blocked_.take_all(waiting);
@@ -381,7 +295,7 @@ class pipeline {
       fds.clear();
       fds.push_back({write_wake_, POLLIN, 0});
       for (slot* s : waiting) fds.push_back({s->fd, POLLOUT, 0});
-      int timeout = stopping_ ? 50 : next_timeout(idle);
+      int timeout = stopping_ ? 50 : idle.ms_until_next(1000);
       if (::poll(fds.data(), fds.size(), timeout) < 0) continue;
       woken = fds[0].revents != 0;
       // Writable (or broken: the writer finds out) connections go to the writers, in order.
@@ -396,12 +310,11 @@ class pipeline {
         }
       }
       waiting.resize(kept);
-      flush(to_writers_, out);  // wakes one writer per `batch` connections
+      to_writers_.push_and_clear(out);  // wakes one writer per `batch` connections
       // A peer that stops reading for the idle timeout loses its connection.
       int64_t now = core::idle_list::now_ms();
-      while (core::idle_node* first = idle.front()) {
-        if (first->deadline_ms > now) break;
-        slot* s = static_cast<slot*>(first->owner);
+      while (core::idle_node* expired = idle.expired(now)) {
+        slot* s = static_cast<slot*>(expired->owner);
         idle.remove(s->idle);
         waiting.erase(std::find(waiting.begin(), waiting.end(), s));
         finish(s, true);
@@ -426,24 +339,9 @@ class pipeline {
           default: finish(s, true); break;
         }
       }
-      written_.push(done);
-      blocked_.push(again);
-      done.clear();
-      again.clear();
+      written_.push_and_clear(done);
+      blocked_.push_and_clear(again);
     }
-  }
-
-  void flush(handoff_queue& q, std::vector<slot*>& out) {
-    if (out.empty()) return;
-    q.push(out);
-    out.clear();
-  }
-
-  int next_timeout(const core::idle_list& idle) const {
-    core::idle_node* first = idle.front();
-    if (first == nullptr) return 1000;
-    return static_cast<int>(
-        std::clamp<int64_t>(first->deadline_ms - core::idle_list::now_ms(), 0, 1000));
   }
 
   core::server_context& ctx_;
@@ -463,13 +361,7 @@ class pipeline {
 }  // namespace
 
 int run(core::server_context& ctx) {
-  size_t batch = ctx.number("batch"), queue = ctx.number("queue");
-  // The core's buffer pool is per thread, and here buffers cross threads: stage 2 takes one for
-  // every response it queues, a writer gives it back. The writers' pools fill up and the rest
-  // goes back to malloc, which would return the memory to the kernel (trim) and fault it in
-  // again on the next allocation, for every batch; keep freed memory in the process instead.
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  return pipeline(ctx, batch, queue).run();
+  return pipeline(ctx, ctx.number("batch"), ctx.number("queue")).run();
 }
 
 }  // namespace httpbench::backend

@@ -1,6 +1,9 @@
 #include "buffer_pool.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <new>
 
 namespace httpbench::core {
@@ -8,6 +11,11 @@ namespace {
 
 // A per-thread list needs no lock. Bounded so a burst does not pin memory for ever.
 constexpr size_t max_free_buffers = 256;
+
+// Buffers move between a thread's list and the shared one this many at a time: one lock per
+// batch, and after a move the thread has room (or buffers) for a whole batch before it needs
+// the lock again, so a thread at the boundary does not take the lock on every call.
+constexpr size_t transfer_batch = 32;
 
 struct free_list {
   void* items[max_free_buffers];
@@ -19,9 +27,43 @@ struct free_list {
 thread_local free_list pool;
 size_t cache_limit = max_free_buffers;  // written before threads start, then only read
 
+// The overflow list. `count` changes only under the mutex, but threads also read it without
+// the mutex to skip the lock when the list cannot help (empty on acquire, full on release): a
+// stale read costs at most one malloc or free that could have been avoided, or one lock taken
+// for nothing. No destructor work: threads may still release buffers while the process exits.
+struct shared_list {
+  std::mutex mutex;
+  std::atomic<size_t> count{0};
+  void* items[shared_free_buffers_limit] = {};
+};
+constinit shared_list shared;
+
+// Moves up to a batch from the top of `from` to the shared list, as far as it has room.
+void spill(free_list& from) noexcept {
+  if (shared.count.load(std::memory_order_relaxed) >= shared_free_buffers_limit) return;
+  std::lock_guard lock(shared.mutex);
+  size_t have = shared.count.load(std::memory_order_relaxed);
+  size_t n = std::min({transfer_batch, from.count, shared_free_buffers_limit - have});
+  std::copy(from.items + (from.count - n), from.items + from.count, shared.items + have);
+  from.count -= n;
+  shared.count.store(have + n, std::memory_order_relaxed);
+}
+
+// Moves up to a batch from the top of the shared list to the empty list `to`.
+void refill(free_list& to) noexcept {
+  if (shared.count.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard lock(shared.mutex);
+  size_t have = shared.count.load(std::memory_order_relaxed);
+  size_t n = std::min({transfer_batch, have, cache_limit});
+  std::copy(shared.items + (have - n), shared.items + have, to.items);
+  to.count = n;
+  shared.count.store(have - n, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 char* acquire_buffer() {
+  if (pool.count == 0 && cache_limit > 0) refill(pool);
   if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
   void* p = std::malloc(buffer_size);
   if (p == nullptr) throw std::bad_alloc();
@@ -30,6 +72,7 @@ char* acquire_buffer() {
 
 void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
+  if (pool.count >= cache_limit && cache_limit > 0) spill(pool);
   if (pool.count < cache_limit) pool.items[pool.count++] = buffer;
   else std::free(buffer);
 }

@@ -2,22 +2,36 @@
 /// Fixed-size buffers that connections borrow while they have bytes to read or write and give
 /// back when idle, so an idle keep-alive connection holds no buffer at all (Pariag et al. and
 /// the SXE posts both measure memory per idle connection).
+///
+/// Two levels: each thread keeps a free list of its own (no lock), and a thread whose list is
+/// full moves a batch of buffers to one shared, bounded overflow list, from which a thread whose
+/// list is empty takes a batch before it calls malloc. So buffers that cross threads (acquired
+/// by one, released by another, as in the pipeline backend) come back to the acquiring thread
+/// for one lock per batch instead of being freed by one thread and allocated by another.
 #include <cstddef>
 
 namespace httpbench::core {
 
 inline constexpr size_t buffer_size = 16 * 1024;
 
-/// A buffer of buffer_size bytes from this thread's free list (or a new one). Never null.
+/// Most free buffers the shared overflow list holds; beyond it, released buffers go back to
+/// malloc, so memory freed after a burst is not pinned for ever.
+inline constexpr size_t shared_free_buffers_limit = 2048;
+
+/// A buffer of buffer_size bytes, from this thread's free list, else the shared overflow list,
+/// else malloc. Never null; throws std::bad_alloc when malloc fails.
 char* acquire_buffer();
 
-/// Returns a buffer to this thread's free list (any thread may release any buffer).
+/// Gives a buffer back (any thread may release any buffer; null is ignored): to this thread's
+/// free list, or, when that is full, with a batch of it to the shared overflow list, or to
+/// free() when both are full.
 void release_buffer(char* buffer) noexcept;
 
-/// How many free buffers each thread keeps (default 256). Backends with a thread per
-/// connection set 0: each of their threads serves one connection, so a per-thread cache would
-/// pin up to two buffers to every idle thread, while malloc's shared arenas let the threads
-/// reuse each other's. Call before starting threads.
+/// How many free buffers each thread keeps (default and maximum 256). 0 turns the pool off:
+/// every acquire is a malloc and every release a free, and the shared list is not used.
+/// Backends with a thread per connection set 0: each of their threads serves one connection,
+/// so a per-thread cache would pin up to two buffers to every idle thread, while malloc's
+/// shared arenas let the threads reuse each other's. Call before starting threads.
 void set_buffer_cache_limit(size_t buffers_per_thread);
 
 }  // namespace httpbench::core

@@ -2,6 +2,7 @@
 /// Idle timeouts for event-driven backends. Every connection has the same timeout, so the
 /// connection touched longest ago always expires first: an intrusive list ordered by last
 /// activity gives O(1) touch, remove and expiry, with no heap and no per-event allocation.
+#include <algorithm>
 #include <cstdint>
 #include <ctime>
 
@@ -36,6 +37,19 @@ class idle_list {
   }
   /// The node that expires first, or nullptr when empty.
   idle_node* front() const { return head_.next == &head_ ? nullptr : head_.next; }
+  /// The front node if its deadline is at or before `now`, else nullptr: expire with
+  /// `while (idle_node* n = list.expired(now))`, taking `n` out of the list in the body.
+  idle_node* expired(int64_t now) const {
+    idle_node* first = front();
+    return first != nullptr && first->deadline_ms <= now ? first : nullptr;
+  }
+  /// Milliseconds until the front node expires, clamped to [0, max_ms]; max_ms when empty. A
+  /// poll timeout for a loop that also wakes for other reasons and bounds its sleep.
+  int ms_until_next(int max_ms) const {
+    idle_node* first = front();
+    if (first == nullptr) return max_ms;
+    return static_cast<int>(std::clamp<int64_t>(first->deadline_ms - now_ms(), 0, max_ms));
+  }
 
   /// Milliseconds of a monotonic clock, coarse (a few ms) and cheap.
   static int64_t now_ms() {
