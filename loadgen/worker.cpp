@@ -121,9 +121,10 @@ void worker::open(connection& c, nanos now) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = event_key(c);
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl ADD");
-  // Speculative write: EAGAIN while the handshake is still running, then EPOLLOUT says when.
-  // A fresh clock reading: on loopback connect() itself usually carries the handshake.
-  flush(c, now_ns());
+  // The request goes out when EPOLLOUT reports the connect done (on_event), not speculatively
+  // right after connect(): on loopback the handshake is usually complete by then and the write
+  // would succeed, but paired runs against h2o measured that ~3 % more client CPU per request
+  // (46 vs 44 µs) and ~3 % fewer requests/s than waiting for the event, and ab waits too.
 }
 
 void worker::close(connection& c) {

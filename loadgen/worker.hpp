@@ -74,8 +74,7 @@ struct worker_counters {
 /// The event loop and connection I/O shared by the closed-loop, open-loop and session engines.
 /// The common case costs one send() and one read() per request on a kept-alive connection:
 /// sockets are registered once, edge-triggered for both directions, so no epoll_ctl is made
-/// per request; a new connection is written to right after connect() (on loopback the
-/// handshake is usually done by then), saving an epoll round trip.
+/// per request; a new connection is written to once epoll reports it connected.
 class worker {
  public:
   worker(const run_context& context, std::size_t thread_index, std::size_t slots);
