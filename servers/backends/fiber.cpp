@@ -14,11 +14,14 @@
 //     connection costs no mmap, no guard-page mprotect (which would hit vm.max_map_count near
 //     32k fibers), and only the pages a fiber actually touched stay resident;
 // (3) when the run queue empties while connections are open, the scheduler polls epoll without
-//     blocking for up to `--set spin_us` (default 50 µs) before it sleeps. A sleeping server
-//     makes every client write pay a cross-CPU wake-up: against a client-bound wrk or ab that
-//     cost ~5 % (keep-alive) to ~12 % (new connections) of requests/s. State Threads gets the
-//     same effect by accident (its poll() over every fd is slow enough that work is waiting);
-//     spin_us=0 turns it off, and an idle server (no connections) never spins.
+//     blocking for a while before it sleeps. A sleeping server makes every client write pay a
+//     cross-CPU wake-up: against a client-bound wrk or ab that cost ~5 % (keep-alive) to ~12 %
+//     (new connections) of requests/s. State Threads gets the effect by accident (its poll()
+//     over every fd is slow enough that work is waiting). The window adapts as cpuidle-haltpoll
+//     does: it doubles (up to `--set spin_us`, default 50 µs) when the sleep that followed was
+//     shorter than that, so a longer poll would have caught the event, and halves when the
+//     sleep was longer, so polling was wasted CPU (which matters on a capped CPU). spin_us=0
+//     turns it off, and an idle server (no connections) never spins.
 // Idle timeouts use the core's idle_list: every connection has the same timeout, so the fiber
 // parked longest ago always expires first (an O(1) "timer heap").
 #include <sys/epoll.h>
@@ -111,6 +114,7 @@ class scheduler {
         acceptor_(ctx.listen_fd),
         stacks_(ctx.config.stack_size),
         timeout_ms_(ctx.config.idle_timeout_s * 1000),
+        spin_max_ns_(spin_ns),
         spin_ns_(spin_ns) {}
 
   int run() {
@@ -249,17 +253,22 @@ class scheduler {
       if (t && t->waiting == direction::read && t->conn.idle()) make_ready(*t, wake_reason::stop);
   }
 
-  /// epoll_wait, after spinning (see (3) above) when connections are open and nothing is due.
+  /// epoll_wait, after polling (see (3) above) when connections are open and nothing is due.
   int wait(std::vector<epoll_event>& events) {
     int size = static_cast<int>(events.size());
     int timeout = next_timeout_ms();
-    if (timeout != 0 && spin_ns_ > 0 && live_ > 0) {
-      int64_t until = monotonic_ns() + spin_ns_;
-      do {
-        if (int n = ::epoll_wait(epfd_, events.data(), size, 0); n != 0) return n;
-      } while (monotonic_ns() < until);
-    }
-    return ::epoll_wait(epfd_, events.data(), size, timeout);
+    if (timeout == 0 || spin_max_ns_ == 0 || live_ == 0)
+      return ::epoll_wait(epfd_, events.data(), size, timeout);
+    int64_t start = monotonic_ns();
+    for (int64_t now = start; now - start < spin_ns_; now = monotonic_ns())
+      if (int n = ::epoll_wait(epfd_, events.data(), size, 0); n != 0) return n;
+    int64_t slept_from = monotonic_ns();
+    int n = ::epoll_wait(epfd_, events.data(), size, timeout);
+    if (monotonic_ns() - slept_from <= spin_max_ns_)
+      spin_ns_ = std::min(spin_max_ns_, std::max<int64_t>(2 * spin_ns_, 1000));
+    else
+      spin_ns_ /= 2;  // below 1 µs this is no polling at all
+    return n;
   }
 
   int next_timeout_ms() const {
@@ -286,7 +295,8 @@ class scheduler {
   task* ready_tail_ = nullptr;
   task* running_ = nullptr;
   int64_t timeout_ms_;
-  int64_t spin_ns_;
+  int64_t spin_max_ns_;  ///< --set spin_us
+  int64_t spin_ns_;      ///< the current polling window, adapted in wait()
   int64_t now_ms_ = 0;  ///< read once per loop: parking costs no clock call
   int64_t grace_deadline_ = 0;
   int epfd_ = -1;

@@ -3,6 +3,7 @@ concurrent clients over real sockets, and the ab / wrk runs that must show zero 
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import selectors
@@ -279,6 +280,13 @@ def rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (all its threads), in seconds (clock ticks)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def open_idle_keep_alive(server: ServerProcess, count: int, batch: int = 500) -> list[socket.socket]:

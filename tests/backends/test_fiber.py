@@ -10,6 +10,8 @@ import time
 import pytest
 
 from backend_checks import (
+    cpu_seconds,
+    hold_served_connections,
     need_descriptors,
     rss_kb,
     open_idle_keep_alive,
@@ -65,6 +67,28 @@ def test_an_idle_keep_alive_connection_costs_at_most_16_kib(launch):
             sock.close()
     per_connection = (after - before) * 1024 / MANY
     assert per_connection <= 16 * 1024, f"{per_connection:.0f} bytes of RSS per idle connection ({before} -> {after} kB)"
+    server.check_clean_exit(server.stop())
+
+
+def test_polling_before_sleep_stays_short_when_requests_are_sparse(launch):
+    # The scheduler polls epoll for at most spin_us (50 µs) before it sleeps: with one request
+    # every 20 ms on 20 open connections it must sleep between them like an idle server. (A
+    # spin_us as long as the gaps would poll through them, by design: test with the default.)
+    server = launch(NAME)
+    held = hold_served_connections(server, 20)
+    try:
+        before, start = cpu_seconds(server.pid), time.monotonic()
+        for i in range(100):
+            conn = held[i % len(held)]
+            conn.send(request("/index.html"))
+            assert conn.read_response().body == INDEX
+            time.sleep(0.02)
+        used = cpu_seconds(server.pid) - before
+        elapsed = time.monotonic() - start
+    finally:
+        for conn in held:
+            conn.close()
+    assert used < 0.25 * elapsed, f"{used:.2f} s of CPU in {elapsed:.2f} s serving 50 requests/s"
     server.check_clean_exit(server.stop())
 
 
