@@ -7,7 +7,7 @@ Definitions (Kerneis & Chroboczek 2009, §2):
   slope            — least-squares slope of mean response time against offered load, in ms per
                      client: the paper's single figure of merit (smaller is faster).
 Points are never dropped for looking odd; they are flagged:
-  client_bound     — the loadgen used more than 90 % of its CPU, so the client limited the rate;
+  client_bound     — the loadgen was busy > 90 % of its CPU (idle polling excluded): the client limited the rate;
   load_shortfall   — l_m < 90 % of l: requests were not in flight for part of the run
                      (the somaxconn symptom of the paper's Fig. 1(a));
   errors           — the loadgen counted failed or wrong responses.
@@ -420,7 +420,7 @@ def findings(a: Analysis) -> list[str]:
     total = len(a.records)
     if "client_bound" in by_kind:
         fl = by_kind["client_bound"]
-        out.append(f"Client-bound points: {len(fl)} of {total} (client CPU above "
+        out.append(f"Client-bound points: {len(fl)} of {total} (client busy above "
                    f"{CLIENT_BOUND_UTILIZATION:.0%}); there the client, not the server, limited the rate: "
                    + _flag_list(fl) + ".")
     if "load_shortfall" in by_kind:

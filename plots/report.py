@@ -231,8 +231,8 @@ def method_page(a: Analysis) -> list[Figure]:
         "of a server (all repetitions); the slope in ms per client is the paper's figure of merit (smaller "
         "is faster), r is Pearson's correlation (the paper saw r > 0.999).", bullet="• ")
     page.heading("Flags (points are flagged, never dropped)")
-    page.paragraph(f"client-bound: the load generator used more than {CLIENT_BOUND_UTILIZATION:.0%} of its "
-                   "CPU, so the client, not the server, limited the rate.", bullet="• ")
+    page.paragraph(f"client-bound: the load generator was busy (idle polling excluded) more than "
+                   f"{CLIENT_BOUND_UTILIZATION:.0%} of its CPU, so the client limited the rate.", bullet="• ")
     page.paragraph(f"load shortfall: measured load below {SHORTFALL_RATIO:.0%} of offered load; requests "
                    "spent time outside the measured window, e.g. SYNs dropped by a full accept queue "
                    "(somaxconn, the paper's Fig. 1(a)).", bullet="• ")
