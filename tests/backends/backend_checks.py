@@ -19,7 +19,7 @@ import pytest
 
 from e2e_client import Connection, request
 from e2e_docroot import FILES
-from e2e_server import Backend, ServerProcess, all_process_stats, load_backends
+from e2e_server import Backend, ServerProcess, all_process_stats, assert_still_serving, load_backends
 
 INDEX = FILES["/index.html"][0]
 CLIENT_TIMEOUT_S = 90
@@ -146,6 +146,19 @@ def keep_alive_rounds(server: ServerProcess, count: int, rounds: int, timeout_s:
         for sock in socks:
             sock.close()
     return time.monotonic() - started
+
+
+def assert_holds_keep_alive_connections(server: ServerProcess, count: int,
+                                        timeout_s: float = 180) -> dict:
+    """`count` keep-alive connections open at once, each served twice within `timeout_s`; the
+    server still serves afterwards and stops cleanly with exact counts (one extra connection
+    and request: the still-serving check). Returns the stats line."""
+    elapsed = keep_alive_rounds(server, count, rounds=2, timeout_s=timeout_s)
+    assert_still_serving(server)
+    stats = server.check_clean_exit(server.stop())
+    assert stats["connections"] == count + 1 and stats["requests"] == 2 * count + 1, stats
+    assert elapsed < timeout_s
+    return stats
 
 
 def concurrent_one_shot_requests(server: ServerProcess, count: int, timeout_s: float = 60) -> list[int]:

@@ -12,17 +12,16 @@ import time
 import pytest
 
 from backend_checks import (
+    assert_holds_keep_alive_connections,
     need_descriptors,
     INDEX,
-    backend_named,
     concurrent_one_shot_requests,
-    keep_alive_rounds,
     thread_count,
     wait_until,
 )
 from e2e_client import Connection, request
 from e2e_docroot import FILES
-from e2e_server import assert_still_serving, fetch, run_once
+from e2e_server import fetch
 
 NAME = "pipeline"
 MANY = 10_000
@@ -125,19 +124,7 @@ def test_burst_of_500_concurrent_requests_with_tiny_queues_all_succeed(launch):
     assert stats["errors"] == 0 and stats["connections"] == 500, stats
 
 
-def test_bad_batch_or_queue_is_rejected():
-    pipeline = backend_named(NAME)
-    for setting in ("batch=0", "queue=0", "batch=x", "queue=-3"):
-        result = run_once(pipeline, ["--port", "0", "--set", setting])
-        assert result.returncode != 0, f"{setting} accepted"
-        assert setting.split("=")[0].encode() in result.stderr, result.stderr
-
-
 def test_holds_10000_concurrent_keep_alive_connections(launch):
     need_descriptors(MANY)
     server = launch(NAME)
-    elapsed = keep_alive_rounds(server, MANY, rounds=2, timeout_s=180)
-    assert_still_serving(server)
-    stats = server.check_clean_exit(server.stop())
-    assert stats["connections"] == MANY + 1 and stats["requests"] == 2 * MANY + 1, stats
-    assert elapsed < 180
+    assert_holds_keep_alive_connections(server, MANY)

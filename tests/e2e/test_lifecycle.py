@@ -247,7 +247,8 @@ def test_integer_tunable_outside_its_range_is_rejected_before_listening(backend:
     if not ranged:
         pytest.skip(f"{backend.name} has no integer tunable")
     for t in ranged:
-        for value in (str(int(t["max"]) + 1), "x"):
+        below = [str(int(t["min"]) - 1)] if int(t["min"]) > 0 else []
+        for value in (*below, str(int(t["max"]) + 1), "x", "-3"):
             result = run_once(backend, ["--port", "0", "--set", f"{t['name']}={value}"], timeout=5)
             assert result.returncode == 2, f"--set {t['name']}={value} accepted"
             assert f"from {t['min']} to {t['max']}".encode() in result.stderr, result.stderr
