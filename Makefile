@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report microbench clean
+.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report compare install-cli microbench clean
 
 all: build
 
@@ -76,6 +76,16 @@ bench-full: build
 report:
 	@[ -n "$(RUN)" ] || { echo "usage: make report RUN=results/<run-id>" >&2; exit 2; }
 	$(PY) -m harness report $(RUN)
+
+## Did a change make servers faster? make compare A=results/<before> B=results/<after>
+compare:
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make compare A=results/<run> B=results/<run>" >&2; exit 2; }
+	$(PY) -m harness compare $(A) $(B)
+
+## The harness as a command usable from any directory: /usr/local/bin/httpbench
+install-cli:
+	ln -sf $(abspath scripts/httpbench) /usr/local/bin/httpbench
+	@echo "installed: /usr/local/bin/httpbench -> $(abspath scripts/httpbench)"
 
 ## Google Benchmark microbenchmarks (core per-request cost, spawn, event notification),
 ## pinned to one CPU; JSON under results/microbench/.

@@ -1,16 +1,23 @@
-"""From runs.jsonl to numbers: measured load, least-squares fits, flags, ranking, findings.
+"""From runs.jsonl to numbers: validity, medians with intervals, fits, ranking, findings.
 
 Definitions (Kerneis & Chroboczek 2009, §2):
   offered load l   — requests kept in flight by the closed-loop client (``-c``);
-  measured load l_m = n · t_r / t over the kept window (reported by the loadgen), where n is
-                     the number of requests, t_r their mean response time and t the window;
+  measured load l_m — the time-average of requests in service over the kept window, reported by
+                     the loadgen (the paper's n · t_r / t with t_r the servicing time);
   slope            — least-squares slope of mean response time against offered load, in ms per
                      client: the paper's single figure of merit (smaller is faster).
-Points are never dropped for looking odd; they are flagged:
-  client_bound     — the loadgen was busy > 90 % of its CPU (idle polling excluded): the client limited the rate;
-  load_shortfall   — l_m < 90 % of l: requests were not in flight for part of the run
+
+A point (one server, one load, one repetition) is VALID when it measured the server:
+  server_not_saturated — beyond the knee, the server used less than ``server_min`` (90 %) of its
+                     CPU allowance in the kept window: something else (usually the client) limited it;
+  client_busy      — beyond the knee, the client was more than ``client_max`` (60 %) busy;
+  load_shortfall   — l_m < 90 % of l: requests were not in service for part of the window
                      (the somaxconn symptom of the paper's Fig. 1(a));
   errors           — the loadgen counted failed or wrong responses.
+The knee of a server is the lightest load at which its median throughput reaches 80 % of its
+highest: below it the server waits for requests by design, so low utilization is not a fault.
+Invalid points are kept, drawn ringed and listed, but left out of fits, intervals and rankings.
+Repetitions combine by the median; every figure of merit carries a 95 % bootstrap interval.
 """
 
 from __future__ import annotations
@@ -23,33 +30,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.stats import Interval, Line, bootstrap, bootstrap_groups, least_squares, rank_with_ties, slope_interval
+
 SHORTFALL_RATIO = 0.9
-CLIENT_BOUND_UTILIZATION = 0.9
+KNEE_THROUGHPUT = 0.8
+SERVER_MIN = 0.9
+CLIENT_MAX = 0.6
+CLIENT_BOUND_UTILIZATION = 0.9  # the loadgen's own client_bound flag (> 90 % busy)
 LINEAR_R = 0.999
 
+Fit = Line  # the fit of a server: slope (ms/client), intercept (ms), r, n
 
-@dataclass(frozen=True)
-class Fit:
-    slope: float  # ms per client
-    intercept: float  # ms
-    r: float | None  # Pearson correlation; None when y is constant
-    n: int
-
-
-def least_squares(xs: list[float], ys: list[float]) -> Fit | None:
-    """Ordinary least squares y = intercept + slope·x, with Pearson's r; None if x is constant."""
-    n = len(xs)
-    if n < 2 or len(set(xs)) < 2:
-        return None
-    mx = sum(xs) / n
-    my = sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    slope = sxy / sxx
-    intercept = my - slope * mx
-    r = sxy / math.sqrt(sxx * syy) if syy > 0 else None
-    return Fit(slope=slope, intercept=intercept, r=r, n=n)
+FLAG_TEXT = {
+    "server_not_saturated": "server below its CPU allowance (something else limited it)",
+    "client_busy": "client too busy (it, not the server, may have limited the rate)",
+    "load_shortfall": "measured load below 90 % of offered load",
+    "errors": "failed or wrong responses",
+}
 
 
 def measured_load(n: int, mean_response_s: float, elapsed_s: float) -> float:
@@ -62,37 +59,38 @@ class Flag:
     backend: str
     offered_load: int
     repetition: int
-    kind: str  # "client_bound", "load_shortfall", "errors"
+    kind: str  # a key of FLAG_TEXT
     detail: str
 
 
 @dataclass
 class PointSummary:
-    """One server at one offered load, averaged over repetitions."""
+    """One server at one offered load: medians over its valid repetitions (over all of them,
+    flagged, when none is valid)."""
 
     backend: str
     kind: str
     category: str
     offered_load: int
     repetitions: int
+    valid_repetitions: int
     measured_load: float
     mean_response_ms: float
-    mean_response_ms_stdev: float
+    mean_response_ci: tuple[float | None, float | None]
+    mean_response_ms_stdev: float | None
     median_response_ms: float | None
     p50_ms: float | None
     p99_ms: float | None
     requests_per_second: float
     cpu_us_per_request: float | None
     ctx_switches_per_request: float | None
-    ctx_voluntary_per_request: float | None
-    ctx_involuntary_per_request: float | None
+    user_switches_per_request: float | None
     requests_per_cpu_second: float | None
-    peak_rss_mib: float | None
-    pss_mib: float | None
-    threads_max: int | None
-    processes_max: int | None
-    errors_total: int
+    server_utilization: float | None
     client_cpu_utilization: float | None
+    peak_memory_mib: float | None
+    errors_total: int
+    beyond_knee: bool
     flags: list[str] = field(default_factory=list)
 
 
@@ -102,33 +100,43 @@ class BackendSummary:
     kind: str
     category: str
     model: str
-    fit_mean: Fit | None
-    fit_median: Fit | None
+    ranked: bool
+    fit_mean: Fit | None  # line through the per-load medians of valid points
+    slope: Interval | None
+    r_all: float | None  # Pearson's r over every valid point (not the medians)
+    throughput: Interval | None  # requests/s at saturation: the best load's median
     peak_rps: float
     peak_rps_level: int
-    cpu_us_per_request: float | None  # median over levels
-    ctx_switches_per_request: float | None  # median over levels
-    peak_rss_mib: float | None
-    peak_rss_level: int | None
+    cpu: Interval | None  # server CPU µs per request, beyond the knee
+    cpu_us_per_request: float | None
+    ctx_switches_per_request: float | None
+    user_switches_per_request: float | None
+    peak_memory_mib: float | None
+    memory_per_connection: dict[str, Any] | None
+    knee_level: int | None
     points: int
     flagged_points: int
     error_points: int
     skipped_levels: list[int]
+    rank: int | None = None
+    tied: bool = False
 
 
 @dataclass
 class Analysis:
     run_dir: Path
     meta: dict[str, Any]
-    points: list[PointSummary]
-    backends: list[BackendSummary]  # ranked: smallest slope first
-    flags: list[Flag]
-    errors: list[dict[str, Any]]  # records with status "error"
+    points: list[PointSummary]  # every server, ranked or not
+    backends: list[BackendSummary]  # ranked servers, best rank first
+    series_only: list[BackendSummary]  # servers drawn for a figure (e.g. Fig. 1(a)), never ranked
+    flags: list[Flag]  # of ranked servers' points
+    errors: list[dict[str, Any]]
     skipped: list[dict[str, Any]]
-    records: list[dict[str, Any]]  # ok records
+    records: list[dict[str, Any]]  # ok records of every server
+    memory: dict[str, dict[str, Any]]
 
     def series(self, backend: str, attr: str) -> tuple[list[int], list[float]]:
-        """(offered loads, values) of one backend, skipping missing values."""
+        """(offered loads, values) of one server, skipping missing values."""
         xs, ys = [], []
         for p in self.points:
             if p.backend == backend:
@@ -139,10 +147,21 @@ class Analysis:
         return xs, ys
 
     def backend(self, name: str) -> BackendSummary:
-        return next(b for b in self.backends if b.backend == name)
+        return next(b for b in self.backends + self.series_only if b.backend == name)
 
     def raw_points(self, backend: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r["backend"] == backend]
+
+    def point_flags(self, backend: str, level: int) -> list[Flag]:
+        return [f for f in self.flags if f.backend == backend and f.offered_load == level]
+
+    @property
+    def server_bound(self) -> bool | None:
+        return self.meta.get("server_bound")
+
+    @property
+    def valid_records(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("_valid")]
 
 
 def load_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -164,6 +183,20 @@ def load_records(run_dir: Path) -> list[dict[str, Any]]:
     return list(by_key.values())
 
 
+def load_memory(run_dir: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    path = run_dir / "memory.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("status") == "ok":
+                out[rec["backend"]] = rec
+    return out
+
+
 def _get(d: dict[str, Any] | None, *path: str) -> Any:
     for p in path:
         if not isinstance(d, dict):
@@ -176,263 +209,299 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def record_flags(rec: dict[str, Any]) -> list[Flag]:
+def _median(values: Iterable[float | None]) -> float | None:
+    vs = [v for v in values if v is not None]
+    return statistics.median(vs) if vs else None
+
+
+# -- per record ----------------------------------------------------------------------------------
+
+
+def per_request(rec: dict[str, Any]) -> dict[str, float | None]:
+    """Server costs per completed request in the kept window."""
+    sm = rec.get("server_metrics") or {}
+    lg = rec.get("loadgen") or {}
+    n = _num(lg.get("completed"))
+    out: dict[str, float | None] = {"cpu_us": None, "ctx": None, "user_sw": None, "eff": None}
+    cpu = _num(sm.get("cpu_s"))
+    if cpu is None and _num(sm.get("cpu_user_s")) is not None and _num(sm.get("cpu_sys_s")) is not None:
+        cpu = sm["cpu_user_s"] + sm["cpu_sys_s"]  # schema-1 records
+        served = _num(sm.get("requests_served")) or _num(lg.get("completed_total"))
+        n = served
+    if n:
+        if cpu is not None:
+            out["cpu_us"] = cpu * 1e6 / n
+            out["eff"] = n / cpu if cpu > 0 else None
+        ctx = _num(sm.get("ctx_switches"))
+        if ctx is None and _num(sm.get("ctx_voluntary")) is not None:
+            ctx = sm["ctx_voluntary"] + (sm.get("ctx_involuntary") or 0)
+        if ctx is not None:
+            out["ctx"] = ctx / n
+    status = sm.get("status") or {}
+    if _num(status.get("user_switches")) is not None and _num(status.get("requests")):
+        out["user_sw"] = status["user_switches"] / status["requests"]
+    return out
+
+
+def client_utilization(rec: dict[str, Any]) -> float | None:
+    return _num(_get(rec.get("loadgen"), "client_cpu", "utilization"))
+
+
+def server_utilization(rec: dict[str, Any]) -> float | None:
+    return _num(_get(rec, "server_metrics", "utilization"))
+
+
+def knee_levels(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Per server: the lightest load whose median throughput reaches KNEE_THROUGHPUT of the
+    server's highest median throughput."""
+    by: dict[str, dict[int, list[float]]] = {}
+    for r in records:
+        rps = _num(_get(r, "loadgen", "requests_per_second"))
+        if rps is not None:
+            by.setdefault(r["backend"], {}).setdefault(r["offered_load"], []).append(rps)
+    out = {}
+    for name, levels in by.items():
+        med = {lvl: statistics.median(v) for lvl, v in levels.items()}
+        top = max(med.values())
+        out[name] = min(lvl for lvl, v in med.items() if v >= KNEE_THROUGHPUT * top)
+    return out
+
+
+def record_flags(rec: dict[str, Any], beyond_knee: bool, server_min: float = SERVER_MIN,
+                 client_max: float = CLIENT_MAX) -> list[Flag]:
     lg = rec.get("loadgen", {})
-    flags = []
     level = rec["offered_load"]
-    util = _num(_get(lg, "client_cpu", "utilization"))
-    if lg.get("client_bound") is True or (util is not None and util > CLIENT_BOUND_UTILIZATION):
-        flags.append(Flag(rec["backend"], level, rec.get("repetition", 0), "client_bound",
-                          f"client CPU {util * 100:.0f} %" if util is not None else "client CPU saturated"))
+    rep = rec.get("repetition", 0)
+    flags = []
+    su, cu = server_utilization(rec), client_utilization(rec)
+    if beyond_knee and su is not None and su < server_min:
+        flags.append(Flag(rec["backend"], level, rep, "server_not_saturated",
+                          f"server used {su:.0%} of its CPU allowance (< {server_min:.0%})"))
+    if beyond_knee and cu is not None and cu > client_max:
+        flags.append(Flag(rec["backend"], level, rep, "client_busy", f"client {cu:.0%} busy (> {client_max:.0%})"))
     ml = _num(lg.get("measured_load"))
     if ml is not None and ml < SHORTFALL_RATIO * level:
-        flags.append(Flag(rec["backend"], level, rec.get("repetition", 0), "load_shortfall",
+        flags.append(Flag(rec["backend"], level, rep, "load_shortfall",
                           f"measured load {ml:.1f} < {SHORTFALL_RATIO:.0%} of {level}"))
     errs = _num(lg.get("errors_total")) or 0
     if errs > 0:
         kinds = {k: v for k, v in (lg.get("errors") or {}).items() if v}
-        flags.append(Flag(rec["backend"], level, rec.get("repetition", 0), "errors",
+        flags.append(Flag(rec["backend"], level, rep, "errors",
                           f"{int(errs)} errors " + ", ".join(f"{k}={v}" for k, v in kinds.items())))
     return flags
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    vs = [v for v in values if v is not None]
-    return sum(vs) / len(vs) if vs else None
+# -- aggregation ---------------------------------------------------------------------------------
 
 
-def _per_request(rec: dict[str, Any]) -> dict[str, float | None]:
-    sm = rec.get("server_metrics") or {}
-    served = _num(sm.get("requests_served")) or _num(_get(rec, "loadgen", "completed_total"))
-    cpu = None
-    if _num(sm.get("cpu_user_s")) is not None and _num(sm.get("cpu_sys_s")) is not None:
-        cpu = sm["cpu_user_s"] + sm["cpu_sys_s"]
-    vol, invol = _num(sm.get("ctx_voluntary")), _num(sm.get("ctx_involuntary"))
-    out: dict[str, float | None] = {"cpu_us": None, "ctx": None, "ctx_vol": None, "ctx_invol": None, "eff": None}
-    if served:
-        if cpu is not None:
-            out["cpu_us"] = cpu * 1e6 / served
-            out["eff"] = served / cpu if cpu > 0 else None
-        if vol is not None and invol is not None:
-            out["ctx"] = (vol + invol) / served
-            out["ctx_vol"] = vol / served
-            out["ctx_invol"] = invol / served
-    return out
-
-
-def summarize_points(records: list[dict[str, Any]]) -> list[PointSummary]:
+def summarize_points(records: list[dict[str, Any]], knees: dict[str, int]) -> list[PointSummary]:
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for rec in records:
         groups.setdefault((rec["backend"], rec["offered_load"]), []).append(rec)
     out = []
     for (backend, level), recs in sorted(groups.items()):
-        lgs = [r["loadgen"] for r in recs]
-        per = [_per_request(r) for r in recs]
+        valid = [r for r in recs if r["_valid"]]
+        use = valid or recs
+        lgs = [r["loadgen"] for r in use]
+        per = [per_request(r) for r in use]
         means = [float(lg["mean_response_ms"]) for lg in lgs]
-        rss = [_num(_get(r, "server_metrics", "peak_rss_kib")) for r in recs]
-        flags = sorted({f.kind for r in recs for f in record_flags(r)})
-        utils = [_num(_get(lg, "client_cpu", "utilization")) for lg in lgs]
+        ci = bootstrap(means) if len(means) > 1 else Interval(means[0])
+        mem = [_num(_get(r, "server_metrics", "peak_memory_bytes")) for r in use]
+        mem += [(_num(_get(r, "server_metrics", "peak_rss_kib")) or 0) * 1024 or None for r in use]
+        memv = [m for m in mem if m]
         out.append(PointSummary(
-            backend=backend,
-            kind=recs[0].get("kind", "toy"),
-            category=recs[0].get("category", "other"),
-            offered_load=level,
-            repetitions=len(recs),
-            measured_load=_mean(_num(lg.get("measured_load")) for lg in lgs) or 0.0,
-            mean_response_ms=sum(means) / len(means),
-            mean_response_ms_stdev=statistics.stdev(means) if len(means) > 1 else 0.0,
-            median_response_ms=_mean(_num(lg.get("median_response_ms")) for lg in lgs),
-            p50_ms=_mean(_num(_get(lg, "percentiles_ms", "50")) for lg in lgs),
-            p99_ms=_mean(_num(_get(lg, "percentiles_ms", "99")) for lg in lgs),
-            requests_per_second=_mean(_num(lg.get("requests_per_second")) for lg in lgs) or 0.0,
-            cpu_us_per_request=_mean(p["cpu_us"] for p in per),
-            ctx_switches_per_request=_mean(p["ctx"] for p in per),
-            ctx_voluntary_per_request=_mean(p["ctx_vol"] for p in per),
-            ctx_involuntary_per_request=_mean(p["ctx_invol"] for p in per),
-            requests_per_cpu_second=_mean(p["eff"] for p in per),
-            peak_rss_mib=(max(v for v in rss if v is not None) / 1024) if any(v is not None for v in rss) else None,
-            pss_mib=(lambda v: v / 1024 if v is not None else None)(
-                _mean(_num(_get(r, "server_metrics", "pss_sum_kib")) for r in recs)),
-            threads_max=max((int(_get(r, "server_metrics", "threads_max") or 0) for r in recs), default=None),
-            processes_max=max((int(_get(r, "server_metrics", "processes_max") or 0) for r in recs), default=None),
-            errors_total=int(sum(_num(lg.get("errors_total")) or 0 for lg in lgs)),
-            client_cpu_utilization=_mean(utils),
-            flags=flags,
+            backend=backend, kind=recs[0].get("kind", "toy"), category=recs[0].get("category", "other"),
+            offered_load=level, repetitions=len(recs), valid_repetitions=len(valid),
+            measured_load=_median(_num(lg.get("measured_load")) for lg in lgs) or 0.0,
+            mean_response_ms=statistics.median(means), mean_response_ci=(ci.lo, ci.hi),
+            mean_response_ms_stdev=statistics.stdev(means) if len(means) > 1 else None,
+            median_response_ms=_median(_num(lg.get("median_response_ms")) for lg in lgs),
+            p50_ms=_median(_num(_get(lg, "percentiles_ms", "50")) for lg in lgs),
+            p99_ms=_median(_num(_get(lg, "percentiles_ms", "99")) for lg in lgs),
+            requests_per_second=_median(_num(lg.get("requests_per_second")) for lg in lgs) or 0.0,
+            cpu_us_per_request=_median(p["cpu_us"] for p in per),
+            ctx_switches_per_request=_median(p["ctx"] for p in per),
+            user_switches_per_request=_median(p["user_sw"] for p in per),
+            requests_per_cpu_second=_median(p["eff"] for p in per),
+            server_utilization=_median(server_utilization(r) for r in use),
+            client_cpu_utilization=_median(client_utilization(r) for r in use),
+            peak_memory_mib=max(memv) / 2**20 if memv else None,
+            errors_total=int(sum(_num(lg.get("errors_total")) or 0 for lg in (r["loadgen"] for r in recs))),
+            beyond_knee=level >= knees.get(backend, 0),
+            flags=sorted({f for r in recs for f in r["_flags"]}),
         ))
     return out
+
+
+def _groups(recs: list[dict[str, Any]], value) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for r in recs:
+        v = value(r)
+        if v is not None:
+            out.setdefault(r["offered_load"], []).append(v)
+    return out
+
+
+def summarize_backend(name: str, recs: list[dict[str, Any]], points: list[PointSummary], meta: dict[str, Any],
+                      errors: list[dict[str, Any]], skipped: list[dict[str, Any]], knee: int | None,
+                      memory: dict[str, Any] | None) -> BackendSummary:
+    valid = [r for r in recs if r["_valid"]]
+    targets = {t["label"]: t for t in meta.get("targets", [])}
+    resp = _groups(valid, lambda r: float(r["loadgen"]["mean_response_ms"]))
+    fit, slope = slope_interval(resp) if len(resp) >= 2 else (None, None)
+    all_fit = least_squares([float(r["offered_load"]) for r in valid],
+                            [float(r["loadgen"]["mean_response_ms"]) for r in valid])
+    pts = [p for p in points if p.backend == name]
+    best = max(pts, key=lambda p: p.requests_per_second)
+    sat = [r for r in valid if knee is not None and r["offered_load"] >= knee]
+    rps = _groups(sat, lambda r: _num(r["loadgen"].get("requests_per_second")))
+    throughput = bootstrap_groups(rps, lambda g: max(statistics.median(v) for v in g.values()) if g else None) \
+        if rps else None
+    cpu_groups = _groups(sat, lambda r: per_request(r)["cpu_us"])
+    cpu = bootstrap_groups(cpu_groups, lambda g: statistics.median([x for v in g.values() for x in v]) if g else None) \
+        if cpu_groups else None
+    ctx = [per_request(r)["ctx"] for r in (sat or valid)]
+    usw = [per_request(r)["user_sw"] for r in (sat or valid)]
+    mem = [p.peak_memory_mib for p in pts if p.peak_memory_mib is not None]
+    flagged = {(r["offered_load"], r.get("repetition", 0)) for r in recs if not r["_valid"]}
+    return BackendSummary(
+        backend=name, kind=recs[0].get("kind", "toy"), category=recs[0].get("category", "other"),
+        model=recs[0].get("model") or targets.get(name, {}).get("model", ""),
+        ranked=recs[0].get("ranked", True),
+        fit_mean=fit, slope=slope, r_all=all_fit.r if all_fit else None, throughput=throughput,
+        peak_rps=best.requests_per_second, peak_rps_level=best.offered_load,
+        cpu=cpu, cpu_us_per_request=cpu.value if cpu else None,
+        ctx_switches_per_request=_median(ctx), user_switches_per_request=_median(usw),
+        peak_memory_mib=max(mem) if mem else None, memory_per_connection=memory, knee_level=knee,
+        points=len(recs), flagged_points=len(flagged),
+        error_points=sum(1 for r in errors if r["backend"] == name),
+        skipped_levels=sorted({r["offered_load"] for r in skipped if r["backend"] == name}),
+    )
 
 
 def analyze(run_dir: Path) -> Analysis:
     run_dir = Path(run_dir)
     meta_path = run_dir / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    validity = _get(meta, "experiment", "validity") or {}
+    server_min = validity.get("server_min", SERVER_MIN)
+    client_max = validity.get("client_max", CLIENT_MAX)
     all_records = load_records(run_dir)
     ok = [r for r in all_records if r.get("status") == "ok" and isinstance(r.get("loadgen"), dict)
           and _num(r["loadgen"].get("mean_response_ms")) is not None]
     errors = [r for r in all_records if r.get("status") == "error"]
     skipped = [r for r in all_records if r.get("status") == "skipped"]
-    points = summarize_points(ok)
-    flags = [f for r in ok for f in record_flags(r)]
-    targets = {t["label"]: t for t in meta.get("targets", [])}
-
-    backends = []
-    names = list(dict.fromkeys(r["backend"] for r in ok))
-    for name in names:
+    knees = knee_levels(ok)
+    flags: list[Flag] = []
+    for r in ok:
+        fl = record_flags(r, r["offered_load"] >= knees.get(r["backend"], 0), server_min, client_max)
+        r["_flags"] = [f.kind for f in fl]
+        r["_valid"] = not fl
+        if r.get("ranked", True):
+            flags.extend(fl)
+    points = summarize_points(ok, knees)
+    memory = load_memory(run_dir)
+    summaries = []
+    for name in dict.fromkeys(r["backend"] for r in ok):
         recs = [r for r in ok if r["backend"] == name]
-        xs = [float(r["offered_load"]) for r in recs]
-        fit_mean = least_squares(xs, [float(r["loadgen"]["mean_response_ms"]) for r in recs])
-        med = [(float(r["offered_load"]), _num(r["loadgen"].get("median_response_ms"))) for r in recs]
-        med = [(x, y) for x, y in med if y is not None]
-        fit_median = least_squares([x for x, _ in med], [y for _, y in med]) if med else None
-        pts = [p for p in points if p.backend == name]
-        best = max(pts, key=lambda p: p.requests_per_second)
-        cpu = [p.cpu_us_per_request for p in pts if p.cpu_us_per_request is not None]
-        ctx = [p.ctx_switches_per_request for p in pts if p.ctx_switches_per_request is not None]
-        rss_pts = [p for p in pts if p.peak_rss_mib is not None]
-        rss_peak = max(rss_pts, key=lambda p: p.peak_rss_mib) if rss_pts else None
-        backends.append(BackendSummary(
-            backend=name,
-            kind=recs[0].get("kind", "toy"),
-            category=recs[0].get("category", "other"),
-            model=recs[0].get("model") or targets.get(name, {}).get("model", ""),
-            fit_mean=fit_mean,
-            fit_median=fit_median,
-            peak_rps=best.requests_per_second,
-            peak_rps_level=best.offered_load,
-            cpu_us_per_request=statistics.median(cpu) if cpu else None,
-            ctx_switches_per_request=statistics.median(ctx) if ctx else None,
-            peak_rss_mib=rss_peak.peak_rss_mib if rss_peak else None,
-            peak_rss_level=rss_peak.offered_load if rss_peak else None,
-            points=len(recs),
-            flagged_points=len({(f.offered_load, f.repetition) for f in flags if f.backend == name}),
-            error_points=sum(1 for r in errors if r["backend"] == name),
-            skipped_levels=sorted({r["offered_load"] for r in skipped if r["backend"] == name}),
-        ))
-    backends.sort(key=lambda b: (b.fit_mean is None, b.fit_mean.slope if b.fit_mean else 0.0, b.backend))
-    return Analysis(run_dir=run_dir, meta=meta, points=points, backends=backends, flags=flags,
-                    errors=errors, skipped=skipped, records=ok)
+        summaries.append(summarize_backend(name, recs, points, meta, errors, skipped, knees.get(name),
+                                           memory.get(name)))
+    ranked = [b for b in summaries if b.ranked]
+    series_only = [b for b in summaries if not b.ranked]
+    with_slope = [(b.backend, b.slope) for b in ranked if b.slope is not None]
+    ranks = {r.name: r for r in rank_with_ties(with_slope)}
+    for b in ranked:
+        if b.backend in ranks:
+            b.rank, b.tied = ranks[b.backend].rank, ranks[b.backend].tied
+    ranked.sort(key=lambda b: (b.rank is None, b.slope.value if b.slope else 0.0, b.backend))
+    return Analysis(run_dir=run_dir, meta=meta, points=points, backends=ranked, series_only=series_only,
+                    flags=flags, errors=errors, skipped=skipped, records=ok, memory=memory)
+
+
+# -- validity summary ------------------------------------------------------------------------------
+
+
+def excluded_counts(a: Analysis) -> tuple[int, int, dict[str, int]]:
+    """(points of ranked servers, how many were left out, count per reason)."""
+    ranked = [r for r in a.records if r.get("ranked", True)]
+    out = [r for r in ranked if not r["_valid"]]
+    reasons: dict[str, int] = {}
+    for r in out:
+        for k in r["_flags"]:
+            reasons[k] = reasons.get(k, 0) + 1
+    return len(ranked), len(out), reasons
 
 
 # -- findings -----------------------------------------------------------------------------------
 
-THREAD_CATEGORIES = ("user-level threads", "kernel threads")
 
-
-def _fmt_slope(b: BackendSummary) -> str:
-    assert b.fit_mean is not None
-    return f"{b.fit_mean.slope:.4f} ms/client"
+def _fmt_iv(iv: Interval | None, spec: str = ".4f", unit: str = "") -> str:
+    if iv is None:
+        return "–"
+    if iv.lo is None or iv.hi is None:
+        return f"{iv.value:{spec}}{unit}"
+    return f"{iv.value:{spec}}{unit} [{iv.lo:{spec}}, {iv.hi:{spec}}]"
 
 
 def findings(a: Analysis) -> list[str]:
     """Plain sentences, every number computed from the run."""
     out: list[str] = []
-    fitted = [b for b in a.backends if b.fit_mean is not None]
+    total, left_out, reasons = excluded_counts(a)
+    if total:
+        out.append(f"Valid points: {total - left_out} of {total} ({left_out / total:.0%} left out"
+                   + (": " + ", ".join(f"{FLAG_TEXT[k]} {v}" for k, v in sorted(reasons.items())) if reasons else "")
+                   + "). Fits, intervals and the ranking use the valid points only.")
+    fitted = [b for b in a.backends if b.slope is not None]
     if not fitted:
-        return ["No server has two or more offered loads measured, so no slope could be fitted."]
+        out.append("No server has valid points at two or more loads, so no slope could be fitted.")
+        return out
+    groups: dict[int, list[BackendSummary]] = {}
+    for b in fitted:
+        if b.rank is not None:
+            groups.setdefault(b.rank, []).append(b)
+    out.append(f"The {len(fitted)} ranked servers fall into {len(groups)} rank groups (servers whose 95 % "
+               f"intervals of the slope overlap share a rank): "
+               + "; ".join(f"{k}. " + ", ".join(b.backend for b in g) for k, g in sorted(groups.items())) + ".")
     best, worst = fitted[0], fitted[-1]
-    out.append(f"Smallest slope (fastest): {best.backend} ({best.category}), {_fmt_slope(best)}; "
-               f"largest: {worst.backend} ({worst.category}), {_fmt_slope(worst)}"
-               + (f" — {worst.fit_mean.slope / best.fit_mean.slope:.1f}× steeper." if best.fit_mean.slope > 0 else "."))
-
-    def best_in(cats: tuple[str, ...], kind: str | None = None) -> BackendSummary | None:
-        for b in fitted:
-            if b.category in cats and (kind is None or b.kind == kind):
-                return b
-        return None
-
-    ev = best_in(("event-driven",), "toy") or best_in(("event-driven",))
-    th = best_in(THREAD_CATEGORIES, "toy") or best_in(THREAD_CATEGORIES)
-    if ev and th:
-        ratio = th.fit_mean.slope / ev.fit_mean.slope if ev.fit_mean.slope > 0 else float("inf")
-        if ratio >= 1.0:
-            verdict = (f"events are as fast or faster than threads here: the best thread-based server "
-                       f"has a {ratio:.2f}× larger slope")
-        else:
-            verdict = (f"the best thread-based server is faster here: the best event-driven server has a "
-                       f"{1 / ratio:.2f}× larger slope")
-        caveats = []
-        for b in (ev, th):
-            cb = len({(f.offered_load, f.repetition) for f in a.flags if f.backend == b.backend})
-            if cb:
-                caveats.append(f"{b.backend} has {cb} flagged point(s) of {b.points}")
-        caution = (f" Caution: {'; '.join(caveats)}, so its slope may partly measure the client or the "
-                   f"accept queue rather than the concurrency model.") if caveats else ""
-        out.append(f"Are events fast? Best event-driven: {ev.backend}, {_fmt_slope(ev)}; best thread-based: "
-                   f"{th.backend} ({th.category}), {_fmt_slope(th)} — {verdict}.{caution}")
-    for cat in ("event-driven", "user-level threads", "kernel threads", "processes"):
-        members = [b for b in fitted if b.category == cat]
-        if len(members) > 1:
-            out.append(f"{cat.capitalize()}: " + ", ".join(f"{b.backend} {b.fit_mean.slope:.4f}" for b in members)
-                       + " ms/client.")
-
-    rs = [b for b in fitted if b.fit_mean.r is not None]
-    linear = [b for b in rs if b.fit_mean.r > LINEAR_R]
+    out.append(f"Smallest slope (fastest): {best.backend} ({best.category}), {_fmt_iv(best.slope)} ms/client; "
+               f"largest: {worst.backend} ({worst.category}), {_fmt_iv(worst.slope)} ms/client"
+               + (f" — {worst.slope.value / best.slope.value:.1f}× steeper." if best.slope.value > 0 else "."))
+    wide = [b for b in fitted if (b.slope.half_width_rel or 0) > 0.05]
+    if any(b.slope.half_width_rel is None for b in fitted):
+        out.append("Some slopes have no interval (a single repetition at each load): "
+                   + ", ".join(b.backend for b in fitted if b.slope.half_width_rel is None) + ".")
+    elif wide:
+        out.append("Slopes whose 95 % interval is wider than ±5 %: "
+                   + ", ".join(f"{b.backend} ±{b.slope.half_width_rel:.1%}" for b in wide) + ".")
+    else:
+        out.append("Every slope's 95 % interval is within ±5 % of the slope.")
+    rs = [b for b in fitted if b.r_all is not None]
     if rs:
-        sentence = (f"Linearity: {len(linear)} of {len(rs)} servers have r > {LINEAR_R} between mean response "
-                    f"time and offered load (the paper found r > 0.999 for all but Apache)")
-        low = sorted((b for b in rs if b.fit_mean.r <= LINEAR_R), key=lambda b: b.fit_mean.r)
-        if low:
-            sentence += "; lowest: " + ", ".join(f"{b.backend} r = {b.fit_mean.r:.4f}" for b in low[:4])
-        out.append(sentence + ".")
-
-    prod = [b for b in fitted if b.kind == "production"]
-    toy = [b for b in fitted if b.kind == "toy"]
-    if prod and toy:
-        pm = statistics.median(b.fit_mean.slope for b in prod)
-        tm = statistics.median(b.fit_mean.slope for b in toy)
-        word = "slower" if pm > tm else "faster"
-        out.append(f"Production servers are {word} than our servers overall: median slope {pm:.4f} vs "
-                   f"{tm:.4f} ms/client; best production server {prod[0].backend} ({prod[0].fit_mean.slope:.4f}).")
-    names = {b.backend: b for b in fitted}
-    if "fork" in names and "thread" in names and names["thread"].fit_mean.slope > 0:
-        f, t = names["fork"], names["thread"]
-        out.append(f"Process per connection (fork, {f.fit_mean.slope:.4f} ms/client) vs thread per connection "
-                   f"(thread, {t.fit_mean.slope:.4f} ms/client): fork's slope is "
-                   f"{f.fit_mean.slope / t.fit_mean.slope:.2f}× thread's.")
-
-    top = max(a.backends, key=lambda b: b.peak_rps)
-    low_tp = min(a.backends, key=lambda b: b.peak_rps)
-    out.append(f"Peak throughput: {top.backend} {top.peak_rps:,.0f} requests/s at {top.peak_rps_level} clients; "
-               f"lowest peak: {low_tp.backend} {low_tp.peak_rps:,.0f} requests/s.")
-    cpu = [b for b in a.backends if b.cpu_us_per_request is not None]
+        linear = [b for b in rs if b.r_all > LINEAR_R]
+        low = sorted((b for b in rs if b.r_all <= LINEAR_R), key=lambda b: b.r_all)
+        out.append(f"Linearity: {len(linear)} of {len(rs)} servers have r > {LINEAR_R} between mean response time "
+                   f"and offered load over their valid points (the paper found r > 0.999 for all but Apache)"
+                   + ("; lowest: " + ", ".join(f"{b.backend} r = {b.r_all:.4f}" for b in low[:4]) if low else "")
+                   + ".")
+    tp = [b for b in a.backends if b.throughput is not None]
+    if tp:
+        top = max(tp, key=lambda b: b.throughput.value)
+        low_tp = min(tp, key=lambda b: b.throughput.value)
+        out.append(f"Throughput at saturation: highest {top.backend} {_fmt_iv(top.throughput, ',.0f')} requests/s, "
+                   f"lowest {low_tp.backend} {_fmt_iv(low_tp.throughput, ',.0f')} requests/s.")
+    cpu = [b for b in a.backends if b.cpu is not None]
     if cpu:
-        c_lo = min(cpu, key=lambda b: b.cpu_us_per_request)
-        c_hi = max(cpu, key=lambda b: b.cpu_us_per_request)
-        out.append(f"Server CPU per request (median over loads): least {c_lo.backend} "
-                   f"{c_lo.cpu_us_per_request:.1f} µs, most {c_hi.backend} {c_hi.cpu_us_per_request:.1f} µs.")
-    mem = [b for b in a.backends if b.peak_rss_mib is not None]
+        c_lo = min(cpu, key=lambda b: b.cpu.value)
+        c_hi = max(cpu, key=lambda b: b.cpu.value)
+        out.append(f"Server CPU per request beyond the knee: least {c_lo.backend} {_fmt_iv(c_lo.cpu, '.1f')} µs, "
+                   f"most {c_hi.backend} {_fmt_iv(c_hi.cpu, '.1f')} µs.")
+    mem = [(n, m) for n, m in a.memory.items() if m.get("bytes_per_connection") is not None]
     if mem:
-        m_lo = min(mem, key=lambda b: b.peak_rss_mib)
-        m_hi = max(mem, key=lambda b: b.peak_rss_mib)
-        sentence = (f"Peak memory (resident, summed over the server's processes): smallest {m_lo.backend} "
-                    f"{m_lo.peak_rss_mib:.1f} MiB, largest {m_hi.backend} {m_hi.peak_rss_mib:.1f} MiB "
-                    f"at {m_hi.peak_rss_level} clients")
-        pss = next((p.pss_mib for p in a.points
-                    if p.backend == m_hi.backend and p.offered_load == m_hi.peak_rss_level), None)
-        if pss is not None and pss < 0.8 * m_hi.peak_rss_mib:
-            sentence += (f"; RSS counts pages shared between processes once per process, and {m_hi.backend}'s "
-                         f"proportional share (PSS) at the end of that load was {pss:.1f} MiB")
-        out.append(sentence + ".")
-
-    by_kind: dict[str, list[Flag]] = {}
-    for f in a.flags:
-        by_kind.setdefault(f.kind, []).append(f)
-    total = len(a.records)
-    if "client_bound" in by_kind:
-        fl = by_kind["client_bound"]
-        out.append(f"Client-bound points: {len(fl)} of {total} (client busy above "
-                   f"{CLIENT_BOUND_UTILIZATION:.0%}); there the client, not the server, limited the rate: "
-                   + _flag_list(fl) + ".")
-    if "load_shortfall" in by_kind:
-        fl = by_kind["load_shortfall"]
-        somax = a.meta.get("environment", {}).get("somaxconn")
-        out.append(f"Measured load below {SHORTFALL_RATIO:.0%} of offered load at {len(fl)} of {total} points "
-                   f"(somaxconn is {somax}): " + _flag_list(fl) + ".")
-    if "errors" in by_kind:
-        fl = by_kind["errors"]
-        out.append(f"Points with failed or wrong responses: {len(fl)}: " + _flag_list(fl) + ".")
-    if not a.flags:
-        out.append(f"No point was client-bound, fell short of its offered load or saw errors ({total} points).")
+        lo = min(mem, key=lambda t: t[1]["bytes_per_connection"])
+        hi = max(mem, key=lambda t: t[1]["bytes_per_connection"])
+        out.append(f"Memory per idle keep-alive connection (growth of the server's proportional set size / "
+                   f"connections held): least {lo[0]} {lo[1]['bytes_per_connection']:,.0f} bytes, most {hi[0]} "
+                   f"{hi[1]['bytes_per_connection']:,.0f} bytes.")
     if a.errors:
         out.append(f"{len(a.errors)} point(s) failed to run: "
                    + ", ".join(f"{r['backend']}@{r['offered_load']}" for r in a.errors[:8])
@@ -440,41 +509,43 @@ def findings(a: Analysis) -> list[str]:
     if a.skipped:
         out.append(f"{len(a.skipped)} point(s) skipped because the load exceeds the backend's max_connections: "
                    + ", ".join(f"{r['backend']}@{r['offered_load']}" for r in a.skipped[:8]) + ".")
-    return [s for s in out if s]
-
-
-def _flag_list(flags: list[Flag], limit: int = 6) -> str:
-    items = sorted({(f.backend, f.offered_load) for f in flags})
-    text = ", ".join(f"{b}@{lvl}" for b, lvl in items[:limit])
-    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+    return out
 
 
 # -- CSV ----------------------------------------------------------------------------------------
 
 SUMMARY_FIELDS = [
-    "backend", "kind", "category", "offered_load", "repetitions", "measured_load", "mean_response_ms",
-    "mean_response_ms_stdev", "median_response_ms", "p50_ms", "p99_ms", "requests_per_second",
-    "cpu_us_per_request", "ctx_switches_per_request", "requests_per_cpu_second", "peak_rss_mib", "pss_mib",
-    "threads_max", "processes_max", "errors_total", "client_cpu_utilization", "flags",
-    "slope_ms_per_client", "intercept_ms", "r",
+    "backend", "kind", "category", "offered_load", "repetitions", "valid_repetitions", "measured_load",
+    "mean_response_ms", "mean_response_ci_lo", "mean_response_ci_hi", "mean_response_ms_stdev",
+    "median_response_ms", "p50_ms", "p99_ms", "requests_per_second", "cpu_us_per_request",
+    "ctx_switches_per_request", "user_switches_per_request", "requests_per_cpu_second", "server_utilization",
+    "client_cpu_utilization", "peak_memory_mib", "errors_total", "beyond_knee", "flags",
+    "slope_ms_per_client", "slope_ci_lo", "slope_ci_hi", "intercept_ms", "r",
 ]
 
 
 def write_summary_csv(a: Analysis, path: Path) -> Path:
-    """One row per server and offered load, with the server's fit repeated on each row."""
-    fits = {b.backend: b.fit_mean for b in a.backends}
+    """One row per server and offered load, with the server's fit repeated on each row. A
+    standard deviation is left empty where there is one repetition."""
+    fits = {b.backend: b for b in a.backends + a.series_only}
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS)
         w.writeheader()
         for p in a.points:
-            row = {k: v for k, v in asdict(p).items() if k in SUMMARY_FIELDS}
+            row: dict[str, Any] = {k: v for k, v in asdict(p).items() if k in SUMMARY_FIELDS}
+            row["mean_response_ci_lo"], row["mean_response_ci_hi"] = p.mean_response_ci
             row["flags"] = ";".join(p.flags)
-            fit = fits.get(p.backend)
-            row["slope_ms_per_client"] = fit.slope if fit else ""
-            row["intercept_ms"] = fit.intercept if fit else ""
-            row["r"] = fit.r if fit and fit.r is not None else ""
+            b = fits.get(p.backend)
+            fit = b.fit_mean if b else None
+            row["slope_ms_per_client"] = fit.slope if fit else None
+            row["slope_ci_lo"] = b.slope.lo if b and b.slope else None
+            row["slope_ci_hi"] = b.slope.hi if b and b.slope else None
+            row["intercept_ms"] = fit.intercept if fit else None
+            row["r"] = b.r_all if b else None
             for k, v in row.items():
-                if isinstance(v, float):
+                if v is None:
+                    row[k] = ""
+                elif isinstance(v, float):
                     row[k] = f"{v:.6g}"
             w.writerow(row)
     return path

@@ -128,11 +128,17 @@ def _report(run_dir: Path, summary: bool) -> int:
 
 
 def print_ranking(analysis) -> None:
-    print(f"{'rank':>4}  {'server':<15} {'slope ms/client':>15} {'r':>8} {'peak req/s':>11}")
-    for i, b in enumerate(analysis.backends, 1):
-        slope = f"{b.fit_mean.slope:.4f}" if b.fit_mean else "-"
-        r = f"{b.fit_mean.r:.4f}" if b.fit_mean and b.fit_mean.r is not None else "-"
-        print(f"{i:>4}  {b.backend:<15} {slope:>15} {r:>8} {b.peak_rps:>11,.0f}")
+    print(f"{'rank':>5}  {'server':<15} {'slope ms/client [95 % interval]':>32} {'r':>7} "
+          f"{'req/s at saturation':>20} {'CPU µs/req':>11}")
+    for b in analysis.backends:
+        rank = (("=" if b.tied else "") + str(b.rank)) if b.rank else "-"
+        slope = "-"
+        if b.slope is not None:
+            slope = f"{b.slope.value:.4f}" + (f" [{b.slope.lo:.4f}, {b.slope.hi:.4f}]" if b.slope.lo is not None else "")
+        r = f"{b.r_all:.4f}" if b.r_all is not None else "-"
+        tp = f"{b.throughput.value:,.0f}" if b.throughput else "-"
+        cpu = f"{b.cpu.value:.1f}" if b.cpu else "-"
+        print(f"{rank:>5}  {b.backend:<15} {slope:>32} {r:>7} {tp:>20} {cpu:>11}")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -170,11 +176,43 @@ def cmd_idle_memory(args: argparse.Namespace) -> int:
     return idle_memory.run(names, args.connections, args.server_cpus, build_dir())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python3 -m harness", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def version() -> str:
+    """The project's version (meson.build) and the checkout's git revision."""
+    import re
 
-    run = sub.add_parser("run", help="run an experiment into a new (or resumed) run directory")
+    text = (registry.REPO_ROOT / "meson.build").read_text() if (registry.REPO_ROOT / "meson.build").exists() else ""
+    m = re.search(r"version\s*:\s*'([^']+)'", text)
+    return f"httpbench {m.group(1) if m else '?'} (git {envinfo.git_revision(registry.REPO_ROOT)})"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_runs, print_changes, write_csv
+
+    runs = [Path(args.run_a), Path(args.run_b)]
+    for r in runs:
+        if not (r / "runs.jsonl").exists():
+            return _error(f"{r} has no runs.jsonl; is it a run directory?")
+    changes, notes = compare_runs(*runs)
+    print_changes(changes, notes, *runs)
+    if args.csv:
+        write_csv(changes, Path(args.csv))
+    return 0
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default, keeps the description's line breaks."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="httpbench", formatter_class=_Formatter,
+        description="httpbench harness: run experiments on server concurrency models and report them.",
+        epilog="Run `httpbench COMMAND --help` for a command's options. The same commands are available as\n"
+               "`/usr/bin/python3 -m harness COMMAND` from the repository, or `make bench` / `make report RUN=...`.")
+    parser.add_argument("--version", action="version", version=version())
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+
+    run = sub.add_parser("run", formatter_class=_Formatter, help="run an experiment into a new (or resumed) run directory")
     run.add_argument("experiment", nargs="?", help="experiment TOML file, or a name in harness/experiments")
     run.add_argument("--out", help="run directory (default results/<timestamp>-<experiment>)")
     run.add_argument("--quick", action="store_true", help="fewer levels and requests: a smoke run")
@@ -184,41 +222,48 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
 
-    lst = sub.add_parser("list", help="built backends, installed production servers, experiments")
+    lst = sub.add_parser("list", formatter_class=_Formatter, help="built backends, installed production servers, experiments")
     lst.set_defaults(func=cmd_list)
 
-    chk = sub.add_parser("check", help="is this machine set up for meaningful numbers?")
+    chk = sub.add_parser("check", formatter_class=_Formatter, help="is this machine set up for meaningful numbers?")
     chk.add_argument("experiment", nargs="?", help="check against this experiment's levels and pinning")
     chk.set_defaults(func=cmd_check)
 
-    plot = sub.add_parser("plot", help="write RUN_DIR/figures/*.png and *.pdf")
-    plot.add_argument("run_dir")
+    plot = sub.add_parser("plot", formatter_class=_Formatter, help="write RUN_DIR/figures/*.png and *.pdf")
+    plot.add_argument("run_dir", help="a run directory under results/")
     plot.set_defaults(func=cmd_plot)
 
-    peers = sub.add_parser("peers", help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
+    peers = sub.add_parser("peers", formatter_class=_Formatter, help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
     peers.add_argument("servers", help="comma-separated backends and/or production servers")
-    peers.add_argument("--rounds", type=int, default=3)
-    peers.add_argument("--seconds", type=int, default=10, help="wrk duration")
-    peers.add_argument("--ab-requests", type=int, default=50000)
-    peers.add_argument("--concurrency", type=int, default=100)
+    peers.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    peers.add_argument("--seconds", type=int, default=10, help="wrk duration of each run, in seconds")
+    peers.add_argument("--ab-requests", type=int, default=50000, help="requests of each ab run (-n)")
+    peers.add_argument("--concurrency", type=int, default=100, help="connections of wrk and ab (-c)")
     peers.add_argument("--server-cpu-share", type=float, default=None,
                        help="cap the servers at this share of one CPU (cgroup; root) so that the "
                             "server, not the client, limits: requests/s then ranks server cost")
-    peers.add_argument("--server-cpus", default="0")
-    peers.add_argument("--client-cpus", default="1")
+    peers.add_argument("--server-cpus", default="0", help="taskset CPU list of the servers")
+    peers.add_argument("--client-cpus", default="1", help="taskset CPU list of wrk and ab")
     peers.add_argument("--reference", help="server the ratios are computed against")
     peers.set_defaults(func=cmd_peers)
 
-    idle = sub.add_parser("idle-memory", help="RSS per idle keep-alive connection of backends")
+    idle = sub.add_parser("idle-memory", formatter_class=_Formatter, help="RSS per idle keep-alive connection of backends")
     idle.add_argument("backends", help="comma-separated backends")
-    idle.add_argument("--connections", type=int, default=10000)
-    idle.add_argument("--server-cpus", default="0")
+    idle.add_argument("--connections", type=int, default=10000, help="idle keep-alive connections to hold")
+    idle.add_argument("--server-cpus", default="0", help="taskset CPU list of the server")
     idle.set_defaults(func=cmd_idle_memory)
 
-    rep = sub.add_parser("report", help="write RUN_DIR/report.pdf, figures and summary.csv")
-    rep.add_argument("run_dir")
+    rep = sub.add_parser("report", formatter_class=_Formatter, help="write RUN_DIR/report.pdf, figures and summary.csv")
+    rep.add_argument("run_dir", help="a run directory under results/")
     rep.add_argument("--summary", action="store_true", help="also print the ranking table")
     rep.set_defaults(func=cmd_report)
+
+    cmp_ = sub.add_parser("compare", formatter_class=_Formatter,
+                          help="did a change make servers faster? B / A per server and load, with intervals")
+    cmp_.add_argument("run_a", help="the baseline run directory")
+    cmp_.add_argument("run_b", help="the run to compare with it")
+    cmp_.add_argument("--csv", metavar="FILE", help="also write every comparison to this CSV file")
+    cmp_.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -251,6 +251,21 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
                 "ephemeral ports", "ok", f"{ports} ports, tcp_tw_reuse={tw_reuse}",
                 "TIME_WAIT ports can be reused on loopback, so new-connection runs do not run out."))
 
+    from harness.cgroup import available as cgroups_available
+
+    usable, why = cgroups_available()
+    if usable:
+        verdicts.append(Verdict(
+            "cgroups", "ok", "CPU cap and accounting available",
+            "Each server runs in its own cgroup: capped so that the server, not the client, is the bottleneck "
+            "(server-bound), with its CPU time, context switches and peak memory read exactly."))
+    else:
+        verdicts.append(Verdict(
+            "cgroups", "warn", "unavailable",
+            f"Servers cannot be capped ({why}): runs are uncapped, and where one client core saturates first "
+            "the ranking measures the client. The report says so in red.",
+            "run the harness as root (sudo make bench) on a machine with the cgroup cpu controller"))
+
     load1 = float(read_text("/proc/loadavg", "0").split()[0])
     if load1 > 0.5:
         verdicts.append(Verdict(

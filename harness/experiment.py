@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 PRODUCTION_NAMES = ("nginx", "lighttpd", "h2o", "apache-prefork", "apache-worker")
+CLAIM_SETS = ("kerneis2009",)  # harness.claims.CLAIM_SETS
 LOAD_MODES = ("closed",)
 CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -43,6 +44,8 @@ class LoadSpec:
     timeout_s: float = 30.0
     path: str = "/index.html"
     ready_timeout_s: float = 10.0
+    window_s: float | None = None  # kept window per point (time-based points); None: requests/discard
+    warmup_s: float | None = None  # None with window_s: chosen per point from the calibration
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,27 @@ class Variant:
     name: str
     backend: str
     args: tuple[str, ...] = ()
+    ranked: bool = True  # False: a series drawn for a figure (e.g. Fig. 1(a)), never ranked
+    repetitions: int | None = None  # run in the first N repetitions only (None: all)
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Kerneis & Chroboczek's points are meaningful only when the server is the bottleneck: a
+    point beyond the knee counts when the server used at least ``server_min`` of its CPU
+    allowance in the kept window and the client at most ``client_max`` of its CPU."""
+
+    server_min: float = 0.9
+    client_max: float = 0.6
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``server_cpu_share = "auto"``: the largest share at which the client stays at most
+    ``client_max`` busy against the fastest server at the heaviest load (probes of ``probe_s``)."""
+
+    client_max: float = 0.5
+    probe_s: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ class Experiment:
     title: str
     description: str = ""
     paper: str = ""
+    claims: tuple[str, ...] = ()  # claim sets checked by the report (harness.claims)
     backends: str | tuple[str, ...] = "all"  # "all" or explicit names from backends.json
     production: str | tuple[str, ...] = "all"  # "all" or names from PRODUCTION_NAMES
     backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -71,7 +96,10 @@ class Experiment:
     page_size: int = 305
     server_cpus: str = "0"
     client_cpus: str = "1"
-    server_cpu_share: float = 1.0  # < 1: CFS bandwidth limit on the server (see cpulimit.py)
+    server_cpu_share: float | str = "auto"  # "auto" (calibrated), or a fraction of one CPU; 1.0 = no cap
+    validity: Validity = Validity()
+    calibration: Calibration = Calibration()
+    memory_connections: int = 0  # > 0: bytes per idle keep-alive connection, SXE-style
     quick_overrides: dict[str, Any] = field(default_factory=dict)
     is_quick: bool = False
     source_text: str = ""
@@ -81,15 +109,19 @@ class Experiment:
         levels = self.load.levels
         default_levels = tuple(sorted({levels[0], levels[len(levels) // 2], levels[-1]}))
         requests = min(self.load.requests, 3000)
-        overrides = {
+        overrides: dict[str, Any] = {
             "levels": default_levels,
             "requests": requests,
             "discard": min(self.load.discard, 100),
             "repetitions": 1,
         }
-        overrides.update(self.quick_overrides)
+        if self.load.window_s is not None:
+            overrides["window_s"] = min(self.load.window_s, 1.0)
+        overrides.update({k: v for k, v in self.quick_overrides.items() if k != "memory_connections"})
+        memory = self.quick_overrides.get("memory_connections", min(self.memory_connections, 200))
         return dataclasses.replace(
-            self, load=dataclasses.replace(self.load, **overrides), is_quick=True
+            self, load=dataclasses.replace(self.load, **overrides), is_quick=True, memory_connections=memory,
+            calibration=dataclasses.replace(self.calibration, probe_s=min(self.calibration.probe_s, 1.0)),
         )
 
 
@@ -160,10 +192,18 @@ class _Checker:
             return default
         return value
 
-    def number(self, data: dict, prefix: str, key: str, default: float) -> float:
+    def number(self, data: dict, prefix: str, key: str, default):
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             self.fail(f"{prefix}.{key}", f"must be a positive number of seconds, got {_describe(value)}")
+            return default
+        return float(value)
+
+    def fraction(self, data: dict, prefix: str, key: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            self.fail(f"{prefix}.{key}", f"must be a fraction between 0 and 1 (e.g. 0.6 = 60 % of a CPU), "
+                      f"got {_describe(value)}")
             return default
         return float(value)
 
@@ -226,15 +266,18 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "quick")
-EXPERIMENT_KEYS = ("name", "title", "description", "paper")
+TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "quick")
+EXPERIMENT_KEYS = ("name", "title", "description", "paper", "claims")
 SERVERS_KEYS = ("backends", "production", "args", "variant", "workers", "apache_pool")
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
-             "timeout_s", "path", "ready_timeout_s")
+             "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s")
 PAGE_KEYS = ("size_bytes",)
 PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
-QUICK_KEYS = ("levels", "requests", "discard", "repetitions")
-VARIANT_KEYS = ("name", "backend", "args")
+QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections")
+VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions")
+VALIDITY_KEYS = ("server_min_utilization", "client_max_utilization")
+CALIBRATION_KEYS = ("client_max_utilization", "probe_s")
+MEMORY_KEYS = ("connections",)
 
 
 def load_experiment(path: Path | str, known_backends: tuple[str, ...] | None = None) -> Experiment:
@@ -268,6 +311,13 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     title = c.string(exp, "experiment", "title", None, hint="a one-line title") if exp else None
     description = c.string(exp, "experiment", "description", "") or ""
     paper = c.string(exp, "experiment", "paper", "") or ""
+    claims: tuple[str, ...] = ()
+    raw_claims = exp.get("claims", []) if exp else []
+    if not isinstance(raw_claims, list) or any(v not in CLAIM_SETS for v in raw_claims):
+        c.fail("experiment.claims", f"must be a list of claim sets; known: {', '.join(CLAIM_SETS)}; "
+               f"got {_describe(raw_claims)}")
+    else:
+        claims = tuple(raw_claims)
 
     srv = c.table(data, "servers", True, SERVERS_KEYS)
     backends = c.names(srv, "servers", "backends", known_backends, "backend")
@@ -307,8 +357,10 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
         if not isinstance(vargs, list) or any(not isinstance(a, str) for a in vargs):
             c.fail(f"{prefix}.args", f"must be a list of strings, got {_describe(vargs)}")
             vargs = []
+        ranked = c.boolean(raw, prefix, "ranked", True)
+        vreps = c.integer(raw, prefix, "repetitions", None, 1)
         if vname and vbackend:
-            variants.append(Variant(vname, vbackend, tuple(vargs)))
+            variants.append(Variant(vname, vbackend, tuple(vargs), ranked, vreps))
 
     ld = c.table(data, "load", True, LOAD_KEYS)
     mode = c.choice(ld, "load", "mode", "closed", LOAD_MODES)
@@ -322,7 +374,14 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     timeout_s = c.number(ld, "load", "timeout_s", 30.0)
     ready_timeout_s = c.number(ld, "load", "ready_timeout_s", 10.0)
     url_path = c.string(ld, "load", "path", "/index.html", re.compile(r"^/\S*$"), "a URL path starting with '/'")
-    if requests <= 2 * discard:
+    window_s = c.number(ld, "load", "window_s", None) if "window_s" in ld else None
+    warmup_s = None
+    if "warmup_s" in ld and ld["warmup_s"] != "auto":
+        warmup_s = c.number(ld, "load", "warmup_s", None)
+    if "warmup_s" in ld and window_s is None:
+        c.fail("load.warmup_s", "needs load.window_s (time-based points); without it the first and last "
+               "load.discard samples are dropped instead")
+    if window_s is None and requests <= 2 * discard:
         c.fail("load.requests", f"must be larger than 2 × load.discard = {2 * discard} "
                f"(the first and last {discard} samples are discarded), got {requests}")
 
@@ -335,11 +394,21 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     client_cpus = c.string(pin, "pinning", "client_cpus", "1", re.compile(r"^(others|" + CPU_LIST_RE.pattern[1:-1] + r")$"),
                            cpu_hint + " or \"others\"") or "1"
 
-    share = pin.get("server_cpu_share", 1.0)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.05 <= share <= 1.0:
-        c.fail("pinning.server_cpu_share", f"must be a number from 0.05 to 1.0 (fraction of one CPU the server "
-               f"may use; 1.0 = no limit), got {_describe(share)}")
-        share = 1.0
+    share: float | str = pin.get("server_cpu_share", "auto")
+    if share != "auto" and (isinstance(share, bool) or not isinstance(share, (int, float))
+                            or not 0.05 <= share <= 1.0):
+        c.fail("pinning.server_cpu_share", f'must be "auto" (calibrated before the run) or a number from 0.05 '
+               f"to 1.0 (fraction of one CPU the server may use; 1.0 = no limit), got {_describe(share)}")
+        share = "auto"
+
+    val = c.table(data, "validity", False, VALIDITY_KEYS)
+    validity = Validity(server_min=c.fraction(val, "validity", "server_min_utilization", 0.9),
+                        client_max=c.fraction(val, "validity", "client_max_utilization", 0.6))
+    cal = c.table(data, "calibration", False, CALIBRATION_KEYS)
+    calibration = Calibration(client_max=c.fraction(cal, "calibration", "client_max_utilization", 0.5),
+                              probe_s=c.number(cal, "calibration", "probe_s", 1.5))
+    mem = c.table(data, "memory", False, MEMORY_KEYS)
+    memory_connections = c.integer(mem, "memory", "connections", 0, 0) or 0
 
     quick_raw = c.table(data, "quick", False, QUICK_KEYS)
     quick: dict[str, Any] = {}
@@ -347,12 +416,14 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
         ql = c.levels(quick_raw, "quick", None)
         if ql:
             quick["levels"] = ql
-    for key, minimum in (("requests", 1), ("discard", 0), ("repetitions", 1)):
+    for key, minimum in (("requests", 1), ("discard", 0), ("repetitions", 1), ("memory_connections", 0)):
         if key in quick_raw:
             v = c.integer(quick_raw, "quick", key, None, minimum)
             if v is not None:
                 quick[key] = v
-    if "requests" in quick or "discard" in quick:
+    if "window_s" in quick_raw:
+        quick["window_s"] = c.number(quick_raw, "quick", "window_s", 1.0)
+    if window_s is None and ("requests" in quick or "discard" in quick):
         qr = quick.get("requests", min(requests, 3000))
         qd = quick.get("discard", min(discard, 100))
         if qr <= 2 * qd:
@@ -364,12 +435,14 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     assert name is not None and title is not None and levels is not None and url_path is not None
     load = LoadSpec(mode=mode, levels=levels, keep_alive=keep_alive, requests=requests, discard=discard,
                     repetitions=repetitions, threads=threads, timeout_s=timeout_s, path=url_path,
-                    ready_timeout_s=ready_timeout_s)
-    return Experiment(path=path, name=name, title=title, description=description, paper=paper,
+                    ready_timeout_s=ready_timeout_s, window_s=window_s, warmup_s=warmup_s)
+    return Experiment(path=path, name=name, title=title, description=description, paper=paper, claims=claims,
                       backends=backends, production=production, backend_args=backend_args,
                       variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
-                      server_cpu_share=float(share), quick_overrides=quick, source_text=text)
+                      server_cpu_share=share if share == "auto" else float(share), validity=validity,
+                      calibration=calibration, memory_connections=memory_connections,
+                      quick_overrides=quick, source_text=text)
 
 
 def experiment_summary(exp: Experiment) -> dict[str, Any]:
@@ -379,6 +452,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "title": exp.title,
         "description": exp.description,
         "paper": exp.paper,
+        "claims": list(exp.claims),
         "file": str(exp.path),
         "quick": exp.is_quick,
         "backends": exp.backends if isinstance(exp.backends, str) else list(exp.backends),
@@ -392,4 +466,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "server_cpus": exp.server_cpus,
         "client_cpus": exp.client_cpus,
         "server_cpu_share": exp.server_cpu_share,
+        "validity": dataclasses.asdict(exp.validity),
+        "calibration": dataclasses.asdict(exp.calibration),
+        "memory_connections": exp.memory_connections,
     }

@@ -7,11 +7,13 @@ server's resident memory (summed over its processes) by N.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 from .metrics import read_status_kib, session_members
 from .registry import load_backends
@@ -20,19 +22,45 @@ from .server import LaunchSpec, ProcessGuard, ServerProcess
 REQUEST = b"GET / HTTP/1.1\r\nHost: idle-memory\r\n\r\n"
 
 
-def _rss_kb(session_id: int) -> int:
+def rss_kib(session_id: int) -> int:
     """Resident memory summed over the server's processes (its session)."""
     return sum(read_status_kib(p.pid, ("VmRSS",)).get("VmRSS", 0) for p in session_members(session_id))
 
 
-def _one_request(sock: socket.socket) -> None:
+_rss_kb = rss_kib
+
+
+def _one_request(sock: socket.socket, body_bytes: int = 305) -> None:
     sock.sendall(REQUEST)
     data = b""
-    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + 305:
+    while b"\r\n\r\n" not in data or len(data) < data.index(b"\r\n\r\n") + 4 + body_bytes:
         chunk = sock.recv(65536)
         if not chunk:
             raise RuntimeError("server closed a connection that should stay open")
         data += chunk
+
+
+@contextlib.contextmanager
+def hold_idle_connections(port: int, n: int, body_bytes: int = 305, timeout_s: float = 10.0) -> Iterator[int]:
+    """Open up to ``n`` keep-alive connections, each served one request, and hold them idle;
+    yields how many are held (fewer when the server stops answering, e.g. a full pool)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+            except OSError:
+                break
+            try:
+                _one_request(s, body_bytes)
+            except (OSError, RuntimeError):
+                s.close()
+                break
+            socks.append(s)
+        yield len(socks)
+    finally:
+        for s in socks:
+            s.close()
 
 
 def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[str]) -> tuple[int, int]:

@@ -29,14 +29,19 @@ class LoadgenError(Exception):
     """The loadgen failed, timed out or wrote unusable JSON; the message says which."""
 
 
-def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path: Path) -> list[str]:
-    """The closed-loop command line for ``level`` requests in flight."""
-    argv = [
-        str(loadgen),
-        "-c", str(level),
-        "-n", str(load.requests),
+def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path: Path,
+                 warmup_s: float | None = None) -> list[str]:
+    """The closed-loop command line for ``level`` requests in flight: time-based (a warm-up, then
+    a kept window of ``load.window_s``) when the experiment gives a window, else ``-n`` requests
+    with the first and last ``load.discard`` samples dropped (the paper's rule)."""
+    argv = [str(loadgen), "-c", str(level)]
+    if load.window_s is not None:
+        warm = warmup_s if warmup_s is not None else 1.0
+        argv += ["-d", f"{warm + load.window_s:.3f}s", "--warmup", f"{warm:.3f}s"]
+    else:
+        argv += ["-n", str(load.requests), "--discard", str(load.discard)]
+    argv += [
         "-t", str(load.threads),
-        "--discard", str(load.discard),
         "--timeout", f"{load.timeout_s:g}s",
         "--json", str(json_path),
     ]
@@ -46,8 +51,11 @@ def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path:
     return argv
 
 
-def wall_limit_s(load: LoadSpec) -> float:
-    """Generous upper bound for one point: assumes at least 200 requests/s, plus slack."""
+def wall_limit_s(load: LoadSpec, warmup_s: float | None = None) -> float:
+    """Generous upper bound for one point: the run's length (time-based) or at least 200
+    requests/s (request-based), plus slack for the last timeouts."""
+    if load.window_s is not None:
+        return 30.0 + (warmup_s or 1.0) + load.window_s + 2 * load.timeout_s
     return 60.0 + load.requests / 200.0 + 2 * load.timeout_s
 
 

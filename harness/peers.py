@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import production
-from .cpulimit import CpuLimit, CpuLimitError
+from .cgroup import CgroupError, ServerCgroup
+from .cgroup import available as cgroups_available
+from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import load_backends
 from .runner import write_page
@@ -117,25 +119,30 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     for tool in ("wrk", "ab", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"peers: '{tool}' is not installed (make deps)")
-    limit = None
     if server_cpu_share is not None:
         if not 0 < server_cpu_share < 1:
             raise SystemExit(f"peers: --server-cpu-share must be between 0 and 1, got {server_cpu_share}")
-        try:
-            limit = CpuLimit(server_cpu_share, f"peers-{os.getpid()}")
-        except CpuLimitError as exc:
-            raise SystemExit(f"peers: {exc}") from None
+        ok, why = cgroups_available()
+        if not ok:
+            raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
+    return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
+                    server_cpu_share)
+
+
+def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | None:
+    """A fresh cgroup per server start: the cap (if any) and exact CPU accounting. Without
+    root, None: CPU is then read from /proc (10 ms ticks per process)."""
+    if share is None and not cgroups_available()[0]:
+        return None
     try:
-        return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus,
-                        client_cpus, limit)
-    finally:
-        if limit is not None:
-            limit.remove()
+        return ServerCgroup(f"peers-{os.getpid()}-{tag}", share=share, cpus=parse_cpu_list(server_cpus))
+    except CgroupError as exc:
+        raise SystemExit(f"peers: {exc}") from None
 
 
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
-             limit: CpuLimit | None) -> PeerResults:
+             share: float | None) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -148,18 +155,22 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for name in servers:
                     for client in ("wrk", "ab"):
                         spec = _launch(name, work, docroot, build)
+                        cg = _cgroup(f"{r}-{name}-{client}", share, server_cpus)
                         srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
-                                            cgroup_enter=limit.enter if limit else None)
-                        port = srv.start(timeout_s=20)
-                        url = f"http://127.0.0.1:{port}/index.html"
+                                            cgroup_enter=cg.enter if cg else None)
                         try:
-                            before = _cpu_seconds(srv.pid)
+                            port = srv.start(timeout_s=20)
+                            url = f"http://127.0.0.1:{port}/index.html"
+                            # Whole client run: the cgroup counts every thread and process (ns).
+                            before = cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
                             argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
                                     else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url])
                             out, client_s, wall_s = _run_client(argv, client_cpus)
-                            used = _cpu_seconds(srv.pid) - before
+                            used = (cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)) - before
                         finally:
                             srv.stop()
+                            if cg is not None:
+                                cg.close()
                         rps, n, failed = _parse(client, out)
                         cpu_us = used / n * 1e6 if n else None
                         client_us = client_s / n * 1e6 if n else None

@@ -41,6 +41,22 @@ PRODUCTION_SERVERS: dict[str, ProductionServer] = {
 }
 
 
+# Each server's counter page, in the convention of nginx's stub_status and Apache's mod_status:
+# (path, parser in harness.accounting, how many of its own fetches a reading already counts).
+# nginx counts the status request itself; Apache and lighttpd count a request when it ends.
+# h2o's status handler has no running total of requests, so it is not used.
+STATUS_PAGES: dict[str, tuple[str, str, int]] = {
+    "nginx": ("/server-status", "nginx", 1),
+    "lighttpd": ("/server-status?auto", "mod_status", 0),
+    "apache-prefork": ("/server-status?auto", "mod_status", 0),
+    "apache-worker": ("/server-status?auto", "mod_status", 0),
+}
+
+
+def status_page(name: str) -> tuple[str, str, int] | None:
+    return STATUS_PAGES.get(name)
+
+
 def find_executable(name: str) -> str | None:
     found = shutil.which(name)
     if found:
@@ -98,6 +114,7 @@ http {{
         listen 127.0.0.1:{port} backlog=4096;
         root {docroot};
         index index.html;
+        location = /server-status {{ stub_status; }}
     }}
 }}
 """
@@ -122,6 +139,8 @@ server.max-keep-alive-idle = 60
 server.event-handler = "linux-sysepoll"
 server.network-backend = "sendfile"
 server.max-worker = 0
+server.modules = ( "mod_status" )
+status.status-url = "/server-status"
 index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html" )
 """
@@ -174,6 +193,12 @@ LogLevel crit
 LoadModule authz_core_module {APACHE_MODULES}/mod_authz_core.so
 LoadModule mime_module {APACHE_MODULES}/mod_mime.so
 LoadModule dir_module {APACHE_MODULES}/mod_dir.so
+LoadModule status_module {APACHE_MODULES}/mod_status.so
+ExtendedStatus On
+<Location "/server-status">
+    SetHandler server-status
+    Require all granted
+</Location>
 TypesConfig /dev/null
 AddType text/html .html
 DocumentRoot {docroot}

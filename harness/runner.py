@@ -1,17 +1,24 @@
-"""The loop over points: one fresh server per point, one loadgen run, one line in runs.jsonl.
+"""The loop over points: one fresh server per point, in its own cgroup, one loadgen run, one line
+in runs.jsonl.
 
-A point is (server, offered load, repetition). Every point gets a freshly started server so that
-its peak memory, context switches and CPU time belong to that point alone. Each line of
-runs.jsonl is flushed and fsync'ed as soon as the point ends, so an interrupted run keeps every
-finished point and ``--resume`` continues where it stopped.
+A point is (server, offered load, repetition). Every point gets a freshly started server in a
+fresh cgroup, so its CPU time, context switches and peak memory belong to that point alone; they
+are read from the cgroup over the loadgen's kept window only (``harness.accounting``). The
+servers are capped to the share of a CPU the calibration chose (``harness.calibrate``), so that
+the server, not the client, is the bottleneck. Repetitions run the points in a freshly shuffled
+order each, so a drift of the machine spreads over every server. Each line of runs.jsonl is
+flushed and fsync'ed as soon as the point ends, so an interrupted run keeps every finished point
+and ``--resume`` continues where it stopped (and refuses if the binaries changed meanwhile).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
+import random
 import resource
 import shutil
 import signal
@@ -23,41 +30,48 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from harness import envinfo, metrics, production, registry
-from harness.cpulimit import CpuLimit, CpuLimitError
+from harness.accounting import StatusClient, WindowSampler, window_metrics
+from harness.cgroup import CgroupError, ServerCgroup
+from harness.cgroup import available as cgroups_available
 from harness.experiment import Experiment, experiment_summary, load_experiment, parse_cpu_list
 from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_s
 from harness.progress import Progress
 from harness.server import LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
 PAGE_FILE = "index.html"
+STATUS_PATH = "/server-status"
 
-# Concurrency model of each of our backends, for the report's grouping (event-driven vs threads).
-BACKEND_CATEGORIES = {
-    "sped": "event-driven",
-    "symped": "event-driven",
+# The report groups servers by concurrency model. backends.json's `category` (from each
+# binary's --describe) names it; these are the report's words for those categories.
+CATEGORY_WORDS = {
+    "event": "event-driven",
     "pipeline": "event-driven",
-    "uring": "event-driven",
-    "amped": "event-driven",
-    "coro": "event-driven",
-    "fiber": "user-level threads",
-    "st": "user-level threads",
-    "pth": "user-level threads",
+    "user-thread": "user-level threads",
     "thread": "kernel threads",
-    "threadpool": "kernel threads",
-    "fork": "processes",
-    "prefork": "processes",
+    "process": "processes",
 }
+# Until every binary describes its category, the backends the suite has.
+KNOWN_CATEGORIES = {
+    "sped": "event-driven", "symped": "event-driven", "pipeline": "event-driven",
+    "fiber": "user-level threads", "st": "user-level threads", "pth": "user-level threads",
+    "thread": "kernel threads", "threadpool": "kernel threads",
+    "fork": "processes", "prefork": "processes",
+}
+POOL_BACKENDS = ("prefork", "threadpool")  # --workers sizes a pool (until backends.json says so)
 
 
 class RunError(Exception):
     """The run cannot start (nothing to run, no loadgen, bad --only); the message says why."""
 
 
-def category_of(name: str, model: str) -> str:
-    if name in BACKEND_CATEGORIES:
-        return BACKEND_CATEGORIES[name]
-    m = model.lower()
+def category_of(backend: registry.Backend) -> str:
+    described = backend.raw.get("category")
+    if isinstance(described, str) and described:
+        return CATEGORY_WORDS.get(described, described)
+    if backend.name in KNOWN_CATEGORIES:
+        return KNOWN_CATEGORIES[backend.name]
+    m = backend.model.lower()
     if "event" in m:
         return "event-driven"
     if any(w in m for w in ("user-level", "user-space", "fiber", "coroutine", "green")):
@@ -67,6 +81,13 @@ def category_of(name: str, model: str) -> str:
     if "process" in m or "fork" in m:
         return "processes"
     return "other"
+
+
+def sizes_a_pool(backend: registry.Backend) -> bool:
+    described = backend.raw.get("workers_size_pool")
+    if isinstance(described, bool):
+        return described
+    return backend.name in POOL_BACKENDS
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,9 @@ class Target:
     executable: str
     args: tuple[str, ...] = ()
     max_connections: int | None = None
+    ranked: bool = True  # False: a series drawn for a figure (Fig. 1(a)), left out of rankings
+    pool: bool = False  # --workers sizes a pool of processes or threads
+    repetitions: int | None = None  # measured in the first N repetitions only (None: every one)
 
 
 @dataclass(frozen=True)
@@ -114,17 +138,17 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
         if name not in backends:
             raise RunError(f"backend {name!r} is not in backends.json; built: {', '.join(backends) or 'none'}")
         b = backends[name]
-        targets.append(Target(label=name, kind="toy", backend=name, model=b.model,
-                              category=category_of(name, b.model), executable=str(b.binary),
-                              args=exp.backend_args.get(name, ()), max_connections=b.max_connections))
+        targets.append(Target(label=name, kind="toy", backend=name, model=b.model, category=category_of(b),
+                              executable=str(b.binary), args=exp.backend_args.get(name, ()),
+                              max_connections=b.max_connections, pool=sizes_a_pool(b)))
     for v in exp.variants:
         if v.backend not in backends:
             raise RunError(f"variant {v.name!r}: backend {v.backend!r} is not built")
         b = backends[v.backend]
-        targets.append(Target(label=v.name, kind="toy", backend=v.backend, model=b.model,
-                              category=category_of(v.backend, b.model), executable=str(b.binary),
-                              args=exp.backend_args.get(v.backend, ()) + v.args,
-                              max_connections=b.max_connections))
+        targets.append(Target(label=v.name, kind="toy", backend=v.backend, model=b.model, category=category_of(b),
+                              executable=str(b.binary), args=exp.backend_args.get(v.backend, ()) + v.args,
+                              max_connections=b.max_connections, ranked=v.ranked, pool=sizes_a_pool(b),
+                              repetitions=v.repetitions))
     inst = production.installed()
     wanted = list(production.PRODUCTION_SERVERS) if exp.production == "all" else list(exp.production)
     for name in wanted:
@@ -133,18 +157,22 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
             continue
         spec = production.PRODUCTION_SERVERS[name]
         targets.append(Target(label=name, kind="production", backend=name, model=spec.model,
-                              category=spec.category, executable=inst[name]))
+                              category=spec.category, executable=inst[name],
+                              pool=name.startswith("apache")))
     return targets, notes
 
 
-def plan_points(exp: Experiment, targets: list[Target]) -> list[Point]:
-    """Repetition-major order, so a slow drift of the machine spreads over all servers."""
-    return [
-        Point(t, level, rep)
-        for rep in range(exp.load.repetitions)
-        for t in targets
-        for level in exp.load.levels
-    ]
+def plan_points(exp: Experiment, targets: list[Target], seed: int) -> list[Point]:
+    """Repetition after repetition, each in its own shuffled order of (server, load), so that a
+    slow drift of the machine, or a disturbance, spreads over every server instead of hitting
+    the ones that happen to run last. ``seed`` (kept in meta.json) makes the order repeatable."""
+    points: list[Point] = []
+    for rep in range(exp.load.repetitions):
+        batch = [Point(t, level, rep) for t in targets for level in exp.load.levels
+                 if t.repetitions is None or rep < t.repetitions]
+        random.Random(seed * 1009 + rep).shuffle(batch)
+        points.extend(batch)
+    return points
 
 
 def write_page(docroot: Path, size: int) -> Path:
@@ -178,10 +206,9 @@ def readable_by_everyone(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o004)
 
 
-def read_records(run_dir: Path) -> list[dict[str, Any]]:
-    """All lines of runs.jsonl; a torn last line (killed mid-write) is ignored."""
-    path = run_dir / "runs.jsonl"
-    records = []
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All lines of a .jsonl file; a torn last line (killed mid-write) is ignored."""
+    records: list[dict[str, Any]] = []
     if not path.exists():
         return records
     for line in path.read_text().splitlines():
@@ -193,6 +220,10 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return records
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    return read_jsonl(run_dir / "runs.jsonl")
 
 
 def finished_keys(run_dir: Path) -> set[str]:
@@ -235,6 +266,47 @@ def new_run_dir(exp: Experiment, results_root: Path) -> Path:
     return path
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def fingerprint(targets: list[Target], loadgen: Path) -> dict[str, Any]:
+    """What a resumed run must still be measuring: the git revision and every binary's hash."""
+    binaries = {t.executable: _sha256(Path(t.executable)) for t in targets if t.kind == "toy"}
+    binaries[str(loadgen)] = _sha256(loadgen)
+    return {"git_revision": envinfo.git_revision(registry.REPO_ROOT), "binaries": binaries}
+
+
+def fingerprint_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    if old.get("git_revision") != new.get("git_revision"):
+        changes.append(f"git revision {old.get('git_revision')} → {new.get('git_revision')}")
+    for path, digest in (old.get("binaries") or {}).items():
+        now = (new.get("binaries") or {}).get(path, _sha256(Path(path)))
+        if now != digest:
+            changes.append(f"{path} was rebuilt or removed")
+    return changes
+
+
+def slope_so_far(records: list[dict[str, Any]], label: str) -> float | None:
+    """Least-squares slope (ms per client) through the median response time of each load."""
+    from harness.stats import line_of_medians
+
+    groups: dict[int, list[float]] = {}
+    for r in records:
+        if r.get("backend") == label and r.get("status") == "ok":
+            groups.setdefault(r["offered_load"], []).append(float(r["loadgen"]["mean_response_ms"]))
+    line = line_of_medians(groups)
+    return line.slope if line else None
+
+
 class Runner:
     """Runs every point of one experiment into one run directory."""
 
@@ -247,7 +319,6 @@ class Runner:
         self.show_progress = show_progress
         self.resuming = resuming
         self.guard = ProcessGuard()
-        self.cpu_limit: CpuLimit | None = None
         self.loadgen = registry.loadgen_path(build)
         self.docroot = run_dir / "docroot"
         self.server_cpus = exp.server_cpus
@@ -257,10 +328,16 @@ class Runner:
             self.client_cpus = ",".join(map(str, others or allowed))
         else:
             self.client_cpus = exp.client_cpus
+        self.targets: list[Target] = []
+        self.use_cgroups = False
+        self.share: float | None = None  # the cap on every server; None = uncapped
+        self.capacity: dict[str, float] = {}  # label → requests/s at the heaviest load, capped
+        self.records: list[dict[str, Any]] = []
+        self._meta: dict[str, Any] = {}
 
     # -- setup -------------------------------------------------------------------------------
 
-    def prepare(self) -> tuple[list[Point], list[str]]:
+    def prepare(self) -> list[str]:
         if not self.loadgen.exists():
             raise RunError(f"{self.loadgen} does not exist: the load generator is not built. Run `make build` "
                            f"(or set HTTPBENCH_BUILD).")
@@ -275,20 +352,34 @@ class Runner:
         if not targets:
             raise RunError("nothing to run: no backend is built and no production server is installed")
         self.targets = targets
-        if self.exp.server_cpu_share < 1.0:
-            try:
-                self.cpu_limit = CpuLimit(self.exp.server_cpu_share, self.run_dir.name)
-            except CpuLimitError as exc:
-                raise RunError(str(exc)) from None
-        return plan_points(self.exp, targets), notes
+        ok, why = cgroups_available()
+        share = self.exp.server_cpu_share
+        if isinstance(share, float) and share < 1.0 and not ok:
+            raise RunError(f"[pinning] server_cpu_share = {share} needs cgroups, but {why}; run as root, or "
+                           f'set server_cpu_share = "auto" to fall back to an uncapped run')
+        self.use_cgroups = ok
+        if not ok:
+            notes.append(f"Uncapped run: {why}. Every server ran at the full speed of its CPU, so on a "
+                         f"machine where one client core saturates first the ranking measures the client.")
+        elif isinstance(share, float):
+            self.share = share if share < 1.0 else None
+        return notes
 
     def write_meta(self, notes: list[str]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         meta_path = self.run_dir / "meta.json"
+        fp = fingerprint(self.targets, self.loadgen)
         if self.resuming and meta_path.exists():
             meta = json.loads(meta_path.read_text())
+            changes = fingerprint_changes(meta.get("fingerprint") or {}, fp)
+            if changes:
+                raise RunError(f"--resume {self.run_dir}: refusing to mix measurements of different builds: "
+                               + "; ".join(changes) + ". Start a new run instead.")
             meta.setdefault("resumed_at", []).append(_now())
             meta["status"] = "running"
+            cal = meta.get("calibration") or {}
+            self.share = cal.get("share") if self.use_cgroups else None
+            self.capacity = dict(cal.get("capacity_rps") or {})
         else:
             (self.run_dir / "experiment.toml").write_text(self.exp.source_text)
             meta = {
@@ -301,16 +392,16 @@ class Runner:
                 "environment": envinfo.collect_meta(self.build),
                 "pinning": {"server_cpus": self.server_cpus, "client_cpus": self.client_cpus,
                             "server_cpu_share": self.exp.server_cpu_share},
+                "server_bound": None,  # decided by the calibration
+                "cgroups": self.use_cgroups,
+                "shuffle_seed": random.SystemRandom().randrange(1, 1 << 30),
+                "fingerprint": fp,
                 "loadgen": str(self.loadgen),
                 "docroot": str(self.docroot),
                 "targets": [asdict(t) for t in self.targets],
                 "notes": notes,
                 "status": "running",
             }
-        if self.cpu_limit is not None:
-            meta["pinning"]["server_cpu_limit"] = {
-                "quota_us": self.cpu_limit.quota_us, "period_us": self.cpu_limit.period_us,
-                "cgroup": str(self.cpu_limit.path), "cgroup_version": self.cpu_limit.version}
         self._meta = meta
         self._save_meta()
 
@@ -319,10 +410,23 @@ class Runner:
         tmp.write_text(json.dumps(self._meta, indent=2, sort_keys=False) + "\n")
         os.replace(tmp, self.run_dir / "meta.json")
 
+    def _record_share(self, calibration: dict[str, Any] | None) -> None:
+        if calibration is not None:
+            self._meta["calibration"] = calibration
+        pin = self._meta["pinning"]
+        pin["server_cpu_share_used"] = self.share
+        if self.share is not None:
+            from harness.cgroup import bandwidth
+
+            quota, period = bandwidth(self.share)
+            pin["server_cpu_limit"] = {"quota_us": quota, "period_us": period, "per": "server, one cgroup each"}
+        self._meta["server_bound"] = self.share is not None
+        self._save_meta()
+
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> Path:
-        points, notes = self.prepare()
+        notes = self.prepare()
         self.write_meta(notes)
         write_page(self.docroot, self.exp.page_size)
         scratch_docroot = None
@@ -336,43 +440,52 @@ class Runner:
             self.docroot = scratch_docroot
             self._meta["docroot"] = str(scratch_docroot)
             self._save_meta()
+        self.records = read_records(self.run_dir) if self.resuming else []
         done = finished_keys(self.run_dir) if self.resuming else set()
-        todo = [p for p in points if p.key not in done]
         raise_nofile_limit()
         previous_affinity = os.sched_getaffinity(0)
         with contextlib.suppress(OSError):
-            # The harness (and its /proc sampler) stays off the server's CPU.
+            # The harness (and its samplers) stays off the server's CPU.
             os.sched_setaffinity(0, set(parse_cpu_list(self.client_cpus)))
-        progress = Progress(len(todo), enabled=self.show_progress)
-        for note in notes:
-            progress.message(f"note: {note}")
-        if done:
-            progress.message(f"resuming: {len(done)} points already measured, {len(todo)} to go")
         status = "crashed"
         t0 = time.monotonic()
+        progress: Progress | None = None
         try:
-            with terminate_as_interrupt(), open(self.run_dir / "runs.jsonl", "a") as out:
-                for point in todo:
-                    progress.describe(f"{point.target.label} c={point.level} "
-                                      f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
-                    record = self.measure(point)
-                    out.write(json.dumps(record) + "\n")
-                    out.flush()
-                    os.fsync(out.fileno())
-                    if record["status"] == "error":
-                        progress.message(f"error: {point.target.label} c={point.level}: {record['error']}")
-                    progress.advance()
+            with terminate_as_interrupt():
+                if "calibration" not in self._meta:
+                    self.calibrate_share(notes)
+                points = plan_points(self.exp, self.targets, self._meta["shuffle_seed"])
+                todo = [p for p in points if p.key not in done]
+                memory_todo = self.memory_todo()
+                progress = Progress(len(todo) + len(memory_todo), enabled=self.show_progress)
+                if done:
+                    progress.message(f"resuming: {len(done)} points already measured, {len(todo)} to go")
+                with open(self.run_dir / "runs.jsonl", "a") as out:
+                    for point in todo:
+                        progress.describe(f"{point.target.label} c={point.level} "
+                                          f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
+                        record = self.measure(point)
+                        _append(out, record)
+                        self.records.append(record)
+                        progress.message(self.point_line(record))
+                        progress.advance()
+                with open(self.run_dir / "memory.jsonl", "a") as out:
+                    for target in memory_todo:
+                        progress.describe(f"{target.label}: memory per idle connection")
+                        record = self.measure_memory(target)
+                        _append(out, record)
+                        progress.message(_memory_line(record))
+                        progress.advance()
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
             self.guard.kill_all()
-            progress.close()
+            if progress is not None:
+                progress.close()
             if scratch_docroot is not None:
                 shutil.rmtree(scratch_docroot, ignore_errors=True)
-            if self.cpu_limit is not None:
-                self.cpu_limit.remove()
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, previous_affinity)
             self._meta["status"] = status
@@ -381,72 +494,101 @@ class Runner:
             self._save_meta()
         return self.run_dir
 
-    def launch_spec(self, target: Target) -> LaunchSpec:
+    def calibrate_share(self, notes: list[str]) -> None:
+        from harness.calibrate import calibrate
+
+        if not self.use_cgroups:
+            self._record_share({"method": "none", "reason": "no cgroups; uncapped", "share": None})
+            return
+        if self.exp.server_cpu_share != "auto":
+            self._record_share({"method": "fixed", "share": self.share,
+                                "capacity_rps": {}})
+            return
+        result = calibrate(self, self.targets, max(self.exp.load.levels), self.exp.calibration,
+                           show=self.show_progress)
+        self.share = result["share"]
+        self.capacity = dict(result.get("capacity_rps") or {})
+        if self.share is None:
+            notes.append(result.get("reason", "calibration found no share"))
+            self._meta["notes"] = notes
+        self._record_share(result)
+
+    # -- one server --------------------------------------------------------------------------
+
+    def launch_spec(self, target: Target, workers: int | None = None) -> LaunchSpec:
         if target.kind == "production":
             port = free_port()
             return production.launch_spec(target.backend, target.executable,
                                           self.run_dir / "servers" / target.label, self.docroot, port,
-                                          self.exp.apache_pool)
+                                          workers or self.exp.apache_pool)
         argv = [target.executable, "--bind", "127.0.0.1", "--port", "0", "--docroot", str(self.docroot)]
-        if "--backlog" not in target.args:  # an experiment may lower it to reproduce Fig. 1(a)
+        if "--backlog" not in target.args:  # a variant may lower it to reproduce Fig. 1(a)
             argv += ["--backlog", "4096"]
-        if self.exp.workers is not None:
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        elif self.exp.workers is not None:
             argv += ["--workers", str(self.exp.workers)]
         argv += list(target.args)
         return LaunchSpec(argv=tuple(argv), ready="line")
 
-    def measure(self, point: Point) -> dict[str, Any]:
-        """Run one point; failures of the server or loadgen become an ``error`` record."""
-        target = point.target
-        record: dict[str, Any] = {
-            "schema": RECORD_SCHEMA,
-            "key": point.key,
-            "backend": target.label,
-            "base_backend": target.backend,
-            "kind": target.kind,
-            "model": target.model,
-            "category": target.category,
-            "offered_load": point.level,
-            "repetition": point.repetition,
-            "started_at": _now(),
-            "status": "ok",
-            "error": None,
-        }
-        # max_connections is how many connections a backend holds open at once. With a new
-        # connection per request, clients beyond it wait in the accept queue (a process or
-        # thread pool serves any level, as Apache prefork did in the paper); only connections
-        # that stay open can exceed what the model holds.
-        if (self.exp.load.keep_alive and target.max_connections is not None
-                and point.level > target.max_connections):
-            record.update(status="skipped",
-                          error=f"offered load {point.level} exceeds the backend's max_connections "
-                                f"{target.max_connections} (keep-alive)")
-            return record
-        t0 = time.monotonic()
+    def status_client(self, target: Target, port: int) -> StatusClient | None:
+        if target.kind == "toy":
+            return StatusClient("127.0.0.1", port, STATUS_PATH, "httpbench")
+        page = production.status_page(target.backend)
+        if page is None:
+            return None
+        path, kind, self_counted = page
+        return StatusClient("127.0.0.1", port, path, kind, self_counted=self_counted)
+
+    def new_cgroup(self, tag: str, share: float | None) -> ServerCgroup | None:
+        if not self.use_cgroups:
+            return None
+        name = f"{self.run_dir.name}-{tag}".replace("/", "_")[-200:]
+        try:
+            return ServerCgroup(name, share=share, cpus=parse_cpu_list(self.server_cpus))
+        except CgroupError as exc:
+            raise RunError(str(exc)) from None
+
+    def warmup_for(self, target: Target, level: int) -> float:
+        """Warm-up before the kept window: three response times at this load (estimated from
+        the calibration's throughput), at least 0.5 s and at most 6 s."""
+        if self.exp.load.warmup_s is not None:
+            return self.exp.load.warmup_s
+        rate = self.capacity.get(target.label)
+        response_s = level / rate if rate else 0.003 * level
+        return min(6.0, max(0.5, 3 * response_s))
+
+    def run_point(self, target: Target, level: int, share: float | None, tag: str,
+                  record: dict[str, Any], warmup_s: float | None = None) -> None:
+        """Start the server in a fresh cgroup, load it, account for the kept window, stop it;
+        fills ``record`` (loadgen, server_metrics, server, cgroup)."""
+        cg = self.new_cgroup(tag, share)
         spec = self.launch_spec(target)
         logs = self.run_dir / "logs"
         srv = ServerProcess(spec, self.server_cpus, logs / f"{target.label}.log", self.guard,
-                            cgroup_enter=self.cpu_limit.enter if self.cpu_limit else None)
-        throttled_before = self.cpu_limit.throttled_s() if self.cpu_limit else 0.0
-        sampler: metrics.TreeSampler | None = None
+                            cgroup_enter=cg.enter if cg else None)
+        sampler: WindowSampler | None = None
+        legacy: metrics.TreeSampler | None = None
         try:
             port = srv.start(self.exp.load.ready_timeout_s)
             sid = srv.pid
             assert sid is not None
-            before = metrics.snapshot(sid)
-            runtime_before_s = metrics.tree_runtime_s(sid)
-            sampler = metrics.TreeSampler(sid)
+            if cg is None:  # no cgroup: the /proc sampler of an uncapped run without root
+                runtime_before_s = metrics.tree_runtime_s(sid)
+                legacy = metrics.TreeSampler(sid)
+                legacy.start()
+            status = self.status_client(target, port)
+            sampler = WindowSampler(cg, status)
             sampler.start()
             json_path = self.run_dir / "tmp" / "loadgen.json"
             json_path.parent.mkdir(exist_ok=True)
             url = f"http://127.0.0.1:{port}{self.exp.load.path}"
-            argv = loadgen_argv(self.loadgen, self.exp.load, point.level, url, json_path)
+            warm = warmup_s if warmup_s is not None else self.warmup_for(target, level)
+            argv = loadgen_argv(self.loadgen, self.exp.load, level, url, json_path, warm)
             record["loadgen_argv"] = argv
-            result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(self.exp.load),
+            result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(self.exp.load, warm),
                                  logs / "loadgen.log")
             sampler.stop()
-            after = sampler.take()
-            pss = metrics.pss_sum_kib(sid)
             record["loadgen"] = result
             if not result.get("completed"):
                 errors = {k: v for k, v in (result.get("errors") or {}).items() if v}
@@ -454,61 +596,178 @@ class Runner:
                               error="no request completed in the kept window; loadgen errors: "
                                     + (", ".join(f"{k}={v}" for k, v in errors.items()) or "none reported")
                                     + f" (see {logs / 'loadgen.log'})")
-            record["server_metrics"] = {
-                # replaced below by the precise rusage-based values once the server has exited
-                "cpu_user_s": round(after.cpu_user_s - before.cpu_user_s, 4),
-                "cpu_sys_s": round(after.cpu_sys_s - before.cpu_sys_s, 4),
-                "cpu_source": "proc_ticks",
-                "cpu_startup_s": round(runtime_before_s, 6),
-                "peak_rss_kib": max(after.hwm_kib, sampler.max_rss_kib),
-                "rss_sampled_max_kib": sampler.max_rss_kib,
-                "hwm_sum_kib": after.hwm_kib,
-                "pss_sum_kib": pss,
-                "processes_max": sampler.max_processes,
-                "threads_max": sampler.max_threads,
-                "samples": sampler.samples,
-            }
+            sm: dict[str, Any] = {}
+            start_ns, end_ns = result.get("window_start_ns"), result.get("window_end_ns")
+            if cg is not None and isinstance(start_ns, int) and isinstance(end_ns, int):
+                sm = window_metrics(sampler, start_ns, end_ns, share, len(parse_cpu_list(self.server_cpus)))
+            elif cg is not None:
+                # A loadgen without window timestamps: the window is taken as the last elapsed_s
+                # of the run (the end of the run is known to within one sampling interval).
+                end = sampler.readings[-1].t_ns
+                start = end - int(float(result.get("elapsed_s", 0)) * 1e9)
+                sm = window_metrics(sampler, start, end, share, len(parse_cpu_list(self.server_cpus)))
+                sm["window_approximate"] = True
+            if cg is not None:
+                sm["peak_memory_bytes"] = cg.memory_peak_bytes()
+            if legacy is not None:
+                legacy.stop()
+                after = legacy.take()
+                sm.update(source="proc", peak_rss_kib=max(after.hwm_kib, legacy.max_rss_kib),
+                          processes_max=legacy.max_processes, threads_max=legacy.max_threads,
+                          cpu_startup_s=round(runtime_before_s, 6))
+            record["server_metrics"] = sm
         except (ServerStartError, LoadgenError) as exc:
             record.update(status="error", error=str(exc))
         finally:
             if sampler is not None:
                 sampler.stop()
+            if legacy is not None:
+                legacy.stop()
             stop = srv.stop()
+            leftovers = cg.close() if cg is not None else 0
         record["server"] = {
-            "argv": srv.argv,
-            "pid": srv.pid,
-            "port": srv.port,
-            "cpus": self.server_cpus,
+            "argv": srv.argv, "pid": srv.pid, "port": srv.port, "cpus": self.server_cpus,
             "client_cpus": self.client_cpus,
             "startup_s": None if srv.startup_s is None else round(srv.startup_s, 4),
-            "exit_code": stop.exit_code,
-            "killed_after_grace": stop.killed,
-            "stats": stop.stats,
-            "rusage": stop.rusage,
+            "exit_code": stop.exit_code, "killed_after_grace": stop.killed, "stats": stop.stats,
+            "rusage": stop.rusage, "cgroup_leftovers_killed": leftovers,
         }
+        record["cgroup"] = None if cg is None else {
+            "share": share, "quota_us": cg.quota_us, "period_us": cg.period_us,
+            "perf_error": cg.perf_error}
         if stop.exited_by_itself and record["status"] == "ok":
             record.update(status="error", error=f"the server exited by itself during the load (status "
                                                 f"{stop.exit_code}); see {logs / (target.label + '.log')}")
-        if self.cpu_limit is not None:
-            record["server"]["cpu_share"] = self.exp.server_cpu_share
-            record["server"]["throttled_s"] = round(self.cpu_limit.throttled_s() - throttled_before, 6)
         sm = record.get("server_metrics")
-        if sm is not None:
-            lg = record.get("loadgen", {})
-            served = (stop.stats or {}).get("requests")
-            sm["requests_served"] = served if isinstance(served, int) else lg.get("completed_total", lg.get("completed"))
-            sm["ctx_voluntary"] = stop.rusage.get("ctx_voluntary")
-            sm["ctx_involuntary"] = stop.rusage.get("ctx_involuntary")
+        if sm is not None and cg is None:
+            # No cgroup: whole-life rusage (µs, every thread and reaped child) minus start-up.
             user, sys_ = stop.rusage.get("user_s"), stop.rusage.get("sys_s")
-            if user is not None and sys_ is not None and user + sys_ > 0:
-                # Whole-life rusage (µs precision, every thread and reaped child) minus the CPU
-                # the server had used before the load started; split by the rusage ratio.
-                window = max(0.0, user + sys_ - sm["cpu_startup_s"])
-                sm["cpu_user_s"] = round(window * user / (user + sys_), 6)
-                sm["cpu_sys_s"] = round(window * sys_ / (user + sys_), 6)
-                sm["cpu_source"] = "rusage_minus_startup"
+            if user is not None and sys_ is not None:
+                sm["cpu_s"] = round(max(0.0, user + sys_ - sm.get("cpu_startup_s", 0.0)), 6)
+                sm["ctx_switches"] = (stop.rusage.get("ctx_voluntary", 0) + stop.rusage.get("ctx_involuntary", 0))
+                sm["source"] = "rusage_minus_startup"
+                elapsed = float(record.get("loadgen", {}).get("run_s") or record["loadgen"].get("elapsed_s") or 0)
+                cpus = len(parse_cpu_list(self.server_cpus))
+                sm["cpu_allowance_s"] = round(elapsed * cpus, 6)
+                sm["utilization"] = round(sm["cpu_s"] / sm["cpu_allowance_s"], 4) if elapsed > 0 else None
+                sm["window_s"] = elapsed
+
+    def measure(self, point: Point) -> dict[str, Any]:
+        """Run one point; failures of the server or loadgen become an ``error`` record."""
+        target = point.target
+        record: dict[str, Any] = {
+            "schema": RECORD_SCHEMA, "key": point.key, "backend": target.label, "base_backend": target.backend,
+            "kind": target.kind, "model": target.model, "category": target.category, "ranked": target.ranked,
+            "offered_load": point.level, "repetition": point.repetition, "started_at": _now(),
+            "status": "ok", "error": None,
+        }
+        # max_connections is how many connections a backend holds open at once. With a new
+        # connection per request, clients beyond it wait in the accept queue (a process or
+        # thread pool serves any level, as Apache prefork did in the paper); only connections
+        # that stay open can exceed what the model holds.
+        if (self.exp.load.keep_alive and target.max_connections is not None
+                and point.level > target.max_connections):
+            record.update(status="skipped", error=f"offered load {point.level} exceeds the backend's "
+                                                  f"max_connections {target.max_connections} (keep-alive)")
+            return record
+        t0 = time.monotonic()
+        self.run_point(target, point.level, self.share,
+                       f"{target.label}-{point.level}-{point.repetition}", record)
         record["duration_s"] = round(time.monotonic() - t0, 3)
         return record
+
+    def point_line(self, record: dict[str, Any]) -> str:
+        """One line per finished point, as hyperfine prints one per benchmark."""
+        head = f"  {record['backend']:<15} c={record['offered_load']:<5} rep {record['repetition'] + 1}: "
+        if record["status"] != "ok":
+            return head + f"{record['status'].upper()}: {(record.get('error') or '').splitlines()[0][:100]}"
+        lg = record["loadgen"]
+        sm = record.get("server_metrics") or {}
+        parts = [f"{lg['requests_per_second']:>9,.0f} req/s", f"mean {lg['mean_response_ms']:.2f} ms",
+                 f"l_m {lg.get('measured_load', 0):.0f}"]
+        if sm.get("utilization") is not None:
+            parts.append(f"server {sm['utilization']:.0%}")
+        util = (lg.get("client_cpu") or {}).get("utilization")
+        if util is not None:
+            parts.append(f"client {util:.0%}")
+        slope = slope_so_far(self.records, record["backend"])
+        if slope is not None:
+            parts.append(f"slope so far {slope:.4f} ms/client")
+        return head + ", ".join(parts)
+
+    # -- memory per idle connection ----------------------------------------------------------
+
+    def memory_todo(self) -> list[Target]:
+        n = self.exp.memory_connections
+        if n <= 0:
+            return []
+        done = {r.get("backend") for r in read_jsonl(self.run_dir / "memory.jsonl") if r.get("status") == "ok"}
+        return [t for t in self.targets if t.ranked and t.label not in done]
+
+    def measure_memory(self, target: Target) -> dict[str, Any]:
+        from harness.idle_memory import hold_idle_connections
+        from harness.metrics import pss_sum_kib
+
+        def rss_kib(session: int) -> int:
+            # Proportional set size: a page shared by a pool's processes counts once in all, so
+            # process-per-connection models are not charged each process's shared libraries.
+            return pss_sum_kib(session) or 0
+
+        n = self.exp.memory_connections
+        if target.max_connections:
+            n = min(n, target.max_connections)
+        if target.kind == "production" and target.pool:
+            n = min(n, self.exp.apache_pool)
+        record: dict[str, Any] = {"schema": RECORD_SCHEMA, "backend": target.label, "kind": target.kind,
+                                  "category": target.category, "connections": n, "status": "ok", "error": None}
+        cg = self.new_cgroup(f"{target.label}-memory", None)
+        workers = n if (target.pool and target.kind == "toy") else None
+        spec = self.launch_spec(target, workers=workers)
+        if target.kind == "toy":
+            spec = LaunchSpec(argv=spec.argv + ("--idle-timeout", "300"), ready=spec.ready)
+        srv = ServerProcess(spec, self.server_cpus, self.run_dir / "logs" / f"{target.label}.log", self.guard,
+                            cgroup_enter=cg.enter if cg else None)
+        try:
+            port = srv.start(self.exp.load.ready_timeout_s)
+            assert srv.pid is not None
+            with hold_idle_connections(port, 1, self.exp.page_size):
+                pass  # lazily built state (date cache, pools) belongs to the baseline
+            time.sleep(0.3)
+            before_rss = rss_kib(srv.pid)
+            before_cg = cg.read().memory_bytes if cg else None
+            with hold_idle_connections(port, n, self.exp.page_size) as held:
+                time.sleep(1.0)
+                after_rss = rss_kib(srv.pid)
+                after_cg = cg.read().memory_bytes if cg else None
+            record.update(held=held, pss_before_kib=before_rss, pss_after_kib=after_rss,
+                          bytes_per_connection=round((after_rss - before_rss) * 1024 / held, 1) if held else None,
+                          total_bytes_per_connection=round(after_rss * 1024 / held, 1) if held else None,
+                          measure="pss")
+            if before_cg is not None and after_cg is not None and held:
+                record["cgroup_bytes_per_connection"] = round((after_cg - before_cg) / held, 1)
+            if target.pool:
+                record["note"] = ("pool pre-allocated at start: the growth per connection leaves out the "
+                                  "pool's own memory; total memory per connection includes it")
+        except (ServerStartError, OSError) as exc:
+            record.update(status="error", error=str(exc))
+        finally:
+            srv.stop()
+            if cg is not None:
+                cg.close()
+        return record
+
+
+def _append(out, record: dict[str, Any]) -> None:
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+    os.fsync(out.fileno())
+
+
+def _memory_line(record: dict[str, Any]) -> str:
+    if record["status"] != "ok":
+        return f"  {record['backend']:<15} memory: ERROR {record.get('error')}"
+    return (f"  {record['backend']:<15} memory: {record.get('bytes_per_connection') or 0:,.0f} bytes per idle "
+            f"keep-alive connection ({record.get('held')} held)")
 
 
 def run_experiment(experiment_path: Path | None, out_dir: Path | None, quick: bool, resume_dir: Path | None,

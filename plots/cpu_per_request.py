@@ -15,7 +15,7 @@ def draw(analysis) -> Figure:
     order = sorted(analysis.backends, key=lambda b: (b.cpu_us_per_request is None, b.cpu_us_per_request or 0))
     handles, labels, values, eff = style.plot_two_metrics(
         analysis, ax, ax_eff, order, "cpu_us_per_request", "requests_per_cpu_second",
-        lambda b: f"{b.backend}: median {b.cpu_us_per_request:.1f} µs")
+        lambda b: f"{b.backend}: " + (f"{b.cpu_us_per_request:.1f} µs beyond the knee" if b.cpu_us_per_request is not None else "no valid point beyond the knee"))
     if not values:
         style.no_data(fig, ax, "no server CPU measurements in this run")
     for a in (ax, ax_eff):

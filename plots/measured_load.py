@@ -1,8 +1,10 @@
 """Fig. 1 of Kerneis & Chroboczek: measured load against offered load, with the ideal diagonal.
 
-A server that keeps every offered request in flight sits on the diagonal; a curve that bends
-away shows requests waiting outside the measurement (accept queue overflow, a saturated client).
-The right panel shows the same as a ratio, where a shortfall is easier to see at low loads.
+A server that keeps every offered request in service sits on the diagonal (Fig. 1(b), after
+tuning). A series run with a small accept queue (an unranked ``--backlog 128`` variant) shows
+Fig. 1(a): however large the offered load, the measured load stays near the queue's length,
+because the clients whose SYN was dropped wait outside the server. The right panel shows the
+same as a ratio, where a shortfall is easier to see at low loads.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ def draw(analysis) -> Figure:
     styles = style.server_styles(analysis)
     lv = style.levels(analysis)
     handles, labels = [], []
-    for b in analysis.backends:
+    for b in list(analysis.backends) + list(analysis.series_only):
         xs, ys = analysis.series(b.backend, "measured_load")
-        (h,) = ax.plot(xs, ys, label=b.backend, **styles[b.backend])
-        ax_ratio.plot(xs, [y / x for x, y in zip(xs, ys)], **styles[b.backend])
+        st = dict(styles[b.backend])
+        if not b.ranked:  # the Fig. 1(a) series: drawn heavier so it reads as the "before" curve
+            st.update(linewidth=2.6, linestyle="-.", color="black", markerfacecolor="black")
+        (h,) = ax.plot(xs, ys, label=b.backend, **st)
+        ax_ratio.plot(xs, [y / x for x, y in zip(xs, ys)], **st)
         handles.append(h)
-        labels.append(b.backend)
+        labels.append(b.backend + ("  (series only, not ranked)" if not b.ranked else ""))
     if lv:
         top = max(lv)
         diag = Line2D([0, top], [0, top], color="black", linestyle=":", linewidth=1.2)
@@ -48,10 +53,10 @@ def draw(analysis) -> Figure:
     if style.ring_flagged(ax, analysis, "measured_load"):
         extra.append(style.flagged_handle())
     ax.set_xlabel("offered load l (concurrent clients)")
-    ax.set_ylabel("measured load l_m = n·t_r / t (requests in flight)")
+    ax.set_ylabel("measured load l_m (requests in service, time-averaged)")
     ax.set_title("(a) measured vs offered", fontsize=10)
     style.offered_axis(ax_ratio, analysis)
     ax_ratio.set_ylabel("measured / offered load (ratio)")
-    ax_ratio.set_title("(b) ratio; 1 = every offered request in flight", fontsize=10)
+    ax_ratio.set_title("(b) ratio; 1 = every offered request in service", fontsize=10)
     style.legend_right(fig, handles, labels, title="server (ranked by slope)", extra=extra)
     return fig

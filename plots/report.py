@@ -20,14 +20,19 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.analysis import (  # noqa: E402
-    CLIENT_BOUND_UTILIZATION,
+    FLAG_TEXT,
+    KNEE_THROUGHPUT,
     SHORTFALL_RATIO,
     Analysis,
     analyze,
+    excluded_counts,
     findings,
     write_summary_csv,
 )
+from harness.claims import Claim, claims_for, tally, write_claims  # noqa: E402
+from harness.stats import Interval  # noqa: E402
 from plots import FIGURES  # noqa: E402
+from plots.style import FLAG_COLOR, share_used  # noqa: E402
 
 PAGE = (11.0, 8.5)  # landscape letter; figures use the same width
 WRAP = 126  # characters per line of body text at 9.5 pt on an 11-inch page
@@ -68,13 +73,14 @@ class TextPage:
         self.y -= 0.035
 
     def paragraph(self, text: str, size: float = 9.5, indent: float = 0.05, bullet: str = "",
-                  width: int = WRAP) -> None:
+                  width: int = WRAP, color: str = "black", bold: bool = False) -> None:
         lines = textwrap.wrap(text, width=width - len(bullet)) or [""]
         line_h = self._line_h(size)
         self._ensure(line_h * (len(lines) + 0.35))
         for i, line in enumerate(lines):
             prefix = bullet if i == 0 else " " * len(bullet)
-            self.fig.text(indent, self.y, prefix + line, fontsize=size, va="top", family="DejaVu Sans")
+            self.fig.text(indent, self.y, prefix + line, fontsize=size, va="top", family="DejaVu Sans",
+                          color=color, fontweight="bold" if bold else "normal")
             self.y -= line_h
         self.y -= line_h * 0.35
 
@@ -127,6 +133,10 @@ def title_page(a: Analysis) -> list[Figure]:
     exp = meta.get("experiment", {})
     env = meta.get("environment", {})
     page = TextPage(f"httpbench: {exp.get('title', 'benchmark report')}", _footer(a))
+    if share_used(meta) is None:
+        page.paragraph("This run was not server-bound: the servers ran uncapped, so where one client core "
+                       "saturates first, its ranking measures the client, not the servers.", size=11,
+                       color=FLAG_COLOR, bold=True)
     status = meta.get("status", "unknown")
     page.paragraph(
         f"Run {meta.get('run_id', a.run_dir.name)}, started {meta.get('created', '?')}, finished "
@@ -147,8 +157,8 @@ def title_page(a: Analysis) -> list[Figure]:
         ["frequency governor", str(env.get("governor", "?"))],
         ["pinning", f"server on CPU {meta.get('pinning', {}).get('server_cpus', '?')}, client on CPU "
                     f"{meta.get('pinning', {}).get('client_cpus', '?')} (taskset)"
-                    + (f"; server limited to {meta['pinning']['server_cpu_share']:.0%} of its CPU"
-                       if (meta.get('pinning', {}).get('server_cpu_share') or 1.0) < 1.0 else "")],
+                    + (f"; every server capped at {share_used(meta):.0%} of its CPU (own cgroup)"
+                       if share_used(meta) is not None else "; servers uncapped")],
         ["net.core.somaxconn", str(env.get("somaxconn", "?"))],
         ["tcp_tw_reuse / port range", f"{env.get('tcp_tw_reuse', '?')} / {env.get('ip_local_port_range', '?')}"],
         ["open files (soft / hard)", f"{env.get('nofile_soft', '?')} / {env.get('nofile_hard', '?')}"],
@@ -177,108 +187,153 @@ def method_page(a: Analysis) -> list[Figure]:
     pin = meta.get("pinning", {})
     page = TextPage("Method", _footer(a))
     targets = meta.get("targets", [])
-    toy = [t for t in targets if t.get("kind") == "toy"]
+    toy = [t for t in targets if t.get("kind") == "toy" and t.get("ranked", True)]
     prod = [t for t in targets if t.get("kind") == "production"]
+    extra = [t for t in targets if not t.get("ranked", True)]
     levels = load.get("levels", [])
     page.heading("What was run")
     page.paragraph(
         f"{len(toy)} of our servers (the same HTTP core with one concurrency backend each: "
         f"{', '.join(t['label'] for t in toy) or 'none'}) and {len(prod)} production servers "
         f"({', '.join(t['label'] for t in prod) or 'none'}), each at {len(levels)} offered loads "
-        f"({', '.join(map(str, levels))} concurrent clients), {load.get('repetitions', '?')} repetition(s): "
-        f"{len(a.records) + len(a.errors) + len(a.skipped)} points in all.")
+        f"({', '.join(map(str, levels))} concurrent clients), {load.get('repetitions', '?')} repetition(s), the "
+        f"points of each repetition in a freshly shuffled order (seed {meta.get('shuffle_seed', '?')}): "
+        f"{len(a.records) + len(a.errors) + len(a.skipped)} points in all."
+        + (f" Drawn but not ranked: {', '.join(t['label'] + ' (' + ' '.join(t.get('args') or []) + ')' for t in extra)}."
+           if extra else ""))
+    window = (f"a warm-up chosen per point (three response times at that load, 0.5–6 s), then a kept window of "
+              f"{load['window_s']:g} s" if load.get("window_s") else
+              f"{load.get('requests', '?')} requests per point, the first and last {load.get('discard', '?')} "
+              f"discarded (the paper's rule)")
     page.paragraph(
-        f"Each point starts a fresh server, pinned to CPU {pin.get('server_cpus', '?')}, waits until it accepts, "
-        f"then runs the project's load generator pinned to CPU {pin.get('client_cpus', '?')}: an ab-style "
-        f"self-clocking closed loop keeping exactly l requests in flight, "
+        f"Each point starts a fresh server in its own cgroup, pinned to CPU {pin.get('server_cpus', '?')}, waits "
+        f"until it accepts, then runs the project's load generator pinned to CPU {pin.get('client_cpus', '?')}: an "
+        f"ab-style self-clocking closed loop keeping exactly l requests in flight, "
         + ("reusing connections (keep-alive)" if load.get("keep_alive") else
            "opening a new connection for every request (as ApacheBench did in the paper)")
-        + f", {load.get('requests', '?')} requests per point, the first and last {load.get('discard', '?')} "
-        f"discarded (the paper discarded 1,000 to skip ramp-up and ramp-down), request timeout "
-        f"{load.get('timeout_s', '?')} s. Every response is verified (status, length, body). "
-        f"The server is then stopped with SIGTERM (SIGKILL after a grace period) and its whole "
-        f"process group is checked to be gone.")
-    share = pin.get("server_cpu_share", 1.0) or 1.0
-    if share < 1.0:
+        + f", {window}, request timeout {load.get('timeout_s', '?')} s. Every response is verified (status, "
+        f"length, body). The server is then stopped with SIGTERM (SIGKILL after a grace period); anything "
+        f"left in its cgroup is killed by pid.")
+    page.heading("Server-bound: the CPU cap")
+    share = share_used(meta)
+    cal = meta.get("calibration") or {}
+    if share is not None:
         lim = pin.get("server_cpu_limit", {})
+        how = (f"chosen by a calibration before the run: every server was probed at {cal.get('trial_share', 0.25):.0%} "
+               f"of a CPU at {cal.get('level', '?')} clients; the client was busiest against {cal.get('fastest', '?')}, "
+               f"and the share is the {cal.get('rule', 'largest share keeping the client at most half busy')} "
+               f"({len(cal.get('probes') or [])} probes, in meta.json)" if cal.get("method") == "auto"
+               else "fixed by the experiment file")
         page.paragraph(
-            f"The server was limited to {share:.0%} of its CPU by the CFS bandwidth controller (cgroup v"
-            f"{lim.get('cgroup_version', '?')}: {lim.get('quota_us', '?')} µs every {lim.get('period_us', '?')} µs), "
-            f"standing in for the paper's server clocked 3.7 times slower than its client, so that the server "
-            f"rather than the client is the bottleneck. Throttling adds pauses of up to a period to single "
-            f"requests, which raises response times most at low loads.")
-    page_size = exp.get("page_size", 305)
+            f"Every server was capped at {share:.0%} of one CPU by the CFS bandwidth controller "
+            f"({lim.get('quota_us', '?')} µs every {lim.get('period_us', '?')} µs), {how}. This stands in for the "
+            f"paper's server clocked 3.7 times slower than its client: the server, not the client, is the "
+            f"bottleneck, so a slope compares servers. Throttling adds pauses of up to a period to single requests.")
+    else:
+        page.paragraph("The servers were NOT capped (" + (cal.get("reason") or "see the notes on the first page")
+                       + "). Where the client saturates first, differences between servers shrink to what each "
+                       "server costs the client.", color=FLAG_COLOR)
+    page.heading("What was measured (over the kept window only)")
     page.paragraph(
-        f"All servers serve the same document root, made by the harness, holding index.html of exactly "
-        f"{page_size} bytes; the URL is {load.get('path', '/index.html')} on 127.0.0.1. Production servers run "
-        f"from configs written into the run directory: one worker (Apache: a fixed pool of "
-        f"{exp.get('apache_pool', '?')} processes or threads), no access log, keep-alive limits raised.")
-    page.heading("What was measured")
+        "From the load generator: completed requests n and the kept window t, mean response time (connect "
+        "included, as ab), the measured load l_m (the time-average of requests in service during the window; "
+        "the paper's n·t_r/t with t_r the servicing time, never above the offered load), throughput, "
+        "percentiles, errors by kind, and the client's own CPU use.", bullet="• ")
     page.paragraph(
-        "From the load generator: completed requests n and the kept window t, mean service time t_r, the "
-        "measured load l_m = n·t_r/t (Kerneis & Chroboczek's definition: equal to the offered load l when "
-        "every offered request is in flight all the time), throughput, median and 99th percentile, errors "
-        "by kind and the client's own CPU use.", bullet="• ")
-    page.paragraph(
-        "From the kernel, over the server's whole session (every process it forks, live or reaped): CPU user + "
-        "system seconds of the point (the server's wait4 rusage, which includes exited threads and reaped "
-        "children, minus the CPU it had used when the load started), context switches (the same rusage), peak "
-        "resident memory (sum of VmHWM over the processes alive at the end of the load, or the largest sum of "
-        "VmRSS sampled every 100 ms if higher), and the largest number of processes and threads seen.",
+        "From the server's cgroup, sampled every 20 ms and interpolated at the window's bounds: CPU time of "
+        "every process and thread the server ever had (ns, no ticks), throttling, peak memory charged (user and "
+        "kernel), and kernel context switches (a perf software counter bound to the cgroup). From the server's "
+        "status page (our servers; nginx's stub_status): its own request count and user-level switches.",
         bullet="• ")
     page.paragraph(
-        "Slope: least-squares line of mean response time against offered load over every measured point "
-        "of a server (all repetitions); the slope in ms per client is the paper's figure of merit (smaller "
-        "is faster), r is Pearson's correlation (the paper saw r > 0.999).", bullet="• ")
-    page.heading("Flags (points are flagged, never dropped)")
-    page.paragraph(f"client-bound: the load generator was busy (idle polling excluded) more than "
-                   f"{CLIENT_BOUND_UTILIZATION:.0%} of its CPU, so the client limited the rate.", bullet="• ")
-    page.paragraph(f"load shortfall: measured load below {SHORTFALL_RATIO:.0%} of offered load; requests "
-                   "spent time outside the measured window, e.g. SYNs dropped by a full accept queue "
-                   "(somaxconn, the paper's Fig. 1(a)).", bullet="• ")
-    page.paragraph("errors: the load generator counted refused, reset, timed-out or wrong responses.",
-                   bullet="• ")
+        f"Memory per connection ({exp.get('memory_connections', 0)} idle keep-alive connections, each served once "
+        f"and held): growth of the server's proportional set size divided by the connections held (the SXE posts' "
+        f"figure).", bullet="• ")
+    page.heading("Which points count")
+    val = exp.get("validity") or {}
+    page.paragraph(
+        f"A server's knee is the lightest load at which its median throughput reaches {KNEE_THROUGHPUT:.0%} of its "
+        f"highest. A point at or beyond the knee counts only if the server used at least "
+        f"{val.get('server_min', 0.9):.0%} of its CPU allowance in the window and the client at most "
+        f"{val.get('client_max', 0.6):.0%} of its CPU; every point also needs a measured load of at least "
+        f"{SHORTFALL_RATIO:.0%} of the offered load and no failed response. Other points are drawn ringed and "
+        f"listed with the reason, and left out of fits, intervals and rankings.")
+    page.heading("Statistics")
+    page.paragraph(
+        "Repetitions combine by the median. A server's slope is the least-squares line through the median of "
+        "each load; its 95 % interval is a percentile bootstrap (2,000 resamples of the repetitions within each "
+        "load, seeded). Throughput is the median at the best load beyond the knee, CPU per request the median "
+        "over the points beyond the knee, each with the same bootstrap. The ranking orders servers by slope and "
+        "gives one rank to a server and every following server whose interval overlaps its interval (tied).")
     return page.figs
+
+
+def _iv(iv: Interval | None, spec: str, scale: float = 1.0) -> str:
+    if iv is None:
+        return "–"
+    if iv.lo is None or iv.hi is None:
+        return format(iv.value * scale, spec)
+    return f"{iv.value * scale:{spec}} [{iv.lo * scale:{spec}}–{iv.hi * scale:{spec}}]"
 
 
 def ranking_rows(a: Analysis) -> list[list[str]]:
     rows = []
-    for i, b in enumerate(a.backends, 1):
-        fit = b.fit_mean
+    for b in a.backends:
+        mem = b.memory_per_connection or {}
         rows.append([
-            str(i),
+            (("=" if b.tied else "") + str(b.rank)) if b.rank else "–",
             b.backend,
             b.category + (" (prod.)" if b.kind == "production" else ""),
-            _fmt(fit.slope if fit else None, ".4f"),
-            _fmt(fit.intercept if fit else None, ".3f"),
-            _fmt(fit.r if fit else None, ".4f"),
-            _fmt(b.fit_median.slope if b.fit_median else None, ".4f"),
-            f"{b.peak_rps:,.0f} @ {b.peak_rps_level}",
-            _fmt(b.cpu_us_per_request, ".1f"),
-            _fmt(b.ctx_switches_per_request, ".2f"),
-            (f"{b.peak_rss_mib:.1f} @ {b.peak_rss_level}" if b.peak_rss_mib is not None else "–"),
-            f"{b.flagged_points}/{b.points}" + (f", {b.error_points} failed" if b.error_points else ""),
+            _iv(b.slope, ".4f"),
+            _fmt(b.slope.half_width_rel * 100 if b.slope and b.slope.half_width_rel is not None else None, ".1f"),
+            _fmt(b.r_all, ".4f"),
+            _iv(b.throughput, ",.0f"),
+            _iv(b.cpu, ".1f"),
+            _fmt(b.ctx_switches_per_request, ".2f")
+            + (f" / {b.user_switches_per_request:.2f}" if b.user_switches_per_request else ""),
+            _fmt(mem.get("bytes_per_connection"), ",.0f"),
+            f"{b.points - b.flagged_points}/{b.points}" + (f", {b.error_points} failed" if b.error_points else ""),
         ])
     return rows
 
 
-RANKING_HEADER = ["#", "server", "model", "slope\nms/client", "intercept\nms", "r", "median's\nslope", "peak req/s\n@ clients",
-                  "CPU µs\n/request", "ctx sw.\n/request", "peak RSS\nMiB @ clients",
-                  "flagged /\npoints"]
+RANKING_HEADER = ["#", "server", "model", "slope ms/client\n[95 % interval]", "±%", "r",
+                  "throughput req/s\n[95 % interval]", "CPU µs/request\n[95 % interval]",
+                  "switches/req\nkernel / user", "bytes per\nidle conn.", "valid /\npoints"]
 
 
 def ranking_pages(a: Analysis) -> list[Figure]:
     rows = ranking_rows(a) or [["–"] * len(RANKING_HEADER)]
     page = TextPage("Ranking by slope (Fig. 2's figure of merit)", _footer(a))
-    page.paragraph("Servers ordered by the slope of mean response time against offered load (the median's slope "
-                   "is the same fit of the median response time); CPU and "
-                   "context switches per request are medians over the offered loads; peak memory is the "
-                   "largest over the loads. Full per-point numbers are in summary.csv.", size=9.5)
-    widths = [0.03, 0.12, 0.15, 0.07, 0.07, 0.06, 0.07, 0.11, 0.08, 0.07, 0.10, 0.07]
+    groups = len({b.rank for b in a.backends if b.rank})
+    page.paragraph(f"Servers ordered by the slope of mean response time against offered load; '=' marks servers "
+                   f"tied with the server above because their 95 % intervals overlap ({groups} rank groups). "
+                   "Throughput, CPU and switches are taken at or beyond each server's knee. Per-point numbers "
+                   "are in summary.csv; the figures behind each claim are on the next page.", size=9.5)
+    widths = [0.03, 0.1, 0.13, 0.15, 0.04, 0.06, 0.14, 0.12, 0.08, 0.07, 0.08]
     while rows:
         n = page.rows_that_fit(0.03, header_lines=2)
-        page.table(RANKING_HEADER, rows[:n], widths, size=8.5, row_h=0.03)
+        page.table(RANKING_HEADER, rows[:n], widths, size=8, row_h=0.03)
         rows = rows[n:]
+    return page.figs
+
+
+VERDICT_COLOR = {"agrees": "#1a7f37", "disagrees": FLAG_COLOR, "inconclusive": "#9a6700"}
+
+
+def claims_pages(a: Analysis, claims: list[Claim]) -> list[Figure]:
+    if not claims:
+        return []
+    page = TextPage(f"The paper's claims, checked ({claims[0].paper})", _footer(a))
+    t = tally(claims)
+    page.paragraph(f"{t['agrees']} agree, {t['disagrees']} disagree, {t['inconclusive']} inconclusive. A verdict is "
+                   "computed from the 95 % interval of our figure: 'agrees' when the interval lies on the paper's side "
+                   "of the threshold, 'disagrees' when it lies entirely on the other side, 'inconclusive' otherwise "
+                   "or when a server is missing. Also in claims.json.", size=9.5)
+    for c in claims:
+        page.paragraph(f"{c.verdict.upper()}: {c.statement}", size=9.5, color=VERDICT_COLOR[c.verdict], bold=True)
+        page.paragraph(f"Ours: {c.figure}.", size=9, indent=0.07)
+        page.paragraph(f"Test: {c.test}.", size=8.5, indent=0.07, color="#555555")
     return page.figs
 
 
@@ -286,16 +341,16 @@ def findings_pages(a: Analysis) -> list[Figure]:
     page = TextPage("Findings (computed from this run)", _footer(a))
     for sentence in findings(a):
         page.paragraph(sentence, size=10, bullet="• ", width=WRAP - 6)
+    total, left_out, reasons = excluded_counts(a)
     if a.flags:
-        page.heading("Flagged points")
-        rows = [[f.backend, str(f.offered_load), str(f.repetition + 1), f.kind.replace("_", " "), f.detail]
+        page.heading(f"Points left out ({left_out} of {total})")
+        rows = [[f.backend, str(f.offered_load), str(f.repetition + 1), FLAG_TEXT[f.kind], f.detail]
                 for f in sorted(a.flags, key=lambda f: (f.backend, f.offered_load, f.repetition, f.kind))]
         shown = rows[: page.rows_that_fit(0.026)]
-        page.table(["server", "offered load", "repetition", "flag", "detail"], shown,
-                   [0.15, 0.1, 0.09, 0.13, 0.53], size=8, row_h=0.026)
+        page.table(["server", "offered load", "repetition", "reason", "detail"], shown,
+                   [0.13, 0.08, 0.08, 0.33, 0.38], size=7.5, row_h=0.026)
         if len(rows) > len(shown):
-            page.paragraph(f"… and {len(rows) - len(shown)} more flagged points (column 'flags' of summary.csv).",
-                           size=9)
+            page.paragraph(f"… and {len(rows) - len(shown)} more (column 'flags' of summary.csv).", size=9)
     if a.errors:
         page.heading("Failed points")
         for r in a.errors[:12]:
@@ -307,30 +362,39 @@ def findings_pages(a: Analysis) -> list[Figure]:
 
 
 def write_ranking_csv(a: Analysis, path: Path) -> Path:
+    def iv(x: Interval | None) -> list[str]:
+        if x is None:
+            return ["", "", ""]
+        return [f"{x.value:.6g}", "" if x.lo is None else f"{x.lo:.6g}", "" if x.hi is None else f"{x.hi:.6g}"]
+
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["rank", "backend", "kind", "category", "slope_ms_per_client", "intercept_ms", "r",
-                    "median_slope_ms_per_client", "peak_requests_per_second", "peak_at_load",
-                    "cpu_us_per_request", "ctx_switches_per_request", "peak_rss_mib", "peak_rss_at_load",
-                    "points", "flagged_points", "failed_points"])
-        for i, b in enumerate(a.backends, 1):
-            f, m = b.fit_mean, b.fit_median
-            w.writerow([i, b.backend, b.kind, b.category, f and f"{f.slope:.6g}", f and f"{f.intercept:.6g}",
-                        f and f.r is not None and f"{f.r:.6f}" or "", m and f"{m.slope:.6g}",
-                        f"{b.peak_rps:.6g}", b.peak_rps_level, _fmt(b.cpu_us_per_request, ".6g", ""),
-                        _fmt(b.ctx_switches_per_request, ".6g", ""), _fmt(b.peak_rss_mib, ".6g", ""),
-                        b.peak_rss_level, b.points, b.flagged_points, b.error_points])
+        w.writerow(["rank", "tied", "backend", "kind", "category", "slope_ms_per_client", "slope_lo", "slope_hi",
+                    "intercept_ms", "r", "throughput_rps", "throughput_lo", "throughput_hi", "cpu_us_per_request",
+                    "cpu_lo", "cpu_hi", "ctx_switches_per_request", "user_switches_per_request",
+                    "bytes_per_idle_connection", "knee_level", "points", "flagged_points", "failed_points"])
+        for b in a.backends:
+            mem = (b.memory_per_connection or {}).get("bytes_per_connection")
+            w.writerow([b.rank or "", b.tied, b.backend, b.kind, b.category, *iv(b.slope),
+                        f"{b.fit_mean.intercept:.6g}" if b.fit_mean else "", _fmt(b.r_all, ".6f", ""),
+                        *iv(b.throughput), *iv(b.cpu), _fmt(b.ctx_switches_per_request, ".6g", ""),
+                        _fmt(b.user_switches_per_request, ".6g", ""), _fmt(mem, ".6g", ""), b.knee_level or "",
+                        b.points, b.flagged_points, b.error_points])
     return path
 
 
 def build_report(run_dir: Path) -> tuple[Path, Analysis]:
-    """Write report.pdf, figures/, summary.csv and ranking.csv; return the PDF path and the analysis."""
+    """Write report.pdf, figures/, summary.csv, ranking.csv and claims.json; return the PDF path and
+    the analysis."""
     run_dir = Path(run_dir)
     a = analyze(run_dir)
+    claims = claims_for(a)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     write_summary_csv(a, run_dir / "summary.csv")
     write_ranking_csv(a, run_dir / "ranking.csv")
+    if claims:
+        write_claims(claims, run_dir / "claims.json")
     pdf_path = run_dir / "report.pdf"
     tmp = run_dir / "report.pdf.tmp"
     with PdfPages(tmp) as pdf:
@@ -343,7 +407,7 @@ def build_report(run_dir: Path) -> tuple[Path, Analysis]:
             fig.savefig(fig_dir / f"{module.NAME}.pdf")
             pdf.savefig(fig)
             plt.close(fig)
-        for fig in ranking_pages(a) + findings_pages(a):
+        for fig in ranking_pages(a) + claims_pages(a, claims) + findings_pages(a):
             pdf.savefig(fig)
             plt.close(fig)
         info = pdf.infodict()

@@ -21,8 +21,9 @@ LEGEND_RIGHT = 0.70  # axes end here; the legend lives to the right
 def server_styles(analysis) -> dict[str, dict]:
     """Stable style per server: ordered as ranked, toy servers solid, production dashed."""
     cmap = plt.get_cmap("tab20")
-    names = [b.backend for b in analysis.backends]
-    kinds = {b.backend: b.kind for b in analysis.backends}
+    every = list(analysis.backends) + list(getattr(analysis, "series_only", []))
+    names = [b.backend for b in every]
+    kinds = {b.backend: b.kind for b in every}
     out = {}
     for i, name in enumerate(names):
         # tab20 pairs (dark, light): use the dark ones first for contrast, then the light ones.
@@ -56,16 +57,28 @@ def subtitle(analysis) -> str:
     parts = [f"run {analysis.meta.get('run_id', analysis.run_dir.name)}"]
     if load:
         parts.append(("keep-alive" if load.get("keep_alive") else "new connection per request"))
-        parts.append(f"{load.get('requests')} requests per point, first/last {load.get('discard')} discarded")
+        if load.get("window_s"):
+            parts.append(f"{load['window_s']:g} s kept per point after a warm-up")
+        else:
+            parts.append(f"{load.get('requests')} requests per point, first/last {load.get('discard')} discarded")
         parts.append(f"{load.get('repetitions')} repetition(s)")
     pin = analysis.meta.get("pinning", {})
     if pin:
-        share = pin.get("server_cpu_share", 1.0) or 1.0
-        limit = f" (limited to {share:.0%} of it)" if share < 1.0 else ""
+        share = share_used(analysis.meta)
+        limit = f" (capped at {share:.0%} of it)" if share is not None else " (uncapped)"
         parts.append(f"server on CPU {pin.get('server_cpus')}{limit}, client on CPU {pin.get('client_cpus')}")
     if exp.get("quick"):
         parts.append("QUICK RUN")
     return " · ".join(parts)
+
+
+def share_used(meta: dict) -> float | None:
+    """The CPU share every server was capped at, or None when the run was uncapped."""
+    pin = meta.get("pinning", {})
+    if "server_cpu_share_used" in pin:
+        return pin["server_cpu_share_used"]
+    share = pin.get("server_cpu_share")  # schema 1: the experiment's fixed share
+    return share if isinstance(share, (int, float)) and share < 1.0 else None
 
 
 def legend_right(fig: Figure, handles: list, labels: list[str], title: str | None = None,
@@ -83,15 +96,17 @@ def legend_right(fig: Figure, handles: list, labels: list[str], title: str | Non
 def flagged_handle() -> tuple[Line2D, str]:
     h = Line2D([], [], linestyle="none", marker="o", markersize=10, markerfacecolor="none",
                markeredgecolor=FLAG_COLOR, markeredgewidth=1.4)
-    return h, "flagged point (client-bound, load\nshortfall or errors; see report)"
+    return h, "point left out (not server-bound,\nload shortfall or errors; see report)"
 
 
 def ring_flagged(ax: Axes, analysis, attr: str, scale: float = 1.0) -> bool:
-    """Circle the aggregated points that carry a flag; return whether any did."""
+    """Circle the aggregated points of ranked servers with no valid repetition; return whether
+    any were drawn."""
+    ranked = {b.backend for b in analysis.backends}
     xs, ys = [], []
     for p in analysis.points:
         v = getattr(p, attr)
-        if p.flags and v is not None:
+        if p.backend in ranked and p.valid_repetitions == 0 and v is not None:
             xs.append(p.offered_load)
             ys.append(v * scale)
     if xs:

@@ -47,7 +47,10 @@ def pid_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write_experiment(directory: Path, levels=(1, 5, 30), backends='["alpha", "beta"]', repetitions=1,
-                     extra: str = "", ready_timeout_s: float = 5) -> Path:
+                     extra: str = "", ready_timeout_s: float = 5,
+                     pinning: str = "[pinning]\nserver_cpu_share = 1.0\n") -> Path:
+    """A small experiment on the fake backends; uncapped (no calibration) unless ``pinning`` says
+    otherwise. ``extra`` lands in the [load] table (or opens later tables)."""
     path = directory / "exp.toml"
     path.write_text(
         f"""[experiment]
@@ -63,7 +66,7 @@ discard = 10
 repetitions = {repetitions}
 ready_timeout_s = {ready_timeout_s}
 {extra}
-"""
+{pinning if "[pinning]" not in extra else ""}"""
     )
     return path
 

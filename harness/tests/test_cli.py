@@ -26,7 +26,7 @@ def test_list_shows_backends_production_servers_and_experiments(fake_build):
 def test_check_gives_a_verdict_explanation_and_fix_for_each_item(fake_build):
     proc = run_cli("check", build=fake_build)
     for item in ("somaxconn", "open files", "CPU count", "CPU governor", "pinning", "client/server CPUs",
-                 "loadgen"):
+                 "cgroups", "loadgen"):
         assert f"] {item}:" in proc.stdout
     assert proc.returncode in (0, 1)
 
@@ -51,3 +51,30 @@ def test_run_without_a_build_is_a_clear_error_not_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "make build" in proc.stderr
+
+
+def test_version_names_the_project_and_its_revision():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("httpbench 0.") and "git " in proc.stdout
+
+
+def test_top_level_help_lists_every_command():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("run", "list", "check", "plot", "report", "peers", "idle-memory", "compare"):
+        assert f"\n    {command}" in proc.stdout, command
+
+
+def test_peers_help_documents_every_option_with_its_default():
+    proc = run_cli("peers", "--help")
+    for option, default in (("--rounds", "3"), ("--seconds", "10"), ("--ab-requests", "50000"),
+                            ("--concurrency", "100"), ("--server-cpus", "0"), ("--client-cpus", "1")):
+        assert option in proc.stdout and f"(default: {default})" in proc.stdout, option
+
+
+def test_the_httpbench_entry_point_works_from_any_directory(tmp_path):
+    proc = subprocess.run([str(REPO / "scripts" / "httpbench"), "list"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Experiments" in proc.stdout and "kerneis2009" in proc.stdout

@@ -66,7 +66,13 @@ def test_a_valid_experiment_parses_with_defaults():
         ("[load]", '[pinning]\nserver_cpus = "zero"\n[load]', "field 'pinning.server_cpus': 'zero' is not valid"),
         ("[load]", "[page]\nsize_bytes = 0\n[load]", "field 'page.size_bytes': must be an integer ≥ 1, got 0"),
         ("[load]", "[pinning]\nserver_cpu_share = 2\n[load]",
-         "field 'pinning.server_cpu_share': must be a number from 0.05 to 1.0"),
+         "field 'pinning.server_cpu_share': must be \"auto\" (calibrated before the run) or a number from 0.05 to 1.0"),
+        ("[load]", "[validity]\nserver_min_utilization = 1.5\n[load]",
+         "field 'validity.server_min_utilization': must be a fraction between 0 and 1"),
+        ("[load]", "[memory]\nconnections = -5\n[load]", "field 'memory.connections': must be an integer ≥ 0, got -5"),
+        ("[load]", "[load]\nwarmup_s = 1.0", "field 'load.warmup_s': needs load.window_s"),
+        ('title = "a valid experiment"', 'title = "a valid experiment"\nclaims = ["nosuch"]',
+         "field 'experiment.claims': must be a list of claim sets; known: kerneis2009"),
         ("[load]", '[servers.args]\nnosuch = ["--set", "x=y"]\n[load]',
          "field 'servers.args.nosuch': unknown backend; allowed: sped, thread, fork"),
     ],
@@ -114,19 +120,28 @@ def test_quick_table_overrides_the_default_shrinking():
     assert exp.quick().load.requests == 900
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "kerneis2009", "slow-server"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "harness" / "experiments").glob("*.toml")))
 def test_shipped_experiments_are_valid(name):
     exp = load_experiment(REPO / "harness" / "experiments" / f"{name}.toml")
-    assert exp.load.requests > 2 * exp.load.discard
+    assert exp.load.window_s is not None or exp.load.requests > 2 * exp.load.discard
 
 
 def test_kerneis2009_matches_the_paper_setup():
     exp = load_experiment(REPO / "harness" / "experiments" / "kerneis2009.toml")
     assert exp.load.levels[0] == 1 and exp.load.levels[-1] == 1000
     assert exp.load.keep_alive is False
-    assert exp.load.discard == 1000
     assert exp.page_size == 305
-    assert exp.load.repetitions > 1
+    assert exp.load.repetitions >= 5 and exp.load.window_s >= 2
+    assert exp.server_cpu_share == "auto" and "kerneis2009" in exp.claims
+    assert any(not v.ranked and "128" in v.args for v in exp.variants)  # Fig. 1(a)
+
+
+def test_the_default_experiment_is_server_bound_with_repetitions_and_long_windows():
+    exp = load_experiment(REPO / "harness" / "experiments" / "default.toml")
+    assert exp.server_cpu_share == "auto"
+    assert exp.load.repetitions >= 5 and exp.load.window_s >= 2.0
+    assert exp.validity.server_min == 0.9 and exp.validity.client_max == 0.6
+    assert exp.memory_connections > 0 and exp.claims == ("kerneis2009",)
 
 
 def test_cli_reports_a_bad_file_with_exit_code_2_and_no_traceback(tmp_path: Path):

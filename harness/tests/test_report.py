@@ -30,10 +30,28 @@ def built(tmp_path_factory) -> tuple[Path, Path, str]:
     return run, run / "report.pdf", proc.stdout
 
 
-def test_report_has_title_method_every_figure_ranking_and_findings(built):
+def test_report_has_title_method_every_figure_ranking_claims_and_findings(built):
     run, pdf, _ = built
-    # title + method + one page per figure + ranking + findings
-    assert pdf_page_count(pdf) == 2 + len(FIGURES) + 2
+    # title + method (2 pages) + one page per figure + ranking + claims + findings (with the left-out table)
+    assert pdf_page_count(pdf) >= 3 + len(FIGURES) + 3
+    assert (run / "claims.json").exists()
+
+
+def test_an_uncapped_run_says_so_in_red_on_the_first_page(tmp_path: Path):
+    from harness.tests.synthetic import make_run
+    from plots.report import title_page
+
+    from harness.analysis import analyze
+
+    def first_page_texts(run: Path) -> list[tuple[str, str]]:
+        fig = title_page(analyze(run))[0]
+        return [(t.get_text(), t.get_color()) for t in fig.texts]
+
+    capped = first_page_texts(make_run(tmp_path / "capped", levels=(1, 10)))
+    uncapped = first_page_texts(make_run(tmp_path / "uncapped", levels=(1, 10), server_bound=False))
+    red = " ".join(t for t, c in uncapped if c == "#d62728")
+    assert "not server-bound" in red and "ranking measures the client" in red
+    assert "not server-bound" not in " ".join(t for t, _ in capped)
 
 
 def test_report_writes_every_figure_as_png_and_pdf(built):
@@ -47,9 +65,9 @@ def test_report_writes_summary_and_ranking_csv(built):
     run, _, _ = built
     summary = (run / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("backend,kind,category,offered_load")
-    assert len(summary) == 1 + 6 * 5  # 6 servers × 5 loads
+    assert len(summary) == 1 + 9 * 5  # 8 ranked servers and the backlog series × 5 loads
     ranking = (run / "ranking.csv").read_text().splitlines()
-    assert ranking[1].split(",")[1] == "sped"
+    assert ranking[1].split(",")[2] == "st"  # the best slope of the fixture
 
 
 def test_report_text_comes_from_the_run(built):
@@ -62,7 +80,7 @@ def test_report_text_comes_from_the_run(built):
 def test_report_cli_prints_the_path_and_the_ranking(built):
     run, _, stdout = built
     assert f"report: {run / 'report.pdf'}" in stdout
-    assert re.search(r"1\s+sped\s+0\.0\d+", stdout)
+    assert re.search(r"1\s+st\s+0\.0\d+ \[0\.0\d+, 0\.0\d+\]", stdout)
 
 
 def test_build_report_returns_the_pdf_and_the_analysis(tmp_path: Path):

@@ -30,11 +30,19 @@ if mode == "fail":
     print("fake loadgen: failing on purpose", file=sys.stderr)
     sys.exit(1)
 c = int(opts["-c"])
-n = int(opts["-n"])
-d = int(opts.get("--discard", 1000))
 mean = 0.1 + 0.05 * c
-kept = n - 2 * d
-elapsed = kept * mean / 1000 / c
+if "-d" in opts:  # time-based: a warm-up, then a kept window
+    warm = float(opts.get("--warmup", "0s").rstrip("s"))
+    elapsed = float(opts["-d"].rstrip("s")) - warm
+    kept = int(elapsed * c / (mean / 1000))
+    n = kept
+else:
+    n = int(opts["-n"])
+    d = int(opts.get("--discard", 1000))
+    kept = n - 2 * d
+    elapsed = kept * mean / 1000 / c
+end_ns = time.monotonic_ns()
+util = float(os.environ.get("FAKE_LOADGEN_CLIENT", "0.3"))
 result = {
     "mode": "closed", "command_line": " ".join(sys.argv), "url": opts["url"], "concurrency": c,
     "keep_alive": "-k" in opts, "threads": int(opts.get("-t", 1)), "completed": kept, "completed_total": n,
@@ -43,7 +51,9 @@ result = {
     "percentiles_ms": {"50": mean, "90": mean * 1.1, "99": mean * 1.5, "99.9": mean * 2, "99.99": mean * 2,
                        "max": mean * 3},
     "offered_load": c, "measured_load": c * 0.99, "mean_connect_ms": 0.01, "errors": {}, "errors_total": 0,
-    "client_cpu": {"user_s": 0.01, "sys_s": 0.01, "utilization": 0.3}, "client_bound": False,
+    "window_start_ns": end_ns - int(elapsed * 1e9) if "-d" in opts else None,
+    "window_end_ns": end_ns if "-d" in opts else None,
+    "client_cpu": {"user_s": 0.01, "sys_s": 0.01, "utilization": util}, "client_bound": util > 0.9,
 }
 with open(opts["--json"], "w") as fh:
     fh.write("not json" if mode == "garbage" else json.dumps(result))

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """A stand-in for build/servers/httpd-<backend> that follows the server contract of
 docs/interfaces.md: prints ``listening on HOST:PORT`` once listening, and on SIGTERM prints one
-``{"stats": ...}`` line and exits 0. It serves nothing (the fake loadgen never connects).
+``{"stats": ...}`` line and exits 0. It answers ``GET /server-status`` with a JSON object of
+counters as the real servers do (requests grows by 100 per status request) and 404 to anything
+else; the fake loadgen never connects.
 
 Environment: FAKE_PID_DIR (write <pid>.server there), FAKE_SERVER_MODE = normal | never_ready |
 ignore_term | crash (exit 3 at once), FAKE_SERVER_CHILD=1 (fork one child into the group).
@@ -11,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 mode = os.environ.get("FAKE_SERVER_MODE", "normal")
@@ -41,6 +44,27 @@ def stop(*_):
     sys.exit(0)
 
 
+def serve() -> None:
+    served = 0
+    while True:
+        conn, _ = sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if data.startswith(b"GET /server-status"):
+                served += 100
+                body = json.dumps({"requests": served, "user_switches": 0, "status_requests": served // 100}).encode()
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            else:
+                body, head = b"not found\n", b"HTTP/1.1 404 Not Found\r\n"
+            conn.sendall(head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+
+
+threading.Thread(target=serve, daemon=True).start()
 signal.signal(signal.SIGTERM, signal.SIG_IGN if mode == "ignore_term" else stop)
 signal.signal(signal.SIGINT, stop)
 if mode != "never_ready":

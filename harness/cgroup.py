@@ -1,0 +1,371 @@
+"""One cgroup per server: the CPU cap that makes a comparison server-bound, and exact accounting.
+
+Kerneis & Chroboczek ran their server at 600 MHz against a 2.2 GHz client so that the server,
+not the client, was the bottleneck. On one 2-core machine the harness gets the same effect by
+putting every server (ours and production ones) in its own cgroup capped by the CFS bandwidth
+controller, and it reads the server's costs from the same cgroup:
+
+* CPU time: ``cpuacct.usage`` (v1) or ``cpu.stat usage_usec`` (v2) — every thread and every
+  process the server ever had, in nanoseconds (microseconds on v2), no 10 ms ticks. The kernel
+  splits it into user and system time at the tick, so the split (not the total) is sampled.
+* Throttling: ``nr_periods``, ``nr_throttled`` and the throttled time of ``cpu.stat``.
+* Peak memory: ``memory.max_usage_in_bytes`` (v1) or ``memory.peak`` (v2), user and kernel
+  memory charged to the server, instead of sampling RSS.
+* Kernel context switches: a ``perf_event_open`` software counter bound to the cgroup
+  (``PERF_FLAG_PID_CGROUP``) on each server CPU, summed over every thread that ran there.
+
+Controllers may live in one v2 hierarchy or in several v1 hierarchies (``cpu``, ``cpuacct``,
+``memory``, with perf events on the v2 ``unified`` mount in the hybrid layout); the code handles
+both. Everything needs root (or a delegated subtree); ``available()`` says why not when it is
+missing, and the harness then runs uncapped and says so on the report's first page.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PARENT = "httpbench"
+MIN_QUOTA_US = 1000  # the kernel refuses a smaller cfs quota
+MIN_PERIOD_US = 2000  # short periods keep throttling pauses short compared with response times
+
+
+class CgroupError(Exception):
+    """The cgroup cannot be made or used here; the message says why and what to do."""
+
+
+# -- where the controllers are --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each needed controller is mounted on this machine."""
+
+    version: int  # 2: one unified hierarchy holds cpu and memory; 1: separate v1 hierarchies
+    cpu: Path  # holds the bandwidth limit and (v2) the CPU usage
+    cpuacct: Path  # CPU usage (v1); equal to ``cpu`` on v2 or when co-mounted
+    memory: Path | None
+    perf: Path | None  # a hierarchy whose directories perf_event_open accepts (v2 or v1 perf_event)
+
+    def roots(self) -> list[Path]:
+        out: list[Path] = []
+        for p in (self.cpu, self.cpuacct, self.memory, self.perf):
+            if p is not None and p not in out:
+                out.append(p)
+        return out
+
+
+def _controllers(v2_root: Path) -> list[str]:
+    try:
+        return (v2_root / "cgroup.controllers").read_text().split()
+    except OSError:
+        return []
+
+
+def _v2_mount() -> Path | None:
+    for root in (CGROUP_ROOT, CGROUP_ROOT / "unified"):
+        if (root / "cgroup.controllers").exists():
+            return root
+    return None
+
+
+def detect_layout(root: Path = CGROUP_ROOT) -> Layout:
+    """Find the cpu, cpuacct, memory and perf hierarchies; raise ``CgroupError`` if there is no
+    CPU controller at all."""
+    v2 = _v2_mount() if root == CGROUP_ROOT else (root if (root / "cgroup.controllers").exists() else None)
+    if v2 is not None and "cpu" in _controllers(v2):
+        return Layout(version=2, cpu=v2, cpuacct=v2,
+                      memory=v2 if "memory" in _controllers(v2) else None, perf=v2)
+
+    def v1(*names: str, marker: str) -> Path | None:
+        for name in names:
+            p = root / name
+            if (p / marker).exists():
+                return p
+        return None
+
+    cpu = v1("cpu", "cpu,cpuacct", "cpuacct,cpu", marker="cpu.cfs_quota_us")
+    if cpu is None:
+        raise CgroupError("no cgroup CPU controller here (neither cgroup v2 with 'cpu' in "
+                          "cgroup.controllers nor a v1 'cpu' hierarchy with cpu.cfs_quota_us)")
+    cpuacct = cpu if (cpu / "cpuacct.usage").exists() else v1("cpuacct", marker="cpuacct.usage")
+    if cpuacct is None:
+        raise CgroupError("the v1 'cpuacct' controller is not mounted: CPU time cannot be read per cgroup")
+    memory = v1("memory", marker="memory.max_usage_in_bytes")
+    perf = v1("perf_event", marker="cgroup.procs") or v2
+    return Layout(version=1, cpu=cpu, cpuacct=cpuacct, memory=memory, perf=perf)
+
+
+def available() -> tuple[bool, str]:
+    """(usable, why not): root and a CPU controller are needed."""
+    if os.geteuid() != 0:
+        return False, "the harness is not running as root, so it cannot create cgroups"
+    try:
+        detect_layout()
+    except CgroupError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+# -- perf context-switch counters bound to a cgroup -----------------------------------------------
+
+_PERF_TYPE_SOFTWARE = 1
+_PERF_COUNT_SW_CONTEXT_SWITCHES = 3
+_PERF_FLAG_PID_CGROUP = 1 << 2
+_PERF_FLAG_FD_CLOEXEC = 1 << 3
+_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "i686": 336, "armv7l": 364}
+
+
+class _PerfAttr(ctypes.Structure):
+    # PERF_ATTR_SIZE_VER0: the first 64 bytes of struct perf_event_attr.
+    _fields_ = [("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("config", ctypes.c_uint64),
+                ("sample_period", ctypes.c_uint64), ("sample_type", ctypes.c_uint64),
+                ("read_format", ctypes.c_uint64), ("flags", ctypes.c_uint64),
+                ("wakeup_events", ctypes.c_uint32), ("bp_type", ctypes.c_uint32),
+                ("config1", ctypes.c_uint64)]
+
+
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover
+    _LIBC = None
+
+
+def open_context_switch_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]:
+    """One counting perf event per CPU for the tasks of ``cgroup_dir``; raises ``OSError``."""
+    nr = _PERF_EVENT_OPEN.get(platform.machine())
+    if _LIBC is None or nr is None:
+        raise OSError(errno.ENOSYS, f"perf_event_open is not known on {platform.machine()}")
+    attr = _PerfAttr(type=_PERF_TYPE_SOFTWARE, size=ctypes.sizeof(_PerfAttr),
+                     config=_PERF_COUNT_SW_CONTEXT_SWITCHES)
+    dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fds: list[int] = []
+    try:
+        for cpu in cpus:
+            fd = _LIBC.syscall(nr, ctypes.byref(attr), dir_fd, cpu, -1,
+                               _PERF_FLAG_PID_CGROUP | _PERF_FLAG_FD_CLOEXEC)
+            if fd < 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"perf_event_open(cgroup {cgroup_dir}, cpu {cpu}): {os.strerror(err)}")
+            fds.append(fd)
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    finally:
+        os.close(dir_fd)
+    return fds
+
+
+def read_counters(fds: list[int]) -> int:
+    return sum(struct.unpack("Q", os.read(fd, 8))[0] for fd in fds)
+
+
+# -- one server's cgroup ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The cgroup's cumulative counters at one instant (``t_ns`` on CLOCK_MONOTONIC)."""
+
+    t_ns: int
+    cpu_ns: int
+    cpu_user_ns: int | None = None
+    cpu_sys_ns: int | None = None
+    nr_periods: int | None = None
+    nr_throttled: int | None = None
+    throttled_ns: int | None = None
+    memory_bytes: int | None = None
+    ctx_switches: int | None = None
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            continue
+    return out
+
+
+def bandwidth(share: float) -> tuple[int, int]:
+    """(quota µs, period µs) giving ``share`` of one CPU with the shortest allowed period."""
+    if not 0 < share <= 64:
+        raise ValueError(f"share must be positive, got {share}")
+    quota = max(MIN_QUOTA_US, round(MIN_PERIOD_US * share))
+    period = max(MIN_PERIOD_US, round(quota / share))
+    return quota, period
+
+
+@dataclass
+class ServerCgroup:
+    """A fresh cgroup in every hierarchy the layout needs. ``enter`` is a ``preexec_fn``; call
+    ``close`` when the server has exited (it kills any process left inside, by pid)."""
+
+    name: str
+    share: float | None = None  # fraction of one CPU; None = no limit
+    cpus: list[int] = field(default_factory=lambda: [0])
+    layout: Layout | None = None
+    quota_us: int | None = None
+    period_us: int | None = None
+    perf_error: str | None = None
+    _dirs: dict[str, Path] = field(default_factory=dict)
+    _perf_fds: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.layout is None:
+            self.layout = detect_layout()
+        lay = self.layout
+        try:
+            if lay.version == 2:
+                for ctl in ("cpu", "memory"):
+                    if ctl == "memory" and lay.memory is None:
+                        continue
+                    for parent in (lay.cpu, lay.cpu / PARENT):
+                        parent.mkdir(exist_ok=True)
+                        _enable(parent, ctl)
+            for key, root in (("cpu", lay.cpu), ("cpuacct", lay.cpuacct), ("memory", lay.memory),
+                              ("perf", lay.perf)):
+                if root is None:
+                    continue
+                path = root / PARENT / self.name
+                path.mkdir(parents=True, exist_ok=True)
+                self._dirs[key] = path
+            # The highest CPU weight: stray work on the server's CPU (kernel threads, another
+            # process) then takes as little of it as the scheduler allows, and a capped server
+            # still gets its whole allowance.
+            if lay.version == 2:
+                (self._dirs["cpu"] / "cpu.weight").write_text("10000")
+            else:
+                (self._dirs["cpu"] / "cpu.shares").write_text("262144")
+            if self.share is not None:
+                self.quota_us, self.period_us = bandwidth(self.share)
+                if lay.version == 2:
+                    (self._dirs["cpu"] / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
+                else:
+                    (self._dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.period_us))
+                    (self._dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.quota_us))
+        except OSError as exc:
+            self.close()
+            raise CgroupError(f"cannot set up the server's cgroup {self.name}: {exc.strerror} "
+                              f"({exc.filename}); run as root") from None
+        if "perf" in self._dirs:
+            try:
+                self._perf_fds = open_context_switch_counters(self._dirs["perf"], self.cpus)
+            except OSError as exc:
+                self.perf_error = str(exc)
+
+    @property
+    def cpu_dir(self) -> Path:
+        return self._dirs["cpu"]
+
+    def enter(self) -> None:
+        """Move the calling process into every hierarchy (used between fork and exec)."""
+        pid = str(os.getpid())
+        for path in dict.fromkeys(self._dirs.values()):
+            with open(path / "cgroup.procs", "w") as fh:
+                fh.write(pid)
+
+    def read(self) -> Reading:
+        """The cumulative counters now."""
+        t = time.monotonic_ns()
+        lay = self.layout
+        assert lay is not None
+        ctx = read_counters(self._perf_fds) if self._perf_fds else None
+        if lay.version == 2:
+            st = _read_keyed(self._dirs["cpu"] / "cpu.stat")
+            mem = _read_int(self._dirs["memory"] / "memory.current") if "memory" in self._dirs else None
+            return Reading(t_ns=t, cpu_ns=st.get("usage_usec", 0) * 1000,
+                           cpu_user_ns=_times(st.get("user_usec"), 1000), cpu_sys_ns=_times(st.get("system_usec"), 1000),
+                           nr_periods=st.get("nr_periods"), nr_throttled=st.get("nr_throttled"),
+                           throttled_ns=_times(st.get("throttled_usec"), 1000), memory_bytes=mem, ctx_switches=ctx)
+        acct = self._dirs["cpuacct"]
+        st = _read_keyed(self._dirs["cpu"] / "cpu.stat")
+        user = _read_int(acct / "cpuacct.usage_user")
+        sys_ = _read_int(acct / "cpuacct.usage_sys")
+        mem = _read_int(self._dirs["memory"] / "memory.usage_in_bytes") if "memory" in self._dirs else None
+        return Reading(t_ns=t, cpu_ns=_read_int(acct / "cpuacct.usage") or 0, cpu_user_ns=user, cpu_sys_ns=sys_,
+                       nr_periods=st.get("nr_periods"), nr_throttled=st.get("nr_throttled"),
+                       throttled_ns=st.get("throttled_time"), memory_bytes=mem, ctx_switches=ctx)
+
+    def memory_peak_bytes(self) -> int | None:
+        """The largest memory charge since the cgroup was made (user + kernel memory)."""
+        if "memory" not in self._dirs:
+            return None
+        name = "memory.peak" if self.layout and self.layout.version == 2 else "memory.max_usage_in_bytes"
+        return _read_int(self._dirs["memory"] / name)
+
+    def pids(self) -> list[int]:
+        out: set[int] = set()
+        for path in dict.fromkeys(self._dirs.values()):
+            try:
+                out.update(int(x) for x in (path / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                continue
+        return sorted(out)
+
+    def close(self, wait_s: float = 3.0) -> int:
+        """Kill (by pid) whatever is still inside, remove the directories; return how many
+        processes had to be killed."""
+        for fd in self._perf_fds:
+            os.close(fd)
+        self._perf_fds = []
+        killed = 0
+        deadline = time.monotonic() + wait_s
+        while True:
+            left = self.pids()
+            if not left or time.monotonic() > deadline:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+        for path in self._dirs.values():
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)  # the last task is still leaving
+            try:
+                path.parent.rmdir()  # the shared parent, once no run uses it
+            except OSError:
+                pass
+        self._dirs = {}
+        return killed
+
+
+def _enable(parent: Path, controller: str) -> None:
+    ctl = parent / "cgroup.subtree_control"
+    if controller not in ctl.read_text().split():
+        ctl.write_text(f"+{controller}")
+
+
+def _times(v: int | None, k: int) -> int | None:
+    return None if v is None else v * k

@@ -1,0 +1,117 @@
+"""The server's cgroup: exact CPU accounting of every process and thread, the cap, context
+switches, peak memory, and no process left behind. Needs root and the cgroup controllers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.cgroup import ServerCgroup, available, bandwidth
+
+ok, why = available()
+pytestmark = pytest.mark.skipif(not ok, reason=f"cgroups unavailable: {why}")
+
+BURN = """
+import os, resource, sys, threading, time
+def burn(seconds):
+    t = time.thread_time()
+    while time.thread_time() - t < seconds:
+        pass
+threads = [threading.Thread(target=burn, args=(0.1,)) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+pid = os.fork()
+if pid == 0:
+    burn(0.1)
+    os._exit(0)
+os.waitpid(pid, 0)
+burn(0.05)
+me = resource.getrusage(resource.RUSAGE_SELF)
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime)
+"""
+
+
+def run_in(cg: ServerCgroup, code: str, cpus: str = "0") -> tuple[str, float]:
+    t0 = time.monotonic()
+    out = subprocess.run(["taskset", "-c", cpus, sys.executable, "-c", code], preexec_fn=cg.enter,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return out, time.monotonic() - t0
+
+
+def test_cpu_time_counts_every_thread_and_every_forked_process_exactly(tmp_path):
+    cg = ServerCgroup(f"test-cpu-{os.getpid()}", share=None, cpus=[0])
+    try:
+        before = cg.read()
+        out, _ = run_in(cg, BURN)
+        after = cg.read()
+    finally:
+        cg.close()
+    own_account = float(out.split()[-1])  # the processes' own rusage: 2 threads, a child, the main thread
+    assert own_account > 0.3
+    counted = (after.cpu_ns - before.cpu_ns) / 1e9
+    # the cgroup also counts taskset and the interpreter's start-up, a few tens of ms
+    assert own_account <= counted <= own_account + 0.15
+
+
+def test_the_cap_throttles_the_server_to_its_share(tmp_path):
+    cg = ServerCgroup(f"test-cap-{os.getpid()}", share=0.25, cpus=[0])
+    try:
+        before = cg.read()
+        _, wall = run_in(cg, "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass")
+        after = cg.read()
+    finally:
+        cg.close()
+    cpu = (after.cpu_ns - before.cpu_ns) / 1e9
+    assert cpu >= 0.3
+    assert wall >= 0.8 * cpu / 0.25  # 0.3 s of CPU at a quarter of a CPU takes ~1.2 s
+    assert after.nr_throttled > before.nr_throttled
+    assert after.throttled_ns > before.throttled_ns
+
+
+def test_context_switches_of_the_cgroup_are_counted():
+    cg = ServerCgroup(f"test-ctx-{os.getpid()}", share=None, cpus=[0])
+    if cg.perf_error:
+        cg.close()
+        pytest.skip(f"perf counters unavailable: {cg.perf_error}")
+    try:
+        before = cg.read()
+        run_in(cg, "import time\nfor _ in range(300): time.sleep(0.001)")
+        after = cg.read()
+    finally:
+        cg.close()
+    assert 300 <= after.ctx_switches - before.ctx_switches <= 400
+
+
+def test_peak_memory_is_the_largest_charge():
+    cg = ServerCgroup(f"test-mem-{os.getpid()}", share=None, cpus=[0])
+    try:
+        run_in(cg, "b = bytearray(64 * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1")
+        peak = cg.memory_peak_bytes()
+    finally:
+        cg.close()
+    assert peak is not None and peak >= 64 * 1024 * 1024
+
+
+def test_close_kills_what_is_left_inside_by_pid_and_removes_the_directories():
+    cg = ServerCgroup(f"test-left-{os.getpid()}", share=0.5, cpus=[0])
+    proc = subprocess.Popen([sys.executable, "-c", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                             "time.sleep(60)"], preexec_fn=cg.enter, start_new_session=True)
+    dirs = list(cg._dirs.values())
+    time.sleep(0.2)
+    assert proc.pid in cg.pids()
+    assert cg.close() == 1
+    assert proc.wait(timeout=5) == -signal.SIGKILL
+    assert not any(d.exists() for d in dirs)
+
+
+def test_bandwidth_uses_the_shortest_period_the_kernel_allows():
+    assert bandwidth(0.25) == (1000, 4000)
+    assert bandwidth(0.5) == (1000, 2000)
+    quota, period = bandwidth(0.28)
+    assert quota >= 1000 and abs(quota / period - 0.28) < 0.001
