@@ -231,6 +231,11 @@ int main(int argc, char** argv) {
   result.hard_cap_reached = !result.interrupted && result.end >= cap;
   const nanos origin = cfg.warmup > 0 ? context.start + cfg.warmup : context.start;
   result.window = merge_windows(recorders, cfg.discard, origin);
+  result.window.clamp_to(result.start, result.end);
+  std::vector<const in_service_recorder*> loads;
+  for (const auto& w : workers) loads.push_back(&w->in_service());
+  result.mean_in_service =
+      mean_in_service(loads, result.window.window_start, result.window.window_end);
   result.finish(cfg);
 
   if (!cfg.quiet) print_summary(stdout, cfg, *target, targets, result);

@@ -35,7 +35,9 @@ void run_result::finish(const config& cfg) {
   requests_per_second = elapsed_s > 0 ? n / elapsed_s : 0;
   throughput_mbit_s = elapsed_s > 0 ? static_cast<double>(window.bytes) * 8 / 1e6 / elapsed_s : 0;
   mean_response_ms = window.latencies.mean() / 1e6;
-  measured_load = loadgen::measured_load(window.completed, mean_response_ms / 1e3, elapsed_s);
+  measured_load = mean_in_service;
+  measured_load_nt = loadgen::measured_load_nt(window.completed, mean_response_ms / 1e3, elapsed_s);
+  mean_service_ms = window.mean_service() / 1e6;
   switch (cfg.mode) {
     case run_mode::closed:
       offered_load = static_cast<double>(cfg.concurrency) * (cfg.keep_alive ? cfg.pipeline : 1);
@@ -150,8 +152,10 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
                r.requests_per_second > 0 ? 1e3 / r.requests_per_second : 0.0);
   std::fprintf(out, "Transfer rate:          %.2f [Kbytes/sec] received (%.2f Mbit/s)\n",
                r.throughput_mbit_s * 1e6 / 8 / 1024, r.throughput_mbit_s);
-  std::fprintf(out, "Measured load:          %.2f (offered %.2f; l_m = n*t_r/t)\n", r.measured_load,
-               r.offered_load);
+  std::fprintf(out, "Measured load:          %.2f (offered %.2f; mean requests in service)\n",
+               r.measured_load, r.offered_load);
+  std::fprintf(out, "Measured load n*t_r/t:  %.2f (mean service time %.3f ms)\n",
+               r.measured_load_nt, r.mean_service_ms);
   std::fprintf(out, "Connect time:           %.3f [ms] (mean of %llu connects)\n",
                r.mean_connect_ms, static_cast<unsigned long long>(r.counters.connects));
   if (cfg.mode == run_mode::open)
@@ -217,6 +221,10 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("warmup_s", to_seconds(cfg.warmup));
   j.field("warmup_dropped", r.window.warmup_dropped);
   j.field("elapsed_s", r.elapsed_s);
+  j.field("window_start_ns", r.window.window_start);
+  j.field("window_end_ns", r.window.window_end);
+  j.field("run_start_ns", r.start);
+  j.field("run_end_ns", r.end);
   j.field("run_s", to_seconds(r.end - r.start));
   j.field("requests_per_second", r.requests_per_second);
   j.field("throughput_mbit_s", r.throughput_mbit_s);
@@ -232,6 +240,8 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.end_object();
   j.field("offered_load", r.offered_load);
   j.field("measured_load", r.measured_load);
+  j.field("measured_load_nt", r.measured_load_nt);
+  j.field("mean_service_ms", r.mean_service_ms);
   j.field("mean_connect_ms", r.mean_connect_ms);
   j.field("connects", r.counters.connects);
   j.begin_object("errors");

@@ -18,6 +18,7 @@ window_summary merge_windows(const std::vector<const sample_recorder*>& recorder
   for (const sample_recorder* r : recorders) {
     out.latencies.merge(r->latencies_);
     out.bytes += r->bytes_;
+    out.service_sum += r->service_sum_;
     out.completed_total += r->recorded_;
     out.warmup_dropped += r->warmup_dropped_;
     last_completion = std::max(last_completion, r->last_completion_);
@@ -31,6 +32,7 @@ window_summary merge_windows(const std::vector<const sample_recorder*>& recorder
             [](const sample& a, const sample& b) { return a.completed_at < b.completed_at; });
   for (std::size_t i = drop; i + drop < held.size(); ++i) {
     out.latencies.record(held[i].latency);
+    out.service_sum += static_cast<double>(held[i].service);
     out.bytes += held[i].bytes;
     last_completion = std::max(last_completion, held[i].completed_at);
   }

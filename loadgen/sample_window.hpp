@@ -15,6 +15,7 @@ struct window_summary;
 struct sample {
   nanos completed_at = 0;   ///< when its last byte was read
   nanos latency = 0;        ///< completed_at minus the request's (intended) start
+  nanos service = 0;        ///< completed_at minus the start of its service (the write)
   std::uint32_t bytes = 0;  ///< wire bytes of the response
 };
 
@@ -30,13 +31,13 @@ class sample_recorder {
   /// `discard`: N. `warmup_end`: samples completing before it are only counted.
   sample_recorder(std::size_t discard, nanos warmup_end);
 
-  void record(nanos completed_at, nanos latency, std::uint32_t bytes) {
+  void record(nanos completed_at, nanos latency, nanos service, std::uint32_t bytes) {
     ++recorded_;
     if (completed_at < warmup_end_) {
       ++warmup_dropped_;
       return;
     }
-    const sample s{completed_at, latency, bytes};
+    const sample s{completed_at, latency, service, bytes};
     if (head_.size() < discard_) {
       head_.push_back(s);
     } else if (discard_ == 0) {
@@ -59,6 +60,7 @@ class sample_recorder {
 
   void keep(const sample& s) {
     latencies_.record(s.latency);
+    service_sum_ += static_cast<double>(s.service);
     bytes_ += s.bytes;
     if (s.completed_at > last_completion_) last_completion_ = s.completed_at;
   }
@@ -69,6 +71,7 @@ class sample_recorder {
   std::vector<sample> tail_;
   std::size_t tail_next_ = 0;
   histogram latencies_;
+  double service_sum_ = 0;
   std::uint64_t bytes_ = 0;
   nanos last_completion_ = 0;
   std::uint64_t recorded_ = 0;
@@ -83,9 +86,22 @@ struct window_summary {
   std::uint64_t warmup_dropped = 0;    ///< samples completing before the warm-up ended
   std::size_t discarded_each_end = 0;  ///< N actually dropped at each end (see merge_windows)
   std::uint64_t bytes = 0;             ///< wire bytes of the kept responses
+  double service_sum = 0;              ///< sum of the kept samples' service times (ns)
   nanos window_start = 0;  ///< completion of the last dropped first sample, or the start
   nanos window_end = 0;    ///< completion of the first dropped last sample, or the last
   double elapsed_s() const { return to_seconds(window_end - window_start); }
+  /// Mean service time of the kept samples in ns (0 without samples).
+  double mean_service() const {
+    return completed > 0 ? service_sum / static_cast<double>(completed) : 0;
+  }
+  /// Keeps the window inside the run [start, end] (a warm-up longer than the run, or no
+  /// sample at all, would otherwise leave it outside), with window_start <= window_end.
+  void clamp_to(nanos start, nanos end) {
+    if (window_start < start) window_start = start;
+    if (window_start > end) window_start = end;
+    if (window_end > end) window_end = end;
+    if (window_end < window_start) window_end = window_start;
+  }
 };
 
 /// Merges the per-thread recorders and drops the global first and last `discard` samples.

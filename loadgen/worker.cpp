@@ -37,6 +37,7 @@ worker::worker(const run_context& context, std::size_t thread_index, std::size_t
       connections_(slots),
       samples_(context.cfg->discard, context.start + context.cfg->warmup),
       verifier_(*context.targets, context.cfg->verify_body),
+      in_service_(now_ns()),
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       read_buffer_(read_buffer_bytes) {
   if (!epoll_.valid()) die("epoll_create1");
@@ -69,6 +70,7 @@ void worker::send(connection& c, std::uint32_t target, std::uint32_t count, nano
     open(c, now);
   } else {
     c.deadline = now + cfg_.timeout;  // also bounds a write that stays partial
+    begin_service(c, now);
     flush(c, now);
   }
 }
@@ -167,7 +169,11 @@ void worker::on_event(connection& c, std::uint32_t events, nanos now) {
       fail(c, error_kind_from_errno(err != 0 ? err : ECONNREFUSED), now);
       return;
     }
-    if (events & EPOLLOUT) flush(c, now);
+    if (events & EPOLLOUT) {
+      // Connected: the request is written now, so it is in service from here on.
+      begin_service(c, now);
+      flush(c, now);
+    }
   } else if (c.status == connection::state::writing && (events & EPOLLOUT)) {
     flush(c, now);
   }
@@ -243,7 +249,8 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
       verifier_.check(c.target, c.parser, c.body_mismatch, c.capturing ? &c.capture : nullptr);
   if (!verdict) {
     const std::uint64_t bytes = c.parser.bytes_received();
-    samples_.record(now, now - c.request_start, static_cast<std::uint32_t>(bytes));
+    samples_.record(now, now - c.request_start, c.in_service ? now - c.service_start : 0,
+                    static_cast<std::uint32_t>(bytes));
     counters_.response_bytes += bytes;
     verifier_.count_ok(c.target, c.parser.body_received());
     if (!server_seen_) {
@@ -255,6 +262,7 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
     verifier_.count_error(c.target, *verdict);
   }
   --c.in_flight;
+  end_service(c, 1, now);
   const bool reusable = cfg_.keep_alive && c.parser.keep_alive() && !trailing;
   if (c.in_flight > 0) {
     // Pipelined: the next response follows. If this one said "close", the rest will fail at
@@ -309,6 +317,7 @@ void worker::fail(connection& c, error_kind kind, nanos now) {
     verifier_.count_error(c.target, kind);
   }
   c.in_flight = 0;
+  end_service(c, failed, now);
   close(c);
   on_closed(c, failed, now);
 }
@@ -390,6 +399,8 @@ void worker::run() {
     }
   }
   ended_at_ = now_ns();
+  // Requests still in flight stay in service to the end.
+  in_service_.finish(ended_at_);
 }
 
 }  // namespace httpbench::loadgen

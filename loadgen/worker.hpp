@@ -12,6 +12,7 @@
 #include "config.hpp"
 #include "error_kind.hpp"
 #include "http_response_parser.hpp"
+#include "in_service.hpp"
 #include "request_table.hpp"
 #include "response_verifier.hpp"
 #include "sample_window.hpp"
@@ -39,6 +40,7 @@ struct connection {
   state status = state::closed;
   bool capturing = false;      // body copied to become the reference
   bool body_mismatch = false;  // body differed from the reference so far
+  bool in_service = false;     // its requests were written (counted in the in-service load)
   std::uint32_t index = 0;
   std::uint32_t generation = 0;
   std::uint32_t target = 0;     // request_table index of the requests in flight
@@ -48,6 +50,7 @@ struct connection {
   std::size_t out_offset = 0;
   nanos request_start = 0;  // latency origin: send, connect start or intended time
   nanos connect_start = 0;
+  nanos service_start = 0;  // when its requests started service (see in_service_recorder)
   nanos deadline = 0;     // connect or response timeout
   std::uint64_t tag = 0;  // engine's own use
   http_response_parser parser;
@@ -89,6 +92,8 @@ class worker {
   const error_counts& errors() const { return errors_; }
   const worker_counters& counters() const { return counters_; }
   const response_verifier& verifier() const { return verifier_; }
+  /// This thread's requests in service over time (the measured load).
+  const in_service_recorder& in_service() const { return in_service_; }
   /// Requests started but not finished when run() returned.
   virtual std::uint64_t incomplete() const;
   /// Set when run() stopped because of a stop request.
@@ -127,6 +132,7 @@ class worker {
   error_counts errors_;
   worker_counters counters_;
   response_verifier verifier_;
+  in_service_recorder in_service_;
 
  private:
   void open(connection& c, nanos now);
@@ -143,6 +149,19 @@ class worker {
   /// Polls without blocking until an event arrives or `budget` has passed; the events found.
   int poll_without_blocking(epoll_event* events, nanos budget);
   void start_response(connection& c);
+  /// `c`'s requests are written to the server from `now` on: they enter service.
+  void begin_service(connection& c, nanos now) {
+    if (c.in_service) return;
+    c.in_service = true;
+    c.service_start = now;
+    in_service_.change(now, c.in_flight);
+  }
+  /// `ended` of `c`'s requests left service at `now`.
+  void end_service(connection& c, std::uint32_t ended, nanos now) {
+    if (!c.in_service) return;
+    in_service_.change(now, -static_cast<std::int64_t>(ended));
+    if (c.in_flight == 0) c.in_service = false;
+  }
 
   unique_fd epoll_;
   std::vector<char> read_buffer_;
