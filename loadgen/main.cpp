@@ -153,10 +153,14 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // Threads: never more than there are connections to give them in the closed loop.
+  // Threads: never more than there are connections, requests or sessions to give them, since a
+  // thread's quota of 0 would mean "unlimited" (the run would go on to -d or the hard cap).
   std::uint32_t threads = cfg.threads;
-  if (cfg.mode == run_mode::closed && threads > cfg.concurrency) threads = cfg.concurrency;
-  if (cfg.mode != run_mode::closed && threads > cfg.max_connections) threads = cfg.max_connections;
+  auto at_most = [&threads](std::uint64_t limit) {
+    if (limit > 0 && threads > limit) threads = static_cast<std::uint32_t>(limit);
+  };
+  at_most(cfg.mode == run_mode::closed ? cfg.concurrency : cfg.max_connections);
+  at_most(cfg.mode == run_mode::sessions ? cfg.sessions : cfg.requests);
 
   run_context context;
   context.cfg = &cfg;
