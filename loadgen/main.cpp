@@ -243,7 +243,20 @@ int main(int argc, char** argv) {
   result.finish(cfg);
 
   if (!cfg.quiet) print_summary(stdout, cfg, *target, targets, result);
-  int rc = result.interrupted ? 130 : 0;
+  // A run without a single kept good response has no result to report (every request failed,
+  // or a silent server left them all incomplete): scripts must not take its zeros as data.
+  int rc = 0;
+  if (result.interrupted) {
+    rc = 130;
+  } else if (result.window.completed == 0) {
+    std::fprintf(stderr,
+                 "loadgen: no valid result: no good response in the kept window "
+                 "(%llu good in all, %llu errors, %llu incomplete)\n",
+                 static_cast<unsigned long long>(result.window.completed_total),
+                 static_cast<unsigned long long>(result.errors.total()),
+                 static_cast<unsigned long long>(result.incomplete));
+    rc = 3;
+  }
   if (!cfg.json_path.empty() && !write_json(cfg.json_path, cfg, targets, result, error))
     rc = fail(error);
   if (!cfg.hdr_log_path.empty() && !write_hdr_log(cfg.hdr_log_path, result, error))

@@ -191,7 +191,7 @@ def test_pipelining_keeps_every_response(real_server, run_loadgen):
 
 def test_a_404_is_counted_as_an_error(real_server, run_loadgen):
     run = run_loadgen("-c", "2", "-n", "100", "-k", real_server.url("/no-such-file"))
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 3, run.stderr  # no good response: no valid result
     r = run.result
     assert r["errors"]["bad_status"] == 100
     assert r["completed_total"] == 0
@@ -270,7 +270,7 @@ def test_short_body_is_wrong_length(scripted_server, run_loadgen):
     bad = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\nonly ten b"
     server = scripted_server(lambda i: (bad, 0.0, True))
     run = run_loadgen("-c", "2", "-n", "40", server.url())
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 3, run.stderr
     r = run.result
     assert r["errors"]["wrong_length"] == 40
     assert r["completed_total"] == 0

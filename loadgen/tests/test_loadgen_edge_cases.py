@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from loadgen_e2e_support import ok_response
+
 
 # --- Quotas smaller than the thread count -------------------------------------------------------
 
@@ -30,3 +32,42 @@ def test_fewer_requests_than_threads_ends_after_exactly_those_requests(real_serv
     assert r["hard_cap_reached"] is False
     assert r["requests_started"] == started and r["completed_total"] == started
     assert r["threads"] <= started
+
+
+# --- Runs without a valid result ----------------------------------------------------------------
+
+NO_VALID_RESULT = 3
+
+
+def test_a_silent_server_gives_no_valid_result(scripted_server, run_loadgen):
+    # Reads every request and never answers: no error within -d, every request incomplete.
+    server = scripted_server(lambda i: (b"", 0.0, False))
+    run = run_loadgen("-c", "20", "-k", "-d", "500ms", server.url())
+    r = run.result
+    assert r["errors_total"] == 0 and r["incomplete"] == 20 and r["completed"] == 0
+    assert run.returncode == NO_VALID_RESULT
+    assert "no valid result" in run.stderr
+
+
+def test_every_request_failing_gives_no_valid_result(scripted_server, run_loadgen):
+    server = scripted_server(lambda i: (b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", 0, False))
+    run = run_loadgen("-c", "2", "-k", "-n", "50", server.url())
+    assert run.result["errors"]["bad_status"] == 50
+    assert run.returncode == NO_VALID_RESULT
+
+
+def test_good_responses_all_discarded_give_no_valid_result(scripted_server, run_loadgen):
+    # Good responses outside the kept window (a warm-up longer than the run) are no result either.
+    server = scripted_server(lambda i: (ok_response(), 0.0, False))
+    run = run_loadgen("-c", "1", "-k", "-n", "20", "--warmup", "1h", server.url())
+    r = run.result
+    assert r["completed_total"] == 20 and r["completed"] == 0
+    assert run.returncode == NO_VALID_RESULT
+
+
+def test_a_run_with_some_good_responses_exits_zero(scripted_server, run_loadgen):
+    server = scripted_server(lambda i: (ok_response(), 0.0, False) if i % 2 else
+                             (b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", 0, False))
+    run = run_loadgen("-c", "1", "-k", "-n", "40", "--discard", "0", server.url())
+    assert run.result["completed"] == 20 and run.result["errors_total"] == 20
+    assert run.returncode == 0
