@@ -71,3 +71,29 @@ def test_a_run_with_some_good_responses_exits_zero(scripted_server, run_loadgen)
     run = run_loadgen("-c", "1", "-k", "-n", "40", "--discard", "0", server.url())
     assert run.result["completed"] == 20 and run.result["errors_total"] == 20
     assert run.returncode == 0
+
+
+# --- Interim responses and bare LF line endings -------------------------------------------------
+
+def test_interim_1xx_responses_are_skipped(scripted_server, run_loadgen):
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    server = scripted_server(lambda i: (interim + ok_response(), 0.0, False))
+    run = run_loadgen("-c", "2", "-k", "-n", "40", "--discard", "0", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["errors_total"] == 0 and r["completed_total"] == 40
+    assert r["document_length"] == len(b"hello world")
+
+
+@pytest.mark.parametrize("keep_alive", [True, False], ids=["keep_alive", "new_connection"])
+def test_bare_lf_line_endings_are_accepted_without_a_timeout(scripted_server, run_loadgen,
+                                                             keep_alive):
+    response = b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello"
+    server = scripted_server(lambda i: (response, 0.0, not keep_alive))
+    start = time.monotonic()
+    run = run_loadgen("-c", "2", "-n", "40", "--discard", "0", "--timeout", "5s",
+                      *(["-k"] if keep_alive else []), server.url())
+    assert time.monotonic() - start < 3
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["errors_total"] == 0 and r["completed_total"] == 40
