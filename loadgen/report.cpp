@@ -71,7 +71,6 @@ void add_worker(run_result& result, const worker& w, const worker& first, std::s
   m.connects += c.connects;
   m.connect_time_sum += c.connect_time_sum;
   m.response_bytes += c.response_bytes;
-  m.unsolicited += c.unsolicited;
   m.late += c.late;
   m.dropped += c.dropped;
   m.max_send_lag = std::max(m.max_send_lag, c.max_send_lag);

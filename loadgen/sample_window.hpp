@@ -11,8 +11,12 @@ namespace httpbench::loadgen {
 
 struct window_summary;
 
+/// Latency of a held sample that was retracted (see sample_recorder::retract).
+inline constexpr nanos retracted_latency = -1;
+
 /// One good response.
 struct sample {
+  bool operator==(const sample&) const = default;
   nanos completed_at = 0;   ///< when its last byte was read
   nanos latency = 0;        ///< completed_at minus the request's (intended) start
   nanos service = 0;        ///< completed_at minus the start of its service (the write)
@@ -51,6 +55,13 @@ class sample_recorder {
     }
   }
 
+  /// Takes back a sample recorded earlier (a response counted good and then found to have had a
+  /// longer body than announced). Rare: a linear search of the held samples. Discarding stays
+  /// exact, except when the sample is held (among the thread's first or last N) while samples
+  /// already went into the histogram: it then stays held as a placeholder that is never kept,
+  /// and the kept window may start (or, if the run ends within N samples, end) one sample off.
+  void retract(const sample& s);
+
   /// All good responses recorded, warm-up included.
   std::uint64_t recorded() const { return recorded_; }
 
@@ -59,6 +70,7 @@ class sample_recorder {
                                       nanos);
 
   void keep(const sample& s) {
+    if (s.latency == retracted_latency) return;
     latencies_.record(s.latency);
     service_sum_ += static_cast<double>(s.service);
     bytes_ += s.bytes;

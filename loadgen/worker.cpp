@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace httpbench::loadgen {
 
@@ -105,6 +106,7 @@ void worker::open(connection& c, nanos now) {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
   }
   ++c.generation;
+  c.last.open = false;
   c.status = connection::state::connecting;
   c.connect_start = now;
   c.deadline = now + cfg_.connect_timeout;
@@ -211,12 +213,21 @@ bool worker::consume(connection& c, const char* data, std::size_t length, nanos 
   while (pos < length) {
     if (c.in_flight == 0) {
       // Bytes nobody asked for: the previous response was longer than it said.
-      ++counters_.unsolicited;
-      errors_.add(error_kind::wrong_length);
-      verifier_.count_error(c.target, error_kind::wrong_length);
+      blame_last_response(c);
       close(c);
       on_closed(c, 0, now);
       return false;
+    }
+    if (c.last.open && !c.parser.started()) {
+      // The first bytes after a response on this connection: a response starts with "HTTP/";
+      // anything else is the rest of the previous response's body.
+      static constexpr char status_prefix[] = "HTTP/";
+      if (std::memcmp(data + pos, status_prefix, std::min<std::size_t>(5, length - pos)) != 0) {
+        blame_last_response(c);
+        resend(c, now);
+        return false;
+      }
+      c.last.open = false;
     }
     const auto r = c.parser.feed(data + pos, length - pos);
     if (r.body_length > 0) {
@@ -245,14 +256,28 @@ bool worker::consume(connection& c, const char* data, std::size_t length, nanos 
 }
 
 void worker::complete_response(connection& c, bool trailing, nanos now) {
-  const auto verdict =
-      verifier_.check(c.target, c.parser, c.body_mismatch, c.capturing ? &c.capture : nullptr);
+  // Bytes after the response with nothing else in flight: its body was longer than its
+  // Content-Length (or it had one after a chunked end), so it is wrong whatever else holds.
+  std::optional<error_kind> verdict;
+  if (trailing) {
+    const int status = c.parser.status_code();
+    verdict = status >= 200 && status <= 299 ? error_kind::wrong_length : error_kind::bad_status;
+  } else {
+    verdict =
+        verifier_.check(c.target, c.parser, c.body_mismatch, c.capturing ? &c.capture : nullptr);
+  }
+  c.last.open = true;
+  c.last.target = c.target;
+  c.last.good = !verdict;
   if (!verdict) {
     const std::uint64_t bytes = c.parser.bytes_received();
-    samples_.record(now, now - c.request_start, c.in_service ? now - c.service_start : 0,
-                    static_cast<std::uint32_t>(bytes));
+    c.last.kept = sample{now, now - c.request_start, c.in_service ? now - c.service_start : 0,
+                         static_cast<std::uint32_t>(bytes)};
+    c.last.body_bytes = c.parser.body_received();
+    samples_.record(c.last.kept.completed_at, c.last.kept.latency, c.last.kept.service,
+                    c.last.kept.bytes);
     counters_.response_bytes += bytes;
-    verifier_.count_ok(c.target, c.parser.body_received());
+    verifier_.count_ok(c.target, c.last.body_bytes);
     if (!server_seen_) {
       server_seen_ = true;
       server_software_ = c.parser.server_header();
@@ -271,17 +296,38 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
     c.deadline = now + cfg_.timeout;
     return;
   }
-  if (trailing) {
-    ++counters_.unsolicited;
-    errors_.add(error_kind::wrong_length);
-    verifier_.count_error(c.target, error_kind::wrong_length);
-  }
   if (reusable) {
     c.status = connection::state::idle;
   } else {
     close(c);
   }
   on_idle(c, now);
+}
+
+void worker::blame_last_response(connection& c) {
+  if (c.last.open && c.last.good) {
+    samples_.retract(c.last.kept);
+    counters_.response_bytes -= c.last.kept.bytes;
+    verifier_.uncount_ok(c.last.target, c.last.body_bytes);
+    errors_.add(error_kind::wrong_length);
+    verifier_.count_error(c.last.target, error_kind::wrong_length);
+  }
+  // A response already counted as an error stays one error.
+  c.last.open = false;
+}
+
+void worker::resend(connection& c, nanos now) {
+  if (c.in_service) {
+    in_service_.change(now, -static_cast<std::int64_t>(c.in_flight));
+    c.in_service = false;
+  }
+  close(c);
+  const request_target& t = (*context_.targets)[c.target];
+  c.out_data = c.in_flight > 1 ? t.batch.data() : t.wire.data();
+  c.out_length = t.wire.size() * c.in_flight;
+  c.out_offset = 0;
+  start_response(c);
+  open(c, now);
 }
 
 void worker::on_eof(connection& c, nanos now) {

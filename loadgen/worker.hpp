@@ -31,6 +31,17 @@ struct run_context {
   std::atomic<bool>* stop = nullptr;  ///< set by SIGINT
 };
 
+/// How the last response completed on a connection was counted, kept until the next response
+/// on it begins: bytes that arrive after it and do not start a response were part of its body
+/// (longer than announced), and it is then counted as wrong_length instead.
+struct last_response {
+  bool open = false;  // no byte of a later response seen yet
+  bool good = false;  // counted as a good response (sample below)
+  std::uint32_t target = 0;
+  std::uint64_t body_bytes = 0;
+  sample kept;
+};
+
 /// One client connection slot. A slot is reused for a new socket after a close; `generation`
 /// tells events of an old socket from those of the new one.
 struct connection {
@@ -54,6 +65,7 @@ struct connection {
   nanos deadline = 0;     // connect or response timeout
   std::uint64_t tag = 0;  // engine's own use
   http_response_parser parser;
+  last_response last;
   std::string capture;
 };
 
@@ -63,7 +75,6 @@ struct worker_counters {
   std::uint64_t connects = 0;        ///< successful connects
   nanos connect_time_sum = 0;        ///< sum of their durations
   std::uint64_t response_bytes = 0;  ///< wire bytes of all good responses
-  std::uint64_t unsolicited = 0;     ///< bytes after a complete response (counted wrong_length)
   std::uint64_t late = 0;            ///< open loop: sent >= 1 ms after the intended time
   std::uint64_t dropped = 0;         ///< open loop: arrivals dropped (no connection, queue full)
   nanos max_send_lag = 0;            ///< open loop: worst send time minus intended time
@@ -143,6 +154,13 @@ class worker {
   bool consume(connection& c, const char* data, std::size_t length, nanos now);
   /// Books one complete response; `trailing` = bytes followed it with nothing in flight.
   void complete_response(connection& c, bool trailing, nanos now);
+  /// Bytes arrived on `c` after its last response that do not start a response: that
+  /// response's body was longer than announced. Counts it as wrong_length, once (taking back
+  /// its good count).
+  void blame_last_response(connection& c);
+  /// Sends `c`'s requests in flight again on a new connection (the stream of the old one is
+  /// unusable); they keep their latency origin and are not counted again.
+  void resend(connection& c, nanos now);
   void on_eof(connection& c, nanos now);
   void fail(connection& c, error_kind kind, nanos now);
   void sweep(nanos now);

@@ -98,8 +98,10 @@ def threaded_server() -> Iterator[Callable[..., ThreadedServer]]:
     """Factory of ThreadedServers (a thread per connection, per-request delays)."""
     servers: list[ThreadedServer] = []
 
-    def make(delay: Callable[[int, int], float]) -> ThreadedServer:
-        s = ThreadedServer(delay).start()
+    def make(delay: Callable[[int, int], float] = lambda c, r: 0.0,
+             chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
+             ) -> ThreadedServer:
+        s = ThreadedServer(delay, chunks).start()
         servers.append(s)
         return s
 

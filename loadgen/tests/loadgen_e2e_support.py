@@ -207,6 +207,8 @@ class ThreadedServer:
     before answering; every response is ok_response()."""
 
     delay: Callable[[int, int], float]
+    chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
+    """If given: (seconds to wait, bytes to send) pieces that make up the answer instead."""
     port: int = 0
     _sock: socket.socket | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -265,14 +267,16 @@ class ThreadedServer:
                 buffered += data
                 while b"\r\n\r\n" in buffered:
                     _, buffered = buffered.split(b"\r\n\r\n", 1)
-                    wait = self.delay(number, served)
+                    pieces = (self.chunks(number, served) if self.chunks is not None
+                              else [(self.delay(number, served), ok_response())])
                     served += 1
-                    if wait and self._stop.wait(wait):
-                        return
-                    try:
-                        conn.sendall(ok_response())
-                    except OSError:
-                        return
+                    for wait, payload in pieces:
+                        if wait and self._stop.wait(wait):
+                            return
+                        try:
+                            conn.sendall(payload)
+                        except OSError:
+                            return
 
 
 @dataclass

@@ -280,7 +280,9 @@ def test_body_longer_than_content_length_is_wrong_length(scripted_server, run_lo
     bad = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello+3"
     server = scripted_server(lambda i: (bad, 0.0, False))
     run = run_loadgen("-c", "1", "-n", "10", "-k", "--discard", "0", server.url())
-    assert run.result["errors"]["wrong_length"] >= 1
+    r = run.result
+    assert r["errors"]["wrong_length"] == 10 and r["errors_total"] == 10
+    assert r["completed_total"] == 0 and r["requests_started"] == 10
 
 
 def test_length_different_from_first_response_is_wrong_length(scripted_server, run_loadgen):

@@ -97,3 +97,36 @@ def test_bare_lf_line_endings_are_accepted_without_a_timeout(scripted_server, ru
     assert run.returncode == 0, run.stderr
     r = run.result
     assert r["errors_total"] == 0 and r["completed_total"] == 40
+
+
+# --- Bodies longer than their Content-Length ----------------------------------------------------
+
+HEAD_5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["same_read", "later_read"])
+@pytest.mark.parametrize("mode", [["-c", "1", "-n", "10", "-k"], ["-R", "20", "-n", "10", "-k"]],
+                         ids=["closed_loop", "open_loop_idle_connection"])
+def test_a_longer_body_is_one_wrong_length_on_the_response_that_carried_it(
+        threaded_server, run_loadgen, late, mode):
+    # Only the first response the server sends carries 3 bytes more than announced, in the
+    # same write or 50 ms later. Either way it is counted once, as wrong_length, and the next
+    # request is not blamed for it (it used to become a good response plus a wrong_length, or
+    # a good response and a bad_response for the next request).
+    answered = []
+
+    def chunks(connection: int, request: int) -> list[tuple[float, bytes]]:
+        answered.append(connection)
+        if len(answered) == 1:
+            return [(0.0, HEAD_5 + b"hello"), (0.05, b"+3!")] if late else \
+                [(0.0, HEAD_5 + b"hello+3!")]
+        return [(0.0, HEAD_5 + b"hello")]
+
+    server = threaded_server(chunks=chunks)
+    run = run_loadgen(*mode, "--discard", "0", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["errors"]["wrong_length"] == 1 and r["errors_total"] == 1, r["errors"]
+    assert r["completed_total"] == 9
+    assert r["requests_started"] == r["completed_total"] + r["errors_total"] + r["incomplete"]
+    assert r["per_url"]["/"] == {"ok": 9, "errors": 1, "timeouts": 0, "body_bytes": 45}
