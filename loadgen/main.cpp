@@ -132,8 +132,11 @@ int main(int argc, char** argv) {
 
   // File descriptors: each connection needs one, plus an epoll fd per thread and stdio.
   const rlim_t fd_limit = raise_fd_limit();
-  const std::uint64_t connections =
-      cfg.mode == run_mode::closed ? cfg.concurrency : cfg.max_connections;
+  // The open loop keeps -c connections, as wrk2 does; without -c, up to --max-connections.
+  const std::uint32_t connections =
+      cfg.mode == run_mode::closed || (cfg.mode == run_mode::open && cfg.concurrency_given)
+          ? cfg.concurrency
+          : cfg.max_connections;
   if (connections + cfg.threads + 16 > fd_limit) {
     std::fprintf(stderr,
                  "loadgen: warning: %llu connections need more file descriptors than the limit "
@@ -159,7 +162,7 @@ int main(int argc, char** argv) {
   auto at_most = [&threads](std::uint64_t limit) {
     if (limit > 0 && threads > limit) threads = static_cast<std::uint32_t>(limit);
   };
-  at_most(cfg.mode == run_mode::closed ? cfg.concurrency : cfg.max_connections);
+  at_most(connections);
   at_most(cfg.mode == run_mode::sessions ? cfg.sessions : cfg.requests);
 
   run_context context;
@@ -171,6 +174,7 @@ int main(int argc, char** argv) {
   context.start = now_ns() + 20 * ns_per_ms;
   const nanos cap = context.start + cfg.hard_cap;
   context.deadline = cfg.duration > 0 ? std::min(context.start + cfg.duration, cap) : cap;
+  if (cfg.cooldown > 0) context.cooldown_start = context.start + cfg.planned_span - cfg.cooldown;
 
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<session_worker*> session_workers;
@@ -184,7 +188,7 @@ int main(int argc, char** argv) {
         // Constant streams of the threads are offset so that together they are evenly spaced.
         const nanos first = context.start + static_cast<nanos>(i * 1e9 / cfg.rate);
         workers.push_back(std::make_unique<open_loop_worker>(
-            context, i, share(cfg.max_connections, threads, i), cfg.rate / threads,
+            context, i, share(connections, threads, i), cfg.rate / threads,
             share(cfg.requests, threads, i), cfg.seed + i, first));
         break;
       }
@@ -222,6 +226,7 @@ int main(int argc, char** argv) {
   // Merge.
   run_result result;
   result.threads = threads;
+  result.connections = connections;
   result.start = context.start;
   result.cpu_user_s = seconds_of(usage_after.ru_utime) - seconds_of(usage_before.ru_utime);
   result.cpu_sys_s = seconds_of(usage_after.ru_stime) - seconds_of(usage_before.ru_stime);
@@ -234,7 +239,7 @@ int main(int argc, char** argv) {
   for (const auto* s : session_workers) result.sessions_in_progress += s->sessions_in_progress();
   result.hard_cap_reached = !result.interrupted && result.end >= cap;
   const nanos origin = cfg.warmup > 0 ? context.start + cfg.warmup : context.start;
-  result.window = merge_windows(recorders, cfg.discard, origin);
+  result.window = merge_windows(recorders, cfg.discard, origin, context.cooldown_start);
   result.window.clamp_to(result.start, result.end);
   std::vector<const in_service_recorder*> loads;
   for (const auto& w : workers) loads.push_back(&w->in_service());

@@ -118,9 +118,11 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
                    cfg.keep_alive ? "keep-alive" : "new connection per request");
       break;
     case run_mode::open:
-      std::fprintf(out, "Mode:                   open loop, %.1f req/s %s arrivals, %s\n", cfg.rate,
-                   cfg.arrival == arrival_process::poisson ? "poisson" : "constant",
-                   cfg.keep_alive ? "keep-alive" : "new connection per request");
+      std::fprintf(out,
+                   "Mode:                   open loop, %.1f req/s %s arrivals, %u connections, "
+                   "%s\n",
+                   cfg.rate, cfg.arrival == arrival_process::poisson ? "poisson" : "constant",
+                   r.connections, cfg.keep_alive ? "keep-alive" : "new connection per request");
       break;
     case run_mode::sessions:
       std::fprintf(out, "Mode:                   sessions, %.2f sessions/s, %s\n", cfg.session_rate,
@@ -129,9 +131,14 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
   }
   std::fprintf(out, "Threads:                %u\n", r.threads);
   std::fprintf(out, "Time taken for tests:   %.3f seconds\n", to_seconds(r.end - r.start));
-  std::fprintf(out, "Kept window:            %.3f seconds (first and last %zu samples dropped%s)\n",
-               r.elapsed_s, r.window.discarded_each_end,
-               cfg.warmup > 0 ? ", after the warm-up" : "");
+  std::fprintf(out, "Kept window:            %.3f seconds (first and last %zu samples dropped",
+               r.elapsed_s, r.window.discarded_each_end);
+  if (cfg.warmup > 0 || cfg.cooldown > 0)
+    std::fprintf(out, "; %.3f s warm-up and %.3f s cool-down: %llu and %llu samples",
+                 to_seconds(cfg.warmup), to_seconds(cfg.cooldown),
+                 static_cast<unsigned long long>(r.window.warmup_dropped),
+                 static_cast<unsigned long long>(r.window.cooldown_dropped));
+  std::fprintf(out, ")\n");
   std::fprintf(out, "Complete requests:      %llu (%llu in the window)\n",
                static_cast<unsigned long long>(r.window.completed_total),
                static_cast<unsigned long long>(r.window.completed));
@@ -206,7 +213,8 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("mode", mode_name(cfg.mode));
   j.field("command_line", cfg.command_line);
   j.field("url", cfg.url);
-  j.field("concurrency", cfg.concurrency);
+  // In the open loop, the connections it may keep (-c, else --max-connections).
+  j.field("concurrency", cfg.mode == run_mode::open ? r.connections : cfg.concurrency);
   j.field("keep_alive", cfg.keep_alive);
   j.field("pipeline", cfg.pipeline);
   j.field("close_with_reset", cfg.close_with_reset);
@@ -219,6 +227,8 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("discarded_each_end", static_cast<std::uint64_t>(r.window.discarded_each_end));
   j.field("warmup_s", to_seconds(cfg.warmup));
   j.field("warmup_dropped", r.window.warmup_dropped);
+  j.field("cooldown_s", to_seconds(cfg.cooldown));
+  j.field("cooldown_dropped", r.window.cooldown_dropped);
   j.field("elapsed_s", r.elapsed_s);
   j.field("window_start_ns", r.window.window_start);
   j.field("window_end_ns", r.window.window_end);

@@ -25,6 +25,7 @@ struct run_result {
   std::uint64_t incomplete = 0;
   std::uint64_t sessions_in_progress = 0;
   std::uint32_t threads = 1;
+  std::uint32_t connections = 0;  ///< closed loop: -c; open loop: -c or --max-connections
   nanos start = 0;
   nanos end = 0;
   double cpu_user_s = 0;

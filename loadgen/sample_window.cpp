@@ -4,8 +4,8 @@
 
 namespace httpbench::loadgen {
 
-sample_recorder::sample_recorder(std::size_t discard, nanos warmup_end)
-    : discard_(discard), warmup_end_(warmup_end) {
+sample_recorder::sample_recorder(std::size_t discard, nanos warmup_end, nanos cooldown_start)
+    : discard_(discard), warmup_end_(warmup_end), cooldown_start_(cooldown_start) {
   head_.reserve(discard);
   tail_.reserve(discard);
 }
@@ -14,6 +14,10 @@ void sample_recorder::retract(const sample& s) {
   --recorded_;
   if (s.completed_at < warmup_end_) {
     --warmup_dropped_;
+    return;
+  }
+  if (s.completed_at >= cooldown_start_) {
+    --cooldown_dropped_;
     return;
   }
   // Put the ring in recorded order (oldest first) so that removing from it keeps it a ring.
@@ -59,7 +63,8 @@ void sample_recorder::retract(const sample& s) {
 }
 
 window_summary merge_windows(const std::vector<const sample_recorder*>& recorders,
-                             std::size_t discard, nanos window_origin) {
+                             std::size_t discard, nanos window_origin,
+                             nanos window_limit) {
   window_summary out;
   std::vector<sample> held;
   nanos last_completion = window_origin;
@@ -69,6 +74,7 @@ window_summary merge_windows(const std::vector<const sample_recorder*>& recorder
     out.service_sum += r->service_sum_;
     out.completed_total += r->recorded_;
     out.warmup_dropped += r->warmup_dropped_;
+    out.cooldown_dropped += r->cooldown_dropped_;
     last_completion = std::max(last_completion, r->last_completion_);
     held.insert(held.end(), r->head_.begin(), r->head_.end());
     held.insert(held.end(), r->tail_.begin(), r->tail_.end());
@@ -94,7 +100,8 @@ window_summary merge_windows(const std::vector<const sample_recorder*>& recorder
     out.window_end = held[held.size() - drop].completed_at;
   } else {
     out.window_start = window_origin;
-    out.window_end = last_completion;
+    out.window_end =
+        window_limit != std::numeric_limits<nanos>::max() ? window_limit : last_completion;
   }
   return out;
 }

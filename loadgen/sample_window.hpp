@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "clock.hpp"
@@ -32,13 +33,19 @@ struct sample {
 /// start (2N samples), recording never allocates.
 class sample_recorder {
  public:
-  /// `discard`: N. `warmup_end`: samples completing before it are only counted.
-  sample_recorder(std::size_t discard, nanos warmup_end);
+  /// `discard`: N. Samples completing before `warmup_end`, or at or after `cooldown_start`,
+  /// are only counted.
+  sample_recorder(std::size_t discard, nanos warmup_end,
+                  nanos cooldown_start = std::numeric_limits<nanos>::max());
 
   void record(nanos completed_at, nanos latency, nanos service, std::uint32_t bytes) {
     ++recorded_;
     if (completed_at < warmup_end_) {
       ++warmup_dropped_;
+      return;
+    }
+    if (completed_at >= cooldown_start_) {
+      ++cooldown_dropped_;
       return;
     }
     const sample s{completed_at, latency, service, bytes};
@@ -67,7 +74,7 @@ class sample_recorder {
 
  private:
   friend window_summary merge_windows(const std::vector<const sample_recorder*>&, std::size_t,
-                                      nanos);
+                                      nanos, nanos);
 
   void keep(const sample& s) {
     if (s.latency == retracted_latency) return;
@@ -79,6 +86,7 @@ class sample_recorder {
 
   std::size_t discard_;
   nanos warmup_end_;
+  nanos cooldown_start_;
   std::vector<sample> head_;
   std::vector<sample> tail_;
   std::size_t tail_next_ = 0;
@@ -88,6 +96,7 @@ class sample_recorder {
   nanos last_completion_ = 0;
   std::uint64_t recorded_ = 0;
   std::uint64_t warmup_dropped_ = 0;
+  std::uint64_t cooldown_dropped_ = 0;
 };
 
 /// The kept window of a whole run.
@@ -96,6 +105,7 @@ struct window_summary {
   std::uint64_t completed = 0;         ///< kept samples (n)
   std::uint64_t completed_total = 0;   ///< all good responses, warm-up and discards included
   std::uint64_t warmup_dropped = 0;    ///< samples completing before the warm-up ended
+  std::uint64_t cooldown_dropped = 0;  ///< samples completing in the cool-down
   std::size_t discarded_each_end = 0;  ///< N actually dropped at each end (see merge_windows)
   std::uint64_t bytes = 0;             ///< wire bytes of the kept responses
   double service_sum = 0;              ///< sum of the kept samples' service times (ns)
@@ -119,8 +129,11 @@ struct window_summary {
 /// Merges the per-thread recorders and drops the global first and last `discard` samples.
 /// When fewer than 4*discard samples were kept after the warm-up, only a quarter of them is
 /// dropped at each end (reported as discarded_each_end) so a short run still has a window.
-/// `window_origin` is the run start, or the end of the warm-up when there is one.
+/// `window_origin` is the run start, or the end of the warm-up when there is one;
+/// `window_limit` the start of the cool-down, if any (then the window ends there rather than
+/// at the last completion).
 window_summary merge_windows(const std::vector<const sample_recorder*>& recorders,
-                             std::size_t discard, nanos window_origin);
+                             std::size_t discard, nanos window_origin,
+                             nanos window_limit = std::numeric_limits<nanos>::max());
 
 }  // namespace httpbench::loadgen

@@ -36,7 +36,7 @@ worker::worker(const run_context& context, std::size_t thread_index, std::size_t
       cfg_(*context.cfg),
       thread_index_(thread_index),
       connections_(slots),
-      samples_(context.cfg->discard, context.start + context.cfg->warmup),
+      samples_(context.cfg->discard, context.start + context.cfg->warmup, context.cooldown_start),
       verifier_(*context.targets, context.cfg->verify_body),
       in_service_(now_ns()),
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
@@ -70,7 +70,10 @@ void worker::send(connection& c, std::uint32_t target, std::uint32_t count, nano
   if (c.status == connection::state::closed) {
     open(c, now);
   } else {
-    c.deadline = now + cfg_.timeout;  // also bounds a write that stays partial
+    // The response timeout runs from the request's start, its latency origin (the intended
+    // time in the open loop and after a think time): a request that waited for its connection
+    // has that much less time left. It also bounds a write that stays partial.
+    c.deadline = request_start + cfg_.timeout;
     begin_service(c, now);
     flush(c, now);
   }
@@ -158,7 +161,7 @@ void worker::flush(connection& c, nanos now) {
     counters_.connect_time_sum += now - c.connect_start;
   }
   c.status = connection::state::reading;
-  c.deadline = now + cfg_.timeout;
+  c.deadline = c.request_start + cfg_.timeout;
 }
 
 void worker::on_event(connection& c, std::uint32_t events, nanos now) {

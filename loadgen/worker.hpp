@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ struct run_context {
   const request_table* targets = nullptr;
   nanos start = 0;                    ///< common start time of all threads
   nanos deadline = 0;                 ///< -d or the hard cap, whichever is first
+  /// Samples completing from here on are in the cool-down (not kept); INT64_MAX for none.
+  nanos cooldown_start = INT64_MAX;
   std::atomic<bool>* stop = nullptr;  ///< set by SIGINT
 };
 

@@ -223,13 +223,16 @@ def test_hdr_log_is_written(real_server, run_loadgen, tmp_path):
 # --- Open loop --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arrival", ["constant", "poisson"])
-def test_open_loop_rate_is_within_two_percent(real_server, run_loadgen, arrival):
+def test_open_loop_rate_matches_the_offered_rate(real_server, run_loadgen, arrival):
     run = run_loadgen("-R", "2000", "--arrival", arrival, "-d", "3s", "-k", real_server.url())
     assert run.returncode == 0, run.stderr
     r = run.result
     assert r["mode"] == "open" and r["offered_rate"] == 2000
     assert r["errors_total"] == 0 and r["dropped_requests"] == 0
-    assert r["requests_per_second"] == pytest.approx(2000, rel=0.02)
+    # Constant arrivals are exact to a sample or two; a Poisson count over a fixed window of t
+    # seconds has a standard deviation of sqrt(2000 t): allow three of them.
+    tolerance = 0.02 if arrival == "constant" else 3 / (2000 * r["elapsed_s"]) ** 0.5
+    assert r["requests_per_second"] == pytest.approx(2000, rel=tolerance)
 
 
 def test_open_loop_without_keep_alive_opens_a_connection_per_request(real_server, run_loadgen):

@@ -130,3 +130,57 @@ def test_a_longer_body_is_one_wrong_length_on_the_response_that_carried_it(
     assert r["completed_total"] == 9
     assert r["requests_started"] == r["completed_total"] + r["errors_total"] + r["incomplete"]
     assert r["per_url"]["/"] == {"ok": 9, "errors": 1, "timeouts": 0, "body_bytes": 45}
+
+
+# --- The open loop ------------------------------------------------------------------------------
+
+def test_open_loop_keeps_minus_c_connections(threaded_server, run_loadgen):
+    # 200 requests/s of 50 ms each need 10 connections; with -c 5 the others wait (from their
+    # intended times) instead of opening more, as wrk2 keeps its -c connections.
+    server = threaded_server(lambda connection, request: 0.05)
+    run = run_loadgen("-R", "200", "-c", "5", "-k", "-d", "1s", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["concurrency"] == 5
+    assert r["connects"] == 5
+    assert r["percentiles_ms"]["max"] > 100  # queued behind the five
+
+
+def test_open_loop_dropped_arrivals_are_failed_requests(threaded_server, run_loadgen):
+    server = threaded_server(lambda connection, request: 0.1)
+    run = run_loadgen("-R", "500", "--max-connections", "1", "-k", "--max-pending", "5",
+                      "-n", "100", "--discard", "0", server.url())
+    r = run.result
+    assert r["dropped_requests"] > 50
+    assert r["errors"]["dropped"] == r["dropped_requests"]
+    assert r["errors_total"] >= r["dropped_requests"]
+    assert r["requests_started"] == 100
+    assert r["requests_started"] == r["completed_total"] + r["errors_total"] + r["incomplete"]
+
+
+def test_open_loop_timeout_runs_from_the_intended_time(threaded_server, run_loadgen):
+    # Arrivals every 50 ms, responses of 200 ms on one connection: requests queue. A request
+    # intended 50 ms before it could be sent has only 250 ms left, so no good response is ever
+    # slower than the 300 ms timeout (measured from the intended time, as latency is).
+    server = threaded_server(lambda connection, request: 0.2)
+    run = run_loadgen("-R", "20", "--max-connections", "1", "-k", "-n", "12",
+                      "--timeout", "300ms", "--discard", "0", server.url())
+    r = run.result
+    assert r["completed_total"] >= 1
+    assert r["errors"]["read_timeout"] >= 1
+    assert r["percentiles_ms"]["max"] < 300 + 30  # the timeout sweep runs every 15 ms
+
+
+def test_open_loop_warmup_and_cooldown_default_to_times(real_server, run_loadgen):
+    # 2,000 arrivals at 2,000/s: 1 s. --discard 1000 used to drop half of it; the defaults are
+    # now min(1000/rate, 5% of the run) = 50 ms at each end, a window of exactly 0.9 s.
+    run = run_loadgen("-R", "2000", "-n", "2000", "-k", real_server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["discarded_each_end"] == 0
+    assert r["warmup_s"] == pytest.approx(0.05) and r["cooldown_s"] == pytest.approx(0.05)
+    assert r["window_start_ns"] - r["run_start_ns"] == 50_000_000
+    assert r["window_end_ns"] - r["run_start_ns"] == 950_000_000
+    assert r["elapsed_s"] == pytest.approx(0.9, abs=1e-9)
+    assert r["completed"] == pytest.approx(1800, abs=20)
+    assert r["completed"] + r["warmup_dropped"] + r["cooldown_dropped"] == r["completed_total"]
