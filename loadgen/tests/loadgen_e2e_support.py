@@ -201,15 +201,29 @@ class ScriptedServer:
 
 
 @dataclass
+class Request:
+    """A request as a ThreadedServer received it."""
+
+    at: float  # time.monotonic() when it was complete
+    connection: int
+    method: str
+    target: str
+    body: bytes
+
+
+@dataclass
 class ThreadedServer:
     """A server with one thread per connection, so a delayed response delays only its own
-    connection. `delay(connection_number, request_number_on_it)` gives the seconds to wait
-    before answering; every response is ok_response()."""
+    connection. It reads requests with their Content-Length bodies and logs them.
+    `delay(connection_number, request_number_on_it)` gives the seconds to wait before
+    answering; every response is ok_response() (without the body for HEAD)."""
 
     delay: Callable[[int, int], float]
     chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
     """If given: (seconds to wait, bytes to send) pieces that make up the answer instead."""
     port: int = 0
+    log: list["Request"] = field(default_factory=list)
+    """Every request received, in order."""
     _sock: socket.socket | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _threads: list[threading.Thread] = field(default_factory=list, repr=False)
@@ -254,29 +268,54 @@ class ThreadedServer:
         conn.settimeout(0.05)
         buffered = b""
         served = 0
-        with conn:
+
+        def more() -> bool:
+            nonlocal buffered
             while not self._stop.is_set():
                 try:
                     data = conn.recv(65536)
                 except TimeoutError:
                     continue
                 except OSError:
-                    return
-                if not data:
-                    return
+                    return False
                 buffered += data
-                while b"\r\n\r\n" in buffered:
-                    _, buffered = buffered.split(b"\r\n\r\n", 1)
-                    pieces = (self.chunks(number, served) if self.chunks is not None
-                              else [(self.delay(number, served), ok_response())])
-                    served += 1
-                    for wait, payload in pieces:
-                        if wait and self._stop.wait(wait):
-                            return
-                        try:
-                            conn.sendall(payload)
-                        except OSError:
-                            return
+                return bool(data)
+            return False
+
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    if not more():
+                        return
+                head, buffered = buffered.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method, target = lines[0].split(b" ")[:2]
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffered) < length:
+                    if not more():
+                        return
+                body, buffered = buffered[:length], buffered[length:]
+                self.log.append(Request(time.monotonic(), number, method.decode(),
+                                        target.decode(), body))
+                if self.chunks is not None:
+                    pieces = self.chunks(number, served)
+                else:
+                    response = ok_response()
+                    if method == b"HEAD":
+                        response = response[:response.index(b"\r\n\r\n") + 4]
+                    pieces = [(self.delay(number, served), response)]
+                served += 1
+                for wait, payload in pieces:
+                    if wait and self._stop.wait(wait):
+                        return
+                    try:
+                        conn.sendall(payload)
+                    except OSError:
+                        return
 
 
 @dataclass

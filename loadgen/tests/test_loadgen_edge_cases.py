@@ -6,6 +6,7 @@ warm-up, and httperf session files."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,31 @@ def test_open_loop_warmup_and_cooldown_default_to_times(real_server, run_loadgen
     assert r["elapsed_s"] == pytest.approx(0.9, abs=1e-9)
     assert r["completed"] == pytest.approx(1800, abs=20)
     assert r["completed"] + r["warmup_dropped"] + r["cooldown_dropped"] == r["completed_total"]
+
+
+# --- httperf session files ----------------------------------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_every_httperf_wsesslog_construct_sends_exactly_the_files_requests(threaded_server,
+                                                                           run_loadgen):
+    server = threaded_server()
+    run = run_loadgen("--session-rate", "20", "--sessions", "3", "--think-time", "10ms",
+                      "--wsesslog", str(DATA / "every-construct.wsesslog"), "--discard", "0",
+                      server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["sessions"]["completed"] == 3 and r["sessions"]["failed"] == 0
+    assert r["completed_total"] == 13 and r["errors_total"] == 0
+    sent = sorted((q.method, q.target, q.body) for q in server.log)
+    assert sent == sorted([
+        ("GET", "/index.html", b""), ("GET", "/style.css", b""), ("GET", "/logo.png", b""),
+        ("POST", "/form.html", b"name=a b&x=1"), ("GET", "/thanks.html", b""),
+        ("POST", "/post", b"Multiline\ndata"), ("PUT", "/note", b"line one\nline two"),
+        ("HEAD", "/page", b""), ("DELETE", "/gone", b""), ("OPTIONS", "/what", b""),
+        ("TRACE", "/echo", b""),
+        ("GET", "/first-line-indented", b""), ("POST", "/same-burst", b"its\t'"),
+    ])
+    assert r["per_url"]["PUT /note"]["ok"] == 1
+
