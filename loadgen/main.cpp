@@ -193,9 +193,12 @@ int main(int argc, char** argv) {
         break;
       }
       case run_mode::sessions: {
+        // Offset like the open loop's streams, so the threads' sessions interleave evenly
+        // instead of arriving in groups of `threads`.
+        const nanos first = context.start + static_cast<nanos>(i * 1e9 / cfg.session_rate);
         auto w = std::make_unique<session_worker>(
             context, i, share(cfg.max_connections, threads, i), plans, cfg.wsesslog_path.empty(),
-            cfg.session_rate / threads, share(cfg.sessions, threads, i), cfg.seed + i);
+            cfg.session_rate / threads, share(cfg.sessions, threads, i), cfg.seed + i, first);
         session_workers.push_back(w.get());
         workers.push_back(std::move(w));
         break;

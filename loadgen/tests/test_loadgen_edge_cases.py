@@ -213,3 +213,16 @@ def test_every_httperf_wsesslog_construct_sends_exactly_the_files_requests(threa
     ])
     assert r["per_url"]["PUT /note"]["ok"] == 1
 
+
+
+def test_sessions_of_two_threads_interleave(threaded_server, run_loadgen):
+    # 20 sessions/s over two threads: one every 50 ms, not two every 100 ms.
+    server = threaded_server()
+    run = run_loadgen("-t", "2", "--session-rate", "20", "--sessions", "8", "--session-bursts",
+                      "1", "--burst-length", "1", "--discard", "0", server.url())
+    assert run.returncode == 0, run.stderr
+    assert run.result["threads"] == 2
+    times = sorted(q.at for q in server.log)
+    assert len(times) == 8
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) > 0.025, gaps
