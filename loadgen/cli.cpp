@@ -1,6 +1,7 @@
 // Command-line parsing for loadgen.
 #include <getopt.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -23,7 +24,8 @@ Closed loop (default, ab-style):
   -k                   keep-alive (HTTP/1.1); default: a new connection per request (HTTP/1.0)
       --pipeline D     with -k: D requests per write on each connection (c*D in flight)
 Open loop:
-  -R RATE              requests per second (selects the open loop)
+  -R RATE              requests per second (selects the open loop); -c N: its connections
+                       (default --max-connections)
       --arrival KIND   constant (default) or poisson
       --max-connections N  connections the open loop / sessions may open (default 10000)
       --max-pending N  arrivals waiting for a connection per thread before drops (100000)
@@ -40,6 +42,8 @@ Common:
       --cpus LIST      pin thread i to the i-th CPU of LIST (e.g. 1,2,3)
       --discard N      drop the first and last N samples (default 1000)
       --warmup DUR     drop samples completing in the first DUR (then --discard defaults to 0)
+      --cooldown DUR   drop samples completing in the last DUR of -d (or of the open loop's
+                       arrivals); open loop default: both min(1000/RATE s, 5% of the run)
       --ramp DUR       spread connection starts over DUR
       --spin-us N      poll without blocking for up to N us before sleeping (default 50;
                        0 = sleep at once); idle polling is not counted as busy CPU
@@ -92,6 +96,7 @@ enum long_option {
   opt_cpus,
   opt_discard,
   opt_warmup,
+  opt_cooldown,
   opt_ramp,
   opt_spin_us,
   opt_timeout,
@@ -154,6 +159,7 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
       {"cpus", required_argument, nullptr, opt_cpus},
       {"discard", required_argument, nullptr, opt_discard},
       {"warmup", required_argument, nullptr, opt_warmup},
+      {"cooldown", required_argument, nullptr, opt_cooldown},
       {"ramp", required_argument, nullptr, opt_ramp},
       {"spin-us", required_argument, nullptr, opt_spin_us},
       {"timeout", required_argument, nullptr, opt_timeout},
@@ -169,6 +175,8 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
       {nullptr, 0, nullptr, 0},
   };
   bool discard_given = false;
+  bool warmup_given = false;
+  bool cooldown_given = false;
   bool requests_given = false;
   optind = 1;
   opterr = 0;
@@ -199,6 +207,7 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
     switch (opt) {
       case 'c':
         rc = count(out.concurrency, "-c", 1'000'000);
+        out.concurrency_given = true;
         break;
       case 'n':
         if (!parse_u64(optarg, out.requests) || out.requests == 0) rc = bad("-n");
@@ -304,6 +313,11 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
         break;
       case opt_warmup:
         rc = duration(out.warmup, "--warmup");
+        warmup_given = true;
+        break;
+      case opt_cooldown:
+        rc = duration(out.cooldown, "--cooldown");
+        cooldown_given = true;
         break;
       case opt_ramp:
         rc = duration(out.ramp, "--ramp");
@@ -387,7 +401,29 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
     error = "--pipeline applies to the closed loop only";
     return 2;
   }
-  if (out.warmup > 0 && !discard_given) out.discard = 0;
+  if (out.duration > 0) out.planned_span = out.duration;
+  if (out.mode == run_mode::open && out.requests > 0) {
+    const auto arrivals = static_cast<nanos>(static_cast<double>(out.requests) / out.rate * 1e9);
+    out.planned_span = out.planned_span > 0 ? std::min(out.planned_span, arrivals) : arrivals;
+  }
+  if (cooldown_given && out.planned_span == 0) {
+    error = "--cooldown needs a planned end: -d, or -R with -n";
+    return 2;
+  }
+  if (out.planned_span > 0 && out.warmup + out.cooldown >= out.planned_span) {
+    error = "--warmup and --cooldown leave nothing of the run";
+    return 2;
+  }
+  if (out.mode == run_mode::open && !discard_given && !warmup_given && !cooldown_given) {
+    // Where the rate is known, warm-up and cool-down are times, not sample counts: 1,000
+    // samples are 1,000/RATE seconds, but at most 5% of the run each, so a 4 s run at 1,000/s
+    // keeps 3.6 s (--discard 1000 dropped 2 s of it).
+    const auto samples_time = static_cast<nanos>(1000.0 / out.rate * 1e9);
+    out.warmup = std::min(samples_time, out.planned_span / 20);
+    out.cooldown = out.warmup;
+    out.discard = 0;
+  }
+  if ((out.warmup > 0 || out.cooldown > 0) && !discard_given) out.discard = 0;
   return 0;
 }
 

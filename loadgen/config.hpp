@@ -20,6 +20,7 @@ struct config {
 
   // Closed loop.
   std::uint32_t concurrency = 1;  ///< -c: connections (requests in flight = c * pipeline)
+  bool concurrency_given = false; ///< -c was on the command line (the open loop's connections)
   std::uint64_t requests = 0;     ///< -n: requests to start (0: bounded by -d)
   nanos duration = 0;             ///< -d: run length (0: bounded by -n)
   bool keep_alive = false;        ///< -k
@@ -47,7 +48,11 @@ struct config {
   std::uint32_t threads = 1;
   std::vector<int> cpus;                  ///< --cpus: pin thread i to cpus[i % size]
   std::size_t discard = 1000;             ///< --discard N
-  nanos warmup = 0;                       ///< --warmup
+  nanos warmup = 0;                       ///< --warmup (or the open loop's default)
+  nanos cooldown = 0;                     ///< --cooldown (or the open loop's default)
+  /// Planned length of the run: -d, or for the open loop the arrival span n/rate if shorter;
+  /// 0 when unknown (closed loop or sessions bounded by a count). The cool-down ends it.
+  nanos planned_span = 0;
   nanos timeout = 30 * ns_per_s;          ///< --timeout (response)
   nanos connect_timeout = 10 * ns_per_s;  ///< --connect-timeout
   nanos ramp = 0;                         ///< --ramp: spread connection starts

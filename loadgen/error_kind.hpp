@@ -22,6 +22,7 @@ enum class error_kind : std::uint8_t {
   fd_unavailable,       ///< EMFILE / ENFILE: out of file descriptors
   bad_response,         ///< the response could not be parsed as HTTP/1.x
   closed_early,         ///< the server closed the connection before any byte of the response
+  dropped,              ///< open loop: an arrival found no connection and a full --max-pending
   other,                ///< any other errno; see the message printed once
   count_,
 };
@@ -32,7 +33,8 @@ inline constexpr std::size_t error_kind_count = static_cast<std::size_t>(error_k
 inline constexpr std::array<std::string_view, error_kind_count> error_kind_names = {
     "connect_refused", "connect_timeout", "reset",        "read_timeout",
     "bad_status",      "wrong_length",    "wrong_body",   "address_unavailable",
-    "fd_unavailable",  "bad_response",    "closed_early", "other",
+    "fd_unavailable",  "bad_response",    "closed_early", "dropped",
+    "other",
 };
 
 inline std::string_view name_of(error_kind kind) {

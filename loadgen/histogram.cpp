@@ -99,4 +99,29 @@ void histogram::write_percentile_distribution(std::FILE* out, double unit_diviso
                max_value_bits - sub_bucket_bits + 1, static_cast<long long>(2 * sub_bucket_count));
 }
 
+void histogram::remove(std::int64_t value) {
+  if (value < 0) value = 0;
+  if (value > max_trackable) value = max_trackable;
+  const std::size_t i = index_of(value);
+  if (total_ == 0 || counts_[i] == 0) return;
+  --counts_[i];
+  --total_;
+  sum_ -= static_cast<double>(value);
+  if (total_ == 0) {
+    min_ = max_trackable;
+    max_ = 0;
+    return;
+  }
+  if (value == min_ && counts_[i] == 0) {
+    std::size_t k = i;
+    while (counts_[k] == 0) ++k;
+    min_ = std::max(min_, lowest_in_bucket(k));
+  }
+  if (value == max_ && counts_[i] == 0) {
+    std::size_t k = i;
+    while (counts_[k] == 0) --k;
+    max_ = std::min(max_, lowest_in_bucket(k) + bucket_width(k) - 1);
+  }
+}
+
 }  // namespace httpbench::loadgen

@@ -34,6 +34,11 @@ class histogram {
     if (value > max_) max_ = value;
   }
 
+  /// Takes back one sample recorded earlier with `value` (a response found bad after it was
+  /// counted good). Count, mean and percentiles stay exact; if it was the smallest or largest
+  /// value, min() / max() become the bounds of the nearest non-empty bucket (within 0.8%).
+  void remove(std::int64_t value);
+
   /// Adds every sample of `other` (used to merge per-thread histograms at the end).
   void merge(const histogram& other);
 

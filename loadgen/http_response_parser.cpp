@@ -70,6 +70,8 @@ bool http_response_parser::parse_headers(const char* data, std::size_t length) {
   status_code_ = code;
   keep_alive_ = minor == '1';
   server_length_ = 0;
+  content_length_ = -1;  // per header block: an interim response's fields do not carry over
+  chunked_ = false;
   std::size_t line_end = text.find('\n');
   bool connection_close = false, connection_keep_alive = false;
   while (line_end != std::string_view::npos && line_end + 1 < text.size()) {
@@ -104,7 +106,15 @@ bool http_response_parser::parse_headers(const char* data, std::size_t length) {
   if (connection_close) keep_alive_ = false;
   if (connection_keep_alive && minor == '0') keep_alive_ = true;
 
-  if (head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200)) {
+  if (code >= 100 && code < 200 && code != 101) {
+    // Interim response (100 Continue, 102, 103 Early Hints): RFC 9110 §15.2 says a client
+    // skips it and reads on for the final response. It has no body.
+    phase_ = phase::headers;
+  } else if (code == 101) {
+    // Switching Protocols is final, and after it the stream is no longer HTTP/1.x.
+    keep_alive_ = false;
+    phase_ = phase::done;
+  } else if (head_request_ || code == 204 || code == 304) {
     phase_ = phase::done;
   } else if (chunked_) {
     phase_ = phase::chunk_size;
@@ -121,41 +131,58 @@ bool http_response_parser::parse_headers(const char* data, std::size_t length) {
 
 http_response_parser::result http_response_parser::feed(const char* data, std::size_t length) {
   std::size_t offset = 0;
-  if (phase_ == phase::headers) {
-    static constexpr char terminator[] = "\r\n\r\n";
+  // A loop because interim (1xx) responses precede the final one: each is skipped whole.
+  while (phase_ == phase::headers) {
+    std::size_t header_end;  // in `data`, just past this header block
     if (carry_.empty()) {
       // Common case: the whole header is in this read; parse it in place.
-      const void* end = memmem(data, length, terminator, 4);
-      if (end == nullptr) {
-        if (length > max_header_bytes) return {outcome::bad, length};
+      const std::size_t end = find_header_end(data + offset, length - offset, 0);
+      if (end == npos) {
+        const std::size_t rest = length - offset;
+        if (rest > max_header_bytes) return {outcome::bad, length};
         if (carry_.capacity() < 4096) carry_.reserve(4096);
-        carry_.assign(data, length);
-        bytes_received_ += length;
+        carry_.assign(data + offset, rest);
+        bytes_received_ += rest;
         return {outcome::incomplete, length};
       }
-      offset = static_cast<std::size_t>(static_cast<const char*>(end) - data) + 4;
-      if (!parse_headers(data, offset)) return {outcome::bad, offset};
+      if (!parse_headers(data + offset, end)) return {outcome::bad, offset + end};
+      header_end = offset + end;
     } else {
       const std::size_t old = carry_.size();
       const std::size_t take =
-          std::min(length, max_header_bytes + 4 - std::min(old, max_header_bytes));
-      carry_.append(data, take);
-      const std::size_t from = old >= 3 ? old - 3 : 0;
-      const void* end = memmem(carry_.data() + from, carry_.size() - from, terminator, 4);
-      if (end == nullptr) {
-        if (carry_.size() > max_header_bytes) return {outcome::bad, take};
+          std::min(length - offset, max_header_bytes + 3 - std::min(old, max_header_bytes));
+      carry_.append(data + offset, take);
+      // The terminator (at most 3 bytes) may straddle the old and the new bytes.
+      const std::size_t end = find_header_end(carry_.data(), carry_.size(), old >= 2 ? old - 2 : 0);
+      if (end == npos) {
+        if (carry_.size() > max_header_bytes) return {outcome::bad, offset + take};
         bytes_received_ += take;
-        return {outcome::incomplete, take};
+        return {outcome::incomplete, offset + take};
       }
-      const std::size_t header_length =
-          static_cast<std::size_t>(static_cast<const char*>(end) - carry_.data()) + 4;
-      if (!parse_headers(carry_.data(), header_length)) return {outcome::bad, take};
-      offset = header_length - old;
+      if (!parse_headers(carry_.data(), end)) return {outcome::bad, offset + take};
+      header_end = offset + (end - old);
       carry_.clear();
     }
-    bytes_received_ += offset;
+    bytes_received_ += header_end - offset;
+    offset = header_end;
   }
   return feed_body(data, length, offset);
+}
+
+std::size_t http_response_parser::find_header_end(const char* data, std::size_t length,
+                                                  std::size_t from) {
+  // The header block ends with an empty line: a line feed followed by "\n" or "\r\n". A bare
+  // LF is accepted as a line terminator, as RFC 9112 §2.2 allows a recipient to (and curl and
+  // browsers do).
+  while (from < length) {
+    const void* hit = std::memchr(data + from, '\n', length - from);
+    if (hit == nullptr) return npos;
+    const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(hit) - data);
+    if (lf + 1 < length && data[lf + 1] == '\n') return lf + 2;
+    if (lf + 2 < length && data[lf + 1] == '\r' && data[lf + 2] == '\n') return lf + 3;
+    from = lf + 1;
+  }
+  return npos;
 }
 
 http_response_parser::result http_response_parser::feed_body(const char* data, std::size_t length,

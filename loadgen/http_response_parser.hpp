@@ -13,7 +13,9 @@ namespace httpbench::loadgen {
 /// in place). Headers split across reads are carried in an internal buffer that is allocated
 /// once per connection. Bodies are never stored: identity-encoded body bytes are handed back as
 /// a span of the caller's input so they can be verified and dropped.
-/// Supports Content-Length, chunked transfer coding and close-delimited bodies.
+/// Supports Content-Length, chunked transfer coding and close-delimited bodies. Interim 1xx
+/// responses (except 101) are skipped, as RFC 9110 requires; lines may end in CRLF or a bare
+/// LF (RFC 9112 §2.2 lets a recipient accept it).
 class http_response_parser {
  public:
   enum class outcome { incomplete, complete, bad };
@@ -74,7 +76,12 @@ class http_response_parser {
     done
   };
 
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
   bool parse_headers(const char* data, std::size_t length);
+  /// Offset just past the empty line ending a header block in data[0, length), looking for
+  /// the line feed before it from `from` on; npos if there is none yet.
+  static std::size_t find_header_end(const char* data, std::size_t length, std::size_t from);
   result feed_body(const char* data, std::size_t length, std::size_t offset);
   std::size_t feed_chunked(const char* data, std::size_t length, bool& done, bool& bad);
 

@@ -32,9 +32,11 @@ class json_writer {
       return;
     }
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.6g", value);
-    // %.6g would lose precision on large counts stored as double; use more digits there.
-    if (std::fabs(value) >= 1e6) std::snprintf(buf, sizeof buf, "%.3f", value);
+    // 12 significant digits: elapsed_s then agrees with the window's nanosecond bounds to
+    // 1e-12 relative (a one-hour window to the nanosecond), and a load compared with another
+    // is not rounded by the writer.
+    std::snprintf(buf, sizeof buf, "%.12g", value);
+    if (std::fabs(value) >= 1e12) std::snprintf(buf, sizeof buf, "%.3f", value);
     out_ += buf;
   }
   void field(std::string_view key, std::uint64_t value) {

@@ -132,8 +132,11 @@ int main(int argc, char** argv) {
 
   // File descriptors: each connection needs one, plus an epoll fd per thread and stdio.
   const rlim_t fd_limit = raise_fd_limit();
-  const std::uint64_t connections =
-      cfg.mode == run_mode::closed ? cfg.concurrency : cfg.max_connections;
+  // The open loop keeps -c connections, as wrk2 does; without -c, up to --max-connections.
+  const std::uint32_t connections =
+      cfg.mode == run_mode::closed || (cfg.mode == run_mode::open && cfg.concurrency_given)
+          ? cfg.concurrency
+          : cfg.max_connections;
   if (connections + cfg.threads + 16 > fd_limit) {
     std::fprintf(stderr,
                  "loadgen: warning: %llu connections need more file descriptors than the limit "
@@ -153,10 +156,14 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // Threads: never more than there are connections to give them in the closed loop.
+  // Threads: never more than there are connections, requests or sessions to give them, since a
+  // thread's quota of 0 would mean "unlimited" (the run would go on to -d or the hard cap).
   std::uint32_t threads = cfg.threads;
-  if (cfg.mode == run_mode::closed && threads > cfg.concurrency) threads = cfg.concurrency;
-  if (cfg.mode != run_mode::closed && threads > cfg.max_connections) threads = cfg.max_connections;
+  auto at_most = [&threads](std::uint64_t limit) {
+    if (limit > 0 && threads > limit) threads = static_cast<std::uint32_t>(limit);
+  };
+  at_most(connections);
+  at_most(cfg.mode == run_mode::sessions ? cfg.sessions : cfg.requests);
 
   run_context context;
   context.cfg = &cfg;
@@ -167,6 +174,7 @@ int main(int argc, char** argv) {
   context.start = now_ns() + 20 * ns_per_ms;
   const nanos cap = context.start + cfg.hard_cap;
   context.deadline = cfg.duration > 0 ? std::min(context.start + cfg.duration, cap) : cap;
+  if (cfg.cooldown > 0) context.cooldown_start = context.start + cfg.planned_span - cfg.cooldown;
 
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<session_worker*> session_workers;
@@ -180,14 +188,17 @@ int main(int argc, char** argv) {
         // Constant streams of the threads are offset so that together they are evenly spaced.
         const nanos first = context.start + static_cast<nanos>(i * 1e9 / cfg.rate);
         workers.push_back(std::make_unique<open_loop_worker>(
-            context, i, share(cfg.max_connections, threads, i), cfg.rate / threads,
+            context, i, share(connections, threads, i), cfg.rate / threads,
             share(cfg.requests, threads, i), cfg.seed + i, first));
         break;
       }
       case run_mode::sessions: {
+        // Offset like the open loop's streams, so the threads' sessions interleave evenly
+        // instead of arriving in groups of `threads`.
+        const nanos first = context.start + static_cast<nanos>(i * 1e9 / cfg.session_rate);
         auto w = std::make_unique<session_worker>(
             context, i, share(cfg.max_connections, threads, i), plans, cfg.wsesslog_path.empty(),
-            cfg.session_rate / threads, share(cfg.sessions, threads, i), cfg.seed + i);
+            cfg.session_rate / threads, share(cfg.sessions, threads, i), cfg.seed + i, first);
         session_workers.push_back(w.get());
         workers.push_back(std::move(w));
         break;
@@ -218,6 +229,7 @@ int main(int argc, char** argv) {
   // Merge.
   run_result result;
   result.threads = threads;
+  result.connections = connections;
   result.start = context.start;
   result.cpu_user_s = seconds_of(usage_after.ru_utime) - seconds_of(usage_before.ru_utime);
   result.cpu_sys_s = seconds_of(usage_after.ru_stime) - seconds_of(usage_before.ru_stime);
@@ -230,11 +242,29 @@ int main(int argc, char** argv) {
   for (const auto* s : session_workers) result.sessions_in_progress += s->sessions_in_progress();
   result.hard_cap_reached = !result.interrupted && result.end >= cap;
   const nanos origin = cfg.warmup > 0 ? context.start + cfg.warmup : context.start;
-  result.window = merge_windows(recorders, cfg.discard, origin);
+  result.window = merge_windows(recorders, cfg.discard, origin, context.cooldown_start);
+  result.window.clamp_to(result.start, result.end);
+  std::vector<const in_service_recorder*> loads;
+  for (const auto& w : workers) loads.push_back(&w->in_service());
+  result.mean_in_service =
+      mean_in_service(loads, result.window.window_start, result.window.window_end);
   result.finish(cfg);
 
   if (!cfg.quiet) print_summary(stdout, cfg, *target, targets, result);
-  int rc = result.interrupted ? 130 : 0;
+  // A run without a single kept good response has no result to report (every request failed,
+  // or a silent server left them all incomplete): scripts must not take its zeros as data.
+  int rc = 0;
+  if (result.interrupted) {
+    rc = 130;
+  } else if (result.window.completed == 0) {
+    std::fprintf(stderr,
+                 "loadgen: no valid result: no good response in the kept window "
+                 "(%llu good in all, %llu errors, %llu incomplete)\n",
+                 static_cast<unsigned long long>(result.window.completed_total),
+                 static_cast<unsigned long long>(result.errors.total()),
+                 static_cast<unsigned long long>(result.incomplete));
+    rc = 3;
+  }
   if (!cfg.json_path.empty() && !write_json(cfg.json_path, cfg, targets, result, error))
     rc = fail(error);
   if (!cfg.hdr_log_path.empty() && !write_hdr_log(cfg.hdr_log_path, result, error))

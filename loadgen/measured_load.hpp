@@ -5,12 +5,15 @@
 
 namespace httpbench::loadgen {
 
-/// Measured load l_m = n * t_r / t: `completed` responses with mean service time
-/// `mean_response_s` over a window of `elapsed_s`. In an ideal closed-loop run with exactly l
-/// requests in flight, t = n * t_r / l, so l_m equals the offered load l; it drops below l when
-/// the client or the network (a full accept queue, a SYN retry) leaves requests idle. 0 when
-/// the window is empty.
-inline double measured_load(std::uint64_t completed, double mean_response_s, double elapsed_s) {
+/// The paper's formula l_m = n * t_r / t: `completed` responses with mean response time
+/// `mean_response_s` over a window of `elapsed_s` (reported as `measured_load_nt`). In an
+/// ideal closed-loop run with exactly l requests in flight, t = n * t_r / l, so l_m equals the
+/// offered load l. With heavy-tailed response times it can exceed l: the window is delimited by
+/// completions, but the kept requests' durations reach back before it, and the boundary terms do
+/// not cancel. The reported `measured_load` is therefore the time average of the requests in
+/// service over the window (in_service.hpp), which cannot exceed the requests in flight.
+/// 0 when the window is empty.
+inline double measured_load_nt(std::uint64_t completed, double mean_response_s, double elapsed_s) {
   if (elapsed_s <= 0) return 0;
   return static_cast<double>(completed) * mean_response_s / elapsed_s;
 }

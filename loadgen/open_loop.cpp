@@ -66,7 +66,12 @@ void open_loop_worker::on_tick(nanos now) {
     } else if (pending_size_ < pending_.size()) {
       pending_[(pending_head_ + pending_size_++) % pending_.size()] = intended;
     } else {
+      // No connection and no room to wait: the arrival fails, counted like any failed request
+      // (errors_total, per_url) so a run that drops is never taken for a clean one.
       ++counters_.dropped;
+      ++counters_.requests_started;
+      errors_.add(error_kind::dropped);
+      verifier_.count_error(0, error_kind::dropped);
     }
   }
 }

@@ -9,11 +9,12 @@
 namespace httpbench::loadgen {
 
 /// Sends requests at intended times drawn from an arrival_scheduler. An arrival takes an idle
-/// kept-alive connection, else opens a new one (up to the thread's share of
-/// --max-connections), else waits in a FIFO (up to --max-pending, beyond which it is dropped
-/// and counted). Latency runs from the intended time, so time spent waiting for a connection
-/// is part of it (no coordinated omission); a request sent 1 ms or more after its intended
-/// time is counted as late. Starts `quota` arrivals (0: until the deadline).
+/// kept-alive connection, else opens a new one (up to the thread's share of -c, or of
+/// --max-connections without -c), else waits in a FIFO (up to --max-pending, beyond which it
+/// is dropped and counted as a failed request of kind `dropped`). Latency and the response
+/// timeout run from the intended time, so time spent waiting for a connection is part of both
+/// (no coordinated omission); a request sent 1 ms or more after its intended time is counted
+/// as late. Starts `quota` arrivals (0: until the deadline).
 class open_loop_worker final : public worker {
  public:
   open_loop_worker(const run_context& context, std::size_t thread_index, std::size_t connections,

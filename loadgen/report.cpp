@@ -35,7 +35,9 @@ void run_result::finish(const config& cfg) {
   requests_per_second = elapsed_s > 0 ? n / elapsed_s : 0;
   throughput_mbit_s = elapsed_s > 0 ? static_cast<double>(window.bytes) * 8 / 1e6 / elapsed_s : 0;
   mean_response_ms = window.latencies.mean() / 1e6;
-  measured_load = loadgen::measured_load(window.completed, mean_response_ms / 1e3, elapsed_s);
+  measured_load = mean_in_service;
+  measured_load_nt = loadgen::measured_load_nt(window.completed, mean_response_ms / 1e3, elapsed_s);
+  mean_service_ms = window.mean_service() / 1e6;
   switch (cfg.mode) {
     case run_mode::closed:
       offered_load = static_cast<double>(cfg.concurrency) * (cfg.keep_alive ? cfg.pipeline : 1);
@@ -69,7 +71,6 @@ void add_worker(run_result& result, const worker& w, const worker& first, std::s
   m.connects += c.connects;
   m.connect_time_sum += c.connect_time_sum;
   m.response_bytes += c.response_bytes;
-  m.unsolicited += c.unsolicited;
   m.late += c.late;
   m.dropped += c.dropped;
   m.max_send_lag = std::max(m.max_send_lag, c.max_send_lag);
@@ -117,9 +118,11 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
                    cfg.keep_alive ? "keep-alive" : "new connection per request");
       break;
     case run_mode::open:
-      std::fprintf(out, "Mode:                   open loop, %.1f req/s %s arrivals, %s\n", cfg.rate,
-                   cfg.arrival == arrival_process::poisson ? "poisson" : "constant",
-                   cfg.keep_alive ? "keep-alive" : "new connection per request");
+      std::fprintf(out,
+                   "Mode:                   open loop, %.1f req/s %s arrivals, %u connections, "
+                   "%s\n",
+                   cfg.rate, cfg.arrival == arrival_process::poisson ? "poisson" : "constant",
+                   r.connections, cfg.keep_alive ? "keep-alive" : "new connection per request");
       break;
     case run_mode::sessions:
       std::fprintf(out, "Mode:                   sessions, %.2f sessions/s, %s\n", cfg.session_rate,
@@ -128,9 +131,14 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
   }
   std::fprintf(out, "Threads:                %u\n", r.threads);
   std::fprintf(out, "Time taken for tests:   %.3f seconds\n", to_seconds(r.end - r.start));
-  std::fprintf(out, "Kept window:            %.3f seconds (first and last %zu samples dropped%s)\n",
-               r.elapsed_s, r.window.discarded_each_end,
-               cfg.warmup > 0 ? ", after the warm-up" : "");
+  std::fprintf(out, "Kept window:            %.3f seconds (first and last %zu samples dropped",
+               r.elapsed_s, r.window.discarded_each_end);
+  if (cfg.warmup > 0 || cfg.cooldown > 0)
+    std::fprintf(out, "; %.3f s warm-up and %.3f s cool-down: %llu and %llu samples",
+                 to_seconds(cfg.warmup), to_seconds(cfg.cooldown),
+                 static_cast<unsigned long long>(r.window.warmup_dropped),
+                 static_cast<unsigned long long>(r.window.cooldown_dropped));
+  std::fprintf(out, ")\n");
   std::fprintf(out, "Complete requests:      %llu (%llu in the window)\n",
                static_cast<unsigned long long>(r.window.completed_total),
                static_cast<unsigned long long>(r.window.completed));
@@ -150,8 +158,10 @@ void print_summary(std::FILE* out, const config& cfg, const url& target,
                r.requests_per_second > 0 ? 1e3 / r.requests_per_second : 0.0);
   std::fprintf(out, "Transfer rate:          %.2f [Kbytes/sec] received (%.2f Mbit/s)\n",
                r.throughput_mbit_s * 1e6 / 8 / 1024, r.throughput_mbit_s);
-  std::fprintf(out, "Measured load:          %.2f (offered %.2f; l_m = n*t_r/t)\n", r.measured_load,
-               r.offered_load);
+  std::fprintf(out, "Measured load:          %.2f (offered %.2f; mean requests in service)\n",
+               r.measured_load, r.offered_load);
+  std::fprintf(out, "Measured load n*t_r/t:  %.2f (mean service time %.3f ms)\n",
+               r.measured_load_nt, r.mean_service_ms);
   std::fprintf(out, "Connect time:           %.3f [ms] (mean of %llu connects)\n",
                r.mean_connect_ms, static_cast<unsigned long long>(r.counters.connects));
   if (cfg.mode == run_mode::open)
@@ -203,7 +213,8 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("mode", mode_name(cfg.mode));
   j.field("command_line", cfg.command_line);
   j.field("url", cfg.url);
-  j.field("concurrency", cfg.concurrency);
+  // In the open loop, the connections it may keep (-c, else --max-connections).
+  j.field("concurrency", cfg.mode == run_mode::open ? r.connections : cfg.concurrency);
   j.field("keep_alive", cfg.keep_alive);
   j.field("pipeline", cfg.pipeline);
   j.field("close_with_reset", cfg.close_with_reset);
@@ -216,7 +227,13 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("discarded_each_end", static_cast<std::uint64_t>(r.window.discarded_each_end));
   j.field("warmup_s", to_seconds(cfg.warmup));
   j.field("warmup_dropped", r.window.warmup_dropped);
+  j.field("cooldown_s", to_seconds(cfg.cooldown));
+  j.field("cooldown_dropped", r.window.cooldown_dropped);
   j.field("elapsed_s", r.elapsed_s);
+  j.field("window_start_ns", r.window.window_start);
+  j.field("window_end_ns", r.window.window_end);
+  j.field("run_start_ns", r.start);
+  j.field("run_end_ns", r.end);
   j.field("run_s", to_seconds(r.end - r.start));
   j.field("requests_per_second", r.requests_per_second);
   j.field("throughput_mbit_s", r.throughput_mbit_s);
@@ -232,6 +249,8 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.end_object();
   j.field("offered_load", r.offered_load);
   j.field("measured_load", r.measured_load);
+  j.field("measured_load_nt", r.measured_load_nt);
+  j.field("mean_service_ms", r.mean_service_ms);
   j.field("mean_connect_ms", r.mean_connect_ms);
   j.field("connects", r.counters.connects);
   j.begin_object("errors");

@@ -25,24 +25,30 @@ struct run_result {
   std::uint64_t incomplete = 0;
   std::uint64_t sessions_in_progress = 0;
   std::uint32_t threads = 1;
+  std::uint32_t connections = 0;  ///< closed loop: -c; open loop: -c or --max-connections
   nanos start = 0;
   nanos end = 0;
   double cpu_user_s = 0;
   double cpu_sys_s = 0;
   double idle_polling_s = 0;
-  double wall_s = 0;  ///< the whole run, start to end: what utilization is relative to  ///< part of the CPU time spent polling with nothing to do
+  double wall_s = 0;  ///< the whole run, start to end: what utilization is relative to
   bool interrupted = false;
   bool hard_cap_reached = false;
   bool reference_mismatch = false;  ///< threads took different first bodies as reference
   std::string server_software;
   std::int64_t document_length = -1;
+  /// Time-averaged requests in service over the kept window (mean_in_service), set before
+  /// finish().
+  double mean_in_service = 0;
 
   /// Derived values, computed once by finish().
   double elapsed_s = 0;
   double requests_per_second = 0;
   double throughput_mbit_s = 0;
   double mean_response_ms = 0;
-  double measured_load = 0;
+  double measured_load = 0;     ///< = mean_in_service
+  double measured_load_nt = 0;  ///< n * t_r / t, the paper's formula
+  double mean_service_ms = 0;   ///< kept samples: completion minus start of service
   double offered_load = 0;
   double mean_connect_ms = 0;
   double cpu_utilization = 0;

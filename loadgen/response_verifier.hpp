@@ -59,6 +59,11 @@ class response_verifier {
     ++counts_[target].ok;
     counts_[target].body_bytes += body_bytes;
   }
+  /// Takes back a count_ok() (the response turned out to have had a longer body).
+  void uncount_ok(std::size_t target, std::uint64_t body_bytes) {
+    --counts_[target].ok;
+    counts_[target].body_bytes -= body_bytes;
+  }
   void count_error(std::size_t target, error_kind kind) {
     ++counts_[target].errors;
     if (kind == error_kind::read_timeout || kind == error_kind::connect_timeout)

@@ -37,11 +37,11 @@ std::vector<session_plan> generated_plan(std::uint32_t bursts, std::uint32_t bur
 session_worker::session_worker(const run_context& context, std::size_t thread_index,
                                std::size_t connections, const std::vector<session_plan>& plans,
                                bool generated, double session_rate, std::uint64_t quota,
-                               std::uint64_t seed)
+                               std::uint64_t seed, nanos first_arrival)
     : worker(context, thread_index, connections),
       plans_(plans),
       generated_(generated),
-      arrivals_(session_rate, context.cfg->arrival, context.start, seed),
+      arrivals_(session_rate, context.cfg->arrival, first_arrival, seed),
       quota_(quota),
       states_(connections),
       session_id_(connections, 0),

@@ -30,7 +30,7 @@ class session_worker final : public worker {
  public:
   session_worker(const run_context& context, std::size_t thread_index, std::size_t connections,
                  const std::vector<session_plan>& plans, bool generated, double session_rate,
-                 std::uint64_t quota, std::uint64_t seed);
+                 std::uint64_t quota, std::uint64_t seed, nanos first_arrival);
 
   std::uint64_t incomplete() const override { return worker::incomplete(); }
   /// Sessions started but neither completed nor failed when the run ended.

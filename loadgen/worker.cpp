@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace httpbench::loadgen {
 
@@ -35,8 +36,9 @@ worker::worker(const run_context& context, std::size_t thread_index, std::size_t
       cfg_(*context.cfg),
       thread_index_(thread_index),
       connections_(slots),
-      samples_(context.cfg->discard, context.start + context.cfg->warmup),
+      samples_(context.cfg->discard, context.start + context.cfg->warmup, context.cooldown_start),
       verifier_(*context.targets, context.cfg->verify_body),
+      in_service_(now_ns()),
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       read_buffer_(read_buffer_bytes) {
   if (!epoll_.valid()) die("epoll_create1");
@@ -68,7 +70,11 @@ void worker::send(connection& c, std::uint32_t target, std::uint32_t count, nano
   if (c.status == connection::state::closed) {
     open(c, now);
   } else {
-    c.deadline = now + cfg_.timeout;  // also bounds a write that stays partial
+    // The response timeout runs from the request's start, its latency origin (the intended
+    // time in the open loop and after a think time): a request that waited for its connection
+    // has that much less time left. It also bounds a write that stays partial.
+    c.deadline = request_start + cfg_.timeout;
+    begin_service(c, now);
     flush(c, now);
   }
 }
@@ -103,6 +109,7 @@ void worker::open(connection& c, nanos now) {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
   }
   ++c.generation;
+  c.last.open = false;
   c.status = connection::state::connecting;
   c.connect_start = now;
   c.deadline = now + cfg_.connect_timeout;
@@ -154,7 +161,7 @@ void worker::flush(connection& c, nanos now) {
     counters_.connect_time_sum += now - c.connect_start;
   }
   c.status = connection::state::reading;
-  c.deadline = now + cfg_.timeout;
+  c.deadline = c.request_start + cfg_.timeout;
 }
 
 void worker::on_event(connection& c, std::uint32_t events, nanos now) {
@@ -167,7 +174,11 @@ void worker::on_event(connection& c, std::uint32_t events, nanos now) {
       fail(c, error_kind_from_errno(err != 0 ? err : ECONNREFUSED), now);
       return;
     }
-    if (events & EPOLLOUT) flush(c, now);
+    if (events & EPOLLOUT) {
+      // Connected: the request is written now, so it is in service from here on.
+      begin_service(c, now);
+      flush(c, now);
+    }
   } else if (c.status == connection::state::writing && (events & EPOLLOUT)) {
     flush(c, now);
   }
@@ -205,12 +216,21 @@ bool worker::consume(connection& c, const char* data, std::size_t length, nanos 
   while (pos < length) {
     if (c.in_flight == 0) {
       // Bytes nobody asked for: the previous response was longer than it said.
-      ++counters_.unsolicited;
-      errors_.add(error_kind::wrong_length);
-      verifier_.count_error(c.target, error_kind::wrong_length);
+      blame_last_response(c);
       close(c);
       on_closed(c, 0, now);
       return false;
+    }
+    if (c.last.open && !c.parser.started()) {
+      // The first bytes after a response on this connection: a response starts with "HTTP/";
+      // anything else is the rest of the previous response's body.
+      static constexpr char status_prefix[] = "HTTP/";
+      if (std::memcmp(data + pos, status_prefix, std::min<std::size_t>(5, length - pos)) != 0) {
+        blame_last_response(c);
+        resend(c, now);
+        return false;
+      }
+      c.last.open = false;
     }
     const auto r = c.parser.feed(data + pos, length - pos);
     if (r.body_length > 0) {
@@ -239,13 +259,28 @@ bool worker::consume(connection& c, const char* data, std::size_t length, nanos 
 }
 
 void worker::complete_response(connection& c, bool trailing, nanos now) {
-  const auto verdict =
-      verifier_.check(c.target, c.parser, c.body_mismatch, c.capturing ? &c.capture : nullptr);
+  // Bytes after the response with nothing else in flight: its body was longer than its
+  // Content-Length (or it had one after a chunked end), so it is wrong whatever else holds.
+  std::optional<error_kind> verdict;
+  if (trailing) {
+    const int status = c.parser.status_code();
+    verdict = status >= 200 && status <= 299 ? error_kind::wrong_length : error_kind::bad_status;
+  } else {
+    verdict =
+        verifier_.check(c.target, c.parser, c.body_mismatch, c.capturing ? &c.capture : nullptr);
+  }
+  c.last.open = true;
+  c.last.target = c.target;
+  c.last.good = !verdict;
   if (!verdict) {
     const std::uint64_t bytes = c.parser.bytes_received();
-    samples_.record(now, now - c.request_start, static_cast<std::uint32_t>(bytes));
+    c.last.kept = sample{now, now - c.request_start, c.in_service ? now - c.service_start : 0,
+                         static_cast<std::uint32_t>(bytes)};
+    c.last.body_bytes = c.parser.body_received();
+    samples_.record(c.last.kept.completed_at, c.last.kept.latency, c.last.kept.service,
+                    c.last.kept.bytes);
     counters_.response_bytes += bytes;
-    verifier_.count_ok(c.target, c.parser.body_received());
+    verifier_.count_ok(c.target, c.last.body_bytes);
     if (!server_seen_) {
       server_seen_ = true;
       server_software_ = c.parser.server_header();
@@ -255,6 +290,7 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
     verifier_.count_error(c.target, *verdict);
   }
   --c.in_flight;
+  end_service(c, 1, now);
   const bool reusable = cfg_.keep_alive && c.parser.keep_alive() && !trailing;
   if (c.in_flight > 0) {
     // Pipelined: the next response follows. If this one said "close", the rest will fail at
@@ -263,17 +299,38 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
     c.deadline = now + cfg_.timeout;
     return;
   }
-  if (trailing) {
-    ++counters_.unsolicited;
-    errors_.add(error_kind::wrong_length);
-    verifier_.count_error(c.target, error_kind::wrong_length);
-  }
   if (reusable) {
     c.status = connection::state::idle;
   } else {
     close(c);
   }
   on_idle(c, now);
+}
+
+void worker::blame_last_response(connection& c) {
+  if (c.last.open && c.last.good) {
+    samples_.retract(c.last.kept);
+    counters_.response_bytes -= c.last.kept.bytes;
+    verifier_.uncount_ok(c.last.target, c.last.body_bytes);
+    errors_.add(error_kind::wrong_length);
+    verifier_.count_error(c.last.target, error_kind::wrong_length);
+  }
+  // A response already counted as an error stays one error.
+  c.last.open = false;
+}
+
+void worker::resend(connection& c, nanos now) {
+  if (c.in_service) {
+    in_service_.change(now, -static_cast<std::int64_t>(c.in_flight));
+    c.in_service = false;
+  }
+  close(c);
+  const request_target& t = (*context_.targets)[c.target];
+  c.out_data = c.in_flight > 1 ? t.batch.data() : t.wire.data();
+  c.out_length = t.wire.size() * c.in_flight;
+  c.out_offset = 0;
+  start_response(c);
+  open(c, now);
 }
 
 void worker::on_eof(connection& c, nanos now) {
@@ -309,6 +366,7 @@ void worker::fail(connection& c, error_kind kind, nanos now) {
     verifier_.count_error(c.target, kind);
   }
   c.in_flight = 0;
+  end_service(c, failed, now);
   close(c);
   on_closed(c, failed, now);
 }
@@ -390,6 +448,8 @@ void worker::run() {
     }
   }
   ended_at_ = now_ns();
+  // Requests still in flight stay in service to the end.
+  in_service_.finish(ended_at_);
 }
 
 }  // namespace httpbench::loadgen

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "config.hpp"
 #include "error_kind.hpp"
 #include "http_response_parser.hpp"
+#include "in_service.hpp"
 #include "request_table.hpp"
 #include "response_verifier.hpp"
 #include "sample_window.hpp"
@@ -27,7 +29,20 @@ struct run_context {
   const request_table* targets = nullptr;
   nanos start = 0;                    ///< common start time of all threads
   nanos deadline = 0;                 ///< -d or the hard cap, whichever is first
+  /// Samples completing from here on are in the cool-down (not kept); INT64_MAX for none.
+  nanos cooldown_start = INT64_MAX;
   std::atomic<bool>* stop = nullptr;  ///< set by SIGINT
+};
+
+/// How the last response completed on a connection was counted, kept until the next response
+/// on it begins: bytes that arrive after it and do not start a response were part of its body
+/// (longer than announced), and it is then counted as wrong_length instead.
+struct last_response {
+  bool open = false;  // no byte of a later response seen yet
+  bool good = false;  // counted as a good response (sample below)
+  std::uint32_t target = 0;
+  std::uint64_t body_bytes = 0;
+  sample kept;
 };
 
 /// One client connection slot. A slot is reused for a new socket after a close; `generation`
@@ -39,6 +54,7 @@ struct connection {
   state status = state::closed;
   bool capturing = false;      // body copied to become the reference
   bool body_mismatch = false;  // body differed from the reference so far
+  bool in_service = false;     // its requests were written (counted in the in-service load)
   std::uint32_t index = 0;
   std::uint32_t generation = 0;
   std::uint32_t target = 0;     // request_table index of the requests in flight
@@ -48,9 +64,11 @@ struct connection {
   std::size_t out_offset = 0;
   nanos request_start = 0;  // latency origin: send, connect start or intended time
   nanos connect_start = 0;
+  nanos service_start = 0;  // when its requests started service (see in_service_recorder)
   nanos deadline = 0;     // connect or response timeout
   std::uint64_t tag = 0;  // engine's own use
   http_response_parser parser;
+  last_response last;
   std::string capture;
 };
 
@@ -60,7 +78,6 @@ struct worker_counters {
   std::uint64_t connects = 0;        ///< successful connects
   nanos connect_time_sum = 0;        ///< sum of their durations
   std::uint64_t response_bytes = 0;  ///< wire bytes of all good responses
-  std::uint64_t unsolicited = 0;     ///< bytes after a complete response (counted wrong_length)
   std::uint64_t late = 0;            ///< open loop: sent >= 1 ms after the intended time
   std::uint64_t dropped = 0;         ///< open loop: arrivals dropped (no connection, queue full)
   nanos max_send_lag = 0;            ///< open loop: worst send time minus intended time
@@ -89,6 +106,8 @@ class worker {
   const error_counts& errors() const { return errors_; }
   const worker_counters& counters() const { return counters_; }
   const response_verifier& verifier() const { return verifier_; }
+  /// This thread's requests in service over time (the measured load).
+  const in_service_recorder& in_service() const { return in_service_; }
   /// Requests started but not finished when run() returned.
   virtual std::uint64_t incomplete() const;
   /// Set when run() stopped because of a stop request.
@@ -127,6 +146,7 @@ class worker {
   error_counts errors_;
   worker_counters counters_;
   response_verifier verifier_;
+  in_service_recorder in_service_;
 
  private:
   void open(connection& c, nanos now);
@@ -137,12 +157,32 @@ class worker {
   bool consume(connection& c, const char* data, std::size_t length, nanos now);
   /// Books one complete response; `trailing` = bytes followed it with nothing in flight.
   void complete_response(connection& c, bool trailing, nanos now);
+  /// Bytes arrived on `c` after its last response that do not start a response: that
+  /// response's body was longer than announced. Counts it as wrong_length, once (taking back
+  /// its good count).
+  void blame_last_response(connection& c);
+  /// Sends `c`'s requests in flight again on a new connection (the stream of the old one is
+  /// unusable); they keep their latency origin and are not counted again.
+  void resend(connection& c, nanos now);
   void on_eof(connection& c, nanos now);
   void fail(connection& c, error_kind kind, nanos now);
   void sweep(nanos now);
   /// Polls without blocking until an event arrives or `budget` has passed; the events found.
   int poll_without_blocking(epoll_event* events, nanos budget);
   void start_response(connection& c);
+  /// `c`'s requests are written to the server from `now` on: they enter service.
+  void begin_service(connection& c, nanos now) {
+    if (c.in_service) return;
+    c.in_service = true;
+    c.service_start = now;
+    in_service_.change(now, c.in_flight);
+  }
+  /// `ended` of `c`'s requests left service at `now`.
+  void end_service(connection& c, std::uint32_t ended, nanos now) {
+    if (!c.in_service) return;
+    in_service_.change(now, -static_cast<std::int64_t>(ended));
+    if (c.in_flight == 0) c.in_service = false;
+  }
 
   unique_fd epoll_;
   std::vector<char> read_buffer_;

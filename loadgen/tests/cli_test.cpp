@@ -97,3 +97,65 @@ TEST(Cli, RejectsUnboundedAndContradictoryRuns) {
     EXPECT_FALSE(error.empty()) << args[0];
   }
 }
+
+TEST(Cli, OpenLoopWarmupAndCooldownAreTimesWhereTheRateIsKnown) {
+  struct expectation {
+    std::vector<std::string> args;
+    nanos warmup;
+    std::size_t discard;
+  };
+  const expectation cases[] = {
+      // 1,000 samples at 1,000/s are 1 s, capped at 5% of a 4 s run.
+      {{"-R", "1000", "-d", "4s"}, 200 * ns_per_ms, 0},
+      // -n fixes the arrival span: 2,000 at 2,000/s is 1 s.
+      {{"-R", "2000", "-n", "2000"}, 50 * ns_per_ms, 0},
+      // A long run at a high rate: 1,000 samples' worth.
+      {{"-R", "10000", "-d", "60s"}, 100 * ns_per_ms, 0},
+      // An explicit --discard keeps the paper's rule; an explicit --warmup has no cool-down.
+      {{"-R", "1000", "-d", "4s", "--discard", "100"}, 0, 100},
+      {{"-R", "1000", "-d", "4s", "--warmup", "1s"}, ns_per_s, 0},
+  };
+  for (const auto& c : cases) {
+    config cfg;
+    std::string error;
+    auto args = c.args;
+    args.push_back("http://127.0.0.1:8080/");
+    ASSERT_EQ(parse(args, cfg, error), 0) << error;
+    EXPECT_EQ(cfg.warmup, c.warmup) << args[1];
+    EXPECT_EQ(cfg.discard, c.discard) << args[1];
+    const bool defaults = c.args.size() == 4;
+    EXPECT_EQ(cfg.cooldown, defaults ? c.warmup : 0) << args[1];
+  }
+}
+
+TEST(Cli, CooldownNeedsAPlannedEnd) {
+  config cfg;
+  std::string error;
+  EXPECT_EQ(parse({"-c", "2", "-n", "100", "--cooldown", "1s", "http://127.0.0.1:8080/"}, cfg,
+                  error),
+            2);
+  EXPECT_NE(error.find("--cooldown"), std::string::npos);
+  config ok;
+  ASSERT_EQ(parse({"-c", "2", "-d", "10s", "--cooldown", "1s", "http://127.0.0.1:8080/"}, ok,
+                  error),
+            0)
+      << error;
+  EXPECT_EQ(ok.cooldown, ns_per_s);
+  EXPECT_EQ(ok.planned_span, 10 * ns_per_s);
+  EXPECT_EQ(ok.discard, 0u);
+  config none;
+  EXPECT_EQ(parse({"-d", "2s", "--warmup", "1s", "--cooldown", "1s", "http://127.0.0.1:8080/"},
+                  none, error),
+            2);
+}
+
+TEST(Cli, OpenLoopConnectionsComeFromMinusC) {
+  config cfg;
+  std::string error;
+  ASSERT_EQ(parse({"-R", "100", "-d", "1s", "-c", "8", "http://127.0.0.1:8080/"}, cfg, error), 0);
+  EXPECT_TRUE(cfg.concurrency_given);
+  EXPECT_EQ(cfg.concurrency, 8u);
+  config without;
+  ASSERT_EQ(parse({"-R", "100", "-d", "1s", "http://127.0.0.1:8080/"}, without, error), 0);
+  EXPECT_FALSE(without.concurrency_given);
+}

@@ -16,6 +16,8 @@ from loadgen_e2e_support import (
     Responder,
     ScriptedServer,
     Server,
+    SlowAcceptServer,
+    ThreadedServer,
     build_dir,
     free_port,
     make_docroot,
@@ -83,6 +85,38 @@ def scripted_server() -> Iterator[Callable[[Responder], ScriptedServer]]:
 
     def make(responder: Responder) -> ScriptedServer:
         s = ScriptedServer(responder).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[Callable[..., ThreadedServer]]:
+    """Factory of ThreadedServers (a thread per connection, per-request delays)."""
+    servers: list[ThreadedServer] = []
+
+    def make(delay: Callable[[int, int], float] = lambda c, r: 0.0,
+             chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
+             ) -> ThreadedServer:
+        s = ThreadedServer(delay, chunks).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def slow_accept_server() -> Iterator[Callable[..., SlowAcceptServer]]:
+    """Factory of SlowAcceptServers (few workers, tiny listen backlog)."""
+    servers: list[SlowAcceptServer] = []
+
+    def make(workers: int, backlog: int, service_s: float) -> SlowAcceptServer:
+        s = SlowAcceptServer(workers, backlog, service_s).start()
         servers.append(s)
         return s
 

@@ -135,3 +135,25 @@ TEST(Histogram, PercentileDistributionEndsWithTotals) {
   EXPECT_NE(out.find("Total count    =         1000"), std::string::npos);
   EXPECT_NE(out.find("1.000000000000       1000            inf"), std::string::npos);
 }
+
+TEST(Histogram, RemoveTakesBackOneSample) {
+  histogram h;
+  for (std::int64_t v : {1000, 2000, 3000, 500000}) h.record(v);
+  h.remove(2000);
+  EXPECT_EQ(h.count(), 3u);
+  EXPECT_DOUBLE_EQ(h.mean(), (1000 + 3000 + 500000) / 3.0);
+  EXPECT_EQ(h.min(), 1000);
+  EXPECT_EQ(h.max(), 500000);
+  // Removing the largest: the new max is bounded by the next non-empty bucket.
+  h.remove(500000);
+  EXPECT_GE(h.max(), 3000);
+  EXPECT_LE(h.max(), 3000 + 3000 / 128);
+  h.remove(1000);
+  EXPECT_GE(h.value_at_percentile(50), h.min());
+  EXPECT_LE(h.value_at_percentile(50), h.max());
+  EXPECT_LE(h.min(), 3000);
+  h.remove(3000);
+  EXPECT_EQ(h.count(), 0u);
+  EXPECT_EQ(h.max(), 0);
+  EXPECT_EQ(h.min(), 0);
+}

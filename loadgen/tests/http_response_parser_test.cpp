@@ -60,6 +60,23 @@ TEST(HttpResponseParser, GoodResponsesWholeAndByteByByte) {
        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: "
        "y\r\n\r\n",
        200, "", true},
+      // Interim responses are skipped (RFC 9110 §15.2); their fields do not carry over.
+      {"interim_100_continue",
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200,
+       "hello", true},
+      {"interim_103_then_100",
+       "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 99\r\n\r\n"
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+       200, "ok", true},
+      {"switching_protocols_is_final",
+       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", 101, "", false},
+      // Bare LF line endings are accepted (RFC 9112 §2.2).
+      {"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", 200, "hello", true},
+      {"bare_lf_mixed", "HTTP/1.1 200 OK\r\nContent-Length: 5\n\r\nhello", 200, "hello", true},
+      {"bare_lf_interim", "HTTP/1.1 100 Continue\n\nHTTP/1.0 200 OK\nContent-Length: 1\n\nx",
+       200, "x", false},
+      {"bare_lf_chunked",
+       "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\n", 200, "", true},
   };
   for (const auto& c : cases) {
     for (std::size_t step : {c.text.size(), std::size_t{1}, std::size_t{7}}) {
@@ -88,6 +105,18 @@ TEST(HttpResponseParser, ChunkedPayloadIsCounted) {
 
 TEST(HttpResponseParser, EveryPrefixIsIncomplete) {
   const std::string text = "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 4\r\n\r\nbody";
+  for (std::size_t cut = 0; cut < text.size(); ++cut) {
+    http_response_parser p;
+    p.reset();
+    const auto r = p.feed(text.data(), cut);
+    EXPECT_EQ(r.status, outcome::incomplete) << cut;
+    EXPECT_EQ(r.consumed, cut) << cut;
+  }
+}
+
+TEST(HttpResponseParser, EveryPrefixOfAnInterimAndBareLfResponseIsIncomplete) {
+  const std::string text =
+      "HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nServer: t\r\nContent-Length: 4\n\nbody";
   for (std::size_t cut = 0; cut < text.size(); ++cut) {
     http_response_parser p;
     p.reset();

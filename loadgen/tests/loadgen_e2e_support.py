@@ -198,3 +198,182 @@ class ScriptedServer:
             if key.data == "conn":
                 key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
+
+
+@dataclass
+class Request:
+    """A request as a ThreadedServer received it."""
+
+    at: float  # time.monotonic() when it was complete
+    connection: int
+    method: str
+    target: str
+    body: bytes
+
+
+@dataclass
+class ThreadedServer:
+    """A server with one thread per connection, so a delayed response delays only its own
+    connection. It reads requests with their Content-Length bodies and logs them.
+    `delay(connection_number, request_number_on_it)` gives the seconds to wait before
+    answering; every response is ok_response() (without the body for HEAD)."""
+
+    delay: Callable[[int, int], float]
+    chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
+    """If given: (seconds to wait, bytes to send) pieces that make up the answer instead."""
+    port: int = 0
+    log: list["Request"] = field(default_factory=list)
+    """Every request received, in order."""
+    _sock: socket.socket | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
+    _connections: int = 0
+
+    def start(self) -> "ThreadedServer":
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(1024)
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in list(self._threads):
+            t.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def _accept_loop(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            number = self._connections
+            self._connections += 1
+            t = threading.Thread(target=self._serve, args=(conn, number), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        conn.settimeout(0.05)
+        buffered = b""
+        served = 0
+
+        def more() -> bool:
+            nonlocal buffered
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return False
+                buffered += data
+                return bool(data)
+            return False
+
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    if not more():
+                        return
+                head, buffered = buffered.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method, target = lines[0].split(b" ")[:2]
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffered) < length:
+                    if not more():
+                        return
+                body, buffered = buffered[:length], buffered[length:]
+                self.log.append(Request(time.monotonic(), number, method.decode(),
+                                        target.decode(), body))
+                if self.chunks is not None:
+                    pieces = self.chunks(number, served)
+                else:
+                    response = ok_response()
+                    if method == b"HEAD":
+                        response = response[:response.index(b"\r\n\r\n") + 4]
+                    pieces = [(self.delay(number, served), response)]
+                served += 1
+                for wait, payload in pieces:
+                    if wait and self._stop.wait(wait):
+                        return
+                    try:
+                        conn.sendall(payload)
+                    except OSError:
+                        return
+
+
+@dataclass
+class SlowAcceptServer:
+    """The mechanism of Kerneis & Chroboczek's Fig. 1(a): a listen backlog of `backlog` and
+    `workers` threads, each accepting one connection, answering its one request after
+    `service_s` and closing it. At most `workers` connections are served at a time; the accept
+    queue holds a few more; further SYNs are dropped and the clients retry them after 1 s, 3 s…"""
+
+    workers: int
+    backlog: int
+    service_s: float
+    port: int = 0
+    _sock: socket.socket | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    def start(self) -> "SlowAcceptServer":
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(self.backlog)
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
+        for _ in range(self.workers):
+            t = threading.Thread(target=self._work, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+
+    def _work(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    if self._stop.wait(self.service_s):
+                        return
+                    conn.sendall(ok_response(close=True))
+                except OSError:
+                    pass

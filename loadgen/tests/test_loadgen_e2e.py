@@ -88,6 +88,8 @@ def test_human_summary_looks_like_ab(real_server, run_loadgen):
     assert run.stdout.count("Time per request:") == 2
     assert "Percentage of the requests served within a certain time (ms)" in run.stdout
     assert re.search(r"Measured load:\s+[\d.]+ \(offered 4\.00", run.stdout)
+    assert re.search(r"Measured load n\*t_r/t:\s+[\d.]+ \(mean service time [\d.]+ ms\)",
+                     run.stdout)
 
 
 def test_measured_load_equals_concurrency_on_a_saturated_server(real_server, run_loadgen):
@@ -97,9 +99,77 @@ def test_measured_load_equals_concurrency_on_a_saturated_server(real_server, run
     assert r["errors_total"] == 0
     assert r["offered_load"] == 50
     assert r["measured_load"] == pytest.approx(50, rel=0.05)
-    # l_m = n * t_r / t, recomputed from the reported parts.
+    assert r["measured_load"] <= 50 + 1e-6
+    assert r["measured_load_nt"] == pytest.approx(50, rel=0.05)
+    # The paper's l_m = n * t_r / t, recomputed from the reported parts.
     recomputed = r["completed"] * r["mean_response_ms"] / 1000 / r["elapsed_s"]
-    assert r["measured_load"] == pytest.approx(recomputed, rel=1e-3)
+    assert r["measured_load_nt"] == pytest.approx(recomputed, rel=1e-6)
+    # With keep-alive a request's service is its whole response time.
+    assert r["mean_service_ms"] == pytest.approx(r["mean_response_ms"], rel=0.01)
+
+
+def test_measured_load_never_exceeds_offered_load_with_heavy_tailed_response_times(
+        threaded_server, run_loadgen):
+    # The first response on each connection takes 1 s (like a SYN retry), every other one is
+    # immediate. With a 500 ms warm-up, those eight slow requests are kept with their whole
+    # second although half of it lies before the window: n*t_r/t then overshoots the eight
+    # requests in flight by a third, while the time average of requests in service cannot.
+    server = threaded_server(lambda connection, request: 1.0 if request == 0 else 0.0)
+    run = run_loadgen("-c", "8", "-k", "--warmup", "500ms", "-d", "2s", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["errors_total"] == 0 and r["percentiles_ms"]["max"] >= 1000
+    assert r["offered_load"] == 8
+    assert r["measured_load"] <= 8 + 1e-6
+    assert r["measured_load"] == pytest.approx(8, rel=0.02)
+    assert r["measured_load_nt"] > 8 * 1.1
+
+
+def test_measured_load_is_capped_by_a_full_accept_queue(slow_accept_server, run_loadgen):
+    # Kerneis & Chroboczek's Fig. 1(a): a server that serves 2 connections at a time with a
+    # listen backlog of 2. Of 40 clients, about 2 are served and 3 wait in the accept queue; the
+    # other SYNs are dropped and retried after 1 s, 3 s... Those requests are not in service,
+    # so the measured load stays near workers + backlog whatever -c is. (The ramp keeps the
+    # clients' SYN retries from arriving in one burst: a burst gets SYN-ACKs, often SYN
+    # cookies, while the accept queue has room, and the clients then count as connected while
+    # the server drops their ACKs; see docs/loadgen.md.)
+    server = slow_accept_server(workers=2, backlog=2, service_s=0.02)
+    run = run_loadgen("-c", "40", "-d", "3s", "--ramp", "1s", "--warmup", "1s", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["offered_load"] == 40
+    assert r["completed"] > 50
+    assert 2 <= r["measured_load"] <= 2 + 2 + 1 + 7 < 40 / 3
+    assert r["measured_load"] < r["measured_load_nt"]
+
+
+@pytest.mark.parametrize("args", [
+    ["-c", "4", "-k", "-n", "6000"],
+    ["-c", "4", "-n", "2000", "--discard", "100"],
+    ["-c", "4", "-k", "-d", "1s", "--warmup", "300ms"],
+    ["-t", "2", "-c", "4", "-k", "-n", "6000"],
+    ["-R", "2000", "-k", "-d", "1s"],
+    ["-R", "500", "-n", "400", "--discard", "0", "-t", "2"],
+    ["--session-rate", "50", "--sessions", "20", "--burst-length", "2", "--session-bursts", "2",
+     "--think-time", "10ms", "--active-mean", "0.002"],
+], ids=["closed_discard", "closed_new_connections", "closed_warmup", "closed_two_threads",
+        "open", "open_two_threads", "sessions"])
+def test_kept_window_is_on_the_monotonic_clock_within_the_run(real_server, run_loadgen, args):
+    before = time.monotonic_ns()
+    run = run_loadgen(*args, real_server.url())
+    after = time.monotonic_ns()
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert before <= r["run_start_ns"] <= r["window_start_ns"] <= r["window_end_ns"]
+    assert r["window_end_ns"] <= r["run_end_ns"] <= after
+    assert r["window_start_ns"] < r["window_end_ns"]
+    assert r["elapsed_s"] == pytest.approx((r["window_end_ns"] - r["window_start_ns"]) / 1e9,
+                                           rel=1e-9)
+    assert r["run_s"] == pytest.approx((r["run_end_ns"] - r["run_start_ns"]) / 1e9, rel=1e-9)
+    assert r["requests_per_second"] == pytest.approx(r["completed"] / r["elapsed_s"], rel=1e-9)
+    if "--warmup" in args:
+        assert r["window_start_ns"] - r["run_start_ns"] == 300_000_000
+    assert 0 < r["measured_load"] <= (r["offered_load"] if r["mode"] == "closed" else 1e9) + 1e-6
 
 
 def test_threads_split_connections_and_requests_without_loss(real_server, run_loadgen):
@@ -121,7 +191,7 @@ def test_pipelining_keeps_every_response(real_server, run_loadgen):
 
 def test_a_404_is_counted_as_an_error(real_server, run_loadgen):
     run = run_loadgen("-c", "2", "-n", "100", "-k", real_server.url("/no-such-file"))
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 3, run.stderr  # no good response: no valid result
     r = run.result
     assert r["errors"]["bad_status"] == 100
     assert r["completed_total"] == 0
@@ -153,13 +223,16 @@ def test_hdr_log_is_written(real_server, run_loadgen, tmp_path):
 # --- Open loop --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arrival", ["constant", "poisson"])
-def test_open_loop_rate_is_within_two_percent(real_server, run_loadgen, arrival):
+def test_open_loop_rate_matches_the_offered_rate(real_server, run_loadgen, arrival):
     run = run_loadgen("-R", "2000", "--arrival", arrival, "-d", "3s", "-k", real_server.url())
     assert run.returncode == 0, run.stderr
     r = run.result
     assert r["mode"] == "open" and r["offered_rate"] == 2000
     assert r["errors_total"] == 0 and r["dropped_requests"] == 0
-    assert r["requests_per_second"] == pytest.approx(2000, rel=0.02)
+    # Constant arrivals are exact to a sample or two; a Poisson count over a fixed window of t
+    # seconds has a standard deviation of sqrt(2000 t): allow three of them.
+    tolerance = 0.02 if arrival == "constant" else 3 / (2000 * r["elapsed_s"]) ** 0.5
+    assert r["requests_per_second"] == pytest.approx(2000, rel=tolerance)
 
 
 def test_open_loop_without_keep_alive_opens_a_connection_per_request(real_server, run_loadgen):
@@ -200,7 +273,7 @@ def test_short_body_is_wrong_length(scripted_server, run_loadgen):
     bad = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\nonly ten b"
     server = scripted_server(lambda i: (bad, 0.0, True))
     run = run_loadgen("-c", "2", "-n", "40", server.url())
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 3, run.stderr
     r = run.result
     assert r["errors"]["wrong_length"] == 40
     assert r["completed_total"] == 0
@@ -210,7 +283,9 @@ def test_body_longer_than_content_length_is_wrong_length(scripted_server, run_lo
     bad = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello+3"
     server = scripted_server(lambda i: (bad, 0.0, False))
     run = run_loadgen("-c", "1", "-n", "10", "-k", "--discard", "0", server.url())
-    assert run.result["errors"]["wrong_length"] >= 1
+    r = run.result
+    assert r["errors"]["wrong_length"] == 10 and r["errors_total"] == 10
+    assert r["completed_total"] == 0 and r["requests_started"] == 10
 
 
 def test_length_different_from_first_response_is_wrong_length(scripted_server, run_loadgen):
