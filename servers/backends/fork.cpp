@@ -37,6 +37,7 @@ const core::backend_info info{
     .summary = "parent accepts and forks one child per connection; the child serves it with "
                "blocking I/O and exits; --max-conns caps live children",
     .paper = "Kerneis & Chroboczek 2009 §3 (fork); the CERN httpd / inetd model",
+    .category = core::backend_category::process,
     .default_workers = 1,
     .max_connections = 2000,
     .tunables = {},

@@ -68,6 +68,7 @@ const core::backend_info info{
     .summary = "accept, read (epoll) and write-wait (poll) threads, and a pool of --workers "
                "writer threads, linked by bounded queues with batched hand-off",
     .paper = "Pariag et al. 2007 §6",
+    .category = core::backend_category::pipeline,
     .default_workers = 4,
     .max_connections = 10000,
     .tunables = {{"batch", "32", {}, "most connections a stage hands on or takes in one queue "

@@ -43,7 +43,9 @@ const core::backend_info info{
                "connections are bounded by --workers (and --max-conns), the rest wait in the "
                "backlog",
     .paper = "Kerneis & Chroboczek 2009 §3 (Apache prefork); Pariag et al. 2007 §2",
+    .category = core::backend_category::process,
     .default_workers = 256,  // Apache prefork's default MaxRequestWorkers
+    .workers_bound_connections = true,
     .max_connections = 256,  // one connection per worker at the default --workers
     .tunables = {},
 };

@@ -31,6 +31,7 @@ const core::backend_info info{
     .model = "user-level threads, M:1 (GNU Pth)",
     .summary = "one Pth thread per connection; Pth's select()-based scheduler (FD_SETSIZE 1024)",
     .paper = "Kerneis & Chroboczek 2009 §3 (Pth)",
+    .category = core::backend_category::user_thread,
     .default_workers = 1,
     .max_connections = 1000,
     .tunables = {},
@@ -38,10 +39,13 @@ const core::backend_info info{
 
 namespace {
 
-/// Per connection: the connection (to tell an idle one at stop) and a reusable timeout event.
+/// Per connection: the connection (to tell an idle one at stop), a reusable timeout event, and
+/// the thread's dispatch count as last seen (see pth_io::count_switches).
 struct pth_connection {
   core::connection* conn;
   pth_event_t timeout = nullptr;
+  pth_attr_t self = pth_attr_of(pth_self());
+  int dispatches = 0;
 };
 
 struct process_state {
@@ -58,6 +62,18 @@ struct process_state {
 /// an extra event; Pth reports it as EINTR, which core::read_into would retry, so it becomes
 /// ETIMEDOUT here.
 struct pth_io {
+  /// Pth's wrappers decide inside the library whether to wait, so the switches are read from
+  /// Pth itself: a thread is dispatched once to start and once more after every time it gave
+  /// up the CPU. Called after each wrapper that may have waited.
+  static void count_switches(pth_connection& c) {
+    int saved = errno, dispatches = c.dispatches;
+    pth_attr_get(c.self, PTH_ATTR_DISPATCHES, &dispatches);
+    if (dispatches > c.dispatches)
+      state.ctx->stats.add(state.ctx->stats.user_switches,
+                           static_cast<uint64_t>(dispatches - c.dispatches));
+    c.dispatches = dispatches;
+    errno = saved;
+  }
   static pth_event_t arm(pth_connection& c) {
     pth_time_t deadline = pth_timeout(state.timeout_s, 0);
     c.timeout = c.timeout ? pth_event(PTH_EVENT_TIME | PTH_MODE_REUSE, c.timeout, deadline)
@@ -76,11 +92,15 @@ struct pth_io {
       errno = ECONNABORTED;
       return -1;
     }
-    return timed(pth_read_ev(fd, buf, n, arm(c)), c);
+    ssize_t got = timed(pth_read_ev(fd, buf, n, arm(c)), c);
+    count_switches(c);
+    return got;
   }
   static ssize_t writev(int fd, const iovec* iov, int n) {
     pth_connection& c = *state.by_fd[fd];
-    return timed(pth_writev_ev(fd, iov, n, arm(c)), c);
+    ssize_t sent = timed(pth_writev_ev(fd, iov, n, arm(c)), c);
+    count_switches(c);
+    return sent;
   }
   static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
     pth_connection& c = *state.by_fd[out];
@@ -90,6 +110,7 @@ struct pth_io {
       pth_event_t writable = pth_event(PTH_EVENT_FD | PTH_UNTIL_FD_WRITEABLE, out);
       pth_event_concat(writable, arm(c), nullptr);
       pth_wait(writable);
+      count_switches(c);
       pth_event_isolate(writable);
       bool ready = pth_event_status(writable) == PTH_STATUS_OCCURRED;
       pth_event_free(writable, PTH_FREE_THIS);
@@ -111,6 +132,7 @@ void* serve_connection(void* arg) {
   {
     core::connection conn(ctx.content, ctx.stats, ctx.limits());
     pth_connection entry{&conn};
+    pth_attr_get(entry.self, PTH_ATTR_DISPATCHES, &entry.dispatches);
     state.by_fd[fd] = &entry;
     bool clean = core::serve_blocking<pth_io>(fd, conn);
     if (!clean && !conn.idle()) ctx.stats.add(ctx.stats.errors);
@@ -125,6 +147,7 @@ void* serve_connection(void* arg) {
       pth_event_free(linger, PTH_FREE_THIS);
     }
     if (entry.timeout) pth_event_free(entry.timeout, PTH_FREE_THIS);
+    pth_attr_destroy(entry.self);
     state.by_fd[fd] = nullptr;
   }
   ::close(fd);

@@ -20,6 +20,7 @@ const core::backend_info info{
     .model = "event-driven, single process (SPED)",
     .summary = "one process, one thread, non-blocking sockets, one readiness loop",
     .paper = "Pariag et al. 2007 §2.1; Kerneis & Chroboczek 2009 §3",
+    .category = core::backend_category::event,
     .default_workers = 1,
     .max_connections = 10000,
     .tunables = {{"poller", "epoll", {"epoll", "poll", "select"},

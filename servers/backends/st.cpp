@@ -3,8 +3,8 @@
 // Netscape Portable Runtime and is the model Capriccio/Knot of Pariag et al. 2007 §4 follows).
 //
 // The primordial ST thread accepts and creates one ST thread per connection, which runs
-// core::serve_blocking with ST's I/O calls (st_read, st_writev; sendfile with st_netfd_poll on
-// EAGAIN). What decides its performance: (1) ST's scheduler is a run queue plus one poll() per
+// core::serve_blocking with st_read's and st_writev's loops (the system call, and st_netfd_poll
+// on EAGAIN). What decides its performance: (1) ST's scheduler is a run queue plus one poll() per
 // pass over every blocked descriptor — Debian's libst has no epoll, so a pass costs O(blocked
 // connections), which is what ST trades for its cheap ~31 ns switches; (2) timeouts live in ST's
 // heap, so every read and write carries the idle timeout for free. ST caches the stacks of
@@ -34,6 +34,7 @@ const core::backend_info info{
     .model = "user-level threads, M:1 (State Threads library)",
     .summary = "one ST thread per connection; ST's poll()-based scheduler; --workers processes",
     .paper = "Kerneis & Chroboczek 2009 §3 (ST); Pariag et al. 2007 §4",
+    .category = core::backend_category::user_thread,
     .default_workers = 1,
     .max_connections = 10000,
     .tunables = {},
@@ -60,9 +61,15 @@ struct process_state {
   bool stopping = false;
 } state;
 
-/// core::serve_blocking's system calls for an ST thread. st_read and st_writev wait in ST's
-/// scheduler on EAGAIN and fail with ETIME after the idle timeout.
+/// core::serve_blocking's system calls for an ST thread: st_read's and st_writev's loops
+/// written out (the same system calls in the same order), so that each wait, where the thread
+/// gives up the CPU, is counted. A wait fails with ETIME after the idle timeout.
 struct st_io {
+  /// st_netfd_poll always switches to the scheduler: one user-level switch.
+  static bool wait(st_connection& c, int how) {
+    state.ctx->stats.add(state.ctx->stats.user_switches);
+    return st_netfd_poll(c.nfd, how, state.timeout_us) == 0;
+  }
   static ssize_t read(int fd, void* buf, size_t n) {
     st_connection& c = *state.by_fd[fd];
     // Stopping: an idle keep-alive connection ends instead of waiting for another request.
@@ -70,16 +77,31 @@ struct st_io {
       errno = ECONNABORTED;
       return -1;
     }
-    return st_read(c.nfd, buf, n, state.timeout_us);
+    for (;;) {
+      ssize_t got = ::read(fd, buf, n);
+      if (got >= 0) return got;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN || !wait(c, POLLIN)) return -1;
+    }
   }
   static ssize_t writev(int fd, const iovec* iov, int n) {
-    return st_writev(state.by_fd[fd]->nfd, iov, n, state.timeout_us);
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) total += iov[i].iov_len;
+    for (;;) {
+      ssize_t sent = ::writev(fd, iov, n);
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent < 0 && errno != EAGAIN) return -1;
+      if (sent >= 0 && static_cast<size_t>(sent) == total) return sent;
+      // Would block, or wrote part: like st_writev, wait for room before writing more.
+      if (!wait(*state.by_fd[fd], POLLOUT)) return -1;
+      if (sent > 0) return sent;
+    }
   }
   static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
     for (;;) {
       ssize_t sent = ::sendfile(out, in, offset, n);
       if (sent >= 0 || errno != EAGAIN) return sent;
-      if (st_netfd_poll(state.by_fd[out]->nfd, POLLOUT, state.timeout_us) < 0) return -1;
+      if (!wait(*state.by_fd[out], POLLOUT)) return -1;
     }
   }
 };
@@ -111,7 +133,7 @@ void* serve_connection(void* arg) {
 }
 
 /// Waits for SIGTERM/SIGINT (the core's stop eventfd), then stops the acceptor and wakes every
-/// idle connection: st_read returns EINTR, and st_io::read then sees `stopping`.
+/// idle connection: its wait returns EINTR, and st_io::read then sees `stopping`.
 void* watch_stop(void*) {
   st_netfd_t stop = st_netfd_open(state.ctx->stop_fd);
   while (st_netfd_poll(stop, POLLIN, ST_UTIME_NO_TIMEOUT) < 0) {

@@ -54,6 +54,7 @@ const core::backend_info info{
     .model = "event-driven, several processes (SYMPED)",
     .summary = "--workers forked SPED processes, each with its own epoll, on one port",
     .paper = "Pariag et al. 2007 §5.1–5.2",
+    .category = core::backend_category::event,
     .default_workers = 2,
     .max_connections = 10000,
     .tunables = {{"accept", "shared", {"shared", "exclusive", "reuseport"},

@@ -32,6 +32,7 @@ const core::backend_info info{
     .model = "thread per connection (NPTL kernel threads)",
     .summary = "accept loop spawning one detached pthread per connection, blocking I/O",
     .paper = "Kerneis & Chroboczek 2009 §3 (NPTL); Pariag et al. 2007 §2",
+    .category = core::backend_category::thread,
     .default_workers = 1,
     .max_connections = 2000,
     .tunables = {},

@@ -40,7 +40,9 @@ const core::backend_info info{
                "--workers, the rest wait in the queue and the backlog (--max-conns caps queued "
                "plus served)",
     .paper = "Kerneis & Chroboczek 2009 §3 (Apache worker); Pariag et al. 2007 §2",
+    .category = core::backend_category::thread,
     .default_workers = 256,  // the default pool; Apache worker allows 400 threads by default
+    .workers_bound_connections = true,
     .max_connections = 256,  // one connection per worker at the default --workers
     .tunables = {{"queue", "256", {},
                   "accepted connections waiting for a free worker; beyond it they wait in the "

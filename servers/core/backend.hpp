@@ -25,13 +25,31 @@ struct tunable {
   size_t min = 0, max = 0;
 };
 
+/// The family of concurrency models a backend belongs to: how the harness and the report group
+/// backends. `--describe` prints category_name().
+enum class backend_category {
+  unset,        ///< not a category: a backend that leaves it unset does not start
+  process,      ///< a process per connection, or a pool of processes each serving one (fork)
+  thread,       ///< a kernel thread per connection, or a pool of them (thread, threadpool)
+  user_thread,  ///< user-level threads scheduled by the process itself (fiber, st, pth)
+  event,        ///< readiness loops over non-blocking sockets (sped, symped)
+  pipeline,     ///< stages of threads handing connections on through queues (pipeline)
+};
+
+/// "process", "thread", "user-thread", "event", "pipeline"; "" for unset.
+std::string_view category_name(backend_category category);
+
 /// What `--describe` prints and `backends.json` lists.
 struct backend_info {
   std::string_view name;        ///< binary is httpd-<name>
   std::string_view model;       ///< e.g. "event-driven, single process (SPED)"
   std::string_view summary;     ///< one line
   std::string_view paper;       ///< the paper section the backend reproduces
+  backend_category category = backend_category::unset;
   int default_workers = 1;      ///< default of --workers
+  /// True when --workers sizes a pool whose members each serve one connection at a time
+  /// (prefork, threadpool): to hold N connections at once, run it with --workers N or more.
+  bool workers_bound_connections = false;
   int max_connections = 10000;  ///< concurrent connections the model is meant to hold here
   std::vector<tunable> tunables;
   /// Optional: returns true when the listening socket the core opens must carry SO_REUSEPORT

@@ -19,6 +19,9 @@ namespace httpbench::core {
 /// point into this buffer or into the content store, so nothing is copied twice.
 namespace {
 constexpr size_t max_output_segments = 48;
+// A segment's `fd` for memory of a status-page response, whose bytes are not counted in
+// bytes_sent (see respond_status()); ordinary memory is -1, a file its descriptor.
+constexpr int32_t status_segment = -2;
 }  // namespace
 
 struct connection::output_queue {
@@ -77,6 +80,7 @@ connection_limits limits_from(const server_config& config) {
   connection_limits l;
   l.parser.max_header_bytes = config.max_header_bytes;
   l.parser.max_request_line = config.max_request_line;
+  l.status_path = config.status_path;
   return l;
 }
 
@@ -88,7 +92,10 @@ connection::connection(const content_store& content, server_stats& stats,
 
 connection::~connection() {
   release_buffer(in_);
-  release_buffer(reinterpret_cast<char*>(out_));
+  if (out_ != nullptr) {
+    give_back_unsent_status_bytes();
+    release_buffer(reinterpret_cast<char*>(out_));
+  }
 }
 
 std::span<char> connection::input_space() {
@@ -198,15 +205,34 @@ void connection::process() {
     }
     in_start_ += static_cast<uint32_t>(r.consumed);
     parser_.reset();
-    handle(req);
+    handle(req, r.consumed);
   }
   release_idle_buffers();
 }
 
-void connection::handle(const request& req) {
+void connection::handle(const request& req, size_t request_bytes) {
+  bool head_only = req.method == "HEAD";
+  std::string_view raw_path, query;
+  split_target(req.target, raw_path, query);
+  // The request's bytes are ours and already consumed: decode the path (and the query below)
+  // in place, since decoding never lengthens them. No copy, no scratch buffer.
+  std::string_view path = "/";  // "GET http://host HTTP/1.1" names the root
+  path_status where = path_status::ok;
+  if (!raw_path.empty()) {
+    char* raw_path_bytes = in_ + (raw_path.data() - in_);
+    size_t path_len = 0;
+    where = normalize_path(raw_path, {raw_path_bytes, raw_path.size()}, path_len);
+    if (where == path_status::ok) path = {raw_path_bytes, path_len};
+  }
+  // The one comparison the status page costs every request. It is matched before the request
+  // is counted, so the requests it reports are exactly the others.
+  if (path == limits_.status_path) [[unlikely]] {
+    if ((req.method == "GET" || head_only) && !req.has_transfer_encoding && req.content_length == 0)
+      return respond_status(req, request_bytes);
+  }
+
   ++requests_;
   stats_->add(stats_->requests);
-  bool head_only = req.method == "HEAD";
   if (req.has_transfer_encoding) return respond_error(501, true);  // cannot frame the body
   if (req.content_length > limits_.max_body) return respond_error(413, true, head_only);
   body_to_skip_ = req.content_length;
@@ -217,20 +243,10 @@ void connection::handle(const request& req) {
       return respond_error(405, close);
     return respond_error(501, true);
   }
-  std::string_view raw_path, query;
-  split_target(req.target, raw_path, query);
-  // The request's bytes are ours and already consumed: decode the path (and the query below)
-  // in place, since decoding never lengthens them. No copy, no scratch buffer.
-  std::string_view path = "/";  // "GET http://host HTTP/1.1" names the root
-  if (!raw_path.empty()) {
-    char* raw_path_bytes = in_ + (raw_path.data() - in_);
-    size_t path_len = 0;
-    switch (normalize_path(raw_path, {raw_path_bytes, raw_path.size()}, path_len)) {
-      case path_status::bad: return respond_error(400, true, head_only);
-      case path_status::forbidden: return respond_error(403, close, head_only);
-      case path_status::ok: break;
-    }
-    path = {raw_path_bytes, path_len};
+  switch (where) {
+    case path_status::bad: return respond_error(400, true, head_only);
+    case path_status::forbidden: return respond_error(403, close, head_only);
+    case path_status::ok: break;
   }
 
   if (path == "/hello") {
@@ -284,6 +300,50 @@ void connection::respond_error(int status, bool close, bool head_only) {
   if (!head_only) queue_memory(page.body.data(), page.body.size());
 }
 
+// The counters are read before this response's own bytes are queued; its request's bytes, which
+// received() counted, are taken off, and so are its response's, which consumed() will count as
+// they are written (or ~connection() gives back if they never are). So between two status
+// reads, each answered before the next is sent, every counter moved by exactly the other
+// requests. Another thread or process reading meanwhile may find bytes_sent short by the unsent
+// part of this response.
+void connection::respond_status(const request& req, size_t request_bytes) {
+  stats_->add(stats_->status_requests);
+  stats_->bytes_received.fetch_sub(request_bytes, std::memory_order_relaxed);
+  constexpr size_t body_max = counters_json_max + 64;
+  if (!has_room(max_head + head_extra + body_max)) {
+    std::fprintf(stderr, "connection: no room for the status page (max_name below 64?)\n");
+    std::abort();
+  }
+  char* body = reserve_output(body_max);
+  size_t len = 0;
+  body[len++] = '{';
+  len += format_counters(*stats_, body + len, body_max - len);
+  double uptime_s = static_cast<double>(monotonic_ns() - stats_->started_ns) / 1e9;
+  len += static_cast<size_t>(std::snprintf(body + len, body_max - len,
+                                           ", \"uptime_s\": %.3f, \"pid\": %d}\n", uptime_s,
+                                           stats_->pid));
+  out_->used += static_cast<uint32_t>(len);
+  char head[160];
+  int head_len = std::snprintf(head, sizeof head,
+                               "HTTP/1.1 200 OK\r\nServer: httpbench\r\n"
+                               "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+                               "Content-Length: %zu\r\n",
+                               len);
+  bool head_only = req.method == "HEAD";
+  size_t queued = queue_head({head, static_cast<size_t>(head_len)}, !req.keep_alive,
+                             req.version_minor, status_segment);
+  if (!head_only) {
+    queue_memory(body, len, status_segment);
+    queued += len;
+  }
+  stats_->bytes_sent.fetch_sub(queued, std::memory_order_relaxed);
+}
+
+void connection::give_back_unsent_status_bytes() {
+  for (uint32_t i = out_->first; i < out_->count; ++i)
+    if (out_->segs[i].fd == status_segment) stats_->add(stats_->bytes_sent, out_->segs[i].length);
+}
+
 bool connection::has_room(size_t bytes) const {
   if (out_ == nullptr) return true;
   return out_->count + 4 <= output_queue::max_segments &&
@@ -296,7 +356,8 @@ char* connection::reserve_output(size_t bytes) {
   return out_->bytes + out_->used;
 }
 
-void connection::queue_head(std::string_view head, bool close, int version_minor) {
+size_t connection::queue_head(std::string_view head, bool close, int version_minor,
+                              int32_t kind) {
   if (head.size() > max_head) std::abort();  // content_store builds every head; they are short
   char* p = reserve_output(head.size() + head_extra);
   char* start = p;
@@ -312,23 +373,25 @@ void connection::queue_head(std::string_view head, bool close, int version_minor
   p += conn.size();
   *p++ = '\r';
   *p++ = '\n';
-  out_->used += static_cast<uint32_t>(p - start);
+  size_t length = static_cast<size_t>(p - start);
+  out_->used += static_cast<uint32_t>(length);
   if (close) closing_ = true;
-  queue_memory(start, static_cast<size_t>(p - start));
+  queue_memory(start, length, kind);
+  return length;
 }
 
-void connection::queue_memory(const char* data, size_t length) {
+void connection::queue_memory(const char* data, size_t length, int32_t kind) {
   if (length == 0) return;
   if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
   if (out_->count > out_->first) {
     // Heads of consecutive responses built in our own buffer are adjacent: one iovec.
     auto& last = out_->segs[out_->count - 1];
-    if (last.fd < 0 && last.data + last.length == data) {
+    if (last.fd == kind && last.data + last.length == data) {
       last.length += static_cast<uint32_t>(length);
       return;
     }
   }
-  out_->segs[out_->count++] = {data, 0, static_cast<uint32_t>(length), -1};
+  out_->segs[out_->count++] = {data, 0, static_cast<uint32_t>(length), kind};
 }
 
 void connection::queue_file(int fd, uint64_t length) {

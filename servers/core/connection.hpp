@@ -43,7 +43,13 @@ struct pending_output {
 struct connection_limits {
   parser_limits parser;
   uint64_t max_body = 1 << 20;  ///< request bodies (skipped) larger than this get 413
-  size_t max_name = 1024;       ///< longest decoded name accepted by /hello
+  /// Longest decoded name accepted by /hello. Every request is parsed only once the output
+  /// queue has room for a /hello page this long, which also covers the status page: >= 64.
+  size_t max_name = 1024;
+  /// The status page (a GET or HEAD of this normalised path, any query) is answered with the
+  /// counters as JSON and counted in status_requests, not in requests or bytes; empty: none.
+  /// The bytes must outlive the connection (server_config::status_path does).
+  std::string_view status_path = "/server-status";
 };
 
 connection_limits limits_from(const server_config& config);
@@ -100,10 +106,14 @@ class connection {
   struct output_queue;
 
   void process();
-  void handle(const request& req);
+  void handle(const request& req, size_t request_bytes);
+  void respond_status(const request& req, size_t request_bytes);
+  void give_back_unsent_status_bytes();
   void respond_error(int status, bool close, bool head_only = false);
-  void queue_head(std::string_view head, bool close, int version_minor);
-  void queue_memory(const char* data, size_t length);
+  /// `kind` of the segments queued: -1 ordinary memory, -2 a status response (not counted in
+  /// bytes_sent). queue_head() returns the bytes it queued.
+  size_t queue_head(std::string_view head, bool close, int version_minor, int32_t kind = -1);
+  void queue_memory(const char* data, size_t length, int32_t kind = -1);
   void queue_file(int fd, uint64_t length);
   bool has_room(size_t bytes) const;
   char* reserve_output(size_t bytes);

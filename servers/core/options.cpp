@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "json.hpp"
+#include "path.hpp"
 
 namespace httpbench::core {
 namespace {
@@ -27,6 +28,9 @@ std::string format_usage(const backend_info& info) {
       "  --backlog N              listen() backlog (default 4096)\n"
       "  --sendfile-threshold B   bodies >= B bytes go out with sendfile (default 64k)\n"
       "  --ready-file PATH        write HOST:PORT to PATH once accepting\n"
+      "  --status-path PATH       where the core serves its counters as JSON (default "
+      "/server-status)\n"
+      "  --no-status              no status page: its path is an ordinary docroot path\n"
       "  --set KEY=VALUE          backend tunable (see --describe)\n"
       "  --describe               print this backend's description as JSON and exit\n"
       "  --help                   this text\n";
@@ -53,6 +57,16 @@ bool parse_int(std::string_view text, Int& out, Int min, Int max) {
     return false;
   out = value;
   return true;
+}
+
+// "/a/b": starts with '/', is not the root, has no query, and normalize_path leaves it as it is.
+bool is_normalized_path(std::string_view path) {
+  if (path.size() < 2 || path.front() != '/' || path.find_first_of("?#") != std::string_view::npos)
+    return false;
+  std::string copy(path);
+  size_t len = 0;
+  return normalize_path(path, {copy.data(), copy.size()}, len) == path_status::ok &&
+         std::string_view(copy.data(), len) == path;
 }
 
 const tunable* find_tunable(const backend_info& info, std::string_view key) {
@@ -124,6 +138,10 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
       c.describe = true;
       continue;
     }
+    if (arg == "--no-status" && !has_inline_value) {
+      c.status_path.clear();
+      continue;
+    }
     auto next_value = [&](std::string_view& out) {
       if (has_inline_value) {
         out = value;
@@ -168,6 +186,10 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
       if (!parse_size(v, c.sendfile_threshold)) return bad("a size such as 64k");
     } else if (arg == "--ready-file") {
       c.ready_file = v;
+    } else if (arg == "--status-path") {
+      // Requests are matched after normalisation, so only a normalised path can ever match.
+      if (!is_normalized_path(v)) return bad("a normalised path such as /server-status");
+      c.status_path = v;
     } else if (arg == "--set") {
       auto eq = v.find('=');
       if (eq == std::string_view::npos || eq == 0) return bad("KEY=VALUE");
@@ -211,6 +233,18 @@ std::string_view setting(const server_config& config, const backend_info& info,
   return t != nullptr ? t->default_value : std::string_view{};
 }
 
+std::string_view category_name(backend_category category) {
+  switch (category) {
+    case backend_category::process: return "process";
+    case backend_category::thread: return "thread";
+    case backend_category::user_thread: return "user-thread";
+    case backend_category::event: return "event";
+    case backend_category::pipeline: return "pipeline";
+    case backend_category::unset: break;
+  }
+  return "";
+}
+
 std::string describe_json(const backend_info& info) {
   std::string out = "{\"name\": ";
   append_json_string(out, info.name);
@@ -220,7 +254,11 @@ std::string describe_json(const backend_info& info) {
   append_json_string(out, info.summary);
   out += ", \"paper\": ";
   append_json_string(out, info.paper);
+  out += ", \"category\": ";
+  append_json_string(out, category_name(info.category));
   out += ", \"default_workers\": " + std::to_string(info.default_workers);
+  out += ", \"workers_bound_connections\": ";
+  out += info.workers_bound_connections ? "true" : "false";
   out += ", \"max_connections\": " + std::to_string(info.max_connections);
   out += ", \"tunables\": [";
   bool first = true;

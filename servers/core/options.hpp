@@ -24,6 +24,9 @@ struct server_config {
   size_t max_header_bytes = 8 * 1024;  ///< request line + headers
   size_t max_request_line = 8 * 1024;
   std::string ready_file;
+  /// The status page's path (--status-path), answered by the core; empty: no status page
+  /// (--no-status), the path is then an ordinary docroot path. Always a normalised path.
+  std::string status_path = "/server-status";
   std::vector<std::pair<std::string, std::string>> settings;  ///< from --set, validated
   bool describe = false;
 };

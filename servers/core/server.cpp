@@ -3,16 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <fstream>
-#include <new>
 
 #include "json.hpp"
 #include "listener.hpp"
@@ -55,20 +52,12 @@ bool write_ready_file(const std::string& path, const std::string& address) {
 }
 
 std::string stats_json(const server_context& ctx, double uptime_s) {
-  const server_stats& s = ctx.stats;
   std::string out = "{\"stats\": {\"backend\": ";
   append_json_string(out, ctx.info.name);
-  auto field = [&](const char* name, uint64_t v) {
-    out += ", \"";
-    out += name;
-    out += "\": " + std::to_string(v);
-  };
-  field("requests", s.requests.load());
-  field("connections", s.connections.load());
-  field("bytes_sent", s.bytes_sent.load());
-  field("bytes_received", s.bytes_received.load());
-  field("errors", s.errors.load());
-  char buf[64];
+  char buf[counters_json_max + 64];
+  size_t n = format_counters(ctx.stats, buf, sizeof buf);
+  out += ", ";
+  out.append(buf, n);
   std::snprintf(buf, sizeof buf, ", \"uptime_s\": %.3f", uptime_s);
   out += buf;
   if (!ctx.extra_stats_json.empty()) out += ", " + ctx.extra_stats_json;
@@ -79,16 +68,6 @@ std::string stats_json(const server_context& ctx, double uptime_s) {
 }  // namespace
 
 bool server_context::stop_requested() const { return stop_flag != 0; }
-
-server_stats* make_shared_stats() {
-  void* p = ::mmap(nullptr, sizeof(server_stats), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    std::fprintf(stderr, "mmap(stats): %s\n", std::strerror(errno));
-    std::abort();
-  }
-  return new (p) server_stats();
-}
 
 long raise_fd_limit() {
   rlimit rl{};
@@ -118,6 +97,12 @@ int main(int argc, char** argv) {
   using namespace httpbench;
   using namespace httpbench::core;
   const backend_info& info = backend::info;
+  if (info.category == backend_category::unset) {
+    // Caught when the build runs --describe for backends.json, so it never reaches a run.
+    std::fprintf(stderr, "httpd-%.*s: backend_info.category is not set (see backend.hpp)\n",
+                 static_cast<int>(info.name.size()), info.name.data());
+    return 1;
+  }
   parse_outcome parsed = parse_options(argc, argv, info);
   if (!parsed.ok) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);
@@ -171,9 +156,10 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", address.c_str());
   std::fflush(stdout);
 
-  auto start = std::chrono::steady_clock::now();
+  ctx.stats.pid = ::getpid();
+  ctx.stats.started_ns = monotonic_ns();
   int rc = backend::run(ctx);
-  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double uptime = static_cast<double>(monotonic_ns() - ctx.stats.started_ns) / 1e9;
   std::printf("%s\n", stats_json(ctx, uptime).c_str());
   std::fflush(stdout);
   // Threads of a backend may still be blocked in a read: leave without running destructors

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/connection.hpp"
 #include "core/options.hpp"
 
 namespace httpbench::core {
@@ -16,7 +17,9 @@ const backend_info test_info{
     .model = "model",
     .summary = "summary",
     .paper = "paper",
+    .category = backend_category::user_thread,
     .default_workers = 2,
+    .workers_bound_connections = true,
     .max_connections = 100,
     .tunables = {{"mode", "a", {"a", "b"}, "a choice"},
                  {"count", "8", {}, "an integer", 1, 64},
@@ -81,6 +84,45 @@ TEST(Options, DescribeListsTheRangeOfIntegerTunablesOnly) {
             std::string::npos)
       << json;
   EXPECT_EQ(json.find("\"min\"", json.find("\"name\": \"label\"")), std::string::npos) << json;
+}
+
+TEST(Options, DescribeNamesTheCategoryAndWhetherWorkersBoundConnections) {
+  std::string json = describe_json(test_info);
+  EXPECT_NE(json.find("\"category\": \"user-thread\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"workers_bound_connections\": true"), std::string::npos) << json;
+  backend_info plain = test_info;
+  plain.category = backend_category::event;
+  plain.workers_bound_connections = false;
+  json = describe_json(plain);
+  EXPECT_NE(json.find("\"category\": \"event\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"workers_bound_connections\": false"), std::string::npos) << json;
+}
+
+TEST(Options, StatusPageIsOnByDefaultAndNoStatusTurnsItOff) {
+  EXPECT_EQ(parse({}).config.status_path, "/server-status");
+  EXPECT_EQ(parse({"--no-status"}).config.status_path, "");
+  EXPECT_EQ(parse({"--status-path", "/stats/now"}).config.status_path, "/stats/now");
+  EXPECT_EQ(parse({"--status-path=/s"}).config.status_path, "/s");
+  EXPECT_EQ(parse({"--status-path", "/s", "--no-status"}).config.status_path, "");
+  EXPECT_EQ(limits_from(parse({"--no-status"}).config).status_path, "");
+  EXPECT_EQ(limits_from(parse({}).config).status_path, "/server-status");
+}
+
+TEST(Options, StatusPathMustBeANormalisedPathBelowTheRoot) {
+  for (const char* path : {"server-status", "/", "", "/a/../b", "/a//b", "/%73tatus", "/s?x", "/s#x",
+                           "/./s"}) {
+    parse_outcome r = parse({"--status-path", path});
+    EXPECT_FALSE(r.ok) << path;
+    EXPECT_EQ(r.exit_code, 2) << path;
+    EXPECT_NE(r.message.find("--status-path"), std::string::npos) << r.message;
+  }
+}
+
+TEST(Options, HelpShowsTheStatusOptions) {
+  parse_outcome r = parse({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.message.find("--status-path PATH"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("--no-status"), std::string::npos) << r.message;
 }
 
 TEST(Options, SizesTakeBinarySuffixes) {

@@ -1,0 +1,70 @@
+#pragma once
+// Test helper: drives a core::connection exactly as a backend does, with no sockets, and splits
+// what it writes into responses. Shared by the connection and status-page tests.
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/connection.hpp"
+
+namespace httpbench::core::test_support {
+
+struct response {
+  std::string head;
+  std::string body;
+  int status() const { return std::stoi(head.substr(9, 3)); }
+  bool has(const std::string& line) const { return head.find(line + "\r\n") != std::string::npos; }
+};
+
+/// Everything the connection wants written, reading file ranges with pread.
+inline std::string drain(connection& c) {
+  std::string out;
+  for (pending_output o = c.output(); !o.empty(); o = c.output()) {
+    size_t n = 0;
+    if (!o.iov.empty()) {
+      for (const iovec& v : o.iov) out.append(static_cast<const char*>(v.iov_base), v.iov_len);
+      for (const iovec& v : o.iov) n += v.iov_len;
+    } else {
+      std::string buf(o.file.length, '\0');
+      n = static_cast<size_t>(pread(o.file.fd, buf.data(), buf.size(), o.file.offset));
+      out.append(buf, 0, n);
+    }
+    c.consumed(n);
+  }
+  return out;
+}
+
+/// Feeds everything (draining whenever the connection stops reading) and returns the output.
+inline std::string serve_bytes(connection& c, std::string_view in) {
+  std::string out;
+  while (!in.empty()) {
+    size_t taken = c.feed(in);
+    in.remove_prefix(taken);
+    out += drain(c);
+    if (taken == 0 && !c.wants_read()) break;
+  }
+  return out + drain(c);
+}
+
+inline std::vector<response> split_responses(std::string_view raw, bool head_only = false) {
+  std::vector<response> out;
+  while (!raw.empty()) {
+    size_t end = raw.find("\r\n\r\n");
+    if (end == std::string_view::npos) break;
+    response r;
+    r.head = std::string(raw.substr(0, end + 2));
+    raw.remove_prefix(end + 4);
+    size_t cl = r.head.find("Content-Length: ");
+    size_t len = cl == std::string::npos ? 0 : std::stoul(r.head.substr(cl + 16));
+    if (head_only) len = 0;
+    r.body = std::string(raw.substr(0, len));
+    raw.remove_prefix(std::min(len, raw.size()));
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace httpbench::core::test_support
