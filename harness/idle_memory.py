@@ -102,7 +102,7 @@ def run(names: list[str], connections: int, server_cpus: str, build: Path) -> in
         b = backends[name]
         n = min(connections, b.max_connections or connections)
         # Pools hold one connection per worker: give them enough workers.
-        extra = ["--workers", str(n)] if name in ("prefork", "threadpool") else []
+        extra = ["--workers", str(n)] if b.raw.get("workers_bound_connections") is True else []
         before, after = measure(b.binary, n, server_cpus, extra)
         print(f"{name:<12} {n:>11} {before:>14} {after:>13} {(after - before) * 1024 / n:>11.0f}", flush=True)
     return 0

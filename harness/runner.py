@@ -51,14 +51,6 @@ CATEGORY_WORDS = {
     "thread": "kernel threads",
     "process": "processes",
 }
-# Until every binary describes its category, the backends the suite has.
-KNOWN_CATEGORIES = {
-    "sped": "event-driven", "symped": "event-driven", "pipeline": "event-driven",
-    "fiber": "user-level threads", "st": "user-level threads", "pth": "user-level threads",
-    "thread": "kernel threads", "threadpool": "kernel threads",
-    "fork": "processes", "prefork": "processes",
-}
-POOL_BACKENDS = ("prefork", "threadpool")  # --workers sizes a pool (until backends.json says so)
 
 
 class RunError(Exception):
@@ -66,28 +58,16 @@ class RunError(Exception):
 
 
 def category_of(backend: registry.Backend) -> str:
+    """The report's name for the backend's described category ("other" if it has none)."""
     described = backend.raw.get("category")
     if isinstance(described, str) and described:
         return CATEGORY_WORDS.get(described, described)
-    if backend.name in KNOWN_CATEGORIES:
-        return KNOWN_CATEGORIES[backend.name]
-    m = backend.model.lower()
-    if "event" in m:
-        return "event-driven"
-    if any(w in m for w in ("user-level", "user-space", "fiber", "coroutine", "green")):
-        return "user-level threads"
-    if "thread" in m:
-        return "kernel threads"
-    if "process" in m or "fork" in m:
-        return "processes"
     return "other"
 
 
 def sizes_a_pool(backend: registry.Backend) -> bool:
-    described = backend.raw.get("workers_size_pool")
-    if isinstance(described, bool):
-        return described
-    return backend.name in POOL_BACKENDS
+    """--workers sizes a pool that bounds the connections served at once (prefork, threadpool)."""
+    return backend.raw.get("workers_bound_connections") is True
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def fake_build(tmp_path: Path) -> Path:
         binary = build / "servers" / f"httpd-{name}"
         shutil.copy(FAKES / "fake_server.py", binary)
         binary.chmod(0o755)
-        entries.append({"name": name, "model": f"fake {name} model", "summary": "test double",
+        entries.append({"name": name, "model": f"fake {name} model", "summary": "test double", "category": "event",
                         "max_connections": max_conns, "tunables": [], "binary": str(binary)})
     (build / "servers" / "backends.json").write_text(json.dumps({"backends": entries}))
     shutil.copy(FAKES / "fake_loadgen.py", build / "loadgen" / "loadgen")
