@@ -42,7 +42,7 @@ def probe(runner: "Runner", target: "Target", level: int, share: float, seconds:
     record: dict[str, Any] = {"status": "ok", "error": None}
     try:
         runner.run_point(target, level, share, f"calibrate-{target.label}-{share:.3f}", record,
-                         warmup_s=min(2.0, max(0.4, 0.002 * level)))
+                         warmup_s=min(1.0, max(0.3, 0.001 * level)))
     finally:
         runner.exp = saved
     lg = record.get("loadgen") or {}

@@ -61,9 +61,13 @@ def _slope(g: dict[object, list[float]]) -> float | None:
 
 
 def slope_ratio(a: Analysis, num: str, den: str) -> Interval | None:
-    """slope(num) / slope(den) with a bootstrap interval (each server resampled independently)."""
+    """slope(num) / slope(den) with a bootstrap interval (each server resampled independently);
+    None when either slope is not positive (a ratio of such slopes says nothing)."""
     ga, gb = _groups(a, num), _groups(a, den)
     if len(ga) < 2 or len(gb) < 2:
+        return None
+    sa, sb = _slope(ga), _slope(gb)
+    if sa is None or sb is None or sa <= 0 or sb <= 0:
         return None
     return ratio_interval(ga, gb, _slope)
 
@@ -141,14 +145,15 @@ def kerneis2009(a: Analysis) -> list[Claim]:
     else:
         slowest = max(others, key=lambda b: b.slope.value)
         iv = slope_ratio(a, "fork", slowest.backend)
-        out.append(_claim(s2, t2, f"fork / {slowest.backend} = {_iv(iv)}×" if iv else "–",
+        out.append(_claim(s2, t2, f"fork / {slowest.backend} = {_iv(iv)}×" if iv else "no positive slopes to compare",
                           at_least(iv, SEVERAL), iv))
 
     # 3. NPTL ≈ Pth.
     s3 = "Pth yielded results similar to those of NPTL."
     t3 = f"slope ratio thread (NPTL) / pth within a factor {SIMILAR:g} either way"
     iv = slope_ratio(a, "thread", "pth") if "thread" in ranked and "pth" in ranked else None
-    out.append(_claim(s3, t3, f"thread / pth = {_iv(iv)}×", within(iv, SIMILAR), iv) if iv else _missing(s3, t3, "thread, pth"))
+    out.append(_claim(s3, t3, f"thread / pth = {_iv(iv)}×", within(iv, SIMILAR), iv) if iv
+               else _missing(s3, t3, "thread and pth with positive slopes"))
 
     # 4. Events as fast as the fastest threads.
     s4 = "Event-driven programs are as fast as the fastest user-space thread libraries."
@@ -161,7 +166,7 @@ def kerneis2009(a: Analysis) -> list[Claim]:
         e = min(ev, key=lambda b: b.slope.value)
         t = min(th, key=lambda b: b.slope.value)
         iv = slope_ratio(a, e.backend, t.backend)
-        out.append(_claim(s4, t4, f"{e.backend} / {t.backend} = {_iv(iv)}×" if iv else "–", at_most(iv, AS_FAST), iv))
+        out.append(_claim(s4, t4, f"{e.backend} / {t.backend} = {_iv(iv)}×" if iv else "no positive slopes to compare", at_most(iv, AS_FAST), iv))
 
     # 5. Production servers slower than the toys.
     s5 = "The production servers were generally slower than the toy servers."
@@ -185,7 +190,7 @@ def kerneis2009(a: Analysis) -> list[Claim]:
     t6 = f"slope ratio apache-prefork / apache-worker within a factor {SIMILAR:g} either way"
     if "apache-prefork" in ranked and "apache-worker" in ranked:
         iv = slope_ratio(a, "apache-prefork", "apache-worker")
-        out.append(_claim(s6, t6, f"prefork / worker = {_iv(iv)}×" if iv else "–", within(iv, SIMILAR), iv))
+        out.append(_claim(s6, t6, f"prefork / worker = {_iv(iv)}×" if iv else "no positive slopes to compare", within(iv, SIMILAR), iv))
     else:
         out.append(_missing(s6, t6, "apache-prefork, apache-worker"))
 

@@ -531,12 +531,12 @@ class Runner:
 
     def warmup_for(self, target: Target, level: int) -> float:
         """Warm-up before the kept window: three response times at this load (estimated from
-        the calibration's throughput), at least 0.5 s and at most 6 s."""
+        the calibration's throughput), at least 0.3 s and at most 6 s."""
         if self.exp.load.warmup_s is not None:
             return self.exp.load.warmup_s
         rate = self.capacity.get(target.label)
         response_s = level / rate if rate else 0.003 * level
-        return min(6.0, max(0.5, 3 * response_s))
+        return min(6.0, max(0.3, 3 * response_s))
 
     def run_point(self, target: Target, level: int, share: float | None, tag: str,
                   record: dict[str, Any], warmup_s: float | None = None) -> None:

@@ -201,7 +201,7 @@ def method_page(a: Analysis) -> list[Figure]:
         f"{len(a.records) + len(a.errors) + len(a.skipped)} points in all."
         + (f" Drawn but not ranked: {', '.join(t['label'] + ' (' + ' '.join(t.get('args') or []) + ')' for t in extra)}."
            if extra else ""))
-    window = (f"a warm-up chosen per point (three response times at that load, 0.5–6 s), then a kept window of "
+    window = (f"a warm-up chosen per point (three response times at that load, 0.3–6 s), then a kept window of "
               f"{load['window_s']:g} s" if load.get("window_s") else
               f"{load.get('requests', '?')} requests per point, the first and last {load.get('discard', '?')} "
               f"discarded (the paper's rule)")
