@@ -213,7 +213,7 @@ def draw_events(doc: Doc) -> Figure:
     else:
         style.no_data(fig, ax, "no event benchmarks in this run")
     ax.set_xlabel("idle descriptors watched besides the ready one, log scale")
-    ax.set_ylabel("time per iteration: write 1 byte, wait, read it\n(ns, wall clock), log scale")
+    ax.set_ylabel("ns per iteration (write a byte, wait, read it), log scale")
     style.legend_right(fig, handles, labels,
                        title="mechanism (slope: log–log, N ≥ 100;\n1 = linear, 0 = flat)")
     footer(fig, errors_note(doc, "events") or "select() stops at 1,000: it cannot watch descriptors "
