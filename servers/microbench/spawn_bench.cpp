@@ -137,7 +137,8 @@ class process_population final : public population {
   }
 };
 
-/// 1 GiB of touched anonymous memory in 4-KiB pages, present only while fork_1gib_parent runs.
+/// 1 GiB of touched anonymous memory in 4-KiB pages, present only while fork_1gib_parent runs
+/// (every other benchmark releases it first).
 class ballast {
  public:
   static constexpr size_t size = size_t(1) << 30;
@@ -283,10 +284,12 @@ void create_join(benchmark::State& state, const pthread_attr_t* attr) {
 }
 
 void spawn_pthread_default_stack(benchmark::State& state) {
+  ballast::release();
   if (alive<thread_population>(state)) create_join(state, nullptr);
 }
 
 void spawn_pthread_64kib_stack(benchmark::State& state) {
+  ballast::release();
   if (!alive<thread_population>(state)) return;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -358,6 +361,7 @@ class fiber_population final : public population {
 
 template <class Kind>
 void spawn_fiber(benchmark::State& state) {
+  ballast::release();
   if (!alive<fiber_population<Kind>>(state)) return;
   for (auto _ : state) {
     bctx::fiber f(std::allocator_arg, Kind::allocator(),
@@ -409,6 +413,7 @@ class coroutine_population final : public population {
 };
 
 void spawn_coroutine(benchmark::State& state) {
+  ballast::release();
   if (!alive<coroutine_population>(state)) return;
   for (auto _ : state) {
     task t = finish_at_once();  // GCC allocates the frame on the heap (no elision here)
