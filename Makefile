@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report compare install-cli microbench clean
+.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full report compare install-cli microbench microbench-smoke clean
 
 all: build
 
@@ -25,9 +25,10 @@ build: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) -Dwerror=$(WERROR)
 	meson compile -C $(BUILD)
 
-## Every test: C++ unit tests, the sanitizer build, the fuzzer, then all pytest suites.
+## Every test: C++ unit tests, the sanitizer build, the fuzzer, all pytest suites, and every
+## microbenchmark program briefly.
 test: build
-	$(MAKE) --no-print-directory unit sanitize fuzz pytest
+	$(MAKE) --no-print-directory unit sanitize fuzz pytest microbench-smoke
 
 unit:
 	meson test -C $(BUILD) --print-errorlogs
@@ -87,15 +88,19 @@ install-cli:
 	ln -sf $(abspath scripts/httpbench) /usr/local/bin/httpbench
 	@echo "installed: /usr/local/bin/httpbench -> $(abspath scripts/httpbench)"
 
-## Google Benchmark microbenchmarks (core per-request cost, spawn, event notification),
-## pinned to one CPU; JSON under results/microbench/.
+## Google Benchmark microbenchmarks (docs/microbench.md): the core's per-request cost, spawn,
+## context switch, event notification, write side, socket/connect/accept and mmap; pinned to
+## CPU 0, median of 3 repetitions. JSON per program and the combined microbench.json under
+## results/microbench/ (MICROBENCH_ARGS passes e.g. --programs events_bench --min-time 0.2).
 microbench: build
-	@mkdir -p results/microbench
-	@for b in parser_bench spawn_bench notify_bench; do \
-	    taskset -c 0 $(BUILD)/servers/microbench/$$b --benchmark_repetitions=3 \
-	        --benchmark_report_aggregates_only=true \
-	        --benchmark_out=results/microbench/$$b.json --benchmark_out_format=json || exit 1; \
-	done
+	$(PY) -m harness.microbench --out results/microbench $(MICROBENCH_ARGS)
+
+## Every microbenchmark program at its smallest sizes, a few iterations each (< 60 s): fails
+## when a program does not run, measures nothing, or reports an unexpected error.
+microbench-smoke:
+	@out=$$(mktemp -d) && trap 'rm -rf $$out' EXIT && \
+	    $(PY) -m harness.microbench --smoke --cpus none --out $$out > $$out/log 2>&1; \
+	    status=$$?; tail -n 3 $$out/log; [ $$status -eq 0 ] || cat $$out/log; exit $$status
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)
