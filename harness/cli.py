@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_b", help="the run to compare with it")
     cmp_.add_argument("--csv", metavar="FILE", help="also write every comparison to this CSV file")
     cmp_.set_defaults(func=cmd_compare)
+
+    from harness import microbench
+
+    microbench.add_parser(sub)
     return parser
 
 

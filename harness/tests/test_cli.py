@@ -62,7 +62,7 @@ def test_version_names_the_project_and_its_revision():
 def test_top_level_help_lists_every_command():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for command in ("run", "list", "check", "plot", "report", "peers", "idle-memory", "compare"):
+    for command in ("run", "list", "check", "plot", "report", "peers", "idle-memory", "compare", "microbench"):
         assert f"\n    {command}" in proc.stdout, command
 
 
