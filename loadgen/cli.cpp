@@ -33,6 +33,9 @@ Sessions (partially open, httperf-style):
       --session-rate R sessions per second (selects sessions)
       --sessions N     sessions to start (or -d)
       --wsesslog FILE  httperf session file; default: built-in generator
+      --session-connections N  connections per session (default 4, httperf's
+                       --max-connections with sessions)
+      --max-piped-calls N  pipelined requests per session connection (default 32, httperf's)
       --session-bursts B, --burst-length K   built-in: B bursts of K requests (5, 3)
       --think-time S   fixed think time between bursts (default: Pareto draw)
       --inactive-mean S, --inactive-shape A  Pareto off-period (3.0, 1.5)
@@ -87,6 +90,8 @@ enum long_option {
   opt_sessions,
   opt_wsesslog,
   opt_session_bursts,
+  opt_session_connections,
+  opt_max_piped_calls,
   opt_burst_length,
   opt_think_time,
   opt_inactive_mean,
@@ -150,6 +155,8 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
       {"sessions", required_argument, nullptr, opt_sessions},
       {"wsesslog", required_argument, nullptr, opt_wsesslog},
       {"session-bursts", required_argument, nullptr, opt_session_bursts},
+      {"session-connections", required_argument, nullptr, opt_session_connections},
+      {"max-piped-calls", required_argument, nullptr, opt_max_piped_calls},
       {"burst-length", required_argument, nullptr, opt_burst_length},
       {"think-time", required_argument, nullptr, opt_think_time},
       {"inactive-mean", required_argument, nullptr, opt_inactive_mean},
@@ -267,6 +274,12 @@ int parse_command_line(int argc, char** argv, config& out, bool& help_shown, std
         break;
       case opt_session_bursts:
         rc = count(out.session_bursts, "--session-bursts", 100000);
+        break;
+      case opt_session_connections:
+        rc = count(out.session_connections, "--session-connections", 64);
+        break;
+      case opt_max_piped_calls:
+        rc = count(out.max_piped_calls, "--max-piped-calls", 1024);
         break;
       case opt_burst_length:
         rc = count(out.burst_length, "--burst-length", 100000);

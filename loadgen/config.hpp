@@ -36,6 +36,8 @@ struct config {
   double session_rate = 0;           ///< --session-rate sessions/s
   std::uint64_t sessions = 0;        ///< --sessions: sessions to start (0: bounded by -d)
   std::string wsesslog_path;         ///< --wsesslog FILE
+  std::uint32_t session_connections = 4;  ///< connections per session (httperf's default)
+  std::uint32_t max_piped_calls = 32;     ///< pipelined requests per connection (httperf's)
   std::uint32_t session_bursts = 5;  ///< built-in generator: bursts per session
   std::uint32_t burst_length = 3;    ///< built-in generator: requests per burst
   double think_time_s = -1;          ///< --think-time: fixed inactive off-period

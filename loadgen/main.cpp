@@ -133,15 +133,18 @@ int main(int argc, char** argv) {
   // File descriptors: each connection needs one, plus an epoll fd per thread and stdio.
   const rlim_t fd_limit = raise_fd_limit();
   // The open loop keeps -c connections, as wrk2 does; without -c, up to --max-connections.
+  // Sessions: --max-connections concurrent sessions of --session-connections connections.
   const std::uint32_t connections =
       cfg.mode == run_mode::closed || (cfg.mode == run_mode::open && cfg.concurrency_given)
           ? cfg.concurrency
           : cfg.max_connections;
-  if (connections + cfg.threads + 16 > fd_limit) {
+  const std::uint64_t sockets =
+      std::uint64_t{connections} * (cfg.mode == run_mode::sessions ? cfg.session_connections : 1);
+  if (sockets + cfg.threads + 16 > fd_limit) {
     std::fprintf(stderr,
                  "loadgen: warning: %llu connections need more file descriptors than the limit "
                  "%llu (ulimit -Hn); expect fd_unavailable errors\n",
-                 static_cast<unsigned long long>(connections),
+                 static_cast<unsigned long long>(sockets),
                  static_cast<unsigned long long>(fd_limit));
   }
 

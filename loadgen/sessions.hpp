@@ -20,15 +20,24 @@ struct session_plan {
   std::vector<burst> bursts;
 };
 
-/// Sessions arrive open-loop at the session rate; each runs on one persistent connection:
-/// within a burst each request is sent when the previous response arrived (after an active
-/// off-period when the built-in generator is used), between bursts the user thinks (the file's
-/// think=, a fixed --think-time, or a Pareto draw). A session that hits an error is aborted and
-/// counted as failed, as httperf does. A session arriving when the thread has no free
-/// connection slot is dropped and counted. Starts `quota` sessions (0: until the deadline).
+/// Sessions arrive open-loop at the session rate. Each has up to --session-connections
+/// persistent connections and runs its bursts as httperf does (src/gen/wsesslog.c and
+/// session.c): the burst's first request is sent; when its response is in, all the other
+/// requests of the burst are issued at once, each on the first of the session's connections
+/// with fewer than --max-piped-calls requests in flight (pipelined on the first connection by
+/// default; on separate connections once the server has closed a connection after a response,
+/// as the manual describes for a "Connection: close" reply). Requests that find every
+/// connection full are issued as responses come back. After the burst's last response the
+/// user thinks (the file's think=, a fixed --think-time, or a Pareto draw) before the next
+/// burst. The built-in generator instead sends a burst's objects one after another with an
+/// active off-period between them (Pariag et al.'s browser model).
+/// A failed request fails the session, as in httperf: no further request is issued, and the
+/// session ends (counted failed) once its requests in flight are over. A session arriving
+/// when the thread has no free session slot is dropped and counted. Starts `quota` sessions
+/// (0: until the deadline).
 class session_worker final : public worker {
  public:
-  session_worker(const run_context& context, std::size_t thread_index, std::size_t connections,
+  session_worker(const run_context& context, std::size_t thread_index, std::size_t sessions,
                  const std::vector<session_plan>& plans, bool generated, double session_rate,
                  std::uint64_t quota, std::uint64_t seed, nanos first_arrival);
 
@@ -40,12 +49,17 @@ class session_worker final : public worker {
   struct session_state {
     std::uint32_t plan = 0;
     std::uint32_t burst = 0;
-    std::uint32_t request = 0;
+    std::uint32_t issued = 0;    // requests of the current burst sent
+    std::uint32_t answered = 0;  // requests of the current burst ended
+    std::uint32_t id = 0;        // bumps when a session ends (stale timers)
+    bool active = false;
+    bool failed = false;
+    bool separate_connections = false;  // the server closed a connection after a response
   };
   struct timer {
     nanos due;
-    std::uint32_t slot;
-    std::uint32_t generation;
+    std::uint32_t session;
+    std::uint32_t id;
     bool operator>(const timer& other) const { return due > other.due; }
   };
 
@@ -54,22 +68,29 @@ class session_worker final : public worker {
   nanos next_wakeup() const override;
   bool finished() const override;
   void on_idle(connection& c, nanos now) override;
+  void on_response(connection& c, nanos now) override;
   void on_closed(connection& c, std::uint32_t failed, nanos now) override;
 
-  void send_current(connection& c, nanos intended, nanos now);
-  void end_session(connection& c, bool completed);
+  std::uint32_t session_of(const connection& c) const { return c.index / per_session_; }
+  /// One request of session `s` ended on `c`: issue the rest of the burst, or think.
+  void answered(std::uint32_t s, nanos now);
+  /// Issues requests of the current burst: only the first when none is out yet, else as many
+  /// as the session's connections take.
+  void issue(std::uint32_t s, nanos intended, nanos now);
+  /// Requests in flight on session `s`'s connections.
+  std::uint32_t in_flight(std::uint32_t s) const;
+  void end_session(std::uint32_t s, bool completed);
   nanos think_after_burst(const session_plan::burst& b);
   bool arrivals_done() const { return quota_ != 0 && arrivals_.issued() >= quota_; }
 
   const std::vector<session_plan>& plans_;
   bool generated_;
+  std::uint32_t per_session_;  // connection slots per session
   arrival_scheduler arrivals_;
   std::uint64_t quota_;
-  std::vector<session_state> states_;      // per slot
-  std::vector<std::uint32_t> session_id_;  // per slot: bumps when a session ends (stale timers)
-  std::vector<bool> in_session_;
-  std::vector<std::uint32_t> free_;
-  std::vector<timer> timers_;  // min-heap on due
+  std::vector<session_state> sessions_;
+  std::vector<std::uint32_t> free_;  // free session slots
+  std::vector<timer> timers_;        // min-heap on due
   std::size_t active_ = 0;
   std::uint64_t next_plan_ = 0;
   std::mt19937_64 rng_;

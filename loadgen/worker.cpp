@@ -90,13 +90,8 @@ void worker::open(connection& c, nanos now) {
   const sockaddr_storage& addr = context_.address->address;
   const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    const error_kind kind = error_kind_from_errno(errno);
     const std::uint32_t failed = c.in_flight;
-    for (std::uint32_t i = 0; i < failed; ++i) {
-      errors_.add(kind);
-      verifier_.count_error(c.target, kind);
-    }
-    c.in_flight = 0;
+    count_failed(c, error_kind_from_errno(errno));
     on_closed(c, failed, now);
     return;
   }
@@ -295,8 +290,16 @@ void worker::complete_response(connection& c, bool trailing, nanos now) {
   if (c.in_flight > 0) {
     // Pipelined: the next response follows. If this one said "close", the rest will fail at
     // EOF (closed_early) and be counted.
+    if (!c.queue.empty()) {
+      const queued_request next = c.queue.front();
+      c.queue.erase(c.queue.begin());
+      c.target = next.target;
+      c.request_start = next.request_start;
+      c.service_start = next.service_start;
+    }
     start_response(c);
     c.deadline = now + cfg_.timeout;
+    on_response(c, now);
     return;
   }
   if (reusable) {
@@ -326,11 +329,46 @@ void worker::resend(connection& c, nanos now) {
   }
   close(c);
   const request_target& t = (*context_.targets)[c.target];
-  c.out_data = c.in_flight > 1 ? t.batch.data() : t.wire.data();
-  c.out_length = t.wire.size() * c.in_flight;
+  if (c.queue.empty()) {
+    c.out_data = c.in_flight > 1 ? t.batch.data() : t.wire.data();
+    c.out_length = t.wire.size() * c.in_flight;
+  } else {
+    std::string out = t.wire;
+    for (const auto& q : c.queue) out += (*context_.targets)[q.target].wire;
+    c.out_buffer.swap(out);
+    c.out_data = c.out_buffer.data();
+    c.out_length = c.out_buffer.size();
+  }
   c.out_offset = 0;
   start_response(c);
   open(c, now);
+}
+
+void worker::send_another(connection& c, std::uint32_t target, nanos request_start, nanos now) {
+  if (c.in_flight == 0) {
+    send(c, target, 1, request_start, now);
+    return;
+  }
+  const std::string& wire = (*context_.targets)[target].wire;
+  ++c.in_flight;
+  ++counters_.requests_started;
+  c.queue.push_back({target, request_start, now});
+  if (c.in_service) in_service_.change(now, 1);
+  if (c.status == connection::state::reading) {
+    // Everything before it is written: write it now.
+    c.out_data = wire.data();
+    c.out_length = wire.size();
+    c.out_offset = 0;
+    flush(c, now);
+    return;
+  }
+  // Connecting, or a write is pending: it goes out after the bytes still to write.
+  std::string out(c.out_data + c.out_offset, c.out_length - c.out_offset);
+  out += wire;
+  c.out_buffer.swap(out);
+  c.out_data = c.out_buffer.data();
+  c.out_length = c.out_buffer.size();
+  c.out_offset = 0;
 }
 
 void worker::on_eof(connection& c, nanos now) {
@@ -359,13 +397,18 @@ void worker::on_eof(connection& c, nanos now) {
   }
 }
 
-void worker::fail(connection& c, error_kind kind, nanos now) {
-  const std::uint32_t failed = c.in_flight;
-  for (std::uint32_t i = 0; i < failed; ++i) {
+void worker::count_failed(connection& c, error_kind kind) {
+  for (std::uint32_t i = 0; i < c.in_flight; ++i) {
     errors_.add(kind);
-    verifier_.count_error(c.target, kind);
+    verifier_.count_error(i == 0 || i > c.queue.size() ? c.target : c.queue[i - 1].target, kind);
   }
   c.in_flight = 0;
+  c.queue.clear();
+}
+
+void worker::fail(connection& c, error_kind kind, nanos now) {
+  const std::uint32_t failed = c.in_flight;
+  count_failed(c, kind);
   end_service(c, failed, now);
   close(c);
   on_closed(c, failed, now);

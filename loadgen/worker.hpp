@@ -45,6 +45,14 @@ struct last_response {
   sample kept;
 };
 
+/// A request pipelined behind the one whose response is being read (sessions only: the closed
+/// loop's pipeline repeats one target and needs no queue).
+struct queued_request {
+  std::uint32_t target = 0;
+  nanos request_start = 0;
+  nanos service_start = 0;
+};
+
 /// One client connection slot. A slot is reused for a new socket after a close; `generation`
 /// tells events of an old socket from those of the new one.
 struct connection {
@@ -69,6 +77,8 @@ struct connection {
   std::uint64_t tag = 0;  // engine's own use
   http_response_parser parser;
   last_response last;
+  std::vector<queued_request> queue;  // requests in flight after the current one, in order
+  std::string out_buffer;             // output assembled when a request joins a pending write
   std::string capture;
 };
 
@@ -135,8 +145,15 @@ class worker {
   /// `request_start`.
   void send(connection& c, std::uint32_t target, std::uint32_t count, nanos request_start,
             nanos now);
+  /// Sends `target` on `c` even if `c` has requests in flight (pipelined behind them; written at
+  /// once if the earlier ones are, else appended to the pending output). Latency is measured
+  /// from `request_start`.
+  void send_another(connection& c, std::uint32_t target, nanos request_start, nanos now);
   /// Closes `c` without counting anything.
   void close(connection& c);
+  /// Hook: one response on `c` ended (good or counted as an error) and more are in flight on
+  /// it; on_idle follows the last one.
+  virtual void on_response(connection&, nanos) {}
 
   const run_context& context_;
   const config& cfg_;
@@ -175,8 +192,11 @@ class worker {
     if (c.in_service) return;
     c.in_service = true;
     c.service_start = now;
+    for (auto& q : c.queue) q.service_start = now;
     in_service_.change(now, c.in_flight);
   }
+  /// Counts `c`'s requests in flight as failed with `kind` (each under its own target).
+  void count_failed(connection& c, error_kind kind);
   /// `ended` of `c`'s requests left service at `now`.
   void end_service(connection& c, std::uint32_t ended, nanos now) {
     if (!c.in_service) return;

@@ -204,7 +204,7 @@ class ScriptedServer:
 class Request:
     """A request as a ThreadedServer received it."""
 
-    at: float  # time.monotonic() when it was complete
+    at: float  # time.monotonic() when the server took it up
     connection: int
     method: str
     target: str
@@ -216,7 +216,8 @@ class ThreadedServer:
     """A server with one thread per connection, so a delayed response delays only its own
     connection. It reads requests with their Content-Length bodies and logs them.
     `delay(connection_number, request_number_on_it)` gives the seconds to wait before
-    answering; every response is ok_response() (without the body for HEAD)."""
+    answering; every response is ok_response() (without the body for HEAD). A response with
+    "Connection: close" closes the connection after it."""
 
     delay: Callable[[int, int], float]
     chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
@@ -316,6 +317,8 @@ class ThreadedServer:
                         conn.sendall(payload)
                     except OSError:
                         return
+                if b"\r\nConnection: close\r\n" in pieces[-1][1]:
+                    return
 
 
 @dataclass

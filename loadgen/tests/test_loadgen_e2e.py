@@ -23,9 +23,12 @@ CONTRACT_FIELDS = [
     "completed_total", "incomplete", "elapsed_s", "requests_per_second", "throughput_mbit_s",
     "mean_response_ms", "median_response_ms", "percentiles_ms", "offered_load", "measured_load",
     "mean_connect_ms", "errors", "errors_total", "client_cpu", "client_bound",
+    "window_start_ns", "window_end_ns", "run_start_ns", "run_end_ns", "measured_load_nt",
+    "mean_service_ms",
 ]
 ERROR_KINDS = ["connect_refused", "connect_timeout", "reset", "read_timeout", "bad_status",
-               "wrong_length", "wrong_body", "address_unavailable", "fd_unavailable"]
+               "wrong_length", "wrong_body", "address_unavailable", "fd_unavailable",
+               "bad_response", "closed_early", "dropped", "other"]
 
 
 # --- Closed loop against a real server -------------------------------------------------------

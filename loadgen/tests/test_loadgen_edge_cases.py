@@ -226,3 +226,58 @@ def test_sessions_of_two_threads_interleave(threaded_server, run_loadgen):
     assert len(times) == 8
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert min(gaps) > 0.025, gaps
+
+
+def _burst_requests(server, *paths: str):
+    return [q for q in server.log if q.target in paths]
+
+
+@pytest.mark.parametrize("options,connections", [
+    ([], 1),                                                      # pipelined (httperf's default)
+    (["--max-piped-calls", "1", "--session-connections", "3"], 3),  # separate connections
+], ids=["pipelined", "separate_connections"])
+def test_a_bursts_objects_are_sent_together_after_its_first_reply(threaded_server, run_loadgen,
+                                                                  tmp_path, options,
+                                                                  connections):
+    # httperf sends a burst's first request, then all its other requests at once when the first
+    # reply is in (loadgen used to send them one after another).
+    log = tmp_path / "burst.wsesslog"
+    log.write_text("/page\n\t/a\n\t/b\n\t/c\n")
+    server = threaded_server(lambda connection, request: 0.1)
+    run = run_loadgen("--session-rate", "10", "--sessions", "1", "--wsesslog", str(log),
+                      "--discard", "0", *options, server.url())
+    assert run.returncode == 0, run.stderr
+    assert run.result["sessions"]["completed"] == 1 and run.result["completed_total"] == 4
+    page = _burst_requests(server, "/page")[0]
+    objects = _burst_requests(server, "/a", "/b", "/c")
+    assert len(objects) == 3
+    assert len({q.connection for q in objects}) == connections
+    assert min(q.at for q in objects) - page.at > 0.09  # after /page's reply
+    if connections == 1:
+        # Pipelined on the session's connection: the server, one thread per connection,
+        # answers them one after another, so the last one's latency, from the moment the
+        # three were sent together, is three service times (one if sent one at a time).
+        assert objects[0].connection == page.connection
+        assert run.result["percentiles_ms"]["max"] > 250
+    else:
+        # Three connections, three server threads: taken up together, not 100 ms apart.
+        assert max(q.at for q in objects) - min(q.at for q in objects) < 0.03
+
+
+def test_a_burst_after_a_connection_close_reply_uses_separate_connections(threaded_server,
+                                                                          run_loadgen,
+                                                                          tmp_path):
+    # The manual: when the first reply says "Connection: close", the burst's other requests
+    # go on separate connections (up to --session-connections, 4 by default).
+    log = tmp_path / "burst.wsesslog"
+    log.write_text("/page\n\t/a\n\t/b\n\t/c\n")
+    server = threaded_server(chunks=lambda connection, request: [(0.05, ok_response(close=True))])
+    run = run_loadgen("--session-rate", "10", "--sessions", "1", "--wsesslog", str(log),
+                      "--discard", "0", server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["sessions"]["completed"] == 1 and r["completed_total"] == 4 and r["errors_total"] == 0
+    objects = _burst_requests(server, "/a", "/b", "/c")
+    assert len({q.connection for q in objects}) == 3
+    # Sent together, not each after the previous reply (50 ms).
+    assert max(q.at for q in objects) - min(q.at for q in objects) < 0.03
