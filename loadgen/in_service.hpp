@@ -55,6 +55,22 @@ class in_service_recorder {
     if (now >= next_due_) add_checkpoint();
   }
 
+  /// `delta` requests enter service at `now` but are counted from `since` (≤ now): requests whose
+  /// service began before the event that reports it (a connect's start, seen when it completes).
+  /// The checkpoints taken since then did not know them yet and get their share, so the integral
+  /// stays exact at every checkpoint and a time average never exceeds the requests in flight.
+  void change_since(nanos since, nanos now, std::int64_t delta) {
+    integral_ += static_cast<wide_int>(count_) * (now - last_);
+    last_ = now;
+    if (since > now) since = now;
+    if (since < checkpoints_.front().at) since = checkpoints_.front().at;
+    for (auto it = checkpoints_.rbegin(); it != checkpoints_.rend() && it->at > since; ++it)
+      it->integral += static_cast<wide_int>(delta) * (it->at - since);
+    integral_ += static_cast<wide_int>(delta) * (now - since);
+    count_ += delta;
+    if (now >= next_due_) add_checkpoint();
+  }
+
   /// Closes the record at `now` (the thread's end): the last checkpoint. The count is then
   /// taken as constant after it.
   void finish(nanos now) {

@@ -187,13 +187,14 @@ class worker {
   /// Polls without blocking until an event arrives or `budget` has passed; the events found.
   int poll_without_blocking(epoll_event* events, nanos budget);
   void start_response(connection& c);
-  /// `c`'s requests are written to the server from `now` on: they enter service.
-  void begin_service(connection& c, nanos now) {
+  /// `c`'s requests enter service, counted from `since` (≤ now): when they were written, or
+  /// for a new connection when its connect started (see on_event).
+  void begin_service(connection& c, nanos now, nanos since) {
     if (c.in_service) return;
     c.in_service = true;
-    c.service_start = now;
-    for (auto& q : c.queue) q.service_start = now;
-    in_service_.change(now, c.in_flight);
+    c.service_start = since;
+    for (auto& q : c.queue) q.service_start = since;
+    in_service_.change_since(since, now, c.in_flight);
   }
   /// Counts `c`'s requests in flight as failed with `kind` (each under its own target).
   void count_failed(connection& c, error_kind kind);

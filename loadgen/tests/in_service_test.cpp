@@ -176,3 +176,27 @@ TEST(InService, IntegralBeyondInt64IsKept) {
   EXPECT_DOUBLE_EQ(r.integral_at(2 * 3600 * ns_per_s), 7.2e19);
   EXPECT_DOUBLE_EQ(mean_in_service({&r}, ns_per_s, 3600 * ns_per_s), 1e7);
 }
+
+TEST(InService, ABackdatedStartIsExactAtTheCheckpointsItSpans) {
+  // Spacing 10: one request enters service at 45 but is counted from 12 (a connect that started
+  // then); the checkpoints at 20 and 30 (and the one the change takes at 45) get its share.
+  in_service_recorder r(0, 10);
+  r.change(5, 1);    // no checkpoint yet
+  r.change(20, 1);   // checkpoint 20: 15
+  r.change(30, -1);  // checkpoint 30: 15 + 2 * 10 = 35
+  r.change_since(12, 45, 1);
+  r.finish(60);
+  const step_function f{{{5, 1}, {12, 1}, {20, 1}, {30, -1}}};
+  for (nanos t : {nanos{0}, nanos{20}, nanos{30}, nanos{45}, nanos{60}})
+    EXPECT_DOUBLE_EQ(r.integral_at(t), f.integral(0, t)) << t;
+  // Never more than the 3 requests in flight at once, over any window.
+  for (nanos a = 0; a < 60; a += 3)
+    for (nanos b = a + 1; b <= 60; b += 4) EXPECT_LE(r.integral_between(a, b), 3.0 * (b - a) + 1e-9);
+}
+
+TEST(InService, ABackdatedStartNeverReachesBeforeTheOrigin) {
+  in_service_recorder r(100, 10);
+  r.change_since(40, 150, 2);  // counted from the origin, not from 40
+  r.finish(200);
+  EXPECT_DOUBLE_EQ(r.integral_at(200), 2.0 * 100);
+}

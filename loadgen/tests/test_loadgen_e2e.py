@@ -111,6 +111,18 @@ def test_measured_load_equals_concurrency_on_a_saturated_server(real_server, run
     assert r["mean_service_ms"] == pytest.approx(r["mean_response_ms"], rel=0.01)
 
 
+def test_measured_load_equals_concurrency_without_keep_alive_on_a_healthy_server(real_server, run_loadgen):
+    # A new connection per request: the request is in service from its connect's start, so the
+    # client's turnaround (noticing the connect among other events) does not count as time
+    # outside the server; counting from the write read ~65 % of -c 100 here.
+    run = run_loadgen("-c", "100", "-d", "2s", "--warmup", "500ms", real_server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["errors_total"] == 0 and r["offered_load"] == 100
+    assert 97 <= r["measured_load"] <= 100 + 1e-6
+    assert r["mean_service_ms"] == pytest.approx(r["mean_response_ms"], rel=0.01)
+
+
 def test_measured_load_never_exceeds_offered_load_with_heavy_tailed_response_times(
         threaded_server, run_loadgen):
     # The first response on each connection takes 1 s (like a SYN retry), every other one is
