@@ -79,6 +79,15 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Microbench:
+    """The microbenchmark programs run after the points (the report's primitives chapter)."""
+
+    programs: tuple[str, ...] = ()
+    repetitions: int = 1
+    min_time_s: float = 0.05
+
+
+@dataclass(frozen=True)
 class Experiment:
     path: Path
     name: str
@@ -100,6 +109,7 @@ class Experiment:
     validity: Validity = Validity()
     calibration: Calibration = Calibration()
     memory_connections: int = 0  # > 0: bytes per idle keep-alive connection, SXE-style
+    microbench: "Microbench | None" = None  # the primitives chapter's measurements, if any
     quick_overrides: dict[str, Any] = field(default_factory=dict)
     is_quick: bool = False
     source_text: str = ""
@@ -266,7 +276,8 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "quick")
+TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
+            "quick")
 EXPERIMENT_KEYS = ("name", "title", "description", "paper", "claims")
 SERVERS_KEYS = ("backends", "production", "args", "variant", "workers", "apache_pool")
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
@@ -278,6 +289,7 @@ VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions")
 VALIDITY_KEYS = ("server_min_utilization", "client_max_utilization")
 CALIBRATION_KEYS = ("client_max_utilization", "probe_s")
 MEMORY_KEYS = ("connections",)
+MICROBENCH_KEYS = ("programs", "repetitions", "min_time_s")
 
 
 def load_experiment(path: Path | str, known_backends: tuple[str, ...] | None = None) -> Experiment:
@@ -409,6 +421,20 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                               probe_s=c.number(cal, "calibration", "probe_s", 1.5))
     mem = c.table(data, "memory", False, MEMORY_KEYS)
     memory_connections = c.integer(mem, "memory", "connections", 0, 0) or 0
+    mb = c.table(data, "microbench", False, MICROBENCH_KEYS)
+    microbench = None
+    if mb:
+        from harness.microbench import PROGRAMS
+
+        progs = mb.get("programs", "all")
+        if progs == "all":
+            progs = list(PROGRAMS)
+        if not isinstance(progs, list) or any(p not in PROGRAMS for p in progs):
+            c.fail("microbench.programs", f'must be "all" or a list of {", ".join(PROGRAMS)}; got {_describe(progs)}')
+            progs = []
+        microbench = Microbench(programs=tuple(progs),
+                                repetitions=c.integer(mb, "microbench", "repetitions", 1, 1) or 1,
+                                min_time_s=c.number(mb, "microbench", "min_time_s", 0.05))
 
     quick_raw = c.table(data, "quick", False, QUICK_KEYS)
     quick: dict[str, Any] = {}
@@ -441,7 +467,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                       variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
                       server_cpu_share=share if share == "auto" else float(share), validity=validity,
-                      calibration=calibration, memory_connections=memory_connections,
+                      calibration=calibration, memory_connections=memory_connections, microbench=microbench,
                       quick_overrides=quick, source_text=text)
 
 
@@ -469,4 +495,5 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "validity": dataclasses.asdict(exp.validity),
         "calibration": dataclasses.asdict(exp.calibration),
         "memory_connections": exp.memory_connections,
+        "microbench": dataclasses.asdict(exp.microbench) if exp.microbench else None,
     }

@@ -456,6 +456,7 @@ class Runner:
                         _append(out, record)
                         progress.message(_memory_line(record))
                         progress.advance()
+                self.run_microbench(progress)
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -674,6 +675,27 @@ class Runner:
         if slope is not None:
             parts.append(f"slope so far {slope:.4f} ms/client")
         return head + ", ".join(parts)
+
+    # -- the primitives chapter --------------------------------------------------------------
+
+    def run_microbench(self, progress: Progress) -> None:
+        """The experiment's microbenchmark programs, pinned to the server CPUs with nothing else
+        running, into <run>/microbench/ and <run>/microbench.json (the report's primitives
+        chapter). A failing program is noted, not fatal: the servers' points are what the run is for."""
+        mb = self.exp.microbench
+        if mb is None or not mb.programs or (self.run_dir / "microbench.json").exists():
+            return
+        from harness.microbench import MicrobenchError, load, run_all, write_combined
+
+        progress.message(f"microbenchmarks: {', '.join(mb.programs)} ({mb.repetitions} × {mb.min_time_s:g} s each)")
+        try:
+            path = run_all(self.build, self.run_dir / "microbench", programs=mb.programs,
+                           cpus=self.server_cpus, repetitions=mb.repetitions, min_time_s=mb.min_time_s, echo=False)
+            write_combined(self.run_dir, load(path))
+        except (MicrobenchError, OSError) as exc:
+            self._meta.setdefault("notes", []).append(f"Microbenchmarks failed: {exc}")
+            self._save_meta()
+            progress.message(f"microbenchmarks failed: {exc}")
 
     # -- memory per idle connection ----------------------------------------------------------
 

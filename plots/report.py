@@ -361,6 +361,48 @@ def findings_pages(a: Analysis) -> list[Figure]:
     return page.figs
 
 
+def primitives_pages(a: Analysis) -> tuple[list[Figure], list[tuple[str, Figure]]]:
+    """The primitives chapter, when the run holds microbench.json: a page with the issue's
+    targets and von Leitner's 2003 figures next to ours, then one figure per family."""
+    path = a.run_dir / "microbench.json"
+    if not path.exists():
+        return [], []
+    from harness.microbench import load
+    from plots import primitives
+
+    doc = load(path)
+    page = TextPage("The primitives under every model (microbenchmarks)", _footer(a))
+    settings = doc.get("settings") or {}
+    how = (f"pinned to CPU {settings['cpus']}, {settings['repetitions']} repetition(s) of at least "
+           f"{settings['min_time_s']} s, median real time" if settings.get("cpus") is not None
+           else "combined from earlier runs of the programs, median real time")
+    page.paragraph(
+        "Google Benchmark programs (servers/microbench) measuring each primitive on its own with real system "
+        f"calls, {how}; von Leitner's question for every primitive is 'does it get slower as more are "
+        "alive?'. `make microbench` runs every program at full length (docs/microbench.md).", size=9.5)
+    page.heading("Targets")
+    rows = primitives.target_rows(doc)
+    if rows:
+        page.table(primitives.TARGET_HEADER, rows, [0.5, 0.35, 0.15], size=8, row_h=0.028)
+    page.heading("Next to von Leitner 2003 (ratios carry over twenty years of hardware; absolute times do not)")
+    rows = [[textwrap.fill(c, w) for c, w in zip(row, (46, 42, 46, 20))] for row in primitives.leitner_rows(doc)]
+    if rows:
+        page.table(primitives.LEITNER_HEADER, rows, [0.3, 0.27, 0.3, 0.13], size=7, row_h=0.04)
+    figs = []
+    measured = {r.family for r in _results(doc)}
+    for name, _title, draw in primitives.FIGURES:
+        if measured and not any(f in name for f in measured):
+            continue  # a family this run did not measure
+        figs.append((name, draw(doc)))
+    return page.figs, figs
+
+
+def _results(doc):
+    from harness.microbench import results
+
+    return results(doc)
+
+
 def write_ranking_csv(a: Analysis, path: Path) -> Path:
     def iv(x: Interval | None) -> list[str]:
         if x is None:
@@ -408,6 +450,14 @@ def build_report(run_dir: Path) -> tuple[Path, Analysis]:
             pdf.savefig(fig)
             plt.close(fig)
         for fig in ranking_pages(a) + claims_pages(a, claims) + findings_pages(a):
+            pdf.savefig(fig)
+            plt.close(fig)
+        text, figures = primitives_pages(a)
+        for fig in text:
+            pdf.savefig(fig)
+            plt.close(fig)
+        for name, fig in figures:
+            fig.savefig(fig_dir / f"{name}.png", dpi=110)
             pdf.savefig(fig)
             plt.close(fig)
         info = pdf.infodict()

@@ -152,3 +152,10 @@ def test_cli_reports_a_bad_file_with_exit_code_2_and_no_traceback(tmp_path: Path
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"{bad}: field 'load.repetitons': unknown key" in proc.stderr
+
+
+def test_the_microbench_table_names_known_programs_only():
+    exp = parse_experiment(GOOD + '[microbench]\nprograms = ["events_bench"]\nmin_time_s = 0.05\n', "x.toml", KNOWN)
+    assert exp.microbench.programs == ("events_bench",) and exp.microbench.repetitions == 1
+    problems = problems_for(GOOD + '[microbench]\nprograms = ["nosuch_bench"]\n')
+    assert any("field 'microbench.programs'" in p for p in problems), problems

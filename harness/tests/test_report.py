@@ -106,3 +106,17 @@ def test_plot_cli_writes_every_figure(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (run / "figures").glob("*.png")) == sorted(f"{m.NAME}.png" for m in FIGURES)
+
+
+def test_a_run_with_microbenchmarks_gets_the_primitives_chapter(tmp_path: Path):
+    run = tmp_path / "tiny_run"
+    shutil.copytree(DATA / "tiny_run", run)
+    without = pdf_page_count(build_report(run)[0])
+    from harness.microbench import collect
+
+    stored = tmp_path / "microbench"
+    shutil.copytree(DATA / "microbench", stored)
+    shutil.copy(collect(stored), run / "microbench.json")
+    pdf, _ = build_report(run)
+    assert pdf_page_count(pdf) > without + 2  # the targets and von Leitner page(s), and the families' figures
+    assert (run / "figures" / "fig_primitives_events.png").exists()
