@@ -17,6 +17,12 @@ from typing import Any
 PRODUCTION_NAMES = ("nginx", "lighttpd", "h2o", "apache-prefork", "apache-worker")
 CLAIM_SETS = ("kerneis2009",)  # harness.claims.CLAIM_SETS
 LOAD_MODES = ("closed",)
+# What an experiment sweeps, and so which analysis and report pages it gets:
+#   load-sweep        offered load (Kerneis & Chroboczek's Fig. 1 and 2; the default)
+#   idle-connections  idle keep-alive connections held beside a fixed active load (von Leitner 2003)
+#   dynamic-page      a dynamic page against a static file of the same size (Fremlin 2008)
+#   many-connections  thousands of keep-alive connections ramped in (the SXE posts, 2010)
+KINDS = ("load-sweep", "idle-connections", "dynamic-page", "many-connections")
 CPU_LIST_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -44,6 +50,9 @@ class LoadSpec:
     timeout_s: float = 30.0
     path: str = "/index.html"
     ready_timeout_s: float = 10.0
+    idle_connections: tuple[int, ...] = ()  # idle-connections: held beside the active load
+    keep_alive_modes: tuple[bool, ...] = ()  # dynamic-page: both, when keep_alive = [false, true]
+    ramp_s: float | None = None  # loadgen --ramp: spread the connection starts over this long
     window_s: float | None = None  # kept window per point (time-based points); None: requests/discard
     warmup_s: float | None = None  # None with window_s: chosen per point from the calibration
 
@@ -94,6 +103,7 @@ class Experiment:
     title: str
     description: str = ""
     paper: str = ""
+    kind: str = "load-sweep"  # one of KINDS
     claims: tuple[str, ...] = ()  # claim sets checked by the report (harness.claims)
     backends: str | tuple[str, ...] = "all"  # "all" or explicit names from backends.json
     production: str | tuple[str, ...] = "all"  # "all" or names from PRODUCTION_NAMES
@@ -103,6 +113,7 @@ class Experiment:
     apache_pool: int = 64
     load: LoadSpec = LoadSpec()
     page_size: int = 305
+    dynamic_page: str = "/hello?name=TLUG"  # dynamic-page: the page measured against its static twin
     server_cpus: str = "0"
     client_cpus: str = "1"
     server_cpu_share: float | str = "auto"  # "auto" (calibrated), or a fraction of one CPU; 1.0 = no cap
@@ -278,13 +289,13 @@ def _describe(value: Any) -> str:
 
 TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
             "quick")
-EXPERIMENT_KEYS = ("name", "title", "description", "paper", "claims")
+EXPERIMENT_KEYS = ("name", "title", "description", "paper", "kind", "claims")
 SERVERS_KEYS = ("backends", "production", "args", "variant", "workers", "apache_pool")
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
-             "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s")
-PAGE_KEYS = ("size_bytes",)
+             "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s", "idle_connections", "ramp_s")
+PAGE_KEYS = ("size_bytes", "dynamic")
 PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
-QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections")
+QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections", "idle_connections")
 VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions")
 VALIDITY_KEYS = ("server_min_utilization", "client_max_utilization")
 CALIBRATION_KEYS = ("client_max_utilization", "probe_s")
@@ -323,6 +334,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     title = c.string(exp, "experiment", "title", None, hint="a one-line title") if exp else None
     description = c.string(exp, "experiment", "description", "") or ""
     paper = c.string(exp, "experiment", "paper", "") or ""
+    kind = c.choice(exp, "experiment", "kind", "load-sweep", KINDS) if exp else "load-sweep"
     claims: tuple[str, ...] = ()
     raw_claims = exp.get("claims", []) if exp else []
     if not isinstance(raw_claims, list) or any(v not in CLAIM_SETS for v in raw_claims):
@@ -377,7 +389,29 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     ld = c.table(data, "load", True, LOAD_KEYS)
     mode = c.choice(ld, "load", "mode", "closed", LOAD_MODES)
     levels = c.levels(ld, "load", None) if ld else None
-    keep_alive = c.boolean(ld, "load", "keep_alive", False)
+    keep_alive_modes: tuple[bool, ...] = ()
+    if isinstance(ld.get("keep_alive"), list):
+        modes = ld["keep_alive"]
+        if not modes or any(not isinstance(m, bool) for m in modes) or kind != "dynamic-page":
+            c.fail("load.keep_alive", "a list of true/false is allowed only with kind = \"dynamic-page\"; "
+                   f"otherwise true or false, got {_describe(modes)}")
+        else:
+            keep_alive_modes = tuple(dict.fromkeys(modes))
+        keep_alive = bool(keep_alive_modes and keep_alive_modes[0])
+    else:
+        keep_alive = c.boolean(ld, "load", "keep_alive", False)
+    idle_connections: tuple[int, ...] = ()
+    if "idle_connections" in ld:
+        idle = ld["idle_connections"]
+        if (not isinstance(idle, list) or not idle
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in idle)):
+            c.fail("load.idle_connections", f"must be a non-empty list of integers ≥ 0, got {_describe(idle)}")
+        else:
+            idle_connections = tuple(sorted(set(idle)))
+    if kind == "idle-connections" and not idle_connections:
+        c.fail("load.idle_connections", "required with kind = \"idle-connections\" (the counts of idle "
+               "keep-alive connections held beside the active load)")
+    ramp_s = c.number(ld, "load", "ramp_s", None) if "ramp_s" in ld else None
     requests = c.integer(ld, "load", "requests", 10000, 1) or 10000
     discard = c.integer(ld, "load", "discard", 1000, 0)
     discard = 1000 if discard is None else discard
@@ -399,6 +433,8 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
 
     page = c.table(data, "page", False, PAGE_KEYS)
     page_size = c.integer(page, "page", "size_bytes", 305, 1) or 305
+    dynamic_page = c.string(page, "page", "dynamic", "/hello?name=TLUG", re.compile(r"^/\S*$"),
+                            "a URL path starting with '/'") or "/hello?name=TLUG"
 
     pin = c.table(data, "pinning", False, PINNING_KEYS)
     cpu_hint = "a taskset CPU list such as \"0\", \"1-3\" or \"0,2\""
@@ -449,6 +485,12 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                 quick[key] = v
     if "window_s" in quick_raw:
         quick["window_s"] = c.number(quick_raw, "quick", "window_s", 1.0)
+    if "idle_connections" in quick_raw:
+        qi = quick_raw["idle_connections"]
+        if not isinstance(qi, list) or not qi or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in qi):
+            c.fail("quick.idle_connections", f"must be a non-empty list of integers ≥ 0, got {_describe(qi)}")
+        else:
+            quick["idle_connections"] = tuple(sorted(set(qi)))
     if window_s is None and ("requests" in quick or "discard" in quick):
         qr = quick.get("requests", min(requests, 3000))
         qd = quick.get("discard", min(discard, 100))
@@ -461,8 +503,10 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     assert name is not None and title is not None and levels is not None and url_path is not None
     load = LoadSpec(mode=mode, levels=levels, keep_alive=keep_alive, requests=requests, discard=discard,
                     repetitions=repetitions, threads=threads, timeout_s=timeout_s, path=url_path,
-                    ready_timeout_s=ready_timeout_s, window_s=window_s, warmup_s=warmup_s)
-    return Experiment(path=path, name=name, title=title, description=description, paper=paper, claims=claims,
+                    ready_timeout_s=ready_timeout_s, window_s=window_s, warmup_s=warmup_s,
+                    idle_connections=idle_connections, keep_alive_modes=keep_alive_modes, ramp_s=ramp_s)
+    return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
+                      claims=claims, dynamic_page=dynamic_page,
                       backends=backends, production=production, backend_args=backend_args,
                       variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
@@ -478,6 +522,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "title": exp.title,
         "description": exp.description,
         "paper": exp.paper,
+        "kind": exp.kind,
         "claims": list(exp.claims),
         "file": str(exp.path),
         "quick": exp.is_quick,
@@ -489,6 +534,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "apache_pool": exp.apache_pool,
         "load": dataclasses.asdict(exp.load),
         "page_size": exp.page_size,
+        "dynamic_page": exp.dynamic_page,
         "server_cpus": exp.server_cpus,
         "client_cpus": exp.client_cpus,
         "server_cpu_share": exp.server_cpu_share,

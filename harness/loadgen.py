@@ -47,6 +47,8 @@ def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path:
     ]
     if load.keep_alive:
         argv.append("-k")
+    if load.ramp_s is not None:
+        argv += ["--ramp", f"{load.ramp_s:g}s"]
     argv.append(url)
     return argv
 

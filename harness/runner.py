@@ -14,6 +14,7 @@ and ``--resume`` continues where it stopped (and refuses if the binaries changed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -89,17 +90,32 @@ class Target:
 
 @dataclass(frozen=True)
 class Point:
+    """One measurement. Beside the offered load, an experiment may sweep idle keep-alive
+    connections held during the load (``idle``), the page (``page``: "static" or "dynamic") and
+    keep-alive (``keep_alive``; None: the experiment's)."""
+
     target: Target
     level: int
     repetition: int
+    idle: int = 0
+    page: str | None = None
+    keep_alive: bool | None = None
 
     @property
     def key(self) -> str:
-        return point_key(self.target.label, self.level, self.repetition)
+        return point_key(self.target.label, self.level, self.repetition, self.idle, self.page, self.keep_alive)
 
 
-def point_key(label: str, level: int, repetition: int) -> str:
-    return f"{label}|{level}|{repetition}"
+def point_key(label: str, level: int, repetition: int, idle: int = 0, page: str | None = None,
+              keep_alive: bool | None = None) -> str:
+    key = f"{label}|{level}|{repetition}"
+    if idle:
+        key += f"|idle={idle}"
+    if page is not None:
+        key += f"|page={page}"
+    if keep_alive is not None:
+        key += f"|keep_alive={str(keep_alive).lower()}"
+    return key
 
 
 def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[str]]:
@@ -148,11 +164,22 @@ def plan_points(exp: Experiment, targets: list[Target], seed: int) -> list[Point
     the ones that happen to run last. ``seed`` (kept in meta.json) makes the order repeatable."""
     points: list[Point] = []
     for rep in range(exp.load.repetitions):
-        batch = [Point(t, level, rep) for t in targets for level in exp.load.levels
-                 if t.repetitions is None or rep < t.repetitions]
+        batch = [p for t in targets if t.repetitions is None or rep < t.repetitions
+                 for level in exp.load.levels for p in _points_of(exp, t, level, rep)]
         random.Random(seed * 1009 + rep).shuffle(batch)
         points.extend(batch)
     return points
+
+
+def _points_of(exp: Experiment, t: Target, level: int, rep: int) -> list[Point]:
+    if exp.kind == "idle-connections":
+        return [Point(t, level, rep, idle=n) for n in exp.load.idle_connections]
+    if exp.kind == "dynamic-page":
+        # Production servers have no dynamic page: they serve its static twin, the reference.
+        pages = ("dynamic", "static") if t.kind == "toy" else ("static",)
+        modes = exp.load.keep_alive_modes or (exp.load.keep_alive,)
+        return [Point(t, level, rep, page=page, keep_alive=ka) for page in pages for ka in modes]
+    return [Point(t, level, rep)]
 
 
 def write_page(docroot: Path, size: int) -> Path:
@@ -171,6 +198,28 @@ def write_page(docroot: Path, size: int) -> Path:
     os.chmod(docroot, 0o755)
     os.chmod(page, 0o644)
     return page
+
+
+STATIC_TWIN = "dynamic-twin.html"
+
+
+def write_static_twin(docroot: Path, body: bytes) -> Path:
+    """A static file holding exactly the dynamic page's body, so that a static server and the
+    dynamic page send the same bytes (Fremlin 2008 compares the two)."""
+    page = docroot / STATIC_TWIN
+    page.write_bytes(body)
+    os.chmod(page, 0o644)
+    return page
+
+
+def dynamic_body(path: str) -> bytes:
+    """The body our core answers for the dynamic hello page (servers/core/content.cpp):
+    <h1>Hello NAME</h1> with NAME HTML-escaped."""
+    import html
+    from urllib.parse import parse_qs, urlsplit
+
+    name = parse_qs(urlsplit(path).query).get("name", ["world"])[0]
+    return f"<h1>Hello {html.escape(name, quote=True)}</h1>".encode()
 
 
 def readable_by_everyone(path: Path) -> bool:
@@ -409,6 +458,8 @@ class Runner:
         notes = self.prepare()
         self.write_meta(notes)
         write_page(self.docroot, self.exp.page_size)
+        if self.exp.kind == "dynamic-page":
+            write_static_twin(self.docroot, dynamic_body(self.exp.dynamic_page))
         scratch_docroot = None
         needs_public_docroot = any(t.kind == "production" for t in self.targets)
         if needs_public_docroot and os.geteuid() == 0 and not readable_by_everyone(self.docroot):
@@ -417,6 +468,8 @@ class Runner:
             scratch_docroot = Path(tempfile.mkdtemp(prefix=f"httpbench-docroot-{self.run_dir.name}-"))
             os.chmod(scratch_docroot, 0o755)
             write_page(scratch_docroot, self.exp.page_size)
+            if self.exp.kind == "dynamic-page":
+                write_static_twin(scratch_docroot, dynamic_body(self.exp.dynamic_page))
             self.docroot = scratch_docroot
             self._meta["docroot"] = str(scratch_docroot)
             self._save_meta()
@@ -539,10 +592,21 @@ class Runner:
         response_s = level / rate if rate else 0.003 * level
         return min(6.0, max(0.3, 3 * response_s))
 
+    def point_path(self, page: str | None) -> str:
+        if page == "dynamic":
+            return self.exp.dynamic_page
+        if page == "static":
+            return "/" + STATIC_TWIN
+        return self.exp.load.path
+
     def run_point(self, target: Target, level: int, share: float | None, tag: str,
-                  record: dict[str, Any], warmup_s: float | None = None) -> None:
-        """Start the server in a fresh cgroup, load it, account for the kept window, stop it;
-        fills ``record`` (loadgen, server_metrics, server, cgroup)."""
+                  record: dict[str, Any], warmup_s: float | None = None, idle: int = 0,
+                  path: str | None = None, keep_alive: bool | None = None) -> None:
+        """Start the server in a fresh cgroup, hold ``idle`` idle keep-alive connections to it,
+        load it, account for the kept window, stop it; fills ``record`` (loadgen,
+        server_metrics, server, cgroup)."""
+        from harness.idle_memory import hold_idle_connections
+
         cg = self.new_cgroup(tag, share)
         spec = self.launch_spec(target)
         logs = self.run_dir / "logs"
@@ -563,12 +627,18 @@ class Runner:
             sampler.start()
             json_path = self.run_dir / "tmp" / "loadgen.json"
             json_path.parent.mkdir(exist_ok=True)
-            url = f"http://127.0.0.1:{port}{self.exp.load.path}"
+            url = f"http://127.0.0.1:{port}{path or self.exp.load.path}"
             warm = warmup_s if warmup_s is not None else self.warmup_for(target, level)
-            argv = loadgen_argv(self.loadgen, self.exp.load, level, url, json_path, warm)
+            load = self.exp.load if keep_alive is None else dataclasses.replace(self.exp.load, keep_alive=keep_alive)
+            argv = loadgen_argv(self.loadgen, load, level, url, json_path, warm)
             record["loadgen_argv"] = argv
-            result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(self.exp.load, warm),
-                                 logs / "loadgen.log")
+            with hold_idle_connections(port, idle, self.exp.page_size, timeout_s=30) as held:
+                if held < idle:
+                    raise ServerStartError(f"the server held only {held} of {idle} idle keep-alive connections")
+                if idle:
+                    record["idle_held"] = held
+                result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(load, warm),
+                                     logs / "loadgen.log")
             sampler.stop()
             record["loadgen"] = result
             if not result.get("completed"):
@@ -646,14 +716,23 @@ class Runner:
         # connection per request, clients beyond it wait in the accept queue (a process or
         # thread pool serves any level, as Apache prefork did in the paper); only connections
         # that stay open can exceed what the model holds.
-        if (self.exp.load.keep_alive and target.max_connections is not None
-                and point.level > target.max_connections):
-            record.update(status="skipped", error=f"offered load {point.level} exceeds the backend's "
-                                                  f"max_connections {target.max_connections} (keep-alive)")
+        keep_alive = self.exp.load.keep_alive if point.keep_alive is None else point.keep_alive
+        held_open = point.idle + (point.level if keep_alive else 0)
+        if target.max_connections is not None and held_open > target.max_connections:
+            record.update(status="skipped", error=f"{held_open} connections held open (offered load "
+                                                  f"{point.level}{' kept alive' if keep_alive else ''}, "
+                                                  f"{point.idle} idle) exceed the backend's max_connections "
+                                                  f"{target.max_connections}")
             return record
+        if point.idle:
+            record["idle_connections"] = point.idle
+        if point.page is not None:
+            record["page"] = point.page
+        if point.keep_alive is not None:
+            record["keep_alive"] = point.keep_alive
         t0 = time.monotonic()
-        self.run_point(target, point.level, self.share,
-                       f"{target.label}-{point.level}-{point.repetition}", record)
+        self.run_point(target, point.level, self.share, point.key.replace("|", "-").replace("=", ""), record,
+                       idle=point.idle, path=self.point_path(point.page), keep_alive=point.keep_alive)
         record["duration_s"] = round(time.monotonic() - t0, 3)
         return record
 

@@ -70,6 +70,7 @@ void add_worker(run_result& result, const worker& w, const worker& first, std::s
   m.requests_started += c.requests_started;
   m.connects += c.connects;
   m.connect_time_sum += c.connect_time_sum;
+  m.last_connect_at = std::max(m.last_connect_at, c.last_connect_at);
   m.response_bytes += c.response_bytes;
   m.late += c.late;
   m.dropped += c.dropped;
@@ -253,6 +254,13 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("mean_service_ms", r.mean_service_ms);
   j.field("mean_connect_ms", r.mean_connect_ms);
   j.field("connects", r.counters.connects);
+  // With keep-alive every connection is opened once, at the start (over --ramp): connects over
+  // the time to the last one is the rate at which the server took new connections (the SXE
+  // posts' connections/s).
+  j.field("connect_phase_s", r.counters.last_connect_at > r.start
+                                 ? static_cast<double>(r.counters.last_connect_at - r.start) / 1e9
+                                 : 0.0);
+  j.field("client_max_rss_kib", r.client_max_rss_kib);
   j.begin_object("errors");
   for (std::size_t i = 0; i < error_kind_count; ++i)
     j.field(error_kind_names[i], r.errors.by_kind[i]);

@@ -28,6 +28,7 @@ struct run_result {
   std::uint32_t connections = 0;  ///< closed loop: -c; open loop: -c or --max-connections
   nanos start = 0;
   nanos end = 0;
+  long client_max_rss_kib = 0;  ///< the loadgen's peak resident memory (getrusage ru_maxrss)
   double cpu_user_s = 0;
   double cpu_sys_s = 0;
   double idle_polling_s = 0;

@@ -157,6 +157,7 @@ void worker::flush(connection& c, nanos now) {
   if (c.status == connection::state::connecting) {
     ++counters_.connects;
     counters_.connect_time_sum += now - c.connect_start;
+    counters_.last_connect_at = now;
   }
   c.status = connection::state::reading;
   c.deadline = c.request_start + cfg_.timeout;

@@ -87,6 +87,7 @@ struct worker_counters {
   std::uint64_t requests_started = 0;
   std::uint64_t connects = 0;        ///< successful connects
   nanos connect_time_sum = 0;        ///< sum of their durations
+  nanos last_connect_at = 0;         ///< when the latest successful connect completed
   std::uint64_t response_bytes = 0;  ///< wire bytes of all good responses
   std::uint64_t late = 0;            ///< open loop: sent >= 1 ms after the intended time
   std::uint64_t dropped = 0;         ///< open loop: arrivals dropped (no connection, queue full)

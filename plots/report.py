@@ -201,6 +201,19 @@ def method_page(a: Analysis) -> list[Figure]:
         f"{len(a.records) + len(a.errors) + len(a.skipped)} points in all."
         + (f" Drawn but not ranked: {', '.join(t['label'] + ' (' + ' '.join(t.get('args') or []) + ')' for t in extra)}."
            if extra else ""))
+    kind = exp.get("kind", "load-sweep")
+    if kind == "idle-connections":
+        page.paragraph(f"Each point also holds {', '.join(f'{n:,}' for n in load.get('idle_connections', []))} idle "
+                       "keep-alive connections to the server (each served one request first, then left open) while "
+                       "the load runs on its own connections: does serving get slower as more connections are alive?")
+    elif kind == "dynamic-page":
+        page.paragraph(f"Our servers are measured on the dynamic page {exp.get('dynamic_page')} and on a static file "
+                       "holding exactly its bytes; production servers serve the static file. Both with a new "
+                       "connection per request and with keep-alive.")
+    elif kind == "many-connections":
+        page.paragraph(f"The loadgen opens the connections over {load.get('ramp_s') or 0:g} s (--ramp), keeps them "
+                       "alive and sends the requests over them; connections/s is the connections over the time to "
+                       "the last connect, queries/s the completed requests over the kept window.")
     window = (f"a warm-up chosen per point (three response times at that load, 0.3–6 s), then a kept window of "
               f"{load['window_s']:g} s" if load.get("window_s") else
               f"{load.get('requests', '?')} requests per point, the first and last {load.get('discard', '?')} "
@@ -259,6 +272,10 @@ def method_page(a: Analysis) -> list[Figure]:
         f"{SHORTFALL_RATIO:.0%} of the offered load and no failed response. Other points are drawn ringed and "
         f"listed with the reason, and left out of fits, intervals and rankings.")
     page.heading("Statistics")
+    if kind != "load-sweep":
+        page.paragraph("Repetitions combine by the median; every figure carries a 95 % percentile-bootstrap interval "
+                       "(2,000 resamples of the repetitions, seeded). Claims get a verdict from those intervals.")
+        return page.figs
     page.paragraph(
         "Repetitions combine by the median. A server's slope is the least-squares line through the median of "
         "each load; its 95 % interval is a percentile bootstrap (2,000 resamples of the repetitions within each "
@@ -425,11 +442,83 @@ def write_ranking_csv(a: Analysis, path: Path) -> Path:
     return path
 
 
+CELL_KINDS = {
+    # kind: (module with summarize/claims, figure function, what the cells' condition is)
+    "idle-connections": ("leitner", "draw_idle", "idle connections"),
+    "dynamic-page": ("fremlin", "draw_dynamic", "page, keep-alive"),
+    "many-connections": ("sxe", "draw_many", "connections"),
+}
+
+
+def _condition_text(kind: str, cond: tuple) -> str:
+    if kind == "idle-connections":
+        return f"{cond[0]:,} idle"
+    if kind == "dynamic-page":
+        return f"{cond[0]}, {'keep-alive' if cond[1] else 'new conn.'}"
+    return f"{cond[0]:,} conns"
+
+
+def cells_pages(a: Analysis, kind: str) -> tuple[list[Figure], list[tuple[str, Figure]], list[Claim]]:
+    """Method note, figures, table and claims of an experiment that sweeps something other than
+    the offered load (harness/cells.py)."""
+    import importlib
+
+    from plots import cells as cell_plots
+
+    module_name, draw_name, what = CELL_KINDS[kind]
+    module = importlib.import_module(f"harness.{module_name}")
+    run = module.summarize(a.run_dir)
+    figures = getattr(cell_plots, draw_name)(run)
+    claims = module.claims(run)
+    page = TextPage(f"Every cell ({what})", _footer(a))
+    total, left_out = run.excluded()
+    page.paragraph(f"One row per server and condition: medians of the valid repetitions with 95 % bootstrap "
+                   f"intervals. Every point of this experiment is meant to saturate the server, so the validity "
+                   f"rule applies to all of them: {left_out} of {total} points were left out (server below 90 % "
+                   f"of its allowance, client above 60 %, measured load below 90 % or errors).", size=9.5)
+    rows = []
+    for c in sorted(run.cells, key=lambda c: (c.backend, c.condition)):
+        rows.append([c.backend, _condition_text(kind, c.condition), f"{c.valid}/{c.repetitions}",
+                     _iv(c.requests_per_second, ",.0f"), _iv(c.mean_response_ms, ".2f"),
+                     _iv(c.cpu_us_per_request, ".1f"), _fmt(c.ctx_switches_per_request, ".2f"),
+                     _fmt(c.peak_memory_bytes / 2**20 if c.peak_memory_bytes else None, ".1f"),
+                     ", ".join(FLAG_TEXT[f].split(" (")[0] for f in c.flags) or "–"])
+    header = ["server", "condition", "valid", "requests/s [95 %]", "mean ms [95 %]", "CPU µs/req [95 %]",
+              "ctx/req", "peak MiB", "left out because"]
+    widths = [0.1, 0.11, 0.05, 0.16, 0.13, 0.13, 0.06, 0.07, 0.19]
+    while rows:
+        n = page.rows_that_fit(0.027)
+        page.table(header, rows[:n], widths, size=7.5, row_h=0.027)
+        rows = rows[n:]
+    if kind == "many-connections":
+        from harness import sxe
+
+        page.heading("Side by side with the SXE posts (2010 hardware: compare ratios, not absolute values)")
+        rows = [["nginx 1.x (2010)", "25,571", "24,810", "20 MB", "–"], ["SXE (2010)", "25,009", "59,171 (78,437)",
+                                                                          "16 MB", "–"],
+                ["node.js (2010)", "107", "12,344", "148 MB", "–"]]
+        for c in sorted(run.cells, key=lambda c: -(c.requests_per_second.value if c.requests_per_second else 0)):
+            cps = sxe.connections_per_second(run, c.backend)
+            client = sxe.client_peak_kib(run, c.backend)
+            mem = (a.memory.get(c.backend) or {}).get("bytes_per_connection")
+            rows.append([f"{c.backend} (this run)", _fmt(cps.value if cps else None, ",.0f"),
+                         _fmt(c.requests_per_second.value if c.requests_per_second else None, ",.0f"),
+                         _fmt(c.peak_memory_bytes / 2**20 if c.peak_memory_bytes else None, ".1f", "–") + " MiB"
+                         + (f" (client {client / 1024:.0f} MiB)" if client else ""),
+                         _fmt(mem, ",.0f")])
+        page.table(["server", "connections/s", "queries/s", "peak memory", "bytes per idle conn."], rows,
+                   [0.22, 0.15, 0.2, 0.25, 0.18], size=8, row_h=0.027)
+    return page.figs, figures, claims
+
+
 def build_report(run_dir: Path) -> tuple[Path, Analysis]:
     """Write report.pdf, figures/, summary.csv, ranking.csv and claims.json; return the PDF path and
     the analysis."""
     run_dir = Path(run_dir)
     a = analyze(run_dir)
+    kind = (a.meta.get("experiment") or {}).get("kind", "load-sweep")
+    if kind in CELL_KINDS:
+        return _build_cells_report(run_dir, a, kind), a
     claims = claims_for(a)
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -465,3 +554,38 @@ def build_report(run_dir: Path) -> tuple[Path, Analysis]:
         info["Subject"] = a.meta.get("experiment", {}).get("title", "")
     tmp.replace(pdf_path)
     return pdf_path, a
+
+
+def _build_cells_report(run_dir: Path, a: Analysis, kind: str) -> Path:
+    text, figures, claims = cells_pages(a, kind)
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    if claims:
+        write_claims(claims, run_dir / "claims.json")
+    pdf_path = run_dir / "report.pdf"
+    tmp = run_dir / "report.pdf.tmp"
+    with PdfPages(tmp) as pdf:
+        for fig in title_page(a) + method_page(a):
+            pdf.savefig(fig)
+            plt.close(fig)
+        for name, fig in figures:
+            fig.savefig(fig_dir / f"{name}.png", dpi=110)
+            fig.savefig(fig_dir / f"{name}.pdf")
+            pdf.savefig(fig)
+            plt.close(fig)
+        for fig in text + claims_pages(a, claims):
+            pdf.savefig(fig)
+            plt.close(fig)
+        ptext, pfigures = primitives_pages(a)
+        for fig in ptext:
+            pdf.savefig(fig)
+            plt.close(fig)
+        for name, fig in pfigures:
+            fig.savefig(fig_dir / f"{name}.png", dpi=110)
+            pdf.savefig(fig)
+            plt.close(fig)
+        info = pdf.infodict()
+        info["Title"] = f"httpbench report {a.meta.get('run_id', run_dir.name)}"
+        info["Subject"] = a.meta.get("experiment", {}).get("title", "")
+    tmp.replace(pdf_path)
+    return pdf_path

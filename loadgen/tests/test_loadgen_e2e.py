@@ -24,7 +24,7 @@ CONTRACT_FIELDS = [
     "mean_response_ms", "median_response_ms", "percentiles_ms", "offered_load", "measured_load",
     "mean_connect_ms", "errors", "errors_total", "client_cpu", "client_bound",
     "window_start_ns", "window_end_ns", "run_start_ns", "run_end_ns", "measured_load_nt",
-    "mean_service_ms",
+    "mean_service_ms", "connect_phase_s", "client_max_rss_kib",
 ]
 ERROR_KINDS = ["connect_refused", "connect_timeout", "reset", "read_timeout", "bad_status",
                "wrong_length", "wrong_body", "address_unavailable", "fd_unavailable",
@@ -121,6 +121,15 @@ def test_measured_load_equals_concurrency_without_keep_alive_on_a_healthy_server
     assert r["errors_total"] == 0 and r["offered_load"] == 100
     assert 97 <= r["measured_load"] <= 100 + 1e-6
     assert r["mean_service_ms"] == pytest.approx(r["mean_response_ms"], rel=0.01)
+
+
+def test_keep_alive_connections_open_over_the_ramp_and_the_connect_phase_says_how_long(real_server, run_loadgen):
+    run = run_loadgen("-c", "200", "-k", "-n", "20000", "--ramp", "500ms", real_server.url())
+    assert run.returncode == 0, run.stderr
+    r = run.result
+    assert r["connects"] == 200
+    assert 0.45 <= r["connect_phase_s"] <= 1.5  # the last of 200 connects comes at the end of the ramp
+    assert r["client_max_rss_kib"] > 1000  # the process's own peak, a few MiB
 
 
 def test_measured_load_never_exceeds_offered_load_with_heavy_tailed_response_times(
