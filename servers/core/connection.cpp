@@ -251,7 +251,8 @@ void connection::handle(const request& req, size_t request_bytes) {
 
   if (path == "/hello") {
     // Fremlin's dynamic page: <h1>Hello NAME</h1>, NAME from the query, HTML-escaped.
-    char* query_bytes = in_ + (query.data() - in_);
+    // No query: its view may be null, and no pointer arithmetic may be done on it.
+    char* query_bytes = query.empty() ? nullptr : in_ + (query.data() - in_);
     long name_len = query.empty() ? -1 : query_param(query, "name", {query_bytes, query.size()});
     if (name_len == -2 || name_len > static_cast<long>(limits_.max_name))
       return respond_error(400, close, head_only);
