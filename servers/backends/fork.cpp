@@ -45,24 +45,21 @@ const core::backend_info info{
 
 namespace {
 
-/// How long children get to finish after SIGTERM before they are killed.
-constexpr auto stop_grace = std::chrono::seconds(2);
-
 // --- In a child ------------------------------------------------------------------------------
 
 /// The parent, for a child to notice that it died.
 pid_t parent_pid = 0;
 
-[[noreturn]] void serve_child(core::server_context& ctx, int fd) {
+[[noreturn]] void serve_child(core::server_context& ctx, core::unique_fd fd) {
   // A parent killed outright (SIGKILL) stops its children as SIGTERM would.
   if (!core::become_worker_process(parent_pid, SIGTERM)) ::raise(SIGTERM);
-  ::close(ctx.listen_fd);  // or the port stays bound after the parent stops listening
+  ctx.listener.reset();  // or the port stays bound after the parent stops listening
   ::close(ctx.stop_fd);
 
-  core::serving(fd);
-  bool rejected = core::serve_blocking_socket(ctx, fd);
+  core::serving(fd.get());
+  core::serve_socket(ctx, fd.get());
   core::serving(-1);
-  core::close_served(fd, rejected);
+  fd.reset();
   _exit(0);  // never return into the parent's run() or print its stats line
 }
 
@@ -71,7 +68,7 @@ pid_t parent_pid = 0;
 
 class parent {
  public:
-  explicit parent(core::server_context& ctx) : ctx_(ctx), acceptor_(ctx.listen_fd) {}
+  explicit parent(core::server_context& ctx) : ctx_(ctx), acceptor_(ctx.listener.get()) {}
 
   int run() {
     sigset_t previous;
@@ -81,7 +78,7 @@ class parent {
       reap();
       // At the cap the listening socket is not watched: new connections wait in the backlog.
       bool room = live() < ctx_.config.max_conns;
-      pollfd fds[2] = {{ctx_.stop_fd, POLLIN, 0}, {room ? ctx_.listen_fd : -1, POLLIN, 0}};
+      pollfd fds[2] = {{ctx_.stop_fd, POLLIN, 0}, {room ? ctx_.listener.get() : -1, POLLIN, 0}};
       if (::ppoll(fds, 2, nullptr, &waiting_) <= 0) continue;  // EINTR: a child exited
       if (fds[0].revents != 0) break;
       if (fds[1].revents != 0) accept_and_fork();
@@ -100,14 +97,14 @@ class parent {
     for (;;) {
       reap();
       if (live() >= ctx_.config.max_conns) return;
-      int fd;
+      core::unique_fd fd;
       core::accept_status s = acceptor_.accept_one(fd, /*nonblocking=*/false);
       if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (s != core::accept_status::accepted) return;
       ctx_.stats.add(ctx_.stats.connections);
       pid_t pid = ::fork();
-      if (pid == 0) serve_child(ctx_, fd);
-      ::close(fd);
+      if (pid == 0) serve_child(ctx_, std::move(fd));
+      fd.reset();
       if (pid > 0) {
         children_.insert(pid);
         continue;
@@ -133,9 +130,9 @@ class parent {
   // Stop accepting, let children finish their requests (they drop idle connections at once),
   // and kill those still busy after the grace period.
   void stop() {
-    ::close(ctx_.listen_fd);
+    ctx_.listener.reset();
     for (pid_t pid : children_) ::kill(pid, SIGTERM);
-    auto give_up = std::chrono::steady_clock::now() + stop_grace;
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.config.grace_ms);
     reap();
     while (!children_.empty() && std::chrono::steady_clock::now() < give_up) {
       timespec tick{0, 20'000'000};

@@ -54,8 +54,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-/// How long workers get to finish after SIGTERM before they are killed.
-constexpr auto stop_grace = std::chrono::seconds(2);
 /// A worker that dies sooner than this after its start is replaced only after a pause, so a
 /// worker that cannot run does not turn the parent into a fork loop.
 constexpr auto respawn_pause = std::chrono::milliseconds(100);
@@ -65,11 +63,10 @@ constexpr auto respawn_pause = std::chrono::milliseconds(100);
 /// The supervisor, for a worker to notice that it died.
 pid_t supervisor_pid = 0;
 
-void serve(core::server_context& ctx, int fd) {
-  core::serving(fd);
-  bool rejected = core::serve_blocking_socket(ctx, fd);
+void serve(core::server_context& ctx, core::unique_fd fd) {
+  core::serving(fd.get());
+  core::serve_socket(ctx, fd.get());
   core::serving(-1);
-  core::close_served(fd, rejected);
 }
 
 [[noreturn]] void worker_main(core::server_context& ctx) {
@@ -78,13 +75,13 @@ void serve(core::server_context& ctx, int fd) {
   if (!core::become_worker_process(supervisor_pid, SIGKILL)) _exit(0);
   ::close(ctx.stop_fd);
 
-  core::acceptor acceptor(ctx.listen_fd);
+  core::acceptor acceptor(ctx.listener.get());
   while (!core::stop_flag) {
-    int fd;
+    core::unique_fd fd;
     core::accept_status s = acceptor.accept_one(fd, /*nonblocking=*/false);  // blocks
     if (s == core::accept_status::accepted) {
       ctx.stats.add(ctx.stats.connections);
-      serve(ctx, fd);
+      serve(ctx, std::move(fd));
     } else if (s == core::accept_status::error) {
       if (errno == EINVAL) break;  // the parent shut the listening socket down: stop
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -107,7 +104,7 @@ class supervisor {
     waiting_ = core::wake_on_child_exit(previous);
 
     // Blocking accept() is what gives one wake-up per connection (see the top of the file).
-    core::set_nonblocking(ctx_.listen_fd, false);
+    core::set_nonblocking(ctx_.listener.get(), false);
     for (slot& s : slots_) spawn(s);
     if (std::none_of(slots_.begin(), slots_.end(), [](const slot& s) { return s.pid > 0; })) {
       std::fprintf(stderr, "httpd-prefork: could not start any worker\n");
@@ -174,10 +171,10 @@ class supervisor {
   // (idle connections close at once), and kill those still busy after the grace period.
   void stop() {
     stopping_ = true;
-    ::shutdown(ctx_.listen_fd, SHUT_RDWR);
+    ::shutdown(ctx_.listener.get(), SHUT_RDWR);
     for (const slot& s : slots_)
       if (s.pid > 0) ::kill(s.pid, SIGTERM);
-    auto give_up = clock::now() + stop_grace;
+    auto give_up = clock::now() + std::chrono::milliseconds(ctx_.config.grace_ms);
     reap();
     while (any_alive() && clock::now() < give_up) {
       timespec tick{0, 20'000'000};
@@ -190,7 +187,7 @@ class supervisor {
       ::waitpid(s.pid, nullptr, 0);
       s.pid = 0;
     }
-    ::close(ctx_.listen_fd);
+    ctx_.listener.reset();
   }
 
   core::server_context& ctx_;

@@ -73,7 +73,7 @@ constexpr int max_restarts = 16;       // a worker that keeps dying is a bug, no
 constexpr int stop_wait_ms = 5000;     // workers give connections a 2 s grace period
 
 struct worker {
-  int listen_fd;  ///< the socket this worker accepts from
+  int listen_fd;  ///< the socket this worker accepts from (owned by run())
   pid_t pid = -1;
 };
 
@@ -133,18 +133,19 @@ int run(core::server_context& ctx) {
 
   // One socket for all (shared, exclusive), or the core's SO_REUSEPORT socket for worker 0 and
   // one more bound to the same address for every other worker, all open before the first fork.
-  std::vector<worker> workers(count, worker{ctx.listen_fd});
+  std::vector<worker> workers(count, worker{ctx.listener.get()});
+  std::vector<core::unique_fd> more_sockets;
   if (mode == "reuseport") {
-    std::string address = core::local_address(ctx.listen_fd);
-    uint16_t port = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+    uint16_t port = core::local_port(ctx.listener.get());
     for (size_t i = 1; i < count; ++i) {
       std::string error;
-      workers[i].listen_fd = core::open_listener(
-          {ctx.config.bind, port, ctx.config.backlog, /*reuseport=*/true}, error);
-      if (workers[i].listen_fd < 0) {
+      more_sockets.push_back(core::open_listener(
+          {ctx.config.bind, port, ctx.config.backlog, /*reuseport=*/true}, error));
+      if (!more_sockets.back()) {
         std::fprintf(stderr, "httpd-symped: accept=reuseport: %s\n", error.c_str());
         return 1;
       }
+      workers[i].listen_fd = more_sockets.back().get();
     }
   }
 

@@ -135,6 +135,10 @@ void connection::peer_closed() {
   release_idle_buffers();
 }
 
+void connection::broken() {
+  if (!idle()) stats_->add(stats_->errors);
+}
+
 bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
 
 pending_output connection::output() {

@@ -18,12 +18,14 @@ namespace httpbench::core {
 
 template <class Poller>
 struct event_loop<Poller>::slot {
-  slot(const server_context& ctx, int fd_) : conn(ctx.content, ctx.stats, ctx.limits()), fd(fd_) {
+  slot(const server_context& ctx, unique_fd socket)
+      : conn(ctx.content, ctx.stats, ctx.limits()), fd(socket.get()), owned(std::move(socket)) {
     idle.owner = this;
   }
   connection conn;
   idle_node idle;
   int fd;
+  unique_fd owned;  ///< closed with the slot
   uint32_t watching = poll_read;
   bool lingering = false;  ///< half-closed after a rejected request; draining until EOF
 };
@@ -34,6 +36,7 @@ event_loop<Poller>::event_loop(server_context& ctx, const event_loop_options& op
       options_(options),
       program_("httpd-" + std::string(ctx.info.name)),
       acceptor_(options.listen_fd),
+      grace_(ctx.grace()),
       timeout_ms_(ctx.config.idle_timeout_s * 1000) {
   if (options_.max_conns <= 0) options_.max_conns = ctx.config.max_conns;
 }
@@ -49,13 +52,12 @@ int event_loop<Poller>::run() {
     return 1;
   }
   std::vector<ready_event> events(512);
-  int64_t grace_deadline = 0;
-  while (!stopping_ || (live_ > 0 && idle_list::now_ms() < grace_deadline)) {
+  while (!grace_.begun() || (live_ > 0 && !grace_.over())) {
     int n = poller_.wait(events, next_timeout_ms());
     for (int i = 0; i < n; ++i) {
       int fd = events[i].fd;
       if (fd == options_.listen_fd) accept_all();
-      else if (fd == ctx_.stop_fd) grace_deadline = begin_stop();
+      else if (fd == ctx_.stop_fd) begin_stop();
       else if (static_cast<size_t>(fd) < slots_.size() && slots_[fd]) on_ready(*slots_[fd], events[i].events);
     }
     expire_idle();
@@ -67,11 +69,12 @@ template <class Poller>
 void event_loop<Poller>::accept_all() {
   // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst.
   while (live_ < options_.max_conns) {
-    int fd;
-    accept_status s = acceptor_.accept_one(fd, true);
+    unique_fd socket;
+    accept_status s = acceptor_.accept_one(socket, true);
     if (s != accept_status::accepted) return;
     ctx_.stats.add(ctx_.stats.connections);
     if (options_.accepted != nullptr) options_.accepted->fetch_add(1, std::memory_order_relaxed);
+    int fd = socket.get();
     if (Poller::max_fd() >= 0 && fd > Poller::max_fd()) {
       if (!warned_fd_limit_)
         std::fprintf(stderr, "%s: %s cannot watch fd %d (limit %d); closing such "
@@ -79,11 +82,10 @@ void event_loop<Poller>::accept_all() {
                      program_.c_str(), Poller::name, fd, Poller::max_fd());
       warned_fd_limit_ = true;
       ctx_.stats.add(ctx_.stats.errors);
-      ::close(fd);
-      continue;
+      continue;  // `socket` closes it
     }
     if (static_cast<size_t>(fd) >= slots_.size()) slots_.resize(static_cast<size_t>(fd) * 2 + 1);
-    slots_[fd] = std::make_unique<slot>(ctx_, fd);
+    slots_[fd] = std::make_unique<slot>(ctx_, std::move(socket));
     poller_.add(fd, poll_read);
     idle_.touch(slots_[fd]->idle, idle_list::now_ms() + timeout_ms_);
     ++live_;
@@ -121,7 +123,7 @@ void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
     if (c.closing_on_error()) return start_lingering(s);
     return close_slot(s, false);
   }
-  if (stopping_ && c.idle()) return close_slot(s, false);
+  if (grace_.begun() && c.idle()) return close_slot(s, false);
   uint32_t want = (c.wants_read() ? poll_read : 0) | (c.wants_write() ? poll_write : 0);
   if (want != s.watching) {
     poller_.modify(s.fd, want);
@@ -130,60 +132,52 @@ void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
   idle_.touch(s.idle, idle_list::now_ms() + timeout_ms_);
 }
 
-// After rejecting a request the peer may still be sending; closing now would make the kernel
-// reset the connection and the client could lose our error response (lingering close).
+// Lingering close (io.hpp): the error response is out, the peer may still be sending.
 template <class Poller>
 void event_loop<Poller>::start_lingering(slot& s) {
-  ::shutdown(s.fd, SHUT_WR);
+  start_linger(s.fd);
   s.lingering = true;
   poller_.modify(s.fd, poll_read);
-  idle_.touch(s.idle, idle_list::now_ms() + 1000);
+  idle_.touch(s.idle, idle_list::now_ms() + linger_ms);
 }
 
 template <class Poller>
 void event_loop<Poller>::drain_lingering(slot& s) {
-  char sink[4096];
-  ssize_t n = ::recv(s.fd, sink, sizeof sink, MSG_DONTWAIT);
-  if (n <= 0 && !(n < 0 && errno == EAGAIN)) close_slot(s, false);
+  if (drain_linger(s.fd)) close_slot(s, false);
 }
 
 template <class Poller>
 void event_loop<Poller>::close_slot(slot& s, bool io_error) {
-  if (io_error && !s.conn.idle()) ctx_.stats.add(ctx_.stats.errors);
+  if (io_error) s.conn.broken();
   int fd = s.fd;
   poller_.remove(fd);
   idle_.remove(s.idle);
-  ::close(fd);
-  slots_[fd].reset();
+  slots_[fd].reset();  // closes the socket
   --live_;
-  if (listen_paused_ && !stopping_) resume_listening();
+  if (listen_paused_ && !grace_.begun()) resume_listening();
 }
 
+// The stop policy (stop.hpp): no more accepting; idle keep-alive connections go now, ones in
+// the middle of a request get the grace period.
 template <class Poller>
-int64_t event_loop<Poller>::begin_stop() {
-  stopping_ = true;
+void event_loop<Poller>::begin_stop() {
+  grace_.begin();
   poller_.remove(options_.listen_fd);
   poller_.remove(ctx_.stop_fd);
-  // Idle keep-alive connections go now; ones in the middle of a request get a grace period.
   for (auto& s : slots_)
     if (s && s->conn.idle()) close_slot(*s, false);
-  return idle_list::now_ms() + 2000;
 }
 
 template <class Poller>
 int event_loop<Poller>::next_timeout_ms() const {
-  idle_node* first = idle_.front();
-  if (stopping_) return 50;
-  if (first == nullptr) return -1;
-  int64_t wait = first->deadline_ms - idle_list::now_ms();
-  return static_cast<int>(std::clamp<int64_t>(wait, 0, 1000));
+  if (grace_.begun()) return grace_.ms_left(50);
+  return idle_.front() == nullptr ? -1 : idle_.ms_until_next(1000);
 }
 
 template <class Poller>
 void event_loop<Poller>::expire_idle() {
   int64_t now = idle_list::now_ms();
-  while (idle_node* first = idle_.front()) {
-    if (first->deadline_ms > now) break;
+  while (idle_node* first = idle_.expired(now)) {
     slot* s = static_cast<slot*>(first->owner);
     close_slot(*s, !s->lingering);
   }
