@@ -9,23 +9,22 @@
 // connections), which is what ST trades for its cheap ~31 ns switches; (2) timeouts live in ST's
 // heap, so every read and write carries the idle timeout for free. ST caches the stacks of
 // finished threads (--stack-size), so thread creation costs no mmap after warm-up.
-// `--workers N` forks N processes after listen(), each with its own ST scheduler, as ST's own
-// example server does.
+// `--workers N` (N > 1) forks N processes after listen(), each with its own ST scheduler, and
+// the parent only supervises them (core::supervisor), as the watchdog of ST's own example server
+// does; a worker that dies is restarted.
 #include <st.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/supervisor.hpp"
 
 namespace httpbench::backend {
 
@@ -212,26 +211,14 @@ int serve_process(core::server_context& ctx) {
 }  // namespace
 
 int run(core::server_context& ctx) {
-  std::vector<pid_t> children;
-  for (int i = 1; i < ctx.config.workers; ++i) {
-    pid_t pid = ::fork();
-    if (pid == 0) _exit(serve_process(ctx));  // children see the stop through ctx.stop_fd
-    if (pid < 0) {
-      std::fprintf(stderr, "httpd-st: fork: %s\n", std::strerror(errno));
-      break;
-    }
-    children.push_back(pid);
-  }
-  int rc = serve_process(ctx);
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (pid_t pid : children) {
-    int status;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > give_up) ::kill(pid, SIGKILL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  return rc;
+  if (ctx.config.workers == 1) return serve_process(ctx);
+  // Workers see the stop through ctx.stop_fd and run the grace period themselves.
+  core::supervisor workers(ctx, SIGTERM);
+  bool started = workers.start_pool(static_cast<size_t>(ctx.config.workers),
+                                    [&](size_t) { return serve_process(ctx); });
+  if (started) workers.supervise();
+  workers.stop();
+  return started ? 0 : 1;
 }
 
 }  // namespace httpbench::backend
