@@ -7,7 +7,8 @@
 /// core's stop policy (stop.hpp).
 ///
 /// A template over the poller (epoll_poller, poll_poller, select_poller; explicitly
-/// instantiated in event_loop.cpp), so the choice costs nothing at run time.
+/// instantiated in event_loop.cpp, defined in event_loop_impl.hpp), so the choice costs nothing
+/// at run time.
 #include <atomic>
 #include <cstdint>
 #include <memory>
