@@ -76,11 +76,7 @@ struct pooled_stack {
   void deallocate(bctx::stack_context& sc) noexcept { pool->give(sc.sp); }
 };
 
-int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+using core::monotonic_ns;
 
 enum class direction : uint8_t { none, read, write };
 enum class wake_reason : uint8_t { ready, timeout, stop };
@@ -88,7 +84,8 @@ enum class wake_reason : uint8_t { ready, timeout, stop };
 /// One connection's fiber state. It lives on the fiber's own stack: a connection costs no heap
 /// allocation beyond its buffers, which the core lends only while bytes are in flight.
 struct task {
-  task(core::server_context& ctx, int fd_) : conn(ctx.content, ctx.stats, ctx.limits()), fd(fd_) {
+  task(core::server_context& ctx, core::unique_fd socket)
+      : conn(ctx.content, ctx.stats, ctx.limits()), fd(socket.get()), owned(std::move(socket)) {
     idle.owner = this;
   }
   core::connection conn;
@@ -97,6 +94,7 @@ struct task {
   bctx::fiber scheduler;  ///< where to switch back to while it runs
   task* next_ready = nullptr;
   int fd;
+  core::unique_fd owned;  ///< closed (and so out of the epoll set) when the fiber ends
   // Edge-triggered: a direction is ready until a system call says EAGAIN (or a read comes
   // back short), then not until epoll reports an edge for it.
   bool readable = true, writable = true;
@@ -112,25 +110,23 @@ class scheduler {
  public:
   scheduler(core::server_context& ctx, int64_t spin_ns)
       : ctx_(ctx),
-        acceptor_(ctx.listen_fd),
+        acceptor_(ctx.listener.get()),
         stacks_(ctx.config.stack_size),
+        grace_(ctx.grace()),
         timeout_ms_(ctx.config.idle_timeout_s * 1000),
         spin_max_ns_(spin_ns),
         spin_ns_(spin_ns) {}
 
   int run() {
-    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{EPOLLIN, {}};
-    ev.data.fd = ctx_.listen_fd;
-    bool ok = epfd_ >= 0 && ::epoll_ctl(epfd_, EPOLL_CTL_ADD, ctx_.listen_fd, &ev) == 0;
-    ev.data.fd = ctx_.stop_fd;
-    if (!ok || ::epoll_ctl(epfd_, EPOLL_CTL_ADD, ctx_.stop_fd, &ev) != 0) {
+    epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epfd_ || !watch(ctx_.listener.get(), EPOLL_CTL_ADD, EPOLLIN) ||
+        !watch(ctx_.stop_fd, EPOLL_CTL_ADD, EPOLLIN)) {
       std::fprintf(stderr, "httpd-fiber: epoll: %s\n", std::strerror(errno));
       return 1;
     }
     std::vector<epoll_event> events(512);
     now_ms_ = core::idle_list::now_ms();
-    while (!stopping_ || (live_ > 0 && now_ms_ < grace_deadline_)) {
+    while (!grace_.begun() || (live_ > 0 && !grace_.over())) {
       run_ready();
       flush_switches();
       int n = wait(events);
@@ -138,42 +134,43 @@ class scheduler {
       bool accept_now = false;
       for (int i = 0; i < n; ++i) {
         int fd = events[i].data.fd;
-        if (fd == ctx_.listen_fd)
+        if (fd == ctx_.listener.get())
           accept_now = true;
         else if (fd == ctx_.stop_fd)
           begin_stop();
         else if (task* t = by_fd_[fd])
           on_event(*t, events[i].events);
       }
-      if (accept_now && !stopping_) accept_all();  // after the batch: no fiber runs during it
+      if (accept_now && !grace_.begun()) accept_all();  // after the batch: no fiber runs then
       expire_idle();
     }
     flush_switches();
     return 0;
   }
 
-  /// Called on a fiber whose direction `dir` is not ready: parks it until it is. False (errno
-  /// set) when the wait ended by the idle timeout or the server stopping instead.
-  bool park(task& t, direction dir) {
-    if (stopping_ && dir == direction::read && t.conn.idle()) return fail(ECONNABORTED);
+  /// Called on a fiber whose direction `dir` is not ready: parks it until it is, for at most
+  /// `timeout_ms`. False (errno set) when the wait ended by the timeout (ETIMEDOUT) or because
+  /// the server is stopping and the fiber waited for a next request (EINTR: core::read_idle
+  /// then ends the connection).
+  bool park(task& t, direction dir, int64_t timeout_ms) {
     if (!t.registered) {
       // Registered once, at the first wait, for both directions: a connection served without
       // ever blocking (a new connection whose request has already arrived) costs no epoll_ctl
       // at all. EPOLL_CTL_ADD reports readiness that is already there, so no edge is lost.
-      epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {}};
-      ev.data.fd = t.fd;
-      if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, t.fd, &ev) != 0) return false;
+      if (!watch(t.fd, EPOLL_CTL_ADD, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)) return false;
       t.registered = true;
     }
     t.waiting = dir;
-    idle_.touch(t.idle, now_ms_ + (t.conn.closing_on_error() ? 1000 : timeout_ms_));
+    idle_.touch(t.idle, now_ms_ + timeout_ms);
     ++switches_;  // the user-level switch of docs/interfaces.md: this fiber gives up the CPU
     t.scheduler = std::move(t.scheduler).resume();
     if (t.why == wake_reason::ready) return true;
-    return fail(t.why == wake_reason::timeout ? ETIMEDOUT : ECONNABORTED);
+    return fail(t.why == wake_reason::timeout ? ETIMEDOUT : EINTR);
   }
 
   task* running() const { return running_; }
+  int64_t idle_timeout_ms() const { return timeout_ms_; }
+  bool stopping() const { return grace_.begun(); }
 
  private:
   static bool fail(int error) {
@@ -196,6 +193,12 @@ class scheduler {
     if (switches_ == 0) return;
     ctx_.stats.add(ctx_.stats.user_switches, switches_);
     switches_ = 0;
+  }
+
+  bool watch(int fd, int op, uint32_t events) {
+    epoll_event ev{events, {}};
+    ev.data.fd = fd;
+    return ::epoll_ctl(epfd_.get(), op, fd, &ev) == 0;
   }
 
   void make_ready(task& t, wake_reason why) {
@@ -226,7 +229,7 @@ class scheduler {
   void accept_all() {
     // Accept until EAGAIN (or the cap): one wake-up serves a whole burst of connects.
     while (live_ < ctx_.config.max_conns) {
-      int fd;
+      core::unique_fd fd;
       if (acceptor_.accept_one(fd, true) != core::accept_status::accepted) return;
       ctx_.stats.add(ctx_.stats.connections);
       if (!stacks_.reserve()) {
@@ -237,31 +240,30 @@ class scheduler {
                        std::strerror(errno), live_);
         warned_no_stack_ = true;
         ctx_.stats.add(ctx_.stats.errors);
-        ::close(fd);
-        continue;
+        continue;  // `fd` closes it
       }
-      if (static_cast<size_t>(fd) >= by_fd_.size()) by_fd_.resize(static_cast<size_t>(fd) * 2 + 1);
+      if (static_cast<size_t>(fd.get()) >= by_fd_.size())
+        by_fd_.resize(static_cast<size_t>(fd.get()) * 2 + 1);
       ++live_;
       // The fiber starts at once and runs until its first read would block.
-      switch_to(
-          bctx::fiber(std::allocator_arg, pooled_stack{&stacks_},
-                      [this, fd](bctx::fiber&& sched) { return serve(fd, std::move(sched)); }));
+      switch_to(bctx::fiber(std::allocator_arg, pooled_stack{&stacks_},
+                            [this, raw = fd.release()](bctx::fiber&& sched) {
+                              return serve(core::unique_fd(raw), std::move(sched));
+                            }));
     }
     // At the cap: stop listening until a connection ends; the rest wait in the backlog.
-    epoll_event ev{0, {}};
-    ev.data.fd = ctx_.listen_fd;
-    ::epoll_ctl(epfd_, EPOLL_CTL_MOD, ctx_.listen_fd, &ev);
+    watch(ctx_.listener.get(), EPOLL_CTL_MOD, 0);
     listen_paused_ = true;
   }
 
-  bctx::fiber serve(int fd, bctx::fiber&& sched);
+  bctx::fiber serve(core::unique_fd fd, bctx::fiber&& sched);
 
+  // The stop policy (core/stop.hpp): no more accepting; the fibers waiting for a next request
+  // are woken to end (core::read_idle), the ones inside a request get the grace period.
   void begin_stop() {
-    stopping_ = true;
-    grace_deadline_ = now_ms_ + 2000;
-    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, ctx_.listen_fd, nullptr);
-    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, ctx_.stop_fd, nullptr);
-    // Idle keep-alive connections end now; ones inside a request get the grace period.
+    grace_.begin();
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, ctx_.listener.get(), nullptr);
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, ctx_.stop_fd, nullptr);
     for (task* t : by_fd_)
       if (t && t->waiting == direction::read && t->conn.idle()) make_ready(*t, wake_reason::stop);
   }
@@ -271,12 +273,12 @@ class scheduler {
     int size = static_cast<int>(events.size());
     int timeout = next_timeout_ms();
     if (timeout == 0 || spin_max_ns_ == 0 || live_ == 0)
-      return ::epoll_wait(epfd_, events.data(), size, timeout);
+      return ::epoll_wait(epfd_.get(), events.data(), size, timeout);
     int64_t start = monotonic_ns();
     for (int64_t now = start; now - start < spin_ns_; now = monotonic_ns())
-      if (int n = ::epoll_wait(epfd_, events.data(), size, 0); n != 0) return n;
+      if (int n = ::epoll_wait(epfd_.get(), events.data(), size, 0); n != 0) return n;
     int64_t slept_from = monotonic_ns();
-    int n = ::epoll_wait(epfd_, events.data(), size, timeout);
+    int n = ::epoll_wait(epfd_.get(), events.data(), size, timeout);
     if (monotonic_ns() - slept_from <= spin_max_ns_)
       spin_ns_ = std::min(spin_max_ns_, std::max<int64_t>(2 * spin_ns_, 1000));
     else
@@ -286,7 +288,7 @@ class scheduler {
 
   int next_timeout_ms() const {
     if (ready_head_) return 0;
-    if (stopping_) return 50;
+    if (grace_.begun()) return grace_.ms_left(50);
     core::idle_node* first = idle_.front();
     if (first == nullptr) return -1;
     return static_cast<int>(std::clamp<int64_t>(first->deadline_ms - now_ms_, 0, 1000));
@@ -302,6 +304,7 @@ class scheduler {
   core::server_context& ctx_;
   core::acceptor acceptor_;
   core::stack_pool stacks_;
+  core::grace_period grace_;
   core::idle_list idle_;
   std::vector<task*> by_fd_;  ///< live connections by socket
   task* ready_head_ = nullptr;
@@ -311,11 +314,9 @@ class scheduler {
   int64_t spin_max_ns_;  ///< --set spin_us
   int64_t spin_ns_;      ///< the current polling window, adapted in wait()
   int64_t now_ms_ = 0;  ///< read once per loop: parking costs no clock call
-  int64_t grace_deadline_ = 0;
   uint64_t switches_ = 0;  ///< fiber switches not yet added to ctx_.stats.user_switches
-  int epfd_ = -1;
+  core::unique_fd epfd_;
   int live_ = 0;
-  bool stopping_ = false;
   bool listen_paused_ = false;
   bool warned_no_stack_ = false;
 };
@@ -328,7 +329,7 @@ struct fiber_io {
     task& t = *the_scheduler->running();
     bool& ready = dir == direction::read ? t.readable : t.writable;
     for (;;) {
-      if (!ready && !the_scheduler->park(t, dir)) return -1;
+      if (!ready && !the_scheduler->park(t, dir, the_scheduler->idle_timeout_ms())) return -1;
       ssize_t n = call();
       if (n >= 0 || errno != EAGAIN) return n;
       ready = false;
@@ -349,34 +350,30 @@ struct fiber_io {
   static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
     return retry(direction::write, [&] { return ::sendfile(out, in, offset, n); });
   }
+  static bool wait_readable(int, int timeout_ms) {
+    task& t = *the_scheduler->running();
+    t.readable = false;  // a read just said EAGAIN
+    return the_scheduler->park(t, direction::read, timeout_ms);
+  }
+  static bool stopping() { return the_scheduler->stopping(); }
 };
 
-bctx::fiber scheduler::serve(int fd, bctx::fiber&& sched) {
-  task t(ctx_, fd);
-  t.scheduler = std::move(sched);
-  running_ = &t;
-  by_fd_[fd] = &t;
-  bool clean = core::serve_blocking<fiber_io>(fd, t.conn);
-  if (!clean && !t.conn.idle()) ctx_.stats.add(ctx_.stats.errors);
-  if (t.conn.closing_on_error()) {
-    // Lingering close, without blocking the other fibers: the peer may still be sending, and
-    // closing with unread input would reset the connection and could destroy our error
-    // response. Each wait is 1 s instead of the idle timeout (see park()).
-    ::shutdown(fd, SHUT_WR);
-    char sink[512];
-    while (fiber_io::read(fd, sink, sizeof sink) > 0) {
-    }
-  }
-  by_fd_[fd] = nullptr;
-  ::close(fd);  // also leaves the epoll set
+bctx::fiber scheduler::serve(core::unique_fd fd, bctx::fiber&& sched) {
+  {
+    task t(ctx_, std::move(fd));
+    t.scheduler = std::move(sched);
+    running_ = &t;
+    by_fd_[t.fd] = &t;
+    core::serve_blocking<fiber_io>(t.fd, t.conn);
+    by_fd_[t.fd] = nullptr;
+    sched = std::move(t.scheduler);
+  }  // closes the socket, which also leaves the epoll set
   --live_;
-  if (listen_paused_ && !stopping_) {
-    epoll_event lev{EPOLLIN, {}};
-    lev.data.fd = ctx_.listen_fd;
-    ::epoll_ctl(epfd_, EPOLL_CTL_MOD, ctx_.listen_fd, &lev);
+  if (listen_paused_ && !grace_.begun()) {
+    watch(ctx_.listener.get(), EPOLL_CTL_MOD, EPOLLIN);
     listen_paused_ = false;
   }
-  return std::move(t.scheduler);
+  return std::move(sched);
 }
 
 }  // namespace

@@ -42,7 +42,6 @@
 // rather than select, so 10,000 connections fit.
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -83,13 +82,14 @@ const core::backend_info info{
 namespace {
 
 struct slot {
-  slot(const core::server_context& ctx, int fd_)
-      : conn(ctx.content, ctx.stats, ctx.limits()), fd(fd_) {
+  slot(const core::server_context& ctx, core::unique_fd socket)
+      : conn(ctx.content, ctx.stats, ctx.limits()), fd(socket.get()), owned(std::move(socket)) {
     idle.owner = this;
   }
   core::connection conn;
   core::idle_node idle;  ///< linked only in the idle list of the stage that owns the slot
   int fd;
+  core::unique_fd owned;  ///< closed with the slot
   bool lingering = false;  ///< half-closed after an error response; stage 2 drains until EOF
 };
 
@@ -101,16 +101,16 @@ class pipeline {
       : ctx_(ctx),
         batch_(batch),
         timeout_ms_(ctx.config.idle_timeout_s * 1000),
-        read_wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-        write_wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-        accepted_(queue, read_wake_),
-        to_write_wait_(queue, write_wake_),
+        read_wake_(core::make_eventfd()),
+        write_wake_(core::make_eventfd()),
+        accepted_(queue, read_wake_.get()),
+        to_write_wait_(queue, write_wake_.get()),
         to_writers_(queue, -1, batch),
-        written_(handoff_queue::unbounded, read_wake_),
-        blocked_(handoff_queue::unbounded, write_wake_) {}
+        written_(handoff_queue::unbounded, read_wake_.get()),
+        blocked_(handoff_queue::unbounded, write_wake_.get()) {}
 
   int run() {
-    if (read_wake_ < 0 || write_wake_ < 0) {
+    if (!read_wake_ || !write_wake_) {
       std::perror("httpd-pipeline: eventfd");
       return 1;
     }
@@ -127,18 +127,19 @@ class pipeline {
 
     pollfd stop{ctx_.stop_fd, POLLIN, 0};
     while (::poll(&stop, 1, -1) <= 0) {}
-    // The stages see the stop themselves; give connections in progress a grace period.
+    // The stop policy: the stages see the stop themselves (stage 2 closes idle connections);
+    // connections in progress get the grace period.
     stopping_ = true;
-    core::signal_eventfd(read_wake_);
-    core::signal_eventfd(write_wake_);
-    int64_t give_up = core::idle_list::now_ms() + 2000;
-    while (live_.load() > 0 && core::idle_list::now_ms() < give_up)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    core::signal_eventfd(read_wake_.get());
+    core::signal_eventfd(write_wake_.get());
+    core::grace_period grace = ctx_.grace();
+    grace.begin();
+    live_.drain(grace);
     shutdown_ = true;
     for (handoff_queue* q : {&accepted_, &to_write_wait_, &to_writers_, &written_, &blocked_})
       q->shut_down();
-    core::signal_eventfd(read_wake_);
-    core::signal_eventfd(write_wake_);
+    core::signal_eventfd(read_wake_.get());
+    core::signal_eventfd(write_wake_.get());
     for (std::thread& t : threads) t.join();
     return 0;
   }
@@ -146,33 +147,27 @@ class pipeline {
  private:
   // The owner of `s` closes it.
   void finish(slot* s, bool io_error) {
-    if (io_error && !s->conn.idle()) ctx_.stats.add(ctx_.stats.errors);
-    ::close(s->fd);
-    delete s;
-    live_.fetch_sub(1);
+    if (io_error) s->conn.broken();
+    delete s;  // closes the socket
+    live_.closed();
   }
 
   // ---- stage 1: accept ----
   void accept_stage() {
-    core::acceptor acceptor(ctx_.listen_fd);
+    core::acceptor acceptor(ctx_.listener.get());
     std::vector<slot*> out;
-    while (!stopping_) {
-      if (live_.load() >= ctx_.config.max_conns) {
-        // At the cap: the rest wait in the backlog until a connection closes.
-        pollfd stop{ctx_.stop_fd, POLLIN, 0};
-        ::poll(&stop, 1, 5);
-        continue;
-      }
-      pollfd fds[2] = {{ctx_.listen_fd, POLLIN, 0}, {ctx_.stop_fd, POLLIN, 0}};
+    // At the cap the rest wait in the backlog until a connection closes (or the stop).
+    while (live_.wait_below(ctx_.config.max_conns, ctx_.stop_fd)) {
+      pollfd fds[2] = {{ctx_.listener.get(), POLLIN, 0}, {ctx_.stop_fd, POLLIN, 0}};
       if (::poll(fds, 2, -1) < 0) continue;
       if (fds[1].revents != 0) break;
       // Accept until EAGAIN, the cap, or a full batch: one wake-up serves a burst.
-      int fd;
-      while (out.size() < batch_ && live_.load() < ctx_.config.max_conns &&
+      core::unique_fd fd;
+      while (out.size() < batch_ && live_.get() < ctx_.config.max_conns &&
              acceptor.accept_one(fd, true) == core::accept_status::accepted) {
         ctx_.stats.add(ctx_.stats.connections);
-        live_.fetch_add(1);
-        out.push_back(new slot(ctx_, fd));
+        live_.opened();
+        out.push_back(new slot(ctx_, std::move(fd)));
       }
       if (!accepted_.push_and_clear(out)) return;
     }
@@ -180,12 +175,13 @@ class pipeline {
 
   // ---- stage 2: wait for readable connections, read and parse ----
   void read_stage() {
-    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    core::unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
+    int ep = epoll.get();
     char wake_tag = 0, stop_tag = 0;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &wake_tag;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, read_wake_, &ev);
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, read_wake_.get(), &ev);
     ev.data.ptr = &stop_tag;
     ::epoll_ctl(ep, EPOLL_CTL_ADD, ctx_.stop_fd, &ev);
     core::idle_list idle;
@@ -201,7 +197,8 @@ class pipeline {
       ::epoll_ctl(ep, op, s->fd, &e);
       if (static_cast<size_t>(s->fd) >= owned.size()) owned.resize(size_t(s->fd) * 2 + 1);
       owned[s->fd] = s;
-      idle.touch(s->idle, core::idle_list::now_ms() + (s->lingering ? 1000 : timeout_ms_));
+      int64_t timeout = s->lingering ? core::linger_ms : timeout_ms_;
+      idle.touch(s->idle, core::idle_list::now_ms() + timeout);
     };
     auto release = [&](slot* s) {  // no longer ours (handed on or closing)
       idle.remove(s->idle);
@@ -218,12 +215,8 @@ class pipeline {
     };
     auto on_readable = [&](slot* s) {
       core::connection& c = s->conn;
-      if (s->lingering) {
-        char sink[4096];
-        ssize_t n = ::recv(s->fd, sink, sizeof sink, MSG_DONTWAIT);
-        if (n <= 0 && !(n < 0 && errno == EAGAIN)) return close_slot(s, false);
-        return arm(s, EPOLL_CTL_MOD);
-      }
+      if (s->lingering)
+        return core::drain_linger(s->fd) ? close_slot(s, false) : arm(s, EPOLL_CTL_MOD);
       if (core::read_into(s->fd, c) == core::io_status::error) return close_slot(s, true);
       if (c.wants_write()) return hand_on(s);
       if (c.wants_close() || (stopping && c.idle())) return close_slot(s, false);
@@ -242,7 +235,7 @@ class pipeline {
       }
       stopping = stopping || stopping_;
       if (woken || stopping) {
-        core::clear_eventfd(read_wake_);
+        core::clear_eventfd(read_wake_.get());
         arrived.clear();
         accepted_.take_all(arrived);
         size_t fresh = arrived.size();
@@ -253,7 +246,7 @@ class pipeline {
           if (stopping && c.idle()) {
             finish(s, false);
           } else if (i >= fresh && c.wants_close()) {  // an error response went out
-            ::shutdown(s->fd, SHUT_WR);
+            core::start_linger(s->fd);
             s->lingering = true;
             arm(s, EPOLL_CTL_MOD);
           } else {
@@ -275,7 +268,6 @@ class pipeline {
         close_slot(s, !s->lingering);
       }
     }
-    ::close(ep);
   }
 
   // ---- stage 3: wait for writable connections ----
@@ -286,7 +278,7 @@ class pipeline {
     bool woken = false;
     while (!shutdown_) {
       if (woken) {
-        core::clear_eventfd(write_wake_);
+        core::clear_eventfd(write_wake_.get());
         size_t before = waiting.size();
         to_write_wait_.take_all(waiting);
         blocked_.take_all(waiting);
@@ -294,7 +286,7 @@ class pipeline {
         for (size_t i = before; i < waiting.size(); ++i) idle.touch(waiting[i]->idle, deadline);
       }
       fds.clear();
-      fds.push_back({write_wake_, POLLIN, 0});
+      fds.push_back({write_wake_.get(), POLLIN, 0});
       for (slot* s : waiting) fds.push_back({s->fd, POLLOUT, 0});
       int timeout = stopping_ ? 50 : idle.ms_until_next(1000);
       if (::poll(fds.data(), fds.size(), timeout) < 0) continue;
@@ -348,13 +340,13 @@ class pipeline {
   core::server_context& ctx_;
   size_t batch_;
   int64_t timeout_ms_;
-  int read_wake_, write_wake_;  ///< eventfds stages 2 and 3 sleep on
+  core::unique_fd read_wake_, write_wake_;  ///< eventfds stages 2 and 3 sleep on
   handoff_queue accepted_;       ///< Q12
   handoff_queue to_write_wait_;  ///< Q23
   handoff_queue to_writers_;     ///< Q34
   handoff_queue written_;        ///< Q42
   handoff_queue blocked_;        ///< Q43
-  std::atomic<int> live_{0};
+  core::live_count live_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shutdown_{false};
 };

@@ -3,7 +3,7 @@
 // measured next to the worker MPM; Pariag et al.'s multi-process architecture).
 //
 // The parent opens nothing per connection: it forks --workers processes once, then only
-// supervises (a worker that dies is replaced) and stops them. What decides its performance:
+// supervises them with the core's supervisor (a worker that dies is replaced) and stops them. What decides its performance:
 // (1) no fork per connection — the pool is the difference from `fork`; (2) every worker blocks
 // in accept() on the one listening socket, switched to blocking mode: Linux queues blocked
 // accepters exclusively and wakes exactly one per connection, so there is no thundering herd
@@ -12,26 +12,20 @@
 // the kernel backlog until one closes (max_connections = the default pool).
 // Stopping: shutdown() of the listening socket makes every blocked accept() fail with EINVAL at
 // once, with no race against a signal arriving just before accept() blocks.
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "core/io.hpp"
-#include "core/worker_process.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/supervisor.hpp"
 
 namespace httpbench::backend {
 
@@ -52,159 +46,48 @@ const core::backend_info info{
 
 namespace {
 
-using clock = std::chrono::steady_clock;
-
-/// How long workers get to finish after SIGTERM before they are killed.
-constexpr auto stop_grace = std::chrono::seconds(2);
-/// A worker that dies sooner than this after its start is replaced only after a pause, so a
-/// worker that cannot run does not turn the parent into a fork loop.
-constexpr auto respawn_pause = std::chrono::milliseconds(100);
-
-// --- In a worker -----------------------------------------------------------------------------
-
-/// The supervisor, for a worker to notice that it died.
-pid_t supervisor_pid = 0;
-
-void serve(core::server_context& ctx, int fd) {
-  core::serving(fd);
-  bool rejected = core::serve_blocking_socket(ctx, fd);
-  core::serving(-1);
-  core::close_served(fd, rejected);
-}
-
-[[noreturn]] void worker_main(core::server_context& ctx) {
-  // A supervisor killed outright (SIGKILL) must not leave an orphaned pool on the port; a
-  // worker blocked in accept() would not notice a SIGTERM, so it gets SIGKILL.
-  if (!core::become_worker_process(supervisor_pid, SIGKILL)) _exit(0);
-  ::close(ctx.stop_fd);
-
-  core::acceptor acceptor(ctx.listen_fd);
+// A worker: accept, serve one connection, repeat, until the stop.
+int serve_connections(core::server_context& ctx) {
+  core::end_reading_on_stop();
+  core::acceptor acceptor(ctx.listener.get());
   while (!core::stop_flag) {
-    int fd;
+    core::unique_fd fd;
     core::accept_status s = acceptor.accept_one(fd, /*nonblocking=*/false);  // blocks
     if (s == core::accept_status::accepted) {
       ctx.stats.add(ctx.stats.connections);
-      serve(ctx, fd);
+      core::serving(fd.get());
+      core::serve_socket(ctx, fd.get());
+      core::serving(-1);
     } else if (s == core::accept_status::error) {
       if (errno == EINVAL) break;  // the parent shut the listening socket down: stop
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
-  _exit(0);  // never return into the parent's run() or print its stats line
+  return 0;
 }
-
-// --- In the parent ---------------------------------------------------------------------------
-
-
-class supervisor {
- public:
-  // One connection per worker, so --max-conns caps the pool.
-  explicit supervisor(core::server_context& ctx)
-      : ctx_(ctx), slots_(static_cast<size_t>(std::min(ctx.config.workers, ctx.config.max_conns))) {}
-
-  int run() {
-    sigset_t previous;
-    waiting_ = core::wake_on_child_exit(previous);
-
-    // Blocking accept() is what gives one wake-up per connection (see the top of the file).
-    core::set_nonblocking(ctx_.listen_fd, false);
-    for (slot& s : slots_) spawn(s);
-    if (std::none_of(slots_.begin(), slots_.end(), [](const slot& s) { return s.pid > 0; })) {
-      std::fprintf(stderr, "httpd-prefork: could not start any worker\n");
-      return 1;
-    }
-    while (!ctx_.stop_requested()) {
-      pollfd stop{ctx_.stop_fd, POLLIN, 0};
-      timespec pause{0, 50'000'000};
-      bool pending = std::any_of(slots_.begin(), slots_.end(), [](const slot& s) { return s.pid <= 0; });
-      if (::ppoll(&stop, 1, pending ? &pause : nullptr, &waiting_) > 0) break;
-      reap();
-      for (slot& s : slots_)
-        if (s.pid <= 0 && clock::now() >= s.not_before) spawn(s);
-    }
-    stop();
-    sigprocmask(SIG_SETMASK, &previous, nullptr);
-    ctx_.extra_stats_json = "\"worker_restarts\": " + std::to_string(restarts_);
-    return 0;
-  }
-
- private:
-  struct slot {
-    pid_t pid = 0;
-    clock::time_point started{}, not_before{};
-  };
-
-  void spawn(slot& s) {
-    pid_t pid = ::fork();
-    if (pid == 0) worker_main(ctx_);
-    if (pid < 0) {
-      std::fprintf(stderr, "httpd-prefork: fork: %s\n", std::strerror(errno));
-      s.not_before = clock::now() + respawn_pause;
-      return;
-    }
-    s.pid = pid;
-    s.started = clock::now();
-  }
-
-  // Reaps exited workers; their slots are refilled by the loop (after a pause if they died young).
-  void reap() {
-    int status;
-    pid_t pid;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-      for (slot& s : slots_) {
-        if (s.pid != pid) continue;
-        s.pid = 0;
-        if (stopping_) break;
-        ++restarts_;
-        std::fprintf(stderr, "httpd-prefork: worker %d %s %d; starting another\n", pid,
-                     WIFSIGNALED(status) ? "killed by signal" : "exited with",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        s.not_before = clock::now() - s.started < std::chrono::seconds(1) ? clock::now() + respawn_pause
-                                                                           : clock::now();
-        break;
-      }
-    }
-  }
-
-  bool any_alive() const {
-    return std::any_of(slots_.begin(), slots_.end(), [](const slot& s) { return s.pid > 0; });
-  }
-
-  // Stop accepting (every blocked accept() fails at once), let workers finish their requests
-  // (idle connections close at once), and kill those still busy after the grace period.
-  void stop() {
-    stopping_ = true;
-    ::shutdown(ctx_.listen_fd, SHUT_RDWR);
-    for (const slot& s : slots_)
-      if (s.pid > 0) ::kill(s.pid, SIGTERM);
-    auto give_up = clock::now() + stop_grace;
-    reap();
-    while (any_alive() && clock::now() < give_up) {
-      timespec tick{0, 20'000'000};
-      ::ppoll(nullptr, 0, &tick, &waiting_);
-      reap();
-    }
-    for (slot& s : slots_) {
-      if (s.pid <= 0) continue;
-      ::kill(s.pid, SIGKILL);
-      ::waitpid(s.pid, nullptr, 0);
-      s.pid = 0;
-    }
-    ::close(ctx_.listen_fd);
-  }
-
-  core::server_context& ctx_;
-  std::vector<slot> slots_;
-  sigset_t waiting_{};  ///< the signal mask inside ppoll(): SIGCHLD unblocked
-  uint64_t restarts_ = 0;
-  bool stopping_ = false;
-};
 
 }  // namespace
 
 int run(core::server_context& ctx) {
-  supervisor_pid = ::getpid();
-  return supervisor(ctx).run();
+  // Blocking accept() is what gives one wake-up per connection (see the top of the file).
+  core::set_nonblocking(ctx.listener.get(), false);
+  // A worker blocked in accept() would not notice SIGTERM: it dies with the parent by SIGKILL,
+  // never leaving an orphaned pool on the port.
+  core::supervisor workers(ctx, SIGKILL);
+  // One connection per worker, so --max-conns caps the pool.
+  size_t pool = static_cast<size_t>(std::min(ctx.config.workers, ctx.config.max_conns));
+  workers.start_pool(pool, [&](size_t) { return serve_connections(ctx); });
+  if (workers.live() == 0) {
+    std::fprintf(stderr, "httpd-prefork: could not start any worker\n");
+    return 1;
+  }
+  workers.supervise();
+  // The stop policy: every blocked accept() fails at once, with no race against a signal
+  // arriving just before accept() blocks; busy workers get the grace period.
+  ::shutdown(ctx.listener.get(), SHUT_RDWR);
+  workers.stop();
+  ctx.extra_stats_json = "\"worker_restarts\": " + std::to_string(workers.restarts());
+  return 0;
 }
 
 }  // namespace httpbench::backend

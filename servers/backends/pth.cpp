@@ -85,13 +85,20 @@ struct pth_io {
       errno = ETIMEDOUT;
     return n;
   }
+  /// Waits in Pth's scheduler until `fd` is ready for `until` (PTH_UNTIL_FD_READABLE or
+  /// PTH_UNTIL_FD_WRITEABLE) or the time event `deadline` occurs; true when ready.
+  static bool wait(pth_connection& c, int fd, unsigned long until, pth_event_t deadline) {
+    pth_event_t ready = pth_event(PTH_EVENT_FD | until, fd);
+    pth_event_concat(ready, deadline, nullptr);
+    pth_wait(ready);
+    count_switches(c);
+    pth_event_isolate(ready);
+    bool occurred = pth_event_status(ready) == PTH_STATUS_OCCURRED;
+    pth_event_free(ready, PTH_FREE_THIS);
+    return occurred;
+  }
   static ssize_t read(int fd, void* buf, size_t n) {
     pth_connection& c = *state.by_fd[fd];
-    // Stopping: an idle keep-alive connection ends instead of waiting for another request.
-    if (state.stopping && c.conn->idle()) {
-      errno = ECONNABORTED;
-      return -1;
-    }
     ssize_t got = timed(pth_read_ev(fd, buf, n, arm(c)), c);
     count_switches(c);
     return got;
@@ -107,14 +114,7 @@ struct pth_io {
     int mode = pth_fdmode(out, PTH_FDMODE_NONBLOCK);
     ssize_t sent;
     while ((sent = ::sendfile(out, in, offset, n)) < 0 && errno == EAGAIN) {
-      pth_event_t writable = pth_event(PTH_EVENT_FD | PTH_UNTIL_FD_WRITEABLE, out);
-      pth_event_concat(writable, arm(c), nullptr);
-      pth_wait(writable);
-      count_switches(c);
-      pth_event_isolate(writable);
-      bool ready = pth_event_status(writable) == PTH_STATUS_OCCURRED;
-      pth_event_free(writable, PTH_FREE_THIS);
-      if (!ready) {
+      if (!wait(c, out, PTH_UNTIL_FD_WRITEABLE, arm(c))) {
         errno = ETIMEDOUT;
         break;
       }
@@ -124,39 +124,37 @@ struct pth_io {
     errno = saved;
     return sent;
   }
+  static bool wait_readable(int fd, int timeout_ms) {
+    pth_event_t deadline =
+        pth_event(PTH_EVENT_TIME, pth_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000));
+    bool readable = wait(*state.by_fd[fd], fd, PTH_UNTIL_FD_READABLE, deadline);
+    pth_event_free(deadline, PTH_FREE_THIS);
+    return readable;
+  }
+  static bool stopping() { return state.stopping; }
 };
 
 void* serve_connection(void* arg) {
-  int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  core::unique_fd fd(static_cast<int>(reinterpret_cast<intptr_t>(arg)));
   core::server_context& ctx = *state.ctx;
   {
     core::connection conn(ctx.content, ctx.stats, ctx.limits());
     pth_connection entry{&conn};
     pth_attr_get(entry.self, PTH_ATTR_DISPATCHES, &entry.dispatches);
-    state.by_fd[fd] = &entry;
-    bool clean = core::serve_blocking<pth_io>(fd, conn);
-    if (!clean && !conn.idle()) ctx.stats.add(ctx.stats.errors);
-    if (conn.closing_on_error()) {
-      // Lingering close: drain what the peer still sends, briefly (see core::lingering_close,
-      // whose blocking poll() would stop every Pth thread).
-      ::shutdown(fd, SHUT_WR);
-      char sink[512];
-      pth_event_t linger = pth_event(PTH_EVENT_TIME, pth_timeout(0, 500'000));
-      while (pth_read_ev(fd, sink, sizeof sink, linger) > 0) {
-      }
-      pth_event_free(linger, PTH_FREE_THIS);
-    }
+    state.by_fd[fd.get()] = &entry;
+    core::serve_blocking<pth_io>(fd.get(), conn);
     if (entry.timeout) pth_event_free(entry.timeout, PTH_FREE_THIS);
     pth_attr_destroy(entry.self);
-    state.by_fd[fd] = nullptr;
+    state.by_fd[fd.get()] = nullptr;
   }
-  ::close(fd);
+  fd.reset();
   --state.live;
   pth_cond_notify(&state.slot_freed, FALSE);
   return nullptr;
 }
 
-/// Ends idle connections at stop: shutdown(SHUT_RD) makes a pth_read waiting on one return EOF.
+/// The stop reaches the connections already waiting for their next request: shutdown(SHUT_RD)
+/// makes their pth_read return EOF (core::read_idle ends the ones that go idle later).
 void wake_idle_connections() {
   for (int fd = 0; fd < FD_SETSIZE; ++fd)
     if (state.by_fd[fd] && state.by_fd[fd]->conn->idle()) ::shutdown(fd, SHUT_RD);
@@ -172,7 +170,7 @@ int run(core::server_context& ctx) {
   state.ctx = &ctx;
   state.timeout_s = ctx.config.idle_timeout_s;
   // Pth manages non-blocking mode itself and treats a non-blocking descriptor as "never wait".
-  core::set_nonblocking(ctx.listen_fd, false);
+  core::set_nonblocking(ctx.listener.get(), false);
   pth_attr_t attr = pth_attr_new();
   pth_attr_set(attr, PTH_ATTR_JOINABLE, FALSE);
   pth_attr_set(attr, PTH_ATTR_STACK_SIZE, static_cast<unsigned int>(ctx.config.stack_size));
@@ -184,27 +182,28 @@ int run(core::server_context& ctx) {
       pth_cond_await(&state.slot_freed, &state.lock, stop);
       pth_mutex_release(&state.lock);
     } else {
-      int fd = pth_accept_ev(ctx.listen_fd, nullptr, nullptr, stop);
-      if (fd >= FD_SETSIZE) {
+      core::unique_fd fd(pth_accept_ev(ctx.listener.get(), nullptr, nullptr, stop));
+      if (fd.get() >= FD_SETSIZE) {
         if (!warned)
           std::fprintf(stderr,
                        "httpd-pth: GNU Pth waits with select(), which cannot watch fd %d "
                        "(FD_SETSIZE %d): closing connections beyond ~%d concurrent; use "
                        "the fiber or st backend for more\n",
-                       fd, FD_SETSIZE, info.max_connections);
+                       fd.get(), FD_SETSIZE, info.max_connections);
         warned = true;
         ctx.stats.add(ctx.stats.connections);
         ctx.stats.add(ctx.stats.errors);
-        ::close(fd);
-      } else if (fd >= 0) {
-        core::set_nodelay(fd);
+      } else if (fd) {
+        core::set_nodelay(fd.get());
         ctx.stats.add(ctx.stats.connections);
         ++state.live;
-        if (pth_spawn(attr, serve_connection, reinterpret_cast<void*>(intptr_t{fd})) == nullptr) {
+        // The thread owns the socket from here.
+        if (pth_spawn(attr, serve_connection, reinterpret_cast<void*>(intptr_t{fd.get()}))) {
+          (void)fd.release();
+        } else {
           std::fprintf(stderr, "httpd-pth: pth_spawn: %s (dropping the connection)\n",
                        std::strerror(errno));
           ctx.stats.add(ctx.stats.errors);
-          ::close(fd);
           --state.live;
         }
       } else if (errno == EMFILE || errno == ENFILE) {
@@ -215,10 +214,11 @@ int run(core::server_context& ctx) {
     }
     state.stopping = ctx.stop_requested();
   }
+  // The stop policy: idle connections end at once, ones inside a request get the grace.
   wake_idle_connections();
-  // Idle connections end at once; ones inside a request get a grace period.
-  for (int waited_ms = 0; state.live > 0 && waited_ms < 2000; waited_ms += 10)
-    pth_nap(pth_time(0, 10'000));
+  core::grace_period grace = ctx.grace();
+  grace.begin();
+  grace.wait([] { return state.live == 0; }, [](int ms) { pth_nap(pth_time(0, ms * 1000)); });
   return 0;
 }
 

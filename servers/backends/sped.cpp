@@ -28,7 +28,7 @@ const core::backend_info info{
 };
 
 int run(core::server_context& ctx) {
-  core::event_loop_options options{.listen_fd = ctx.listen_fd};
+  core::event_loop_options options{.listen_fd = ctx.listener.get()};
   std::string_view poller = ctx.setting("poller");
   if (poller == "poll") return core::event_loop<core::poll_poller>(ctx, options).run();
   if (poller == "select") return core::event_loop<core::select_poller>(ctx, options).run();

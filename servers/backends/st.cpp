@@ -9,23 +9,22 @@
 // connections), which is what ST trades for its cheap ~31 ns switches; (2) timeouts live in ST's
 // heap, so every read and write carries the idle timeout for free. ST caches the stacks of
 // finished threads (--stack-size), so thread creation costs no mmap after warm-up.
-// `--workers N` forks N processes after listen(), each with its own ST scheduler, as ST's own
-// example server does.
+// `--workers N` (N > 1) forks N processes after listen(), each with its own ST scheduler, and
+// the parent only supervises them (core::supervisor), as the watchdog of ST's own example server
+// does; a worker that dies is restarted.
 #include <st.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/supervisor.hpp"
 
 namespace httpbench::backend {
 
@@ -43,7 +42,7 @@ const core::backend_info info{
 namespace {
 
 /// What the system-call policy needs to find from a descriptor: ST's handle for it, and the
-/// connection (to tell an idle keep-alive connection from one inside a request at stop).
+/// connection (to tell an idle keep-alive connection from one inside a request at the stop).
 struct st_connection {
   st_netfd_t nfd;
   core::connection* conn;
@@ -66,22 +65,16 @@ struct process_state {
 /// gives up the CPU, is counted. A wait fails with ETIME after the idle timeout.
 struct st_io {
   /// st_netfd_poll always switches to the scheduler: one user-level switch.
-  static bool wait(st_connection& c, int how) {
+  static bool wait(int fd, int how, st_utime_t timeout_us) {
     state.ctx->stats.add(state.ctx->stats.user_switches);
-    return st_netfd_poll(c.nfd, how, state.timeout_us) == 0;
+    return st_netfd_poll(state.by_fd[fd]->nfd, how, timeout_us) == 0;
   }
   static ssize_t read(int fd, void* buf, size_t n) {
-    st_connection& c = *state.by_fd[fd];
-    // Stopping: an idle keep-alive connection ends instead of waiting for another request.
-    if (state.stopping && c.conn->idle()) {
-      errno = ECONNABORTED;
-      return -1;
-    }
     for (;;) {
       ssize_t got = ::read(fd, buf, n);
       if (got >= 0) return got;
       if (errno == EINTR) continue;
-      if (errno != EAGAIN || !wait(c, POLLIN)) return -1;
+      if (errno != EAGAIN || !wait(fd, POLLIN, state.timeout_us)) return -1;
     }
   }
   static ssize_t writev(int fd, const iovec* iov, int n) {
@@ -93,7 +86,7 @@ struct st_io {
       if (sent < 0 && errno != EAGAIN) return -1;
       if (sent >= 0 && static_cast<size_t>(sent) == total) return sent;
       // Would block, or wrote part: like st_writev, wait for room before writing more.
-      if (!wait(*state.by_fd[fd], POLLOUT)) return -1;
+      if (!wait(fd, POLLOUT, state.timeout_us)) return -1;
       if (sent > 0) return sent;
     }
   }
@@ -101,9 +94,13 @@ struct st_io {
     for (;;) {
       ssize_t sent = ::sendfile(out, in, offset, n);
       if (sent >= 0 || errno != EAGAIN) return sent;
-      if (!wait(*state.by_fd[out], POLLOUT)) return -1;
+      if (!wait(out, POLLOUT, state.timeout_us)) return -1;
     }
   }
+  static bool wait_readable(int fd, int timeout_ms) {
+    return wait(fd, POLLIN, static_cast<st_utime_t>(timeout_ms) * 1000);
+  }
+  static bool stopping() { return state.stopping; }
 };
 
 void* serve_connection(void* arg) {
@@ -114,26 +111,18 @@ void* serve_connection(void* arg) {
     core::connection conn(ctx.content, ctx.stats, ctx.limits());
     st_connection entry{nfd, &conn, st_thread_self()};
     state.by_fd[fd] = &entry;
-    bool clean = core::serve_blocking<st_io>(fd, conn);
-    if (!clean && !conn.idle()) ctx.stats.add(ctx.stats.errors);
-    if (conn.closing_on_error()) {
-      // Lingering close inside ST: drain what the peer still sends, briefly, so that closing
-      // with unread input does not reset the connection under our error response.
-      ::shutdown(fd, SHUT_WR);
-      char sink[512];
-      while (st_read(nfd, sink, sizeof sink, 500'000) > 0) {
-      }
-    }
+    core::serve_blocking<st_io>(fd, conn);
     state.by_fd[fd] = nullptr;
   }
-  st_netfd_close(nfd);
+  st_netfd_close(nfd);  // ST's netfd owns the socket
   --state.live;
   st_cond_signal(state.slot_freed);
   return nullptr;
 }
 
 /// Waits for SIGTERM/SIGINT (the core's stop eventfd), then stops the acceptor and wakes every
-/// idle connection: its wait returns EINTR, and st_io::read then sees `stopping`.
+/// connection waiting for its next request: its wait returns EINTR, and core::read_idle then
+/// ends it (the stop policy).
 void* watch_stop(void*) {
   st_netfd_t stop = st_netfd_open(state.ctx->stop_fd);
   while (st_netfd_poll(stop, POLLIN, ST_UTIME_NO_TIMEOUT) < 0) {
@@ -159,8 +148,9 @@ st_netfd_t accept_past_fd_limit(core::acceptor& guard, st_netfd_t listener) {
                  state.live, st_getfdlimit());
   warned = true;
   uint64_t dropped = guard.dropped_for_fd_limit();
-  int fd;
-  if (guard.accept_one(fd, true) == core::accept_status::accepted) return st_netfd_open_socket(fd);
+  core::unique_fd fd;
+  if (guard.accept_one(fd, true) == core::accept_status::accepted)
+    return st_netfd_open_socket(fd.release());
   if (guard.dropped_for_fd_limit() > dropped) {
     state.ctx->stats.add(state.ctx->stats.connections);
     state.ctx->stats.add(state.ctx->stats.errors);
@@ -181,12 +171,12 @@ int serve_process(core::server_context& ctx) {
   state.by_fd.assign(static_cast<size_t>(st_getfdlimit()) + 1, nullptr);
   state.acceptor = st_thread_self();
   state.slot_freed = st_cond_new();
-  st_netfd_t listener = st_netfd_open_socket(ctx.listen_fd);
+  st_netfd_t listener = st_netfd_open_socket(ctx.listener.get());
   if (listener == nullptr || st_thread_create(watch_stop, nullptr, 0, 0) == nullptr) {
     std::fprintf(stderr, "httpd-st: %s\n", std::strerror(errno));
     return 1;
   }
-  core::acceptor fd_limit_guard(ctx.listen_fd);
+  core::acceptor fd_limit_guard(ctx.listener.get());
   while (!state.stopping) {
     if (state.live >= ctx.config.max_conns) {  // at the cap the rest wait in the backlog
       st_cond_wait(state.slot_freed);
@@ -211,34 +201,24 @@ int serve_process(core::server_context& ctx) {
       --state.live;
     }
   }
-  // Idle connections are ending (watch_stop interrupted them); the rest get a grace period.
-  for (int waited_ms = 0; state.live > 0 && waited_ms < 2000; waited_ms += 10) st_usleep(10'000);
+  // The stop policy: idle connections are ending (watch_stop woke them); the rest get the grace.
+  core::grace_period grace = ctx.grace();
+  grace.begin();
+  grace.wait([] { return state.live == 0; }, [](int ms) { st_usleep(ms * 1000); });
   return 0;
 }
 
 }  // namespace
 
 int run(core::server_context& ctx) {
-  std::vector<pid_t> children;
-  for (int i = 1; i < ctx.config.workers; ++i) {
-    pid_t pid = ::fork();
-    if (pid == 0) _exit(serve_process(ctx));  // children see the stop through ctx.stop_fd
-    if (pid < 0) {
-      std::fprintf(stderr, "httpd-st: fork: %s\n", std::strerror(errno));
-      break;
-    }
-    children.push_back(pid);
-  }
-  int rc = serve_process(ctx);
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (pid_t pid : children) {
-    int status;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > give_up) ::kill(pid, SIGKILL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  return rc;
+  if (ctx.config.workers == 1) return serve_process(ctx);
+  // Workers see the stop through ctx.stop_fd and run the grace period themselves.
+  core::supervisor workers(ctx, SIGTERM);
+  bool started = workers.start_pool(static_cast<size_t>(ctx.config.workers),
+                                    [&](size_t) { return serve_process(ctx); });
+  if (started) workers.supervise();
+  workers.stop();
+  return started ? 0 : 1;
 }
 
 }  // namespace httpbench::backend

@@ -8,21 +8,18 @@
 // connection low: a 64 KiB stack instead of glibc's 8 MiB default), and one kernel context
 // switch per blocking read.
 #include <pthread.h>
-#include <semaphore.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "core/buffer_pool.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/stop.hpp"
 #include "core/worker_threads.hpp"
 
 namespace httpbench::backend {
@@ -41,23 +38,24 @@ const core::backend_info info{
 namespace {
 
 struct shared_state {
-  core::server_context* ctx;
-  sem_t slots;  ///< --max-conns: one token per live connection
-  std::atomic<int> live{0};
+  core::server_context& ctx;
+  core::live_count live;          ///< for --max-conns and the stop
+  core::served_sockets served;    ///< for the stop to end their reading
 };
 
 struct job {
-  shared_state* state;
-  int fd;
+  shared_state& state;
+  core::unique_fd fd;
 };
 
 void* serve_connection(void* arg) {
-  job j = *static_cast<job*>(arg);
-  delete static_cast<job*>(arg);
-  core::server_context& ctx = *j.state->ctx;
-  core::close_served(j.fd, core::serve_blocking_socket(ctx, j.fd));
-  j.state->live.fetch_sub(1);
-  sem_post(&j.state->slots);
+  std::unique_ptr<job> j(static_cast<job*>(arg));
+  {
+    core::served_sockets::entry registered(j->state.served, j->fd.get());
+    core::serve_socket(j->state.ctx, j->fd.get());
+  }
+  j->fd.reset();
+  j->state.live.closed();
   return nullptr;
 }
 
@@ -66,51 +64,45 @@ void* serve_connection(void* arg) {
 int run(core::server_context& ctx) {
   core::set_buffer_cache_limit(0);  // one connection per thread: share buffers through malloc
   // Static: detached workers may still run when run() returns and the process exits.
-  static shared_state state{&ctx, {}, {}};
-  sem_init(&state.slots, 0, static_cast<unsigned>(ctx.config.max_conns));
+  static shared_state state{ctx, {}, {}};
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/true)) return 2;
 
-  core::acceptor acceptor(ctx.listen_fd);
+  core::acceptor acceptor(ctx.listener.get());
   bool warned = false;
-  while (!ctx.stop_requested()) {
-    // Wait for a free connection slot, checking for the stop now and then.
-    timespec deadline{};
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_nsec += 100'000'000;
-    if (deadline.tv_nsec >= 1'000'000'000) deadline.tv_sec++, deadline.tv_nsec -= 1'000'000'000;
-    if (sem_timedwait(&state.slots, &deadline) != 0) continue;
-    int fd;
+  // At --max-conns the rest wait in the backlog until a connection closes (or the stop).
+  while (state.live.wait_below(ctx.config.max_conns, ctx.stop_fd)) {
+    core::unique_fd fd;
     core::accept_status s = acceptor.accept_blocking(fd, false, ctx.stop_fd);
-    if (s != core::accept_status::accepted) {
-      sem_post(&state.slots);
-      if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
+    if (s == core::accept_status::stopped) break;
+    if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (s != core::accept_status::accepted) continue;
     ctx.stats.add(ctx.stats.connections);
-    state.live.fetch_add(1);
+    state.live.opened();
+    auto* arg = new job{state, std::move(fd)};
     pthread_t tid;
     int rc;
     {
       core::stop_signals_blocked blocked;  // the worker inherits the block
-      rc = pthread_create(&tid, &attr, serve_connection, new job{&state, fd});
+      rc = pthread_create(&tid, &attr, serve_connection, arg);
     }
     if (rc != 0) {
       if (!warned)
         std::fprintf(stderr, "httpd-thread: pthread_create: %s (dropping connections)\n",
                      std::strerror(rc));
       warned = true;
-      ::close(fd);
+      delete arg;
       ctx.stats.add(ctx.stats.errors);
-      state.live.fetch_sub(1);
-      sem_post(&state.slots);
+      state.live.closed();
     }
   }
-  // Stop accepting; give connections in progress a moment to finish, then let exit end them.
-  ::close(ctx.listen_fd);
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (state.live.load() > 0 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The stop policy: no more accepting, idle connections end, the rest get the grace period;
+  // then exit ends whatever is left.
+  ctx.listener.reset();
+  state.served.end_reading();
+  core::grace_period grace = ctx.grace();
+  grace.begin();
+  state.live.drain(grace);
   pthread_attr_destroy(&attr);
   return 0;
 }

@@ -9,25 +9,23 @@
 // and a futex wake when the worker sleeps); (2) the pool bounds concurrency: while every worker
 // holds a keep-alive connection, new connections wait in the queue (--set queue=N) and, beyond
 // it, the acceptor stops accepting so they wait in the kernel backlog: they queue, never fail
-// (max_connections = the default pool).
+// (max_connections = the default pool). So the acceptor holds at most --workers + queue
+// connections open (and at most --max-conns).
 #include <pthread.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
+#include "core/handoff_queue.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/stop.hpp"
 #include "core/worker_threads.hpp"
 
 namespace httpbench::backend {
@@ -52,69 +50,54 @@ const core::backend_info info{
 
 namespace {
 
-/// How long connections in progress get to finish after SIGTERM.
-constexpr auto stop_grace = std::chrono::seconds(2);
-
 class pool {
  public:
   pool(core::server_context& ctx, size_t queue_bound)
-      : ctx_(ctx), acceptor_(ctx.listen_fd), bound_(queue_bound),
-        max_open_(static_cast<size_t>(ctx.config.max_conns)) {}
+      : ctx_(ctx), queue_bound_(queue_bound), queue_(core::handoff_queue<int>::unbounded, -1) {}
 
   /// Starts `n` workers; returns how many started.
   int start(int n, const pthread_attr_t& attr) {
-    serving_.assign(static_cast<size_t>(n), -1);
     for (int i = 0; i < n; ++i) {
       pthread_t tid;
-      auto* arg = new worker_arg{this, static_cast<size_t>(i)};
-      int rc = pthread_create(&tid, &attr, worker_entry, arg);
+      int rc = pthread_create(&tid, &attr, worker_entry, this);
       if (rc != 0) {
-        delete arg;
         std::fprintf(stderr, "httpd-threadpool: pthread_create: %s (running %d of %d workers)\n",
                      std::strerror(rc), i, n);
         break;
       }
       threads_.push_back(tid);
     }
-    std::lock_guard lock(mutex_);
-    running_ = static_cast<int>(threads_.size());
-    return running_;
+    return static_cast<int>(threads_.size());
   }
 
   void accept_loop() {
-    while (!ctx_.stop_requested()) {
-      {
-        // Beyond the queue bound or --max-conns, leave connections in the kernel backlog;
-        // look at the stop now and then.
-        std::unique_lock lock(mutex_);
-        auto room = [&] { return queue_.size() < bound_ && open_ < max_open_; };
-        if (!room_.wait_for(lock, std::chrono::milliseconds(100), room)) continue;
-      }
-      int fd;
-      core::accept_status s = acceptor_.accept_blocking(fd, /*nonblocking=*/false, ctx_.stop_fd);
+    // Queued plus served: beyond it connections wait in the kernel backlog.
+    int limit = static_cast<int>(std::min<size_t>(static_cast<size_t>(ctx_.config.max_conns),
+                                                  threads_.size() + queue_bound_));
+    core::acceptor acceptor(ctx_.listener.get());
+    while (live_.wait_below(limit, ctx_.stop_fd)) {
+      core::unique_fd fd;
+      core::accept_status s = acceptor.accept_blocking(fd, /*nonblocking=*/false, ctx_.stop_fd);
+      if (s == core::accept_status::stopped) break;
       if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (s != core::accept_status::accepted) continue;
       ctx_.stats.add(ctx_.stats.connections);
-      {
-        std::lock_guard lock(mutex_);
-        queue_.push_back(fd);
-        ++open_;
-      }
-      work_.notify_one();
+      live_.opened();
+      int raw = fd.release();  // the queue owns it until a worker takes it
+      queue_.push({&raw, 1});
     }
   }
 
-  /// Stops accepting and ends reading on every connection, so requests already received are
-  /// answered and idle connections close at once. True when every worker finished in time.
+  /// The stop policy: no more accepting; reading ends on the connections being served and on
+  /// the queued ones when a worker takes them, so requests already received are answered and
+  /// idle connections close at once. True when every connection finished within the grace.
   bool stop() {
-    ::close(ctx_.listen_fd);
-    std::unique_lock lock(mutex_);
-    stopping_ = true;
-    for (int fd : serving_)
-      if (fd >= 0) ::shutdown(fd, SHUT_RD);
-    for (int fd : queue_) ::shutdown(fd, SHUT_RD);
-    work_.notify_all();
-    return finished_.wait_for(lock, stop_grace, [&] { return running_ == 0; });
+    ctx_.listener.reset();
+    served_.end_reading();
+    queue_.shut_down();  // workers take what is queued, then end
+    core::grace_period grace = ctx_.grace();
+    grace.begin();
+    return live_.drain(grace);
   }
 
   void join() {
@@ -122,62 +105,32 @@ class pool {
   }
 
  private:
-  struct worker_arg {
-    pool* self;
-    size_t index;
-  };
-
-  static void* worker_entry(void* p) {
-    worker_arg arg = *static_cast<worker_arg*>(p);
-    delete static_cast<worker_arg*>(p);
-    arg.self->work(arg.index);
+  static void* worker_entry(void* self) {
+    static_cast<pool*>(self)->work();
     return nullptr;
   }
 
-  void work(size_t index) {
+  void work() {
+    std::vector<int> taken;
     for (;;) {
-      int fd;
+      taken.clear();
+      if (queue_.take_wait(taken, 1) == 0) return;  // stopped, and nothing left to serve
+      core::unique_fd fd(taken.front());
       {
-        std::unique_lock lock(mutex_);
-        work_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) break;  // stopping, and nothing left to serve
-        fd = queue_.front();
-        queue_.pop_front();
-        // Published under the lock so stop() can end its reading, and cleared before close()
-        // so stop() never touches a descriptor number that was reused.
-        serving_[index] = fd;
+        core::served_sockets::entry registered(served_, fd.get());
+        core::serve_socket(ctx_, fd.get());
       }
-      room_.notify_one();
-      bool rejected = core::serve_blocking_socket(ctx_, fd);
-      {
-        std::lock_guard lock(mutex_);
-        serving_[index] = -1;
-      }
-      core::close_served(fd, rejected);
-      {
-        std::lock_guard lock(mutex_);
-        --open_;
-      }
-      room_.notify_one();
+      fd.reset();
+      live_.closed();
     }
-    std::lock_guard lock(mutex_);
-    if (--running_ == 0) finished_.notify_all();
   }
 
   core::server_context& ctx_;
-  core::acceptor acceptor_;
-  const size_t bound_;     ///< --set queue
-  const size_t max_open_;  ///< --max-conns: queued plus served
+  const size_t queue_bound_;              ///< --set queue
+  core::handoff_queue<int> queue_;        ///< accepted, waiting for a worker (FIFO)
+  core::live_count live_;                 ///< queued plus served
+  core::served_sockets served_;
   std::vector<pthread_t> threads_;
-  std::mutex mutex_;
-  std::condition_variable work_;      ///< queue_ not empty, or stopping_
-  std::condition_variable room_;      ///< queue_ below bound_ and open_ below max_open_
-  std::condition_variable finished_;  ///< running_ reached 0
-  std::deque<int> queue_;             ///< accepted, waiting for a worker (FIFO)
-  std::vector<int> serving_;          ///< per worker: the connection it serves, or -1
-  size_t open_ = 0;  ///< accepted and not yet closed
-  int running_ = 0;
-  bool stopping_ = false;
 };
 
 }  // namespace
@@ -187,7 +140,7 @@ int run(core::server_context& ctx) {
   size_t bound = ctx.number("queue");
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;
-  // Leaked when a worker is still blocked at exit: it may touch the pool until the process ends.
+  // Leaked when a worker is still busy at exit: it may touch the pool until the process ends.
   auto* p = new pool(ctx, bound);
   int started;
   {

@@ -65,7 +65,7 @@ namespace httpbench::backend {
 /// Defined by the backend file.
 extern const core::backend_info info;
 
-/// Serves connections from ctx.listen_fd until ctx.stop_requested(); returns the exit code.
+/// Serves connections from ctx.listener until ctx.stop_requested(); returns the exit code.
 /// Called once, on the main thread, with SIGTERM/SIGINT handled by the core.
 int run(core::server_context& ctx);
 

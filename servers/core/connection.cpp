@@ -135,6 +135,10 @@ void connection::peer_closed() {
   release_idle_buffers();
 }
 
+void connection::broken() {
+  if (!idle()) stats_->add(stats_->errors);
+}
+
 bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
 
 pending_output connection::output() {
@@ -251,7 +255,8 @@ void connection::handle(const request& req, size_t request_bytes) {
 
   if (path == "/hello") {
     // Fremlin's dynamic page: <h1>Hello NAME</h1>, NAME from the query, HTML-escaped.
-    char* query_bytes = in_ + (query.data() - in_);
+    // No query: its view may be null, and no pointer arithmetic may be done on it.
+    char* query_bytes = query.empty() ? nullptr : in_ + (query.data() - in_);
     long name_len = query.empty() ? -1 : query_param(query, "name", {query_bytes, query.size()});
     if (name_len == -2 || name_len > static_cast<long>(limits_.max_name))
       return respond_error(400, close, head_only);

@@ -78,6 +78,11 @@ class connection {
   /// The peer sent EOF: requests already received are answered, then wants_close().
   void peer_closed();
 
+  /// The socket failed (an I/O error, a timeout, EOF in the middle of a request) and will be
+  /// closed: counts the lost connection in `errors` when a request was in progress (an idle
+  /// keep-alive connection that times out is no error). Call at most once.
+  void broken();
+
   /// The next bytes to send; empty() when there is nothing to write.
   pending_output output();
 

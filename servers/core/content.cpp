@@ -98,10 +98,6 @@ std::string build_head(int status, std::string_view content_type, uint64_t conte
   return head;
 }
 
-content_store::~content_store() {
-  for (int fd : open_fds_) ::close(fd);
-}
-
 void content_store::add(std::string path, std::shared_ptr<static_file> file) {
   files_.emplace(std::move(path), std::move(file));
 }
@@ -138,23 +134,19 @@ content_store content_store::from_directory(const std::string& docroot,
       continue;
     }
     std::string name = p.string();
-    int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // unreadable files are simply not served
+    unique_fd fd(::open(real.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;  // unreadable files are simply not served
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      continue;
-    }
+    if (::fstat(fd.get(), &st) != 0) continue;
     auto file = std::make_shared<static_file>();
     file->size = static_cast<uint64_t>(st.st_size);
     file->head = build_head(200, mime_type(name), file->size);
     if (file->size < sendfile_threshold && store.bytes_in_memory_ + file->size <= memory_budget) {
-      file->body = read_whole_file(fd, file->size, name);
+      file->body = read_whole_file(fd.get(), file->size, name);
       store.bytes_in_memory_ += file->size;
-      ::close(fd);
     } else {
-      file->fd = fd;
-      store.open_fds_.push_back(fd);
+      file->fd = fd.get();
+      store.open_files_.push_back(std::move(fd));
     }
     std::string rel = "/";
     rel += p.lexically_relative(root).generic_string();

@@ -10,13 +10,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "unique_fd.hpp"
+
 namespace httpbench::core {
 
 /// A complete response except for the Date and Connection lines.
 struct static_file {
   std::string head;   ///< status line and headers up to (not including) Date/Connection/CRLF
   std::string body;   ///< the body, when kept in memory
-  int fd = -1;        ///< open file to sendfile from, when not in memory
+  int fd = -1;        ///< open file to sendfile from, when not in memory (owned by the store)
   uint64_t size = 0;  ///< body size
   bool in_memory() const { return fd < 0; }
 };
@@ -53,7 +55,6 @@ class content_store {
 
   content_store(content_store&&) noexcept = default;
   content_store& operator=(content_store&&) noexcept = default;
-  ~content_store();
 
  private:
   content_store() = default;
@@ -65,7 +66,7 @@ class content_store {
   };
   std::unordered_map<std::string, std::shared_ptr<static_file>, string_hash, std::equal_to<>>
       files_;
-  std::vector<int> open_fds_;  ///< files kept open for sendfile, closed by the destructor
+  std::vector<unique_fd> open_files_;  ///< files kept open for sendfile
   uint64_t bytes_in_memory_ = 0;
 };
 

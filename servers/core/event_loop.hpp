@@ -3,10 +3,12 @@
 /// copies of it: `sped` runs one, `symped` runs one per forked process (each with its own
 /// poller, created after the fork). Non-blocking sockets, one readiness loop, accept until
 /// EAGAIN, write as soon as a request is parsed and watch for writability only after a short
-/// write, idle timeouts from an idle_list, lingering close after a rejected request.
+/// write, idle timeouts from an idle_list, lingering close after a rejected request, and the
+/// core's stop policy (stop.hpp).
 ///
 /// A template over the poller (epoll_poller, poll_poller, select_poller; explicitly
-/// instantiated in event_loop.cpp), so the choice costs nothing at run time.
+/// instantiated in event_loop.cpp, defined in event_loop_impl.hpp), so the choice costs nothing
+/// at run time.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "idle_list.hpp"
 #include "listener.hpp"
 #include "server.hpp"
+#include "stop.hpp"
 
 namespace httpbench::core {
 
@@ -41,7 +44,8 @@ class event_loop {
   event_loop& operator=(const event_loop&) = delete;
 
   /// Serves until ctx.stop_fd becomes readable, then closes idle connections at once and gives
-  /// the others a 2 s grace period. Returns the exit code (1 if the poller cannot be set up).
+  /// the others the grace period (--grace). Returns the exit code (1 if the poller cannot be
+  /// set up).
   int run();
 
  private:
@@ -54,7 +58,7 @@ class event_loop {
   void start_lingering(slot& s);
   void drain_lingering(slot& s);
   void close_slot(slot& s, bool io_error);
-  int64_t begin_stop();
+  void begin_stop();
   int next_timeout_ms() const;
   void expire_idle();
 
@@ -64,10 +68,10 @@ class event_loop {
   Poller poller_;
   acceptor acceptor_;
   idle_list idle_;
+  grace_period grace_;
   std::vector<std::unique_ptr<slot>> slots_;  ///< indexed by fd
   int64_t timeout_ms_;
   int live_ = 0;
-  bool stopping_ = false;
   bool listen_paused_ = false;
   bool warned_fd_limit_ = false;
 };

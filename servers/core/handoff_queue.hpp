@@ -18,15 +18,9 @@
 #include <span>
 #include <vector>
 
+#include "unique_fd.hpp"  // signal_eventfd, clear_eventfd
+
 namespace httpbench::core {
-
-/// Makes the eventfd `fd` readable (adds 1 to its counter), waking a thread asleep on it in
-/// epoll or poll. Errors are ignored: the only one possible on a non-blocking eventfd is a
-/// counter about to overflow, which is readable already.
-void signal_eventfd(int fd) noexcept;
-
-/// Makes the non-blocking eventfd `fd` unreadable again (reads and discards its counter).
-void clear_eventfd(int fd) noexcept;
 
 /// `T` is what is handed on, typically a pointer to a connection.
 template <class T>

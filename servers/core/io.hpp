@@ -1,15 +1,28 @@
 #pragma once
 /// Moving bytes between a socket and a connection: the read and write halves every backend
-/// runs. Templated on the system calls so user-level thread libraries (ST, Pth) can pass their
-/// own wrappers; the default is plain POSIX.
+/// runs, and the whole life of a connection on a blocking socket. Templated on the system calls
+/// (a "system-call policy") so user-level thread libraries (ST, Pth, fibers) pass their own; the
+/// default is plain POSIX. A policy is a struct of static functions:
+///
+///   read, writev, sendfile   as the POSIX calls; where the call would block, they block (or
+///                            wait in the library's scheduler), and fail with errno set after
+///                            the idle timeout
+///   wait_readable(fd, ms)    called after a read said EAGAIN: waits until `fd` is readable;
+///                            false once `ms` milliseconds have passed (lingering close)
+///   stopping()               true once the server is stopping (read_idle's rule)
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "connection.hpp"
+#include "idle_list.hpp"
+#include "stop.hpp"
+#include "unique_fd.hpp"
 
 namespace httpbench::core {
 
@@ -20,13 +33,19 @@ enum class io_status {
   error,   ///< the connection is broken (reset, timeout on a blocking socket, ...)
 };
 
-/// Plain POSIX system calls.
+/// Plain POSIX system calls, on blocking sockets whose reads and writes time out
+/// (SO_RCVTIMEO/SO_SNDTIMEO, see serve_socket()).
 struct posix_io {
   static ssize_t read(int fd, void* buf, size_t n) { return ::read(fd, buf, n); }
   static ssize_t writev(int fd, const iovec* iov, int n) { return ::writev(fd, iov, n); }
   static ssize_t sendfile(int out, int in, off_t* off, size_t n) {
     return ::sendfile(out, in, off, n);
   }
+  static bool wait_readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, timeout_ms) != 0;  // an EINTR counts as ready: the caller looks again
+  }
+  static bool stopping() { return stop_flag != 0; }
 };
 
 /// Reads once into `c` and handles what arrived. `closed` means EOF (peer_closed() was called).
@@ -77,12 +96,23 @@ io_status write_from(int fd, connection& c) {
 /// that buffer to every idle connection (with 10,000 idle keep-alive connections, 160 MiB).
 /// Bytes the connection cannot take yet (pipelined requests waiting for output room) are fed
 /// after writing what it has queued, so this may write.
+///
+/// The idle-at-stop rule of every blocking model lives here: once Sys::stopping(), an idle
+/// connection reads nothing new. Its reading is shut down, so what the peer already sent is
+/// still answered and then EOF ends it. A backend only has to wake the reads that were already
+/// waiting when the stop came (they retry on EINTR, or see the EOF of a shutdown).
 template <class Sys = posix_io>
 io_status read_idle(int fd, connection& c) {
   char first[512];
   ssize_t n;
-  while ((n = Sys::read(fd, first, sizeof first)) < 0 && errno == EINTR) {
-  }
+  do {
+    if (Sys::stopping()) [[unlikely]] {
+      ::shutdown(fd, SHUT_RD);
+      n = ::recv(fd, first, sizeof first, MSG_DONTWAIT);  // buffered bytes, else EOF
+    } else {
+      n = Sys::read(fd, first, sizeof first);
+    }
+  } while (n < 0 && errno == EINTR);
   if (n == 0) {
     c.peer_closed();
     return io_status::closed;
@@ -96,37 +126,74 @@ io_status read_idle(int fd, connection& c) {
   return io_status::ok;
 }
 
-/// Serves one connection on a blocking socket until it is done: the whole life of a
-/// connection in the thread-, process- and user-thread-per-connection models. Returns false
-/// when the connection ended on an I/O error or a timeout rather than cleanly.
-template <class Sys = posix_io>
-bool serve_blocking(int fd, connection& c) {
+/// How long a lingering close waits, in all, for the peer to finish sending.
+inline constexpr int linger_ms = 500;
+
+/// Lingering close, first half: after a rejected request the response is out, but the peer may
+/// still be sending, and closing a socket with unread input makes the kernel send RST, which can
+/// destroy the response before the client reads it. So stop sending, and keep reading.
+inline void start_linger(int fd) { ::shutdown(fd, SHUT_WR); }
+
+/// Lingering close, second half, on readiness: reads and discards what has arrived. True once
+/// the peer is done (EOF or an error): close the socket then (or after linger_ms anyway).
+inline bool drain_linger(int fd) {
+  char sink[512];
   for (;;) {
-    if (write_from<Sys>(fd, c) != io_status::ok) return false;
-    if (c.wants_close()) return true;
-    switch (c.idle() ? read_idle<Sys>(fd, c) : read_into<Sys>(fd, c)) {
-      case io_status::ok: break;
-      case io_status::closed: if (!c.wants_write()) return c.idle(); break;
-      case io_status::again: case io_status::error: return false;
-    }
+    ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) continue;
+    return !(n < 0 && (errno == EAGAIN || errno == EINTR));
   }
+}
+
+/// The whole lingering close on a blocking socket, waiting with Sys::wait_readable (so a
+/// user-level thread lets the others run) for at most linger_ms in all. Does not close `fd`.
+template <class Sys = posix_io>
+void linger(int fd) {
+  start_linger(fd);
+  int64_t give_up = idle_list::now_ms() + linger_ms;
+  for (;;) {
+    if (drain_linger(fd)) return;
+    int64_t left = give_up - idle_list::now_ms();
+    if (left <= 0 || !Sys::wait_readable(fd, static_cast<int>(left))) return;
+  }
+}
+
+/// How a connection served on a blocking socket ended.
+enum class served {
+  clean,     ///< the peer closed, a response closed it, or it was idle at the stop
+  lost,      ///< an I/O error or a timeout ended it (connection::broken() counted it)
+  rejected,  ///< a request was rejected: the response went out with a lingering close
+};
+
+/// Serves one connection on a blocking socket until it is done: the whole life of a connection
+/// in the thread-, process- and user-thread-per-connection models, except the close() (the
+/// caller owns the socket). A connection lost in the middle of a request is counted as an error
+/// here, and after a rejected request the socket lingers (linger<Sys>()).
+template <class Sys = posix_io>
+served serve_blocking(int fd, connection& c) {
+  for (;;) {
+    if (write_from<Sys>(fd, c) != io_status::ok) break;
+    if (c.wants_close()) {
+      if (!c.closing_on_error()) return served::clean;
+      linger<Sys>(fd);
+      return served::rejected;
+    }
+    io_status read = c.idle() ? read_idle<Sys>(fd, c) : read_into<Sys>(fd, c);
+    if (read == io_status::closed && !c.wants_write()) {
+      if (c.idle()) return served::clean;
+      break;  // EOF in the middle of a request
+    }
+    if (read == io_status::again || read == io_status::error) break;
+  }
+  c.broken();
+  return served::lost;
 }
 
 struct server_context;
 
-/// A connection's whole life on a blocking socket, for the backends that give each connection a
-/// thread or process of its own (thread, threadpool, fork, prefork): reads and writes time out
-/// after --idle-timeout like an idle timer, and a connection lost mid-request counts as an
-/// error. Does not close `fd`: returns true when the caller should close it with
-/// lingering_close() (a request was rejected), false for a plain close. See close_served().
-bool serve_blocking_socket(server_context& ctx, int fd);
-
-/// Closes a socket after serve_blocking_socket(): lingering when `rejected`.
-void close_served(int fd, bool rejected);
-
-/// Half-closes and discards what the peer still sends (briefly), then closes: closing a socket
-/// with unread input makes the kernel send RST, which can destroy the error response we just
-/// sent before the client reads it. Bounded to `max_wait_ms` in total.
-void lingering_close(int fd, int max_wait_ms = 500);
+/// A connection's whole life on a blocking socket but the close, for the backends that give each
+/// connection a kernel thread or process of its own (thread, threadpool, fork, prefork): reads
+/// and writes time out after --idle-timeout like an idle timer, then serve_blocking().
+served serve_socket(server_context& ctx, int fd);
 
 }  // namespace httpbench::core

@@ -14,7 +14,7 @@
 
 namespace httpbench::core {
 
-int open_listener(const listen_options& options, std::string& error) {
+unique_fd open_listener(const listen_options& options, std::string& error) {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
@@ -31,27 +31,25 @@ int open_listener(const listen_options& options, std::string& error) {
     addr_len = sizeof *v6;
   } else {
     error = "--bind " + options.bind + " is not an IPv4 or IPv6 address";
-    return -1;
+    return {};
   }
-  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
+  unique_fd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
     error = std::string("socket: ") + std::strerror(errno);
-    return -1;
+    return {};
   }
   int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (options.reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (options.reuseport) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   std::string where = (addr.ss_family == AF_INET6 ? "[" + host + "]" : host) + ":" +
                       std::to_string(options.port);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
     error = "cannot bind " + where + ": " + std::strerror(errno);
-    ::close(fd);
-    return -1;
+    return {};
   }
-  if (::listen(fd, options.backlog) != 0) {
+  if (::listen(fd.get(), options.backlog) != 0) {
     error = "cannot listen on " + where + ": " + std::strerror(errno);
-    ::close(fd);
-    return -1;
+    return {};
   }
   return fd;
 }
@@ -75,6 +73,14 @@ std::string local_address(int fd) {
   return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
 }
 
+uint16_t local_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
 bool set_nonblocking(int fd, bool nonblocking) {
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0) return false;
@@ -88,17 +94,14 @@ void set_nodelay(int fd) {
 }
 
 acceptor::acceptor(int listen_fd)
-    : listen_fd_(listen_fd), spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+    : listen_fd_(listen_fd), spare_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
-acceptor::~acceptor() {
-  if (spare_fd_ >= 0) ::close(spare_fd_);
-}
-
-accept_status acceptor::accept_one(int& fd, bool nonblocking) {
+accept_status acceptor::accept_one(unique_fd& fd, bool nonblocking) {
   for (;;) {
-    fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
-    if (fd >= 0) {
-      set_nodelay(fd);
+    fd.reset(::accept4(listen_fd_, nullptr, nullptr,
+                       SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)));
+    if (fd) {
+      set_nodelay(fd.get());
       return accept_status::accepted;
     }
     switch (errno) {
@@ -109,11 +112,11 @@ accept_status acceptor::accept_one(int& fd, bool nonblocking) {
       case EMFILE: case ENFILE:
         // Out of descriptors: free the spare, accept and close the connection (the client
         // sees it closed rather than hanging), take the spare back.
-        if (spare_fd_ >= 0) {
-          ::close(spare_fd_);
-          int victim = ::accept(listen_fd_, nullptr, nullptr);
-          if (victim >= 0) ::close(victim);
-          spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (spare_) {
+          spare_.reset();
+          unique_fd victim(::accept(listen_fd_, nullptr, nullptr));
+          victim.reset();
+          spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
           if (dropped_++ == 0)
             std::fprintf(stderr, "httpbench: out of file descriptors; dropping connections "
                                  "(raise ulimit -n or lower --max-conns)\n");
@@ -126,7 +129,7 @@ accept_status acceptor::accept_one(int& fd, bool nonblocking) {
   }
 }
 
-accept_status acceptor::accept_blocking(int& fd, bool nonblocking, int stop_fd) {
+accept_status acceptor::accept_blocking(unique_fd& fd, bool nonblocking, int stop_fd) {
   for (;;) {
     accept_status s = accept_one(fd, nonblocking);
     if (s != accept_status::again) return s;

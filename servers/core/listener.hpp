@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "unique_fd.hpp"
+
 namespace httpbench::core {
 
 /// Options for open_listener().
@@ -14,12 +16,15 @@ struct listen_options {
   bool reuseport = false;  ///< SO_REUSEPORT, for backends that open one socket per process
 };
 
-/// Opens a non-blocking listening TCP socket. On failure returns -1 and sets `error` to a
-/// sentence naming the address and the reason.
-int open_listener(const listen_options& options, std::string& error);
+/// Opens a non-blocking listening TCP socket. On failure returns an invalid unique_fd and sets
+/// `error` to a sentence naming the address and the reason.
+unique_fd open_listener(const listen_options& options, std::string& error);
 
 /// The "HOST:PORT" a socket is bound to (IPv6 hosts in brackets).
 std::string local_address(int fd);
+
+/// The port a socket is bound to (0 when it cannot be read).
+uint16_t local_port(int fd);
 
 bool set_nonblocking(int fd, bool nonblocking);
 
@@ -34,24 +39,25 @@ enum class accept_status { accepted, again, stopped, error };
 /// drops the pending connection instead of leaving it in the queue to wake us for ever.
 class acceptor {
  public:
+  /// Accepts from `listen_fd` (not owned).
   explicit acceptor(int listen_fd);
-  ~acceptor();
   acceptor(const acceptor&) = delete;
   acceptor& operator=(const acceptor&) = delete;
 
-  /// One non-blocking accept4(). `fd` is set when `accepted`. The new socket is non-blocking
-  /// when `nonblocking` and has TCP_NODELAY set.
-  accept_status accept_one(int& fd, bool nonblocking);
+  /// One non-blocking accept4(). `fd` receives the connection when `accepted`. The new socket
+  /// is non-blocking when `nonblocking` and has TCP_NODELAY set.
+  accept_status accept_one(unique_fd& fd, bool nonblocking);
 
   /// Blocks until a connection is accepted (returns `accepted`) or `stop_fd` becomes readable
   /// (returns `stopped`). For backends whose main loop is just "accept, hand off".
-  accept_status accept_blocking(int& fd, bool nonblocking, int stop_fd);
+  accept_status accept_blocking(unique_fd& fd, bool nonblocking, int stop_fd);
 
+  /// Connections accepted and closed at once because no descriptor was left (EMFILE/ENFILE).
   uint64_t dropped_for_fd_limit() const { return dropped_; }
 
  private:
   int listen_fd_;
-  int spare_fd_;
+  unique_fd spare_;  ///< given up for a moment to accept and drop a connection at EMFILE
   uint64_t dropped_ = 0;
 };
 

@@ -25,6 +25,8 @@ std::string format_usage(const backend_info& info) {
       "  --max-conns N            connections open at once (default 16384)\n"
       "  --stack-size BYTES       per-thread/fiber stack, e.g. 64k (default 64k)\n"
       "  --idle-timeout S         close connections idle for S seconds (default 30)\n"
+      "  --grace S                at SIGTERM, connections inside a request get S seconds to\n"
+      "                           finish, e.g. 0.5 (default 2)\n"
       "  --backlog N              listen() backlog (default 4096)\n"
       "  --sendfile-threshold B   bodies >= B bytes go out with sendfile (default 64k)\n"
       "  --ready-file PATH        write HOST:PORT to PATH once accepting\n"
@@ -67,6 +69,24 @@ bool is_normalized_path(std::string_view path) {
   size_t len = 0;
   return normalize_path(path, {copy.data(), copy.size()}, len) == path_status::ok &&
          std::string_view(copy.data(), len) == path;
+}
+
+// "2", "0.5", "10.25": seconds with up to three decimals, as milliseconds.
+bool parse_millis(std::string_view text, int& out_ms, int max_ms) {
+  size_t dot = text.find('.');
+  std::string_view whole = text.substr(0, dot), fraction;
+  if (dot != std::string_view::npos) fraction = text.substr(dot + 1);
+  if (whole.empty() || fraction.size() > 3 || (dot != std::string_view::npos && fraction.empty()))
+    return false;
+  int seconds = 0, millis = 0;
+  if (!parse_int(whole, seconds, 0, max_ms / 1000)) return false;
+  if (!fraction.empty()) {
+    if (!parse_int(fraction, millis, 0, 999)) return false;
+    for (size_t i = fraction.size(); i < 3; ++i) millis *= 10;
+  }
+  if (seconds * 1000 + millis > max_ms) return false;
+  out_ms = seconds * 1000 + millis;
+  return true;
 }
 
 const tunable* find_tunable(const backend_info& info, std::string_view key) {
@@ -180,6 +200,8 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
       if (!parse_size(v, c.stack_size) || c.stack_size < 4096) return bad("a size >= 4k");
     } else if (arg == "--idle-timeout") {
       if (!parse_int(v, c.idle_timeout_s, 1, 86400)) return bad("seconds 1-86400");
+    } else if (arg == "--grace") {
+      if (!parse_millis(v, c.grace_ms, 3'600'000)) return bad("seconds 0-3600, such as 2 or 0.5");
     } else if (arg == "--backlog") {
       if (!parse_int(v, c.backlog, 1, 1 << 20)) return bad("an integer >= 1");
     } else if (arg == "--sendfile-threshold") {

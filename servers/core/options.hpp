@@ -19,6 +19,7 @@ struct server_config {
   int max_conns = 16384;
   size_t stack_size = 64 * 1024;
   int idle_timeout_s = 30;
+  int grace_ms = 2000;  ///< --grace: how long connections inside a request may finish at stop
   int backlog = 4096;
   size_t sendfile_threshold = 64 * 1024;
   size_t max_header_bytes = 8 * 1024;  ///< request line + headers

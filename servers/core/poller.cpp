@@ -23,33 +23,31 @@ uint32_t to_epoll(uint32_t events) {
 // ---- epoll ----
 
 epoll_poller::epoll_poller() : epfd_(::epoll_create1(EPOLL_CLOEXEC)), buf_(1024) {
-  if (epfd_ < 0) {
+  if (!epfd_) {
     std::fprintf(stderr, "epoll_create1: %s\n", std::strerror(errno));
     std::abort();
   }
 }
 
-epoll_poller::~epoll_poller() { ::close(epfd_); }
-
 bool epoll_poller::add(int fd, uint32_t events) {
   epoll_event ev{};
   ev.events = to_epoll(events);
   ev.data.fd = fd;
-  return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+  return ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 bool epoll_poller::modify(int fd, uint32_t events) {
   epoll_event ev{};
   ev.events = to_epoll(events);
   ev.data.fd = fd;
-  return ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+  return ::epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void epoll_poller::remove(int fd) { ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+void epoll_poller::remove(int fd) { ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
 int epoll_poller::wait(std::span<ready_event> out, int timeout_ms) {
   int max = static_cast<int>(std::min(out.size(), buf_.size()));
-  int n = ::epoll_wait(epfd_, buf_.data(), max, timeout_ms);
+  int n = ::epoll_wait(epfd_.get(), buf_.data(), max, timeout_ms);
   if (n < 0) return 0;  // EINTR: the caller re-checks its stop flag and timers
   for (int i = 0; i < n; ++i) {
     uint32_t e = buf_[i].events;

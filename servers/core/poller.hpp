@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "unique_fd.hpp"
+
 namespace httpbench::core {
 
 /// Event bits used by every poller.
@@ -32,7 +34,6 @@ class epoll_poller {
  public:
   static constexpr const char* name = "epoll";
   epoll_poller();
-  ~epoll_poller();
   epoll_poller(const epoll_poller&) = delete;
   epoll_poller& operator=(const epoll_poller&) = delete;
   /// Each returns false with errno set on failure.
@@ -45,7 +46,7 @@ class epoll_poller {
   static int max_fd() { return -1; }
 
  private:
-  int epfd_;
+  unique_fd epfd_;
   std::vector<epoll_event> buf_;
 };
 

@@ -2,7 +2,6 @@
 #include "server.hpp"
 
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,17 +15,14 @@
 
 namespace httpbench::core {
 
-volatile std::sig_atomic_t stop_flag = 0;
-
 namespace {
 
-int stop_event_fd = -1;
+int stop_event_fd = -1;  ///< for the signal handler; owned by main()
 
 extern "C" void on_stop_signal(int) {
   int saved = errno;
   stop_flag = 1;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(stop_event_fd, &one, sizeof one);
+  signal_eventfd(stop_event_fd);
   errno = saved;
 }
 
@@ -66,8 +62,6 @@ std::string stats_json(const server_context& ctx, double uptime_s) {
 }
 
 }  // namespace
-
-bool server_context::stop_requested() const { return stop_flag != 0; }
 
 long raise_fd_limit() {
   rlimit rl{};
@@ -130,24 +124,26 @@ int main(int argc, char** argv) {
     }
   }
 
-  stop_event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_event_fd < 0) {
+  unique_fd stop_event = make_eventfd();
+  if (!stop_event) {
     std::fprintf(stderr, "%s: eventfd: %s\n", prog.c_str(), std::strerror(errno));
     return 1;
   }
+  stop_event_fd = stop_event.get();
   install_signal_handlers();
 
   std::string error;
   bool reuseport = info.listen_reuseport != nullptr && info.listen_reuseport(config);
   listen_options lo{config.bind, config.port, config.backlog, reuseport};
-  int listen_fd = open_listener(lo, error);
-  if (listen_fd < 0) {
+  unique_fd listener = open_listener(lo, error);
+  if (!listener) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), error.c_str());
     return 1;
   }
-  server_context ctx{config, info, content, *make_shared_stats(), listen_fd, stop_event_fd, {}};
+  std::string address = local_address(listener.get());
+  server_context ctx{config,        info, content, *make_shared_stats(), std::move(listener),
+                     stop_event_fd, {}};
 
-  std::string address = local_address(listen_fd);
   if (!config.ready_file.empty() && !write_ready_file(config.ready_file, address)) {
     std::fprintf(stderr, "%s: cannot write --ready-file %s: %s\n", prog.c_str(),
                  config.ready_file.c_str(), std::strerror(errno));

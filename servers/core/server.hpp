@@ -11,6 +11,8 @@
 #include "content.hpp"
 #include "options.hpp"
 #include "stats.hpp"
+#include "stop.hpp"
+#include "unique_fd.hpp"
 
 namespace httpbench::core {
 
@@ -19,9 +21,12 @@ struct server_context {
   const backend_info& info;
   const content_store& content;
   server_stats& stats;
-  int listen_fd;  ///< non-blocking, listening
+  /// The listening socket: non-blocking, listening. A backend may close it to stop accepting
+  /// (listener.reset()); forked children hold a copy of their own.
+  unique_fd listener;
   /// An eventfd that becomes (and stays) readable once SIGTERM/SIGINT arrives: add it to your
-  /// poll set, never read it. Forked children share it, so they see the parent's stop too.
+  /// poll set, never read it. Owned by the core. Forked children share it, so they see the
+  /// parent's stop too.
   int stop_fd;
   /// Extra members for the stats line, e.g. "\"accepts_per_process\": [1, 2]". A backend may
   /// set it before run() returns.
@@ -32,13 +37,12 @@ struct server_context {
   /// An integer tunable (declared with a range), already checked when the options were parsed.
   size_t number(std::string_view key) const { return core::setting_number(config, info, key); }
   /// True once SIGTERM or SIGINT has been received by this process.
-  bool stop_requested() const;
+  bool stop_requested() const { return stop_flag != 0; }
   /// Connection limits from the configuration.
   connection_limits limits() const { return limits_from(config); }
+  /// The stop policy's grace period (--grace), not yet begun.
+  grace_period grace() const { return grace_period(config.grace_ms); }
 };
-
-/// Set by the SIGTERM/SIGINT handler; readable from any thread and from signal handlers.
-extern volatile std::sig_atomic_t stop_flag;
 
 /// Sets the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 long raise_fd_limit();

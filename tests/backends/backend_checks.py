@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import resource
 import selectors
 import shutil
@@ -19,7 +20,7 @@ import pytest
 
 from e2e_client import Connection, request
 from e2e_docroot import FILES
-from e2e_server import Backend, ServerProcess, all_process_stats, assert_still_serving, load_backends
+from e2e_server import Backend, ServerProcess, all_process_stats, assert_still_serving, fetch, load_backends
 
 INDEX = FILES["/index.html"][0]
 CLIENT_TIMEOUT_S = 90
@@ -322,3 +323,20 @@ def open_idle_keep_alive(server: ServerProcess, count: int, batch: int = 500) ->
             sock.close()
         raise
     return socks
+
+
+def assert_killed_worker_is_replaced(server: ServerProcess, workers: int) -> None:
+    """Kills one of the server's `workers` worker processes (SIGKILL): the core's supervisor must
+    reap it, start another in its place, say so on stderr, and the server must go on serving."""
+    assert wait_until(lambda: len(live_children_of(server.pid)) == workers, 5), live_children_of(server.pid)
+    victim = live_children_of(server.pid)[0]
+    os.kill(victim, signal.SIGKILL)  # a worker of the server the test started
+    assert wait_until(
+        lambda: victim not in live_children_of(server.pid) and len(live_children_of(server.pid)) == workers, 5
+    ), f"pool not refilled after worker {victim} died: {live_children_of(server.pid)}"
+    assert wait_until(lambda: not zombies_of(server.pid), 5), "the dead worker was not reaped"
+    for _ in range(50):
+        assert fetch(server, request("/index.html", close=True)).status == 200
+    result = server.stop()
+    server.check_clean_exit(result)
+    assert any("restarting" in line for line in result.stderr), result.stderr

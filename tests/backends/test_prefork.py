@@ -3,18 +3,16 @@ busy the next connection waits in the backlog instead of failing; a dead worker 
 
 from __future__ import annotations
 
-import os
 import signal
 
 from backend_checks import (
     assert_burst_of_one_shot_requests_all_succeed,
+    assert_killed_worker_is_replaced,
     assert_busy_pool_queues_a_connection,
-    INDEX,
     hold_served_connections,
     keep_alive_rounds,
     live_children_of,
     wait_until,
-    zombies_of,
 )
 from e2e_client import request
 from e2e_server import fetch
@@ -47,18 +45,7 @@ def test_max_conns_caps_the_pool(launch):
 
 
 def test_dead_worker_is_replaced_and_serving_continues(launch):
-    server = launch(NAME, "--workers", "3")
-    assert wait_until(lambda: len(live_children_of(server.pid)) == 3, 5)
-    victim = live_children_of(server.pid)[0]
-    os.kill(victim, signal.SIGKILL)  # a worker of the server this test started
-    assert wait_until(lambda: victim not in live_children_of(server.pid) and len(live_children_of(server.pid)) == 3, 5), (
-        f"pool not refilled after worker {victim} died: {live_children_of(server.pid)}"
-    )
-    assert wait_until(lambda: not zombies_of(server.pid), 5), "the dead worker was not reaped"
-    for _ in range(20):
-        assert fetch(server, request("/index.html")).body == INDEX
-    stats = server.check_clean_exit(server.stop())
-    assert stats.get("worker_restarts") == 1, stats
+    assert_killed_worker_is_replaced(launch(NAME, "--workers", "3"), workers=3)
 
 
 def test_sigterm_ends_idle_workers_promptly(launch):

@@ -6,7 +6,6 @@ and the stats line's accepts_per_process adds up to the connections; a dead work
 from __future__ import annotations
 
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from backend_checks import (
     assert_holds_keep_alive_connections,
+    assert_killed_worker_is_replaced,
     backend_named,
     need_descriptors,
     open_idle_keep_alive,
@@ -112,16 +112,7 @@ def test_shared_socket_modes_use_one_listening_socket_and_an_epoll_per_worker(la
 
 
 def test_a_killed_worker_is_replaced_and_serving_continues(launch):
-    server = launch(NAME, "--workers", "2")
-    assert wait_until(lambda: len(live_children_of(server.pid)) == 2, 5)
-    victim = live_children_of(server.pid)[0]
-    os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: len(live_children_of(server.pid)) == 2 and victim not in live_children_of(server.pid), 5)
-    for _ in range(50):
-        assert fetch(server, request("/index.html", close=True)).status == 200
-    result = server.stop()
-    server.check_clean_exit(result)
-    assert any("restarting" in line for line in result.stderr), result.stderr
+    assert_killed_worker_is_replaced(launch(NAME, "--workers", "2"), workers=2)
 
 
 def test_sigterm_stops_every_worker_and_prints_one_stats_line(launch):

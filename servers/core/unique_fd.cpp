@@ -1,8 +1,12 @@
-#include "handoff_queue.hpp"
+#include "unique_fd.hpp"
 
-#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include <cstdint>
 
 namespace httpbench::core {
+
+unique_fd make_eventfd() { return unique_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
 
 void signal_eventfd(int fd) noexcept {
   uint64_t one = 1;

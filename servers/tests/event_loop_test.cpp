@@ -1,0 +1,204 @@
+// The event loop (SPED, shared by sped and symped) over a fake poller that records what the loop
+// asks of it and hands the waiting to poll(): the connection cap pauses and resumes the listener
+// (an EPOLLEXCLUSIVE one by removing it), descriptors past the poller's limit are refused, idle
+// connections time out, a rejected request lingers, and the stop policy.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/event_loop_impl.hpp"
+#include "core/poller.hpp"
+#include "test_server.hpp"
+
+namespace httpbench::core {
+
+/// Records add/modify/remove of the listening socket, and refuses to modify an exclusive
+/// registration as epoll does. max_fd() is what a test sets.
+struct recording_poller {
+  static constexpr const char* name = "recording";
+  static inline int listener = -1;
+  static inline int limit = -1;
+  static inline std::mutex mutex;
+  static inline std::vector<std::string> calls;  ///< about the listener only
+
+  static void note(const std::string& call, int fd) {
+    if (fd != listener) return;
+    std::lock_guard lock(mutex);
+    calls.push_back(call);
+  }
+  static std::vector<std::string> listener_calls() {
+    std::lock_guard lock(mutex);
+    return calls;
+  }
+  bool add(int fd, uint32_t events) {
+    note(events & poll_exclusive ? "add exclusive" : events ? "add read" : "add none", fd);
+    if (events & poll_exclusive) exclusive.push_back(fd);
+    return inner.add(fd, events & ~poll_exclusive);
+  }
+  bool modify(int fd, uint32_t events) {
+    for (int e : exclusive)
+      if (e == fd) return false;  // EPOLLEXCLUSIVE: EINVAL
+    note(events ? "modify read" : "modify none", fd);
+    return inner.modify(fd, events);
+  }
+  void remove(int fd) {
+    note("remove", fd);
+    std::erase(exclusive, fd);
+    inner.remove(fd);
+  }
+  int wait(std::span<ready_event> out, int timeout_ms) { return inner.wait(out, timeout_ms); }
+  static int max_fd() { return limit; }
+
+  poll_poller inner;
+  std::vector<int> exclusive;
+};
+
+template class event_loop<recording_poller>;
+
+namespace {
+
+using namespace test_support;
+using clock = std::chrono::steady_clock;
+
+constexpr std::string_view get_index = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+class EventLoop : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    recording_poller::calls.clear();
+    recording_poller::limit = -1;
+    server_.config.idle_timeout_s = 10;
+    server_.config.grace_ms = 2000;
+  }
+  /// Starts the loop on its own thread.
+  void start(event_loop_options options = {}) {
+    ctx_.emplace(server_.context());
+    ASSERT_TRUE(ctx_->listener) << server_.error;
+    recording_poller::listener = ctx_->listener.get();
+    port_ = local_port(ctx_->listener.get());
+    options.listen_fd = ctx_->listener.get();
+    loop_.emplace(*ctx_, options);
+    done_ = std::async(std::launch::async, [this] { return loop_->run(); });
+  }
+  /// Signals the stop and waits for run() to return; the time it took.
+  clock::duration stop() {
+    auto start = clock::now();
+    server_.request_stop();
+    EXPECT_EQ(done_.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_EQ(done_.get(), 0);
+    return clock::now() - start;
+  }
+  void TearDown() override {
+    if (done_.valid()) stop();
+  }
+  bool answered(int fd) { return receive(fd, "</html>\n").starts_with("HTTP/1.1 200 OK"); }
+
+  test_server server_;
+  std::optional<server_context> ctx_;
+  std::optional<event_loop<recording_poller>> loop_;
+  std::future<int> done_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(EventLoop, AtTheConnectionCapTheListenerIsPausedUntilAConnectionCloses) {
+  start({.max_conns = 1});
+  unique_fd a = connect_client(port_), b = connect_client(port_, 300);
+  send_all(a.get(), get_index);
+  EXPECT_TRUE(answered(a.get()));
+  send_all(b.get(), get_index);
+  EXPECT_EQ(receive(b.get()), "") << "served beyond the cap";
+  EXPECT_EQ(recording_poller::listener_calls(),
+            (std::vector<std::string>{"add read", "modify none"}));
+  a.reset();
+  timeval tv{3, 0};
+  ::setsockopt(b.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  EXPECT_TRUE(answered(b.get()));
+  EXPECT_EQ(recording_poller::listener_calls().at(2), "modify read");
+}
+
+TEST_F(EventLoop, AnExclusiveListenerIsPausedByRemovingItAndResumedByAddingItAgain) {
+  start({.max_conns = 1, .exclusive_accept = true});
+  unique_fd a = connect_client(port_);
+  send_all(a.get(), get_index);
+  EXPECT_TRUE(answered(a.get()));
+  a.reset();
+  unique_fd b = connect_client(port_);
+  send_all(b.get(), get_index);
+  EXPECT_TRUE(answered(b.get()));
+  std::vector<std::string> calls = recording_poller::listener_calls();
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[0], "add exclusive");
+  EXPECT_EQ(calls[1], "remove");
+  EXPECT_EQ(calls[2], "add exclusive");
+}
+
+TEST_F(EventLoop, ConnectionsOnDescriptorsPastThePollersLimitAreClosedAndCounted) {
+  int lowest_free = ::dup(0);
+  ::close(lowest_free);
+  recording_poller::limit = lowest_free + 1;  // the listener and stop fd fit, connections do not
+  std::atomic<uint64_t> accepted{0};
+  start({.accepted = &accepted});
+  unique_fd a = connect_client(port_), b = connect_client(port_), c = connect_client(port_);
+  EXPECT_TRUE(closed_by_peer(c.get()));
+  EXPECT_GE(server_.stats.errors.load(), 1u);
+  EXPECT_EQ(accepted.load(), server_.stats.connections.load());
+}
+
+TEST_F(EventLoop, ASilentConnectionIsClosedAfterTheIdleTimeout) {
+  server_.config.idle_timeout_s = 1;
+  start();
+  unique_fd a = connect_client(port_, 3000);
+  auto begin = clock::now();
+  EXPECT_TRUE(closed_by_peer(a.get()));
+  EXPECT_GE(clock::now() - begin, std::chrono::milliseconds(900));
+  EXPECT_EQ(server_.stats.errors.load(), 0u);  // idle, not in a request: no error
+}
+
+TEST_F(EventLoop, ARejectedRequestIsAnsweredThenTheConnectionLingersAtMostLingerMs) {
+  start({.max_conns = 1});
+  unique_fd bad = connect_client(port_);
+  send_all(bad.get(), "BLAH\r\n\r\n");
+  EXPECT_TRUE(receive(bad.get()).starts_with("HTTP/1.1 400"));  // then EOF: we shut down writing
+  // `bad` stays open and silent: the slot is held while it lingers, then closed.
+  auto begin = clock::now();
+  unique_fd next = connect_client(port_);
+  send_all(next.get(), get_index);
+  EXPECT_TRUE(answered(next.get()));
+  auto waited = clock::now() - begin;
+  EXPECT_GE(waited, std::chrono::milliseconds(linger_ms - 100));
+  EXPECT_LT(waited, std::chrono::milliseconds(linger_ms + 1500));
+}
+
+TEST_F(EventLoop, AtTheStopIdleConnectionsCloseAndARequestInProgressMayFinish) {
+  start();
+  unique_fd idle = connect_client(port_), busy = connect_client(port_);
+  send_all(idle.get(), get_index);
+  EXPECT_TRUE(answered(idle.get()));
+  send_all(busy.get(), "GET / HTTP/1.1\r\nHo");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  server_.request_stop();
+  EXPECT_TRUE(closed_by_peer(idle.get()));
+  send_all(busy.get(), "st: x\r\n\r\n");
+  EXPECT_TRUE(answered(busy.get())) << "the request in progress was not let finish";
+  busy.reset();
+  EXPECT_LT(stop(), std::chrono::milliseconds(1500)) << "run() waited although nothing was left";
+}
+
+TEST_F(EventLoop, TheGracePeriodBoundsARequestThatNeverCompletes) {
+  server_.config.grace_ms = 300;
+  start();
+  unique_fd stalled = connect_client(port_);
+  send_all(stalled.get(), "GET / HTTP/1.1\r\nHo");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto took = stop();
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(1500));
+}
+
+}  // namespace
+}  // namespace httpbench::core

@@ -1,0 +1,255 @@
+// The io.hpp templates, driven through a scripted system-call policy: what read_into, write_from,
+// read_idle, linger and serve_blocking do with each answer a system call can give (partial,
+// EINTR, EAGAIN, EOF, errors), and the idle-at-stop rule. The socket is a real socketpair, so
+// what the policy does not script happens for real.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "core/content.hpp"
+#include "core/io.hpp"
+#include "core/stats.hpp"
+
+namespace httpbench::core {
+namespace {
+
+/// One scripted answer: `result` >= 0 is a count of bytes (for read, the bytes are taken from
+/// `data`); < 0 fails with `error`.
+struct answer {
+  ssize_t result;
+  int error = 0;
+  std::string data = {};
+};
+
+/// The policy: each call takes the next scripted answer for its kind, or, with none left, does
+/// the real system call. Every call is logged.
+struct scripted_io {
+  static inline std::deque<answer> reads, writes, waits;
+  static inline std::vector<std::string> log;
+  static inline bool stopping_now = false;
+
+  static void reset() {
+    reads.clear();
+    writes.clear();
+    waits.clear();
+    log.clear();
+    stopping_now = false;
+  }
+  static bool take(std::deque<answer>& script, answer& a) {
+    if (script.empty()) return false;
+    a = script.front();
+    script.pop_front();
+    return true;
+  }
+  static ssize_t result(const answer& a) {
+    if (a.result < 0) errno = a.error;
+    return a.result;
+  }
+  static ssize_t read(int fd, void* buf, size_t n) {
+    log.push_back("read");
+    answer a;
+    if (!take(reads, a)) return ::read(fd, buf, n);
+    std::memcpy(buf, a.data.data(), std::min(n, a.data.size()));
+    return a.result >= 0 ? static_cast<ssize_t>(std::min(n, a.data.size())) : result(a);
+  }
+  static ssize_t writev(int fd, const iovec* iov, int n) {
+    log.push_back("writev");
+    answer a;
+    if (!take(writes, a)) return ::writev(fd, iov, n);
+    if (a.result < 0) return result(a);
+    // A short write: send exactly `result` bytes of the iovecs for real.
+    std::string bytes;
+    for (int i = 0; i < n && bytes.size() < static_cast<size_t>(a.result); ++i)
+      bytes.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    bytes.resize(static_cast<size_t>(a.result));
+    return ::write(fd, bytes.data(), bytes.size());
+  }
+  static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
+    log.push_back("sendfile");
+    return ::sendfile(out, in, offset, n);
+  }
+  static bool wait_readable(int fd, int timeout_ms) {
+    log.push_back("wait_readable");
+    answer a;
+    if (take(waits, a)) return a.result > 0;
+    return posix_io::wait_readable(fd, timeout_ms);
+  }
+  static bool stopping() { return stopping_now; }
+};
+
+constexpr std::string_view get_index = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+class Io : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scripted_io::reset();
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    ours_.reset(fds[0]);
+    peer_.reset(fds[1]);
+    timeval tv{2, 0};  // nothing here may hang the suite
+    ::setsockopt(ours_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(peer_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  // Everything the peer can read now (it waits up to 2 s for the first byte, then not at all).
+  std::string peer_reads() {
+    std::string out;
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(peer_.get(), buf, sizeof buf, out.empty() ? 0 : MSG_DONTWAIT)) > 0;)
+      out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+  void peer_sends(std::string_view bytes) {
+    ASSERT_EQ(::write(peer_.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  }
+
+  content_store content_ = content_store::builtin();
+  server_stats stats_;
+  connection c_{content_, stats_};
+  unique_fd ours_, peer_;
+};
+
+TEST_F(Io, ReadIntoRetriesEintrAndMapsEagainEofAndErrors) {
+  scripted_io::reads = {{-1, EINTR}, {5, 0, "GET /"}};
+  EXPECT_EQ(read_into<scripted_io>(ours_.get(), c_), io_status::ok);
+  EXPECT_EQ(scripted_io::log.size(), 2u);
+  EXPECT_EQ(stats_.bytes_received, 5u);
+  scripted_io::reads = {{-1, EAGAIN}};
+  EXPECT_EQ(read_into<scripted_io>(ours_.get(), c_), io_status::again);
+  scripted_io::reads = {{-1, ECONNRESET}};
+  EXPECT_EQ(read_into<scripted_io>(ours_.get(), c_), io_status::error);
+  scripted_io::reads = {{0}};
+  EXPECT_EQ(read_into<scripted_io>(ours_.get(), c_), io_status::closed);
+  EXPECT_TRUE(c_.wants_close());  // EOF in the middle of a request: nothing to answer
+}
+
+TEST_F(Io, WriteFromResumesAfterShortWritesAndEintrAndStopsAtEagain) {
+  c_.feed(get_index);
+  ASSERT_TRUE(c_.wants_write());
+  scripted_io::writes = {{10}, {-1, EINTR}, {-1, EAGAIN}};
+  EXPECT_EQ(write_from<scripted_io>(ours_.get(), c_), io_status::again);
+  EXPECT_EQ(stats_.bytes_sent, 10u);
+  EXPECT_EQ(write_from<scripted_io>(ours_.get(), c_), io_status::ok);  // the rest, for real
+  std::string got = peer_reads();
+  EXPECT_TRUE(got.starts_with("HTTP/1.1 200 OK\r\n")) << got;
+  EXPECT_EQ(got.size(), stats_.bytes_sent);
+  scripted_io::writes = {{-1, EPIPE}};
+  c_.feed(get_index);
+  EXPECT_EQ(write_from<scripted_io>(ours_.get(), c_), io_status::error);
+}
+
+TEST_F(Io, ServeBlockingAnswersUntilThePeerClosesCleanly) {
+  peer_sends(std::string(get_index) + std::string(get_index));
+  ::shutdown(peer_.get(), SHUT_WR);
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::clean);
+  EXPECT_EQ(stats_.requests, 2u);
+  EXPECT_EQ(stats_.errors, 0u);
+  std::string got = peer_reads();
+  EXPECT_EQ(got.find("HTTP/1.1 200 OK"), 0u);
+  EXPECT_NE(got.find("HTTP/1.1 200 OK", 10), std::string::npos);
+}
+
+TEST_F(Io, EofInTheMiddleOfARequestIsALostConnectionAndAnError) {
+  peer_sends("GET / HTTP/1.1\r\nHo");
+  ::shutdown(peer_.get(), SHUT_WR);
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::lost);
+  EXPECT_EQ(stats_.errors, 1u);
+}
+
+TEST_F(Io, IdleConnectionTimingOutIsLostButNoError) {
+  scripted_io::reads = {{-1, EAGAIN}};  // SO_RCVTIMEO expired while idle
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::lost);
+  EXPECT_EQ(stats_.errors, 0u);
+}
+
+TEST_F(Io, RejectedRequestIsAnsweredThenLingersUntilThePeerCloses) {
+  peer_sends("BLAH\r\n\r\nmore bytes the client was still sending");
+  auto start = std::chrono::steady_clock::now();
+  ::shutdown(peer_.get(), SHUT_WR);  // the peer finishes: the linger ends at once
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::rejected);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(linger_ms));
+  EXPECT_TRUE(peer_reads().starts_with("HTTP/1.1 400"));
+  char c;
+  EXPECT_EQ(::recv(peer_.get(), &c, 1, 0), 0);  // our side was shut down for writing
+}
+
+TEST_F(Io, LingerGivesUpAfterLingerMsWhenThePeerNeverCloses) {
+  peer_sends("leftover");
+  auto start = std::chrono::steady_clock::now();
+  linger<scripted_io>(ours_.get());
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(linger_ms - 20));
+  EXPECT_LT(waited, std::chrono::milliseconds(linger_ms + 500));
+  EXPECT_NE(std::find(scripted_io::log.begin(), scripted_io::log.end(), "wait_readable"),
+            scripted_io::log.end());
+}
+
+TEST_F(Io, LingerEndsWhenThePolicysWaitSaysTimeOut) {
+  scripted_io::waits = {{0}};
+  auto start = std::chrono::steady_clock::now();
+  linger<scripted_io>(ours_.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  EXPECT_EQ(scripted_io::log, std::vector<std::string>{"wait_readable"});
+}
+
+TEST_F(Io, AtTheStopAnIdleConnectionAnswersWhatWasSentThenEndsWithoutWaiting) {
+  peer_sends(get_index);
+  scripted_io::stopping_now = true;
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::clean);
+  EXPECT_EQ(stats_.requests, 1u);
+  EXPECT_TRUE(peer_reads().starts_with("HTTP/1.1 200 OK"));
+  // The policy's read, which would have waited for a next request, was never called.
+  EXPECT_EQ(std::find(scripted_io::log.begin(), scripted_io::log.end(), "read"),
+            scripted_io::log.end());
+}
+
+TEST_F(Io, AWaitInterruptedByTheStopEndsTheIdleConnection) {
+  // The backend wakes a connection waiting for its next request: the read says EINTR.
+  scripted_io::reads = {{-1, EINTR}};
+  struct stop_on_eintr : scripted_io {
+    static ssize_t read(int fd, void* buf, size_t n) {
+      ssize_t r = scripted_io::read(fd, buf, n);
+      scripted_io::stopping_now = true;
+      return r;
+    }
+  };
+  EXPECT_EQ(serve_blocking<stop_on_eintr>(ours_.get(), c_), served::clean);
+  EXPECT_EQ(scripted_io::log, std::vector<std::string>{"read"});
+  EXPECT_EQ(stats_.errors, 0u);
+}
+
+TEST_F(Io, PipelinedRequestsBeyondOneOutputQueueInOneIdleReadAreAllAnswered) {
+  // 28 requests in one 504-byte read: the output queue (48 segments) fills after 23 responses;
+  // the rest wait in the connection and are answered as the output drains.
+  std::string burst;
+  for (int i = 0; i < 28; ++i) burst += "GET / HTTP/1.1\r\n\r\n";
+  ASSERT_LE(burst.size(), 512u);  // read_idle's first read takes it whole
+  scripted_io::reads = {{static_cast<ssize_t>(burst.size()), 0, burst}};
+  EXPECT_EQ(read_idle<scripted_io>(ours_.get(), c_), io_status::ok);
+  EXPECT_LT(stats_.requests, 28u);
+  EXPECT_FALSE(c_.wants_read());
+  EXPECT_EQ(write_from<scripted_io>(ours_.get(), c_), io_status::ok);
+  EXPECT_EQ(stats_.requests, 28u);
+  std::string got = peer_reads();
+  size_t responses = 0;
+  for (size_t at = got.find("HTTP/1.1 200"); at != std::string::npos;
+       at = got.find("HTTP/1.1 200", at + 1))
+    ++responses;
+  EXPECT_EQ(responses, 28u);
+}
+
+TEST_F(Io, BytesPipelinedAfterAConnectionCloseRequestAreNotAnswered) {
+  std::string in = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n" + std::string(get_index);
+  scripted_io::reads = {{static_cast<ssize_t>(in.size()), 0, in}};
+  EXPECT_EQ(serve_blocking<scripted_io>(ours_.get(), c_), served::clean);
+  EXPECT_EQ(stats_.requests, 1u);
+}
+
+}  // namespace
+}  // namespace httpbench::core

@@ -1,0 +1,142 @@
+// The supervisor of child processes, run in the test process: pool children restarted with
+// back-off, per-slot shared counters, the parent-death signal, a crashed one-shot child counted
+// as an error, and the stop: SIGTERM, then SIGKILL after the grace period.
+#include <gtest/gtest.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <future>
+#include <thread>
+
+#include "core/supervisor.hpp"
+#include "test_server.hpp"
+
+namespace httpbench::core {
+namespace {
+
+using namespace test_support;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// In a child: wait to be signalled.
+int sleep_until_signalled() {
+  for (;;) ::pause();
+}
+
+// Reaps and refills until `done()` or `ms` pass.
+template <class Done>
+bool supervise_until(supervisor& s, Done done, int ms = 3000) {
+  auto give_up = clock::now() + milliseconds(ms);
+  while (!done() && clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(10));
+    s.reap();
+    s.refill();
+  }
+  return done();
+}
+
+class Supervisor : public ::testing::Test {
+ protected:
+  void SetUp() override { server_.config.grace_ms = 300; }
+  test_server server_;
+  server_context ctx_ = server_.context();
+};
+
+TEST_F(Supervisor, PoolChildrenShareCountersWithTheParentAndKnowTheirDeathSignal) {
+  supervisor s(ctx_, SIGTERM);
+  ASSERT_TRUE(s.start_pool(2, [&](size_t slot) {
+    int death = 0;
+    ::prctl(PR_GET_PDEATHSIG, &death);
+    s.slot_counter(slot).store(100 + slot * 10 + static_cast<uint64_t>(death));
+    return sleep_until_signalled();
+  }));
+  EXPECT_EQ(s.live(), 2u);
+  auto filled = [&] { return s.slot_counter(0).load() != 0 && s.slot_counter(1).load() != 0; };
+  ASSERT_TRUE(supervise_until(s, filled));
+  EXPECT_EQ(s.slot_counter(0).load(), 100u + SIGTERM);
+  EXPECT_EQ(s.slot_counter(1).load(), 110u + SIGTERM);
+  s.stop();
+  EXPECT_EQ(s.live(), 0u);
+}
+
+TEST_F(Supervisor, APoolChildThatDiesIsRestartedInItsSlot) {
+  supervisor s(ctx_, SIGKILL);
+  ASSERT_TRUE(s.start_pool(1, [&](size_t slot) {
+    s.slot_counter(slot).store(static_cast<uint64_t>(::getpid()));
+    return sleep_until_signalled();
+  }));
+  ASSERT_TRUE(supervise_until(s, [&] { return s.slot_counter(0).load() != 0; }));
+  auto first = static_cast<pid_t>(s.slot_counter(0).load());
+  ASSERT_EQ(::kill(first, SIGKILL), 0);  // a child of this test
+  auto replaced = [&] {
+    auto pid = static_cast<pid_t>(s.slot_counter(0).load());
+    return pid != first && s.live() == 1;
+  };
+  ASSERT_TRUE(supervise_until(s, replaced));
+  EXPECT_EQ(s.restarts(), 1u);
+  s.stop();
+  EXPECT_EQ(s.restarts(), 1u) << "children ended by stop() are not restarted";
+  EXPECT_EQ(s.live(), 0u);
+}
+
+TEST_F(Supervisor, AChildThatKeepsDyingYoungIsRestartedAfterGrowingPauses) {
+  supervisor s(ctx_, SIGKILL);
+  ASSERT_TRUE(s.start_pool(1, [](size_t) { return 3; }));  // dies at once, every time
+  auto began = clock::now();
+  ASSERT_TRUE(supervise_until(s, [&] { return s.restarts() >= 3; }));
+  // Pauses of 0.1 s and 0.2 s before the second and third restarts: it does not spin.
+  EXPECT_GE(clock::now() - began, milliseconds(250));
+  EXPECT_GT(s.refill(), 0) << "the next restart should be pending after a pause";
+  s.stop();
+}
+
+TEST_F(Supervisor, AOneShotChildThatCrashesCountsAnErrorAndOneThatExitsDoesNot) {
+  supervisor s(ctx_, SIGTERM);
+  ASSERT_TRUE(s.spawn_one([] { return 0; }));
+  ASSERT_TRUE(s.spawn_one([]() -> int { std::abort(); }));
+  EXPECT_EQ(s.live(), 2u);
+  ASSERT_TRUE(supervise_until(s, [&] { return s.live() == 0; }));
+  EXPECT_EQ(server_.stats.errors.load(), 1u);
+  s.stop();
+}
+
+TEST_F(Supervisor, StopEndsChildrenWithSigtermAndKillsThoseThatIgnoreItAfterTheGrace) {
+  supervisor polite(ctx_, SIGTERM);
+  ASSERT_TRUE(polite.spawn_one([] { return sleep_until_signalled(); }));
+  std::this_thread::sleep_for(milliseconds(50));
+  auto start = clock::now();
+  polite.stop();
+  EXPECT_LT(clock::now() - start, milliseconds(250)) << "a child ending at SIGTERM was waited for";
+
+  supervisor stubborn(ctx_, SIGTERM);
+  ASSERT_TRUE(stubborn.spawn_one([] {
+    std::signal(SIGTERM, SIG_IGN);
+    return sleep_until_signalled();
+  }));
+  std::this_thread::sleep_for(milliseconds(50));
+  start = clock::now();
+  stubborn.stop();
+  auto took = clock::now() - start;
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, milliseconds(2000));
+  EXPECT_EQ(stubborn.live(), 0u);
+  EXPECT_EQ(server_.stats.errors.load(), 0u);  // killed by us: no error
+}
+
+TEST_F(Supervisor, SuperviseReturnsAtTheStopAndExitsAreSeenOnTheExitFd) {
+  supervisor s(ctx_, SIGTERM);
+  ASSERT_TRUE(s.start_pool(1, [](size_t) { return sleep_until_signalled(); }));
+  auto stopper = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    server_.request_stop();
+  });
+  s.supervise();
+  s.stop();
+  EXPECT_EQ(s.live(), 0u);
+}
+
+}  // namespace
+}  // namespace httpbench::core
