@@ -66,6 +66,7 @@ class Variant:
     args: tuple[str, ...] = ()
     ranked: bool = True  # False: a series drawn for a figure (e.g. Fig. 1(a)), never ranked
     repetitions: int | None = None  # run in the first N repetitions only (None: all)
+    max_connections: int | None = None  # what this configuration holds, if less than the backend (select)
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions
 PAGE_KEYS = ("size_bytes", "dynamic")
 PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
 QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections", "idle_connections")
-VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions")
+VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions", "max_connections")
 VALIDITY_KEYS = ("server_min_utilization", "client_max_utilization")
 CALIBRATION_KEYS = ("client_max_utilization", "probe_s")
 MEMORY_KEYS = ("connections",)
@@ -383,8 +384,9 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
             vargs = []
         ranked = c.boolean(raw, prefix, "ranked", True)
         vreps = c.integer(raw, prefix, "repetitions", None, 1)
+        vmax = c.integer(raw, prefix, "max_connections", None, 1)
         if vname and vbackend:
-            variants.append(Variant(vname, vbackend, tuple(vargs), ranked, vreps))
+            variants.append(Variant(vname, vbackend, tuple(vargs), ranked, vreps, vmax))
 
     ld = c.table(data, "load", True, LOAD_KEYS)
     mode = c.choice(ld, "load", "mode", "closed", LOAD_MODES)

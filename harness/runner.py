@@ -143,8 +143,9 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
         b = backends[v.backend]
         targets.append(Target(label=v.name, kind="toy", backend=v.backend, model=b.model, category=category_of(b),
                               executable=str(b.binary), args=exp.backend_args.get(v.backend, ()) + v.args,
-                              max_connections=b.max_connections, ranked=v.ranked, pool=sizes_a_pool(b),
-                              repetitions=v.repetitions))
+                              max_connections=min(x for x in (b.max_connections, v.max_connections) if x)
+                              if (b.max_connections or v.max_connections) else None,
+                              ranked=v.ranked, pool=sizes_a_pool(b), repetitions=v.repetitions))
     inst = production.installed()
     wanted = list(production.PRODUCTION_SERVERS) if exp.production == "all" else list(exp.production)
     for name in wanted:
