@@ -252,13 +252,15 @@ class ServerCgroup:
                 path = root / PARENT / self.name
                 path.mkdir(parents=True, exist_ok=True)
                 self._dirs[key] = path
-            # The highest CPU weight: stray work on the server's CPU (kernel threads, another
-            # process) then takes as little of it as the scheduler allows, and a capped server
-            # still gets its whole allowance.
-            if lay.version == 2:
-                (self._dirs["cpu"] / "cpu.weight").write_text("10000")
-            else:
-                (self._dirs["cpu"] / "cpu.shares").write_text("262144")
+            # The highest CPU weight, on the server's cgroup and on the shared parent (weights
+            # compete level by level, so the parent's is what other processes on the CPU meet):
+            # stray work on the server's CPU (kernel threads, another process) then takes as
+            # little of it as the scheduler allows, and a capped server gets its whole allowance.
+            for d in (self._dirs["cpu"].parent, self._dirs["cpu"]):
+                if lay.version == 2:
+                    (d / "cpu.weight").write_text("10000")
+                else:
+                    (d / "cpu.shares").write_text("262144")
             if self.share is not None:
                 self.quota_us, self.period_us = bandwidth(self.share)
                 if lay.version == 2:

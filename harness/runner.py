@@ -585,13 +585,13 @@ class Runner:
             raise RunError(str(exc)) from None
 
     def warmup_for(self, target: Target, level: int) -> float:
-        """Warm-up before the kept window: three response times at this load (estimated from
+        """Warm-up before the kept window: two response times at this load (estimated from
         the calibration's throughput), at least 0.3 s and at most 6 s."""
         if self.exp.load.warmup_s is not None:
             return self.exp.load.warmup_s
         rate = self.capacity.get(target.label)
         response_s = level / rate if rate else 0.003 * level
-        return min(6.0, max(0.3, 3 * response_s))
+        return min(6.0, max(0.3, 2 * response_s))
 
     def point_path(self, page: str | None) -> str:
         if page == "dynamic":

@@ -214,7 +214,7 @@ def method_page(a: Analysis) -> list[Figure]:
         page.paragraph(f"The loadgen opens the connections over {load.get('ramp_s') or 0:g} s (--ramp), keeps them "
                        "alive and sends the requests over them; connections/s is the connections over the time to "
                        "the last connect, queries/s the completed requests over the kept window.")
-    window = (f"a warm-up chosen per point (three response times at that load, 0.3–6 s), then a kept window of "
+    window = (f"a warm-up chosen per point (two response times at that load, 0.3–6 s), then a kept window of "
               f"{load['window_s']:g} s" if load.get("window_s") else
               f"{load.get('requests', '?')} requests per point, the first and last {load.get('discard', '?')} "
               f"discarded (the paper's rule)")

@@ -79,9 +79,8 @@ def dynamic_run(tmp_path: Path, dynamic_cost: float) -> Path:
 
 
 def test_a_dynamic_page_as_cheap_as_the_static_one_agrees_and_a_slow_one_does_not(tmp_path: Path):
-    close = {c.statement[:40]: c.verdict for c in fremlin.claims(fremlin.summarize(dynamic_run(tmp_path, 20.5)))}
-    assert set(close.values()) == {AGREES}
-    assert len(close) == 3  # under a millisecond; close to static with and without keep-alive
+    close = [c.verdict for c in fremlin.claims(fremlin.summarize(dynamic_run(tmp_path, 20.5)))]
+    assert close == [AGREES] * 3  # under a millisecond; close to static with and without keep-alive
     slow = fremlin.claims(fremlin.summarize(dynamic_run(tmp_path, 40.0)))
     assert [c.verdict for c in slow if "close to" in c.statement] == [DISAGREES, DISAGREES]
 
@@ -93,6 +92,7 @@ def test_many_connection_claims_compare_the_event_loop_with_nginx(tmp_path: Path
         for rep in range(3):
             r = _record(name, rep, 10.0, rps, rng)
             r["offered_load"] = 10000
+            r["loadgen"]["measured_load"] = 9990.0
             r["loadgen"].update(connects=10000, connect_phase_s=conn_s * (1 + rng.uniform(-0.01, 0.01)),
                                 client_max_rss_kib=30000)
             records.append(r)
