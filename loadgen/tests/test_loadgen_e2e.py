@@ -124,7 +124,7 @@ def test_measured_load_equals_concurrency_without_keep_alive_on_a_healthy_server
 
 
 def test_keep_alive_connections_open_over_the_ramp_and_the_connect_phase_says_how_long(real_server, run_loadgen):
-    run = run_loadgen("-c", "200", "-k", "-n", "20000", "--ramp", "500ms", real_server.url())
+    run = run_loadgen("-c", "200", "-k", "-d", "1500ms", "--ramp", "500ms", real_server.url())
     assert run.returncode == 0, run.stderr
     r = run.result
     assert r["connects"] == 200
