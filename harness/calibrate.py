@@ -10,7 +10,10 @@ With one client core, a faster server makes the client busier, so the fastest se
 2. The client's work is proportional to the server's throughput, which is proportional to the
    server's share while the server is the bottleneck, so the share that gives ``client_max``
    is estimated as trial × client_max / measured; it is then verified on the fastest server
-   and lowered by 10 % steps until the client stays within bounds (at most ``MAX_STEPS``).
+   and lowered by 10 % steps (at most ``MAX_STEPS``) until the client stays within bounds *and*
+   the server uses at least ``server_min`` of its allowance: a share so large that the server
+   waits for the client (a keep-alive load of a few connections drains a large quota before the
+   client answers) would not be server-bound either.
 
 Every probe is kept in meta.json (``calibration.probes``), and the throughput of each server at
 the final share (``capacity_rps``) sizes the warm-up of each point.
@@ -63,7 +66,7 @@ def _say(show: bool, text: str) -> None:
 
 
 def calibrate(runner: "Runner", targets: list["Target"], level: int, cal: Calibration,
-              show: bool = True) -> dict[str, Any]:
+              show: bool = True, server_min: float = 0.9) -> dict[str, Any]:
     """Pick the share (see the module docstring); returns what meta.json keeps."""
     candidates = [t for t in targets if t.ranked]
     probes: list[dict[str, Any]] = []
@@ -86,8 +89,10 @@ def calibrate(runner: "Runner", targets: list["Target"], level: int, cal: Calibr
     for _ in range(MAX_STEPS):
         p = probe(runner, target, level, share, cal.probe_s)
         probes.append(p)
-        _say(show, f"  check {target.label} at {share:.0%}: client {(p['client_utilization'] or 0):.0%}")
-        if p["status"] == "ok" and p["client_utilization"] is not None and p["client_utilization"] <= cal.client_max:
+        _say(show, f"  check {target.label} at {share:.0%}: client {(p['client_utilization'] or 0):.0%}, "
+                   f"server {(p['server_utilization'] or 0):.0%}")
+        if (p["status"] == "ok" and p["client_utilization"] is not None and p["client_utilization"] <= cal.client_max
+                and (p["server_utilization"] is None or p["server_utilization"] >= server_min)):
             verified = p
             break
         if share <= MIN_SHARE:
@@ -96,13 +101,15 @@ def calibrate(runner: "Runner", targets: list["Target"], level: int, cal: Calibr
     if verified is None:
         return {"method": "auto", "share": share, "probes": probes, "fastest": target.label,
                 "capacity_rps": _capacity(probes, share),
-                "reason": f"the client stayed above {cal.client_max:.0%} even at {share:.0%} of a CPU; "
-                          f"points will carry the client-bound flag"}
+                "reason": f"at {share:.0%} of a CPU the client was still above {cal.client_max:.0%} busy or the "
+                          f"server below {server_min:.0%} of its allowance; points may be left out as not "
+                          f"server-bound"}
     _say(show, f"server CPU share: {share:.0%} of one CPU (fastest server {target.label}; client "
                f"{verified['client_utilization']:.0%} busy at {level} clients)")
     return {"method": "auto", "share": share, "rule": f"largest share with the client at most "
-            f"{cal.client_max:.0%} busy against the fastest server at the heaviest load",
-            "client_max": cal.client_max, "level": level, "fastest": target.label,
+            f"{cal.client_max:.0%} busy, and the server using at least {server_min:.0%} of its allowance, against "
+            f"the fastest server at the heaviest load",
+            "client_max": cal.client_max, "server_min": server_min, "level": level, "fastest": target.label,
             "trial_share": TRIAL_SHARE, "probes": probes, "capacity_rps": _capacity(probes, share)}
 
 

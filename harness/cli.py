@@ -123,8 +123,31 @@ def _report(run_dir: Path, summary: bool) -> int:
     pdf, analysis = build_report(run_dir)
     print(f"report: {pdf}")
     if summary:
-        print_ranking(analysis)
+        kind = (analysis.meta.get("experiment") or {}).get("kind", "load-sweep")
+        if kind == "load-sweep":
+            print_ranking(analysis)
+        else:
+            print_cells(run_dir, kind)
     return 0
+
+
+def print_cells(run_dir: Path, kind: str) -> None:
+    """The cells of an experiment that sweeps something other than the offered load, and its claims."""
+    import importlib
+    import json
+
+    from plots.report import CELL_KINDS, _condition_text
+
+    run = importlib.import_module(f"harness.{CELL_KINDS[kind][0]}").summarize(run_dir)
+    print(f"{'server':<16} {'condition':<22} {'valid':>5} {'req/s':>10} {'CPU µs/req':>11}")
+    for c in sorted(run.cells, key=lambda c: (c.backend, c.condition)):
+        rps = f"{c.requests_per_second.value:,.0f}" if c.requests_per_second else "-"
+        cpu = f"{c.cpu_us_per_request.value:.1f}" if c.cpu_us_per_request else "-"
+        print(f"{c.backend:<16} {_condition_text(kind, c.condition):<22} {c.valid:>2}/{c.repetitions:<2} {rps:>10} {cpu:>11}")
+    claims = run_dir / "claims.json"
+    if claims.exists():
+        for c in json.loads(claims.read_text()):
+            print(f"[{c['verdict']}] {c['statement']}  ({c['figure']})")
 
 
 def print_ranking(analysis) -> None:

@@ -496,7 +496,8 @@ class Runner:
                     progress.message(f"resuming: {len(done)} points already measured, {len(todo)} to go")
                 with open(self.run_dir / "runs.jsonl", "a") as out:
                     for point in todo:
-                        progress.describe(f"{point.target.label} c={point.level} "
+                        extra = (f" +{point.idle} idle" if point.idle else "") + (f" {point.page}" if point.page else "")
+                        progress.describe(f"{point.target.label} c={point.level}{extra} "
                                           f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
                         record = self.measure(point)
                         _append(out, record)
@@ -540,7 +541,7 @@ class Runner:
                                 "capacity_rps": {}})
             return
         result = calibrate(self, self.targets, max(self.exp.load.levels), self.exp.calibration,
-                           show=self.show_progress)
+                           show=self.show_progress, server_min=self.exp.validity.server_min)
         self.share = result["share"]
         self.capacity = dict(result.get("capacity_rps") or {})
         if self.share is None:
@@ -739,7 +740,14 @@ class Runner:
 
     def point_line(self, record: dict[str, Any]) -> str:
         """One line per finished point, as hyperfine prints one per benchmark."""
-        head = f"  {record['backend']:<15} c={record['offered_load']:<5} rep {record['repetition'] + 1}: "
+        cond = ""
+        if record.get("idle_connections"):
+            cond += f" +{record['idle_connections']} idle"
+        if record.get("page"):
+            cond += f" {record['page']}"
+        if "keep_alive" in record:
+            cond += " keep-alive" if record["keep_alive"] else " new-conn"
+        head = f"  {record['backend']:<15} c={record['offered_load']:<5}{cond} rep {record['repetition'] + 1}: "
         if record["status"] != "ok":
             return head + f"{record['status'].upper()}: {(record.get('error') or '').splitlines()[0][:100]}"
         lg = record["loadgen"]
