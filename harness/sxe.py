@@ -24,9 +24,9 @@ def summarize(run_dir: Path) -> CellRun:
     return cell_run(run_dir, lambda r: (int(r["offered_load"]),))
 
 
-def connections_per_second(run: CellRun, backend: str) -> Interval | None:
+def connections_per_second(run: CellRun, backend: str, valid_only: bool = True) -> Interval | None:
     vals = [r["loadgen"]["connects"] / r["loadgen"]["connect_phase_s"] for r in run.records
-            if r["backend"] == backend and r["_valid"] and r["loadgen"].get("connect_phase_s")]
+            if r["backend"] == backend and (r["_valid"] or not valid_only) and r["loadgen"].get("connect_phase_s")]
     return bootstrap(vals) if vals else None
 
 

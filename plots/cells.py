@@ -56,7 +56,7 @@ def draw_idle(run: CellRun) -> list[tuple[str, Figure]]:
     for ax in (ax_tp, ax_cpu):
         ax.set_xscale("log")
         style.plain_log_ticks(ax, "x")
-        ax.set_xlabel("idle keep-alive connections held beside the active load (log scale)")
+        ax.set_xlabel("idle keep-alive connections held (log scale; 0 drawn at 1)")
     ax_tp.set_ylim(bottom=0)
     style.thousands(ax_tp)
     ax_tp.set_ylabel("requests per second (active connections)")

@@ -499,9 +499,12 @@ def cells_pages(a: Analysis, kind: str) -> tuple[list[Figure], list[tuple[str, F
                 ["node.js (2010)", "107", "12,344", "148 MB", "–"]]
         for c in sorted(run.cells, key=lambda c: -(c.requests_per_second.value if c.requests_per_second else 0)):
             cps = sxe.connections_per_second(run, c.backend)
+            left_out = cps is None and sxe.connections_per_second(run, c.backend, valid_only=False)
+            cps = cps or left_out
             client = sxe.client_peak_kib(run, c.backend)
             mem = (a.memory.get(c.backend) or {}).get("bytes_per_connection")
-            rows.append([f"{c.backend} (this run)", _fmt(cps.value if cps else None, ",.0f"),
+            rows.append([f"{c.backend} (this run{', left out' if left_out or not c.valid else ''})",
+                         _fmt(cps.value if cps else None, ",.0f"),
                          _fmt(c.requests_per_second.value if c.requests_per_second else None, ",.0f"),
                          _fmt(c.peak_memory_bytes / 2**20 if c.peak_memory_bytes else None, ".1f", "–") + " MiB"
                          + (f" (client {client / 1024:.0f} MiB)" if client else ""),
