@@ -39,20 +39,24 @@ MAX_STEPS = 4
 
 def probe(runner: "Runner", target: "Target", level: int, share: float, seconds: float) -> dict[str, Any]:
     """One short measurement of ``target`` at ``level`` with the server capped at ``share``."""
+    from harness.record import PointRecord
+
     load = dataclasses.replace(runner.exp.load, window_s=seconds)
     saved = runner.exp
     runner.exp = dataclasses.replace(saved, load=load)
-    record: dict[str, Any] = {"status": "ok", "error": None}
+    record = PointRecord(key=f"calibrate|{target.label}|{share}", backend=target.label, base_backend=target.backend,
+                         kind=target.kind, model=target.model, category=target.category, ranked=target.ranked,
+                         offered_load=level, repetition=0, started_at="")
     try:
         runner.run_point(target, level, share, f"calibrate-{target.label}-{share:.3f}", record,
                          warmup_s=min(1.0, max(0.3, 0.001 * level)))
     finally:
         runner.exp = saved
-    lg = record.get("loadgen") or {}
-    sm = record.get("server_metrics") or {}
+    lg = record.loadgen or {}
+    sm = record.server_metrics or {}
     return {
-        "server": target.label, "share": round(share, 4), "level": level, "status": record["status"],
-        "error": record.get("error"),
+        "server": target.label, "share": round(share, 4), "level": level, "status": record.status,
+        "error": record.error,
         "requests_per_second": lg.get("requests_per_second"),
         "client_utilization": (lg.get("client_cpu") or {}).get("utilization"),
         "server_utilization": sm.get("utilization"),

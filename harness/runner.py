@@ -37,9 +37,10 @@ from harness.cgroup import available as cgroups_available
 from harness.experiment import Experiment, experiment_summary, load_experiment, parse_cpu_list
 from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_s
 from harness.progress import Progress
+from harness.record import SCHEMA as RECORD_SCHEMA
+from harness.record import CgroupInfo, PointRecord, ServerInfo
 from harness.server import LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port
 
-RECORD_SCHEMA = 2
 PAGE_FILE = "index.html"
 STATUS_PATH = "/server-status"
 
@@ -499,7 +500,7 @@ class Runner:
                         extra = (f" +{point.idle} idle" if point.idle else "") + (f" {point.page}" if point.page else "")
                         progress.describe(f"{point.target.label} c={point.level}{extra} "
                                           f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
-                        record = self.measure(point)
+                        record = self.measure(point).to_json()
                         _append(out, record)
                         self.records.append(record)
                         progress.message(self.point_line(record))
@@ -601,119 +602,136 @@ class Runner:
             return "/" + STATIC_TWIN
         return self.exp.load.path
 
-    def run_point(self, target: Target, level: int, share: float | None, tag: str,
-                  record: dict[str, Any], warmup_s: float | None = None, idle: int = 0,
-                  path: str | None = None, keep_alive: bool | None = None) -> None:
-        """Start the server in a fresh cgroup, hold ``idle`` idle keep-alive connections to it,
-        load it, account for the kept window, stop it; fills ``record`` (loadgen,
-        server_metrics, server, cgroup)."""
+    def run_point(self, target: Target, level: int, share: float | None, tag: str, record: PointRecord,
+                  warmup_s: float | None = None, idle: int = 0, path: str | None = None,
+                  keep_alive: bool | None = None) -> None:
+        """Launch the server in a fresh cgroup, load it (beside ``idle`` idle keep-alive
+        connections), collect the kept window's accounting, stop it: fills ``record``."""
+        running = self.launch(target, share, tag, record)
+        try:
+            if running.port is not None:
+                result = self.load(running, level, warmup_s, idle, path, keep_alive, record)
+                if result is not None:
+                    self.collect(running, result, share, record)
+        finally:
+            self.stop(running, record)
+
+    def launch(self, target: Target, share: float | None, tag: str, record: PointRecord) -> "_Running":
+        """A fresh cgroup, the server started in it and ready, and the samplers started."""
+        cg = self.new_cgroup(tag, share)
+        logs = self.run_dir / "logs"
+        srv = ServerProcess(self.launch_spec(target), self.server_cpus, logs / f"{target.label}.log", self.guard,
+                            cgroup_enter=cg.enter if cg else None)
+        running = _Running(target=target, cgroup=cg, server=srv, log=logs / f"{target.label}.log")
+        try:
+            running.port = srv.start(self.exp.load.ready_timeout_s)
+        except ServerStartError as exc:
+            record.fail(str(exc))
+            return running
+        assert srv.pid is not None
+        if cg is None:  # no cgroup: the /proc sampler of an uncapped run without root
+            running.cpu_at_start_s = metrics.tree_runtime_s(srv.pid)
+            running.legacy = metrics.TreeSampler(srv.pid)
+            running.legacy.start()
+        running.sampler = WindowSampler(cg, self.status_client(target, running.port))
+        running.sampler.start()
+        return running
+
+    def load(self, running: "_Running", level: int, warmup_s: float | None, idle: int, path: str | None,
+             keep_alive: bool | None, record: PointRecord) -> dict[str, Any] | None:
+        """The loadgen against the running server, beside ``idle`` held connections; its JSON,
+        or None when the point failed."""
         from harness.idle_memory import hold_idle_connections
 
-        cg = self.new_cgroup(tag, share)
-        spec = self.launch_spec(target)
-        logs = self.run_dir / "logs"
-        srv = ServerProcess(spec, self.server_cpus, logs / f"{target.label}.log", self.guard,
-                            cgroup_enter=cg.enter if cg else None)
-        sampler: WindowSampler | None = None
-        legacy: metrics.TreeSampler | None = None
+        json_path = self.run_dir / "tmp" / "loadgen.json"
+        json_path.parent.mkdir(exist_ok=True)
+        url = f"http://127.0.0.1:{running.port}{path or self.exp.load.path}"
+        warm = warmup_s if warmup_s is not None else self.warmup_for(running.target, level)
+        load = self.exp.load if keep_alive is None else dataclasses.replace(self.exp.load, keep_alive=keep_alive)
+        argv = loadgen_argv(self.loadgen, load, level, url, json_path, warm)
+        record.loadgen_argv = argv
         try:
-            port = srv.start(self.exp.load.ready_timeout_s)
-            sid = srv.pid
-            assert sid is not None
-            if cg is None:  # no cgroup: the /proc sampler of an uncapped run without root
-                runtime_before_s = metrics.tree_runtime_s(sid)
-                legacy = metrics.TreeSampler(sid)
-                legacy.start()
-            status = self.status_client(target, port)
-            sampler = WindowSampler(cg, status)
-            sampler.start()
-            json_path = self.run_dir / "tmp" / "loadgen.json"
-            json_path.parent.mkdir(exist_ok=True)
-            url = f"http://127.0.0.1:{port}{path or self.exp.load.path}"
-            warm = warmup_s if warmup_s is not None else self.warmup_for(target, level)
-            load = self.exp.load if keep_alive is None else dataclasses.replace(self.exp.load, keep_alive=keep_alive)
-            argv = loadgen_argv(self.loadgen, load, level, url, json_path, warm)
-            record["loadgen_argv"] = argv
-            with hold_idle_connections(port, idle, self.exp.page_size, timeout_s=30) as held:
+            with hold_idle_connections(running.port, idle, self.exp.page_size, timeout_s=30) as held:
                 if held < idle:
                     raise ServerStartError(f"the server held only {held} of {idle} idle keep-alive connections")
-                if idle:
-                    record["idle_held"] = held
+                record.idle_held = held if idle else None
                 result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(load, warm),
-                                     logs / "loadgen.log")
-            sampler.stop()
-            record["loadgen"] = result
-            if not result.get("completed"):
-                errors = {k: v for k, v in (result.get("errors") or {}).items() if v}
-                record.update(status="error",
-                              error="no request completed in the kept window; loadgen errors: "
-                                    + (", ".join(f"{k}={v}" for k, v in errors.items()) or "none reported")
-                                    + f" (see {logs / 'loadgen.log'})")
-            sm: dict[str, Any] = {}
-            start_ns, end_ns = result.get("window_start_ns"), result.get("window_end_ns")
-            if cg is not None and isinstance(start_ns, int) and isinstance(end_ns, int):
-                sm = window_metrics(sampler, start_ns, end_ns, share, len(parse_cpu_list(self.server_cpus)))
-            elif cg is not None:
-                # A loadgen without window timestamps: the window is taken as the last elapsed_s
-                # of the run (the end of the run is known to within one sampling interval).
-                end = sampler.readings[-1].t_ns
-                start = end - int(float(result.get("elapsed_s", 0)) * 1e9)
-                sm = window_metrics(sampler, start, end, share, len(parse_cpu_list(self.server_cpus)))
-                sm["window_approximate"] = True
-            if cg is not None:
-                sm["peak_memory_bytes"] = cg.memory_peak_bytes()
-            if legacy is not None:
-                legacy.stop()
-                after = legacy.take()
-                sm.update(source="proc", peak_rss_kib=max(after.hwm_kib, legacy.max_rss_kib),
-                          processes_max=legacy.max_processes, threads_max=legacy.max_threads,
-                          cpu_startup_s=round(runtime_before_s, 6))
-            record["server_metrics"] = sm
+                                     self.run_dir / "logs" / "loadgen.log")
         except (ServerStartError, LoadgenError) as exc:
-            record.update(status="error", error=str(exc))
+            record.fail(str(exc))
+            return None
         finally:
-            if sampler is not None:
-                sampler.stop()
-            if legacy is not None:
-                legacy.stop()
-            stop = srv.stop()
-            leftovers = cg.close() if cg is not None else 0
-        record["server"] = {
-            "argv": srv.argv, "pid": srv.pid, "port": srv.port, "cpus": self.server_cpus,
-            "client_cpus": self.client_cpus,
-            "startup_s": None if srv.startup_s is None else round(srv.startup_s, 4),
-            "exit_code": stop.exit_code, "killed_after_grace": stop.killed, "stats": stop.stats,
-            "rusage": stop.rusage, "cgroup_leftovers_killed": leftovers,
-        }
-        record["cgroup"] = None if cg is None else {
-            "share": share, "quota_us": cg.quota_us, "period_us": cg.period_us,
-            "perf_error": cg.perf_error}
-        if stop.exited_by_itself and record["status"] == "ok":
-            record.update(status="error", error=f"the server exited by itself during the load (status "
-                                                f"{stop.exit_code}); see {logs / (target.label + '.log')}")
-        sm = record.get("server_metrics")
+            running.sampler.stop()
+        record.loadgen = result
+        if not result.get("completed"):
+            errors = {k: v for k, v in (result.get("errors") or {}).items() if v}
+            record.fail("no request completed in the kept window; loadgen errors: "
+                        + (", ".join(f"{k}={v}" for k, v in errors.items()) or "none reported")
+                        + f" (see {self.run_dir / 'logs' / 'loadgen.log'})")
+        return result
+
+    def collect(self, running: "_Running", result: dict[str, Any], share: float | None, record: PointRecord) -> None:
+        """The server's costs over the loadgen's kept window (harness/accounting.py)."""
+        cg, sampler = running.cgroup, running.sampler
+        cpus = len(parse_cpu_list(self.server_cpus))
+        sm: dict[str, Any] = {}
+        start_ns, end_ns = result.get("window_start_ns"), result.get("window_end_ns")
+        if cg is not None and isinstance(start_ns, int) and isinstance(end_ns, int):
+            sm = window_metrics(sampler, start_ns, end_ns, share, cpus)
+        elif cg is not None:
+            # A loadgen without window timestamps: the window is taken as the last elapsed_s
+            # of the run (the end of the run is known to within one sampling interval).
+            end = sampler.readings[-1].t_ns
+            sm = window_metrics(sampler, end - int(float(result.get("elapsed_s", 0)) * 1e9), end, share, cpus)
+            sm["window_approximate"] = True
+        if cg is not None:
+            sm["peak_memory_bytes"] = cg.memory_peak_bytes()
+        if running.legacy is not None:
+            running.legacy.stop()
+            after = running.legacy.take()
+            sm.update(source="proc", peak_rss_kib=max(after.hwm_kib, running.legacy.max_rss_kib),
+                      processes_max=running.legacy.max_processes, threads_max=running.legacy.max_threads,
+                      cpu_startup_s=round(running.cpu_at_start_s, 6))
+        record.server_metrics = sm
+
+    def stop(self, running: "_Running", record: PointRecord) -> None:
+        """Stop the samplers and the server, remove its cgroup; the server's part of the record."""
+        if running.sampler is not None:
+            running.sampler.stop()
+        if running.legacy is not None:
+            running.legacy.stop()
+        srv, cg = running.server, running.cgroup
+        stopped = srv.stop()
+        leftovers = cg.close() if cg is not None else 0
+        record.server = ServerInfo(
+            argv=srv.argv, pid=srv.pid, port=srv.port, cpus=self.server_cpus, client_cpus=self.client_cpus,
+            startup_s=None if srv.startup_s is None else round(srv.startup_s, 4), exit_code=stopped.exit_code,
+            killed_after_grace=stopped.killed, stats=stopped.stats, rusage=stopped.rusage,
+            cgroup_leftovers_killed=leftovers)
+        record.cgroup = None if cg is None else CgroupInfo(share=cg.share, quota_us=cg.quota_us,
+                                                           period_us=cg.period_us, perf_error=cg.perf_error)
+        if stopped.exited_by_itself and record.ok:
+            record.fail(f"the server exited by itself during the load (status {stopped.exit_code}); see {running.log}")
+        sm = record.server_metrics
         if sm is not None and cg is None:
             # No cgroup: whole-life rusage (µs, every thread and reaped child) minus start-up.
-            user, sys_ = stop.rusage.get("user_s"), stop.rusage.get("sys_s")
-            if user is not None and sys_ is not None:
+            user, sys_ = stopped.rusage.get("user_s"), stopped.rusage.get("sys_s")
+            if user is not None and sys_ is not None and record.loadgen is not None:
                 sm["cpu_s"] = round(max(0.0, user + sys_ - sm.get("cpu_startup_s", 0.0)), 6)
-                sm["ctx_switches"] = (stop.rusage.get("ctx_voluntary", 0) + stop.rusage.get("ctx_involuntary", 0))
+                sm["ctx_switches"] = stopped.rusage.get("ctx_voluntary", 0) + stopped.rusage.get("ctx_involuntary", 0)
                 sm["source"] = "rusage_minus_startup"
-                elapsed = float(record.get("loadgen", {}).get("run_s") or record["loadgen"].get("elapsed_s") or 0)
-                cpus = len(parse_cpu_list(self.server_cpus))
-                sm["cpu_allowance_s"] = round(elapsed * cpus, 6)
+                elapsed = float(record.loadgen.get("run_s") or record.loadgen.get("elapsed_s") or 0)
+                sm["cpu_allowance_s"] = round(elapsed * len(parse_cpu_list(self.server_cpus)), 6)
                 sm["utilization"] = round(sm["cpu_s"] / sm["cpu_allowance_s"], 4) if elapsed > 0 else None
                 sm["window_s"] = elapsed
 
-    def measure(self, point: Point) -> dict[str, Any]:
-        """Run one point; failures of the server or loadgen become an ``error`` record."""
+    def measure(self, point: Point) -> PointRecord:
+        """Run one point; failures of the server or loadgen make an ``error`` record."""
         target = point.target
-        record: dict[str, Any] = {
-            "schema": RECORD_SCHEMA, "key": point.key, "backend": target.label, "base_backend": target.backend,
-            "kind": target.kind, "model": target.model, "category": target.category, "ranked": target.ranked,
-            "offered_load": point.level, "repetition": point.repetition, "started_at": _now(),
-            "status": "ok", "error": None,
-        }
+        record = PointRecord(key=point.key, backend=target.label, base_backend=target.backend, kind=target.kind,
+                             model=target.model, category=target.category, ranked=target.ranked,
+                             offered_load=point.level, repetition=point.repetition, started_at=_now(),
+                             idle_connections=point.idle or None, page=point.page, keep_alive=point.keep_alive)
         # max_connections is how many connections a backend holds open at once. With a new
         # connection per request, clients beyond it wait in the accept queue (a process or
         # thread pool serves any level, as Apache prefork did in the paper); only connections
@@ -721,21 +739,14 @@ class Runner:
         keep_alive = self.exp.load.keep_alive if point.keep_alive is None else point.keep_alive
         held_open = point.idle + (point.level if keep_alive else 0)
         if target.max_connections is not None and held_open > target.max_connections:
-            record.update(status="skipped", error=f"{held_open} connections held open (offered load "
-                                                  f"{point.level}{' kept alive' if keep_alive else ''}, "
-                                                  f"{point.idle} idle) exceed the backend's max_connections "
-                                                  f"{target.max_connections}")
+            record.skip(f"{held_open} connections held open (offered load {point.level}"
+                        f"{' kept alive' if keep_alive else ''}, {point.idle} idle) exceed the backend's "
+                        f"max_connections {target.max_connections}")
             return record
-        if point.idle:
-            record["idle_connections"] = point.idle
-        if point.page is not None:
-            record["page"] = point.page
-        if point.keep_alive is not None:
-            record["keep_alive"] = point.keep_alive
         t0 = time.monotonic()
         self.run_point(target, point.level, self.share, point.key.replace("|", "-").replace("=", ""), record,
                        idle=point.idle, path=self.point_path(point.page), keep_alive=point.keep_alive)
-        record["duration_s"] = round(time.monotonic() - t0, 3)
+        record.duration_s = round(time.monotonic() - t0, 3)
         return record
 
     def point_line(self, record: dict[str, Any]) -> str:
@@ -845,6 +856,20 @@ class Runner:
             if cg is not None:
                 cg.close()
         return record
+
+
+@dataclass
+class _Running:
+    """A server between launch and stop: its cgroup, process, port and samplers."""
+
+    target: Target
+    cgroup: ServerCgroup | None
+    server: ServerProcess
+    log: Path
+    port: int | None = None
+    sampler: WindowSampler | None = None
+    legacy: metrics.TreeSampler | None = None
+    cpu_at_start_s: float = 0.0
 
 
 def _append(out, record: dict[str, Any]) -> None:

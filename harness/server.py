@@ -1,10 +1,16 @@
-"""Starting, pinning, awaiting and stopping one server.
+"""The server process contract (docs/interfaces.md), from the client's side: starting, pinning,
+awaiting and stopping one server. The one module the harness *and* the end-to-end tests
+(tests/e2e/e2e_server.py) use.
 
-Each server runs in its own session (``start_new_session``), so the harness can signal the whole
-process group and find every process it spawned by session id. The server is pinned with
-``taskset``; it is asked to die with the harness (``PR_SET_PDEATHSIG``) so that even a
-``kill -9`` of the harness leaves no server behind. Stopping is SIGTERM to the group, a grace
-period, then SIGKILL to the group and to any session member that changed group.
+Each server runs in its own session (``start_new_session``), so every process it spawns can be
+found by session id. The server is pinned with ``taskset`` when asked; it is asked to die with
+its starter (``PR_SET_PDEATHSIG``) so that even a ``kill -9`` of the harness leaves no server
+behind. It is ready when it prints ``listening on HOST:PORT`` (ours) or accepts on its port
+(production servers). Stopping is the stop signal (SIGTERM) to the server itself — the contract
+says it then stops the processes it started — a grace period, then SIGKILL to the process group
+and, by pid, to any session member that changed group. Only pids this module started are
+signalled. Its stdout (the ready line, the final stats line) and optionally stderr are drained
+by threads, so a chatty server never blocks on a full pipe.
 """
 
 from __future__ import annotations
@@ -60,11 +66,15 @@ class LaunchSpec:
 @dataclass
 class StopResult:
     exit_code: int | None
-    killed: bool  # SIGTERM was not enough
+    killed: bool  # the stop signal was not enough within the grace period
     rusage: dict[str, float] = field(default_factory=dict)
     stats: dict[str, Any] | None = None
     leftover_killed: int = 0
     exited_by_itself: bool = False  # it was already gone when the harness came to stop it
+    elapsed_s: float = 0.0  # from the stop signal to the server's exit
+    leftover_pids: list[int] = field(default_factory=list)  # session members that outlived it
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
 
 
 class ProcessGuard:
@@ -141,22 +151,27 @@ def parse_stats_line(lines: list[str]) -> dict[str, Any] | None:
 
 
 class ServerProcess:
-    """One running server; use ``start`` then always ``stop`` (in a ``finally``)."""
+    """One running server; use ``start`` then always ``stop`` (in a ``finally``).
 
-    def __init__(self, spec: LaunchSpec, cpus: str | None, log_path: Path, guard: ProcessGuard,
-                 cgroup_enter: Callable[[], None] | None = None):
+    ``log_path``: stderr goes to this file (the harness); None keeps it in ``stderr_lines``
+    (the tests). ``guard`` remembers the session so every exit path can kill it."""
+
+    def __init__(self, spec: LaunchSpec, cpus: str | None = None, log_path: Path | None = None,
+                 guard: ProcessGuard | None = None, cgroup_enter: Callable[[], None] | None = None):
         self.spec = spec
         self.cgroup_enter = cgroup_enter
         self.cpus = cpus
         self.log_path = log_path
-        self.guard = guard
+        self.guard = guard if guard is not None else ProcessGuard()
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.host: str = "127.0.0.1"
         self.startup_s: float | None = None
         self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
+        self._err_reader: threading.Thread | None = None
         self._stopped: StopResult | None = None
         self._reaped: tuple[int, int, Any] | None = None
 
@@ -171,28 +186,34 @@ class ServerProcess:
 
     def start(self, timeout_s: float) -> int:
         """Start and wait until ready; return the port. Raises ``ServerStartError``."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(self.argv)}\n".encode())
-        log.flush()
+        log = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")
+            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(self.argv)}\n".encode())
+            log.flush()
         t0 = time.monotonic()
         try:
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=log,
+                stderr=log if log is not None else subprocess.PIPE,
                 cwd=self.spec.cwd,
                 start_new_session=True,
                 preexec_fn=self._child_setup,
             )
         except OSError as exc:
-            log.close()
             raise ServerStartError(f"cannot execute {self.argv[0]}: {exc.strerror}") from None
-        log.close()
+        finally:
+            if log is not None:
+                log.close()
         self.guard.add(self.proc.pid, " ".join(self.spec.argv))
         self._reader = threading.Thread(target=self._read_stdout, name="server-stdout", daemon=True)
         self._reader.start()
+        if log is None:
+            self._err_reader = threading.Thread(target=self._read_stderr, name="server-stderr", daemon=True)
+            self._err_reader.start()
 
         deadline = t0 + timeout_s
         if self.spec.ready == "tcp":
@@ -225,6 +246,8 @@ class ServerProcess:
         """Reap the server if it has exited, keeping its rusage (Popen.poll would discard it)."""
         if self._reaped is None and self.proc is not None:
             self._reaped = _reap(self.proc.pid, block=False)
+            if self._reaped is not None:
+                self.proc.returncode = os.waitstatus_to_exitcode(self._reaped[1])
         return self._reaped is not None
 
     def _child_setup(self) -> None:
@@ -244,16 +267,27 @@ class ServerProcess:
                     self.port = int(m.group(2))
                     self._ready.set()
 
+    def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.stderr_lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    def alive(self) -> bool:
+        """The server has not exited (a zombie not yet reaped counts as exited)."""
+        return self.proc is not None and not self._exited()
+
     def _log_tail(self, n: int = 8) -> str:
         try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
+            lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path else list(self.stderr_lines)
         except OSError:
             lines = []
         lines = lines[-n:] + [f"(stdout) {l}" for l in self.stdout_lines[-n:]]
         return "\n".join("    " + l for l in lines) or "    (no output)"
 
-    def stop(self, grace_s: float = 5.0) -> StopResult:
-        """SIGTERM the group, wait ``grace_s``, then SIGKILL; idempotent."""
+    def stop(self, grace_s: float = 5.0, sig: int = signal.SIGTERM, wait_members_s: float = 3.0) -> StopResult:
+        """Send ``sig`` to the server, wait ``grace_s`` for it to exit, then SIGKILL its group;
+        processes of its session that outlive it by ``wait_members_s`` are killed by pid and
+        listed in ``leftover_pids``. Idempotent."""
         if self._stopped is not None:
             return self._stopped
         if self.proc is None:
@@ -263,9 +297,10 @@ class ServerProcess:
         killed = False
         exited_by_itself = self._exited()
         reaped = self._reaped
+        started = time.monotonic()
         if reaped is None:
             try:
-                os.killpg(pid, signal.SIGTERM)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + grace_s
@@ -276,14 +311,22 @@ class ServerProcess:
                 killed = True
                 kill_session(pid)
                 reaped = _reap(pid, block=True)
-        # Members that outlived the leader (e.g. workers of a killed master) are killed by pid.
-        leftovers = kill_session(pid) if metrics.session_members(pid) else 0
+        elapsed = time.monotonic() - started
+        # Children of fork/prefork backends follow their parent; give them a moment, then kill
+        # by pid whatever of the session is still there.
+        members = [m.pid for m in metrics.session_members(pid)]
+        deadline = time.monotonic() + wait_members_s
+        while members and time.monotonic() < deadline:
+            time.sleep(0.02)
+            members = [m.pid for m in metrics.session_members(pid)]
+        leftovers = kill_session(pid) if members else 0
         deadline = time.monotonic() + 2.0
         while leftovers and metrics.session_members(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         self.guard.remove(pid)
-        if self._reader is not None:
-            self._reader.join(timeout=2)
+        for reader in (self._reader, self._err_reader):
+            if reader is not None:
+                reader.join(timeout=2)
         exit_code = None
         usage: dict[str, float] = {}
         if reaped is not None:
@@ -296,8 +339,9 @@ class ServerProcess:
                 "ctx_voluntary": ru.ru_nvcsw,
                 "ctx_involuntary": ru.ru_nivcsw,
             }
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
         self._stopped = StopResult(
             exit_code=exit_code,
             killed=killed,
@@ -305,6 +349,10 @@ class ServerProcess:
             stats=parse_stats_line(self.stdout_lines),
             leftover_killed=leftovers,
             exited_by_itself=exited_by_itself,
+            elapsed_s=elapsed,
+            leftover_pids=members,
+            stdout=list(self.stdout_lines),
+            stderr=list(self.stderr_lines),
         )
         return self._stopped
 

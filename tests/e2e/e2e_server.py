@@ -1,27 +1,30 @@
-"""Starting, watching and stopping one `httpd-<backend>` process (docs/interfaces.md).
-
-A server runs in its own session (so its own process group), its stdout and stderr are drained
-by threads so a chatty server can never block on a full pipe, and it is always stopped: SIGTERM
-first, SIGKILL to the whole process group if it is still there. Only PIDs this module started
-are ever signalled.
+"""Starting, watching and stopping one `httpd-<backend>` process (docs/interfaces.md), for the
+end-to-end tests. The process contract itself — reading backends.json, starting a server in its
+own session, waiting for the ready line, stopping it by PID and parsing the stats line — is
+harness/server.py and harness/registry.py, the one client of that contract that the harness and
+the tests share; this module adds what tests need around it (connections, assertions with
+context). Only PIDs started here are ever signalled.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import threading
-import time
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from e2e_docroot import FILES, Docroot
 from e2e_client import DEFAULT_TIMEOUT_S, Connection, Response, request
 
-READY_PATTERN = re.compile(r"^listening on (\[[0-9a-fA-F:.]+\]|[^\s:]+):(\d+)$")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from harness import registry  # noqa: E402
+from harness.server import LaunchSpec, ServerStartError  # noqa: E402
+from harness.server import ServerProcess as _ContractProcess  # noqa: E402
+from harness.server import StopResult as _ContractStop  # noqa: E402
+
 READY_TIMEOUT_S = 15.0
 #: SIGTERM lets in-flight requests finish within a "bounded grace period"; allow for it.
 STOP_TIMEOUT_S = 15.0
@@ -39,12 +42,11 @@ def repo_root() -> Path:
 
 def build_dir() -> Path:
     """$HTTPBENCH_BUILD, else <repo>/build."""
-    env = os.environ.get("HTTPBENCH_BUILD")
-    return Path(env).resolve() if env else repo_root() / "build"
+    return registry.build_dir()
 
 
 def registry_path() -> Path:
-    return build_dir() / "servers" / "backends.json"
+    return registry.backends_json_path()
 
 
 @dataclass(frozen=True)
@@ -65,22 +67,15 @@ class Backend:
 
 
 def load_backends() -> tuple[list[Backend], str | None]:
-    """Reads backends.json. Returns (backends, problem) where problem explains an empty list.
-    $HTTPBENCH_BACKENDS (comma-separated names) restricts the list."""
+    """Reads backends.json (harness/registry.py). Returns (backends, problem) where problem
+    explains an empty list. $HTTPBENCH_BACKENDS (comma-separated names) restricts the list."""
     path = registry_path()
-    if not path.is_file():
-        return [], f"{path} not found: build the servers first (make build), or set HTTPBENCH_BUILD"
     try:
-        data = json.loads(path.read_text())
-        entries = data["backends"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return [], f"{path} is not a valid backend registry: {exc!r}"
-    backends = []
-    for entry in entries:
-        binary = Path(entry.get("binary") or build_dir() / "servers" / f"httpd-{entry['name']}")
-        if not binary.is_absolute():
-            binary = path.parent / binary
-        backends.append(Backend(entry["name"], binary, entry))
+        entries = registry.load_backends()
+    except registry.RegistryError as exc:
+        return [], str(exc)
+    backends = [Backend(b.name, b.binary if b.binary.is_absolute() else path.parent / b.binary, b.raw)
+                for b in entries]
     wanted = os.environ.get("HTTPBENCH_BACKENDS")
     if wanted:
         names = {n.strip() for n in wanted.split(",") if n.strip()}
@@ -92,36 +87,6 @@ def load_backends() -> tuple[list[Backend], str | None]:
     return backends, None
 
 
-class _LineCollector(threading.Thread):
-    """Drains one pipe into a list of lines and signals when a line matches a predicate."""
-
-    def __init__(self, stream, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.stream = stream
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-
-    def run(self) -> None:
-        for raw in iter(self.stream.readline, b""):
-            with self.changed:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                self.changed.notify_all()
-        with self.changed:
-            self.changed.notify_all()
-
-    def wait_for(self, predicate, timeout: float) -> str | None:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for line in self.lines:
-                    if predicate(line):
-                        return line
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.is_alive():
-                    return None
-                self.changed.wait(min(remaining, 0.1))
-
-
 @dataclass
 class StopResult:
     returncode: int | None
@@ -129,7 +94,12 @@ class StopResult:
     stderr: list[str]
     killed: bool
     elapsed_s: float
-    leftover_pids: list[int] = field(default_factory=list)
+    leftover_pids: list[int]
+
+    @classmethod
+    def of(cls, r: _ContractStop) -> "StopResult":
+        return cls(returncode=None if r.killed else r.exit_code, stdout=r.stdout, stderr=r.stderr,
+                   killed=r.killed, elapsed_s=r.elapsed_s, leftover_pids=r.leftover_pids)
 
     @property
     def last_line(self) -> str:
@@ -180,11 +150,7 @@ class ServerProcess:
     def __init__(self, backend: Backend, args: list[str]) -> None:
         self.backend = backend
         self.args = args
-        self.proc: subprocess.Popen | None = None
-        self.host = ""
-        self.port = 0
-        self._stdout: _LineCollector | None = None
-        self._stderr: _LineCollector | None = None
+        self._process = _ContractProcess(LaunchSpec(argv=tuple(self.command)))
         self._stopped: StopResult | None = None
 
     @property
@@ -192,33 +158,29 @@ class ServerProcess:
         return [str(self.backend.binary), *self.args]
 
     @property
+    def proc(self) -> subprocess.Popen | None:
+        return self._process.proc
+
+    @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        assert self._process.pid is not None
+        return self._process.pid
+
+    @property
+    def host(self) -> str:
+        return self._process.host
+
+    @property
+    def port(self) -> int:
+        return self._process.port or 0
 
     def start(self, ready_timeout: float = READY_TIMEOUT_S) -> "ServerProcess":
-        self.proc = subprocess.Popen(
-            self.command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self._stdout = _LineCollector(self.proc.stdout, f"stdout-{self.proc.pid}")
-        self._stderr = _LineCollector(self.proc.stderr, f"stderr-{self.proc.pid}")
-        self._stdout.start()
-        self._stderr.start()
-        line = self._stdout.wait_for(lambda l: READY_PATTERN.match(l) is not None, ready_timeout)
-        if line is None:
+        try:
+            self._process.start(ready_timeout)
+        except ServerStartError as exc:
             result = self.stop()
-            raise AssertionError(
-                f"{' '.join(self.command)} printed no 'listening on HOST:PORT' line within "
-                f"{ready_timeout}s\n{result.describe()}"
-            )
-        match = READY_PATTERN.match(line)
-        assert match is not None
-        self.host = match.group(1).strip("[]")
-        self.port = int(match.group(2))
+            raise AssertionError(f"{' '.join(self.command)} printed no 'listening on HOST:PORT' line within "
+                                 f"{ready_timeout}s: {exc}\n{result.describe()}") from None
         return self
 
     def connect(self, timeout: float = DEFAULT_TIMEOUT_S) -> Connection:
@@ -230,60 +192,21 @@ class ServerProcess:
         return f"http://{host}:{self.port}{path}"
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self._process.alive()
 
     @property
     def stdout_lines(self) -> list[str]:
-        return list(self._stdout.lines) if self._stdout else []
+        return list(self._process.stdout_lines)
 
     @property
     def stderr_lines(self) -> list[str]:
-        return list(self._stderr.lines) if self._stderr else []
+        return list(self._process.stderr_lines)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> StopResult:
         """Sends `sig` to the server process, waits, and SIGKILLs its process group if it (or
         anything it forked) is still there. Safe to call more than once."""
-        if self._stopped is not None:
-            return self._stopped
-        assert self.proc is not None
-        started = time.monotonic()
-        killed = False
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                killed = True
-        elapsed = time.monotonic() - started
-        # Children of fork/prefork backends share the group; give them a moment to follow.
-        leftovers = processes_in_group(self.proc.pid)
-        grace_end = time.monotonic() + 3.0
-        while leftovers and time.monotonic() < grace_end:
-            time.sleep(0.05)
-            leftovers = processes_in_group(self.proc.pid)
-        if killed or leftovers:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        for collector in (self._stdout, self._stderr):
-            if collector is not None:
-                collector.join(5)
-        self._stopped = StopResult(
-            returncode=None if killed else self.proc.returncode,
-            stdout=self.stdout_lines,
-            stderr=self.stderr_lines,
-            killed=killed,
-            elapsed_s=elapsed,
-            leftover_pids=leftovers,
-        )
+        if self._stopped is None:
+            self._stopped = StopResult.of(self._process.stop(grace_s=timeout, sig=sig))
         return self._stopped
 
     def check_clean_exit(self, result: StopResult) -> dict:
