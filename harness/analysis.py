@@ -483,18 +483,15 @@ def findings(a: Analysis) -> list[str]:
                    f"and offered load over their valid points (the paper found r > 0.999 for all but Apache)"
                    + ("; lowest: " + ", ".join(f"{b.backend} r = {b.r_all:.4f}" for b in low[:4]) if low else "")
                    + ".")
-    tp = [b for b in a.backends if b.throughput is not None]
-    if tp:
-        top = max(tp, key=lambda b: b.throughput.value)
-        low_tp = min(tp, key=lambda b: b.throughput.value)
-        out.append(f"Throughput at saturation: highest {top.backend} {_fmt_iv(top.throughput, ',.0f')} requests/s, "
-                   f"lowest {low_tp.backend} {_fmt_iv(low_tp.throughput, ',.0f')} requests/s.")
-    cpu = [b for b in a.backends if b.cpu is not None]
-    if cpu:
-        c_lo = min(cpu, key=lambda b: b.cpu.value)
-        c_hi = max(cpu, key=lambda b: b.cpu.value)
-        out.append(f"Server CPU per request beyond the knee: least {c_lo.backend} {_fmt_iv(c_lo.cpu, '.1f')} µs, "
-                   f"most {c_hi.backend} {_fmt_iv(c_hi.cpu, '.1f')} µs.")
+    for attr, what, spec, unit in (("throughput", "Throughput at saturation: highest", ",.0f", " requests/s"),
+                                   ("cpu", "Server CPU per request beyond the knee: most", ".1f", " µs")):
+        have = [b for b in a.backends if getattr(b, attr) is not None]
+        if have:
+            hi = max(have, key=lambda b: getattr(b, attr).value)
+            lo = min(have, key=lambda b: getattr(b, attr).value)
+            out.append(f"{what} {hi.backend} {_fmt_iv(getattr(hi, attr), spec)}{unit}, "
+                       f"{'lowest' if attr == 'throughput' else 'least'} {lo.backend} "
+                       f"{_fmt_iv(getattr(lo, attr), spec)}{unit}.")
     mem = [(n, m) for n, m in a.memory.items() if m.get("bytes_per_connection") is not None]
     if mem:
         lo = min(mem, key=lambda t: t[1]["bytes_per_connection"])

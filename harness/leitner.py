@@ -7,11 +7,11 @@ select, which hand the kernel every descriptor on every wait, degrade linearly.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from harness.cells import Cell, CellRun, cell_run, ratio
 from harness.claims import AGREES, DISAGREES, INCONCLUSIVE, Claim
+from harness.microbench import loglog_slope
 
 PAPER = "von Leitner 2003"
 FLAT = 1.5  # "stays flat": at most 1.5× the CPU per request with the most idle connections
@@ -42,16 +42,6 @@ def poller_of(run: CellRun, backend: str) -> str | None:
             if t.get("backend") == "uring":
                 return "uring"
     return None
-
-
-def loglog_slope(points: list[tuple[float, float]]) -> float | None:
-    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
-    if len(pts) < 2:
-        return None
-    mx = sum(x for x, _ in pts) / len(pts)
-    my = sum(y for _, y in pts) / len(pts)
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
-    return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
 
 
 def growth(run: CellRun, backend: str):

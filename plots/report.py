@@ -11,6 +11,7 @@ import csv
 import re
 import textwrap
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -523,72 +524,42 @@ def build_report(run_dir: Path) -> tuple[Path, Analysis]:
     if kind in CELL_KINDS:
         return _build_cells_report(run_dir, a, kind), a
     claims = claims_for(a)
-    fig_dir = run_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
     write_summary_csv(a, run_dir / "summary.csv")
     write_ranking_csv(a, run_dir / "ranking.csv")
     if claims:
         write_claims(claims, run_dir / "claims.json")
-    pdf_path = run_dir / "report.pdf"
-    tmp = run_dir / "report.pdf.tmp"
-    with PdfPages(tmp) as pdf:
-        for fig in title_page(a) + method_page(a):
-            pdf.savefig(fig)
-            plt.close(fig)
-        for module in FIGURES:
-            fig = module.draw(a)
-            fig.savefig(fig_dir / f"{module.NAME}.png", dpi=110)
-            fig.savefig(fig_dir / f"{module.NAME}.pdf")
-            pdf.savefig(fig)
-            plt.close(fig)
-        for fig in ranking_pages(a) + claims_pages(a, claims) + findings_pages(a):
-            pdf.savefig(fig)
-            plt.close(fig)
-        text, figures = primitives_pages(a)
-        for fig in text:
-            pdf.savefig(fig)
-            plt.close(fig)
-        for name, fig in figures:
-            fig.savefig(fig_dir / f"{name}.png", dpi=110)
-            pdf.savefig(fig)
-            plt.close(fig)
-        info = pdf.infodict()
-        info["Title"] = f"httpbench report {a.meta.get('run_id', run_dir.name)}"
-        info["Subject"] = a.meta.get("experiment", {}).get("title", "")
-    tmp.replace(pdf_path)
-    return pdf_path, a
+    return _write_pdf(a, [lambda: title_page(a) + method_page(a)]
+                      + [lambda m=module: [(m.NAME, m.draw(a))] for module in FIGURES]
+                      + [lambda: ranking_pages(a) + claims_pages(a, claims) + findings_pages(a)]), a
 
 
 def _build_cells_report(run_dir: Path, a: Analysis, kind: str) -> Path:
     text, figures, claims = cells_pages(a, kind)
-    fig_dir = run_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
     if claims:
         write_claims(claims, run_dir / "claims.json")
-    pdf_path = run_dir / "report.pdf"
-    tmp = run_dir / "report.pdf.tmp"
+    return _write_pdf(a, [lambda: title_page(a) + method_page(a), lambda: figures,
+                          lambda: text + claims_pages(a, claims)])
+
+
+def _write_pdf(a: Analysis, parts: list[Callable[[], list]]) -> Path:
+    """report.pdf from ``parts``, each a function making pages (a Figure, or a (file stem,
+    Figure) pair also saved under figures/) called when its turn comes so that few figures are
+    open at once, then the primitives chapter; atomically replaced."""
+    fig_dir = a.run_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    pdf_path = a.run_dir / "report.pdf"
+    tmp = a.run_dir / "report.pdf.tmp"
     with PdfPages(tmp) as pdf:
-        for fig in title_page(a) + method_page(a):
-            pdf.savefig(fig)
-            plt.close(fig)
-        for name, fig in figures:
-            fig.savefig(fig_dir / f"{name}.png", dpi=110)
-            fig.savefig(fig_dir / f"{name}.pdf")
-            pdf.savefig(fig)
-            plt.close(fig)
-        for fig in text + claims_pages(a, claims):
-            pdf.savefig(fig)
-            plt.close(fig)
-        ptext, pfigures = primitives_pages(a)
-        for fig in ptext:
-            pdf.savefig(fig)
-            plt.close(fig)
-        for name, fig in pfigures:
-            fig.savefig(fig_dir / f"{name}.png", dpi=110)
-            pdf.savefig(fig)
-            plt.close(fig)
+        for make in parts + [lambda: [p for part in primitives_pages(a) for p in part]]:
+            for page in make():
+                fig = page[1] if isinstance(page, tuple) else page
+                if isinstance(page, tuple):
+                    fig.savefig(fig_dir / f"{page[0]}.png", dpi=110)
+                    fig.savefig(fig_dir / f"{page[0]}.pdf")
+                pdf.savefig(fig)
+                plt.close(fig)
         info = pdf.infodict()
-        info["Title"] = f"httpbench report {a.meta.get('run_id', run_dir.name)}"
+        info["Title"] = f"httpbench report {a.meta.get('run_id', a.run_dir.name)}"
         info["Subject"] = a.meta.get("experiment", {}).get("title", "")
     tmp.replace(pdf_path)
     return pdf_path
