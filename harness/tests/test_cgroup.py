@@ -55,8 +55,10 @@ def test_cpu_time_counts_every_thread_and_every_forked_process_exactly(tmp_path)
     own_account = float(out.split()[-1])  # the processes' own rusage: 2 threads, a child, the main thread
     assert own_account > 0.3
     counted = (after.cpu_ns - before.cpu_ns) / 1e9
-    # the cgroup also counts taskset and the interpreter's start-up, a few tens of ms
-    assert own_account <= counted <= own_account + 0.15
+    # The cgroup also counts taskset and the interpreter's start-up, a few tens of ms. The
+    # process's rusage is the kernel's tick-scaled split of the same runtime, which may read a
+    # few ms more than the cgroup's nanosecond count.
+    assert own_account - 0.01 <= counted <= own_account + 0.15
 
 
 def test_the_cap_throttles_the_server_to_its_share(tmp_path):
