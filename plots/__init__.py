@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # never needs a display
+from matplotlib.figure import Figure  # noqa: E402
 
 from plots import (  # noqa: E402  (the backend must be chosen first)
     context_switches,
@@ -25,17 +26,21 @@ from plots import (  # noqa: E402  (the backend must be chosen first)
 FIGURES = (measured_load, response_time, throughput, percentiles, cpu_per_request, context_switches, memory)
 
 
-def render_all(analysis, out_dir: Path) -> list[Path]:
-    """Draw every figure into ``out_dir`` as PNG and PDF; return the written paths."""
+def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
+    """Writes ``fig`` as ``out_dir/stem.png`` (110 dpi) and ``stem.pdf`` and closes it; returns
+    the two paths. Every chapter's render_all saves its figures this way."""
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for module in FIGURES:
-        fig = module.draw(analysis)
-        for ext in ("png", "pdf"):
-            path = out_dir / f"{module.NAME}.{ext}"
-            fig.savefig(path, dpi=110 if ext == "png" else None)
-            written.append(path)
-        plt.close(fig)
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{stem}.{ext}"
+        fig.savefig(path, dpi=110 if ext == "png" else None)
+        written.append(path)
+    plt.close(fig)
     return written
+
+
+def render_all(analysis, out_dir: Path) -> list[Path]:
+    """Draw every figure into ``out_dir`` as PNG and PDF; return the written paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [path for module in FIGURES for path in save_figure(module.draw(analysis), out_dir, module.NAME)]

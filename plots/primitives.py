@@ -22,7 +22,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from harness.microbench import check_targets, loglog_slope, lookup, series  # noqa: E402
-from plots import style  # noqa: E402
+from plots import save_figure, style  # noqa: E402
 
 Doc = dict[str, Any]
 
@@ -102,11 +102,19 @@ def lines(ax: Axes, doc: Doc, family: str, param: str, label_fn: Callable[[str, 
     return handles, labels, values
 
 
-def bars(ax: Axes, names: list[str], values: list[float], notes: list[str], colors: list) -> None:
-    y = list(range(len(names)))
+def measured(doc: Doc, family: str) -> list[dict[str, Any]]:
+    """The family's benchmark rows that have a time (skipped ones left out), fastest first."""
+    return sorted((row for row in doc["benchmarks"] if row["family"] == family and row["ns_per_op"] is not None),
+                  key=lambda row: row["ns_per_op"])
+
+
+def bars(ax: Axes, rows: list[dict[str, Any]], notes: list[str], colors: list) -> None:
+    """One horizontal bar per benchmark row (its primitive, its ns_per_op), top to bottom."""
+    y = list(range(len(rows)))
+    values = [row["ns_per_op"] for row in rows]
     ax.barh(y, values, color=colors, height=0.6)
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=9)
+    ax.set_yticklabels([row["primitive"] for row in rows], fontsize=9)
     ax.invert_yaxis()
     for i, (v, note) in enumerate(zip(values, notes)):
         ax.annotate(note, (v, i), xytext=(4, 0), textcoords="offset points", va="center", ha="left",
@@ -119,6 +127,12 @@ def errors_note(doc: Doc, family: str) -> str:
     errs = [f"{row['name']}: {row['error']}" for row in doc["benchmarks"]
             if row["family"] == family and row["error"]]
     return ("not measured: " + "; ".join(errs))[:400] if errs else ""
+
+
+def color_key(fig: Figure, meanings: dict[str, str], title: str) -> None:
+    """A legend of colour patches: ``meanings`` maps each bar colour to what it stands for."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color) for color in meanings]
+    style.legend_right(fig, handles, list(meanings.values()), title=title)
 
 
 def footer(fig: Figure, text: str) -> None:
@@ -175,21 +189,19 @@ USER_LEVEL = {"fiber", "coroutine", "st", "pth"}
 
 def draw_switch(doc: Doc) -> Figure:
     fig, (ax,) = new_figure(SWITCH_TITLE, doc, left=0.16)
-    rows = sorted(((row["primitive"], row["ns_per_op"]) for row in doc["benchmarks"]
-                   if row["family"] == "switch" and row["ns_per_op"] is not None), key=lambda r: r[1])
+    rows = measured(doc, "switch")
+    user, kernel = "#1f77b4", "#d62728"
     if rows:
-        fastest = rows[0][1]
-        colors = ["#1f77b4" if p in USER_LEVEL else "#d62728" for p, _ in rows]
-        bars(ax, [p for p, _ in rows], [v for _, v in rows],
-             [f"{format_ns(v)}  ({v / fastest:,.0f}×)" for _, v in rows], colors)
+        fastest, slowest = rows[0]["ns_per_op"], rows[-1]["ns_per_op"]
+        bars(ax, rows, [f"{format_ns(r['ns_per_op'])}  ({r['ns_per_op'] / fastest:,.0f}×)" for r in rows],
+             [user if r["primitive"] in USER_LEVEL else kernel for r in rows])
         log_axis(ax, "x")
-        ax.set_xlim(right=max(v for _, v in rows) * 20)
+        ax.set_xlim(right=slowest * 20)
     else:
         style.no_data(fig, ax, "no switch benchmarks in this run")
     ax.set_xlabel("time per round trip (ns, wall clock), log scale; (×) relative to the fastest")
-    handles = [plt.Rectangle((0, 0), 1, 1, color="#1f77b4"), plt.Rectangle((0, 0), 1, 1, color="#d62728")]
-    style.legend_right(fig, handles, ["user level (no system call)", "through the kernel"],
-                       title="kind of switch")
+    color_key(fig, {user: "user level (no system call)", kernel: "through the kernel"},
+              title="kind of switch")
     footer(fig, errors_note(doc, "switch"))
     return fig
 
@@ -227,22 +239,20 @@ WRITE_TITLE = "Write side: a header and a 305-byte body over loopback TCP"
 
 def draw_write(doc: Doc) -> Figure:
     fig, (ax,) = new_figure(WRITE_TITLE, doc, left=0.18)
-    rows = sorted(((row["primitive"], row["ns_per_op"], row["counters"].get("segments"))
-                   for row in doc["benchmarks"] if row["family"] == "write" and row["ns_per_op"] is not None),
-                  key=lambda r: r[1])
+    rows = measured(doc, "write")
+    one, more = "#2ca02c", "#ff7f0e"
     if rows:
-        notes = [f"{format_ns(v)}, {seg:.2g} segment(s)" if seg is not None else format_ns(v)
-                 for _, v, seg in rows]
-        colors = ["#2ca02c" if seg is not None and round(seg) == 1 else "#ff7f0e" for _, _, seg in rows]
-        bars(ax, [p for p, _, _ in rows], [v for _, v, _ in rows], notes, colors)
-        ax.set_xlim(0, max(v for _, v, _ in rows) * 1.35)
+        segments = [r["counters"].get("segments") for r in rows]
+        notes = [f"{format_ns(r['ns_per_op'])}, {seg:.2g} segment(s)" if seg is not None
+                 else format_ns(r["ns_per_op"]) for r, seg in zip(rows, segments)]
+        bars(ax, rows, notes, [one if seg is not None and round(seg) == 1 else more for seg in segments])
+        ax.set_xlim(0, rows[-1]["ns_per_op"] * 1.35)
         style.thousands(ax, "x")
     else:
         style.no_data(fig, ax, "no write benchmarks in this run")
     ax.set_xlabel("time per response, sent and read back by the peer (wall clock, ns)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color="#2ca02c"), plt.Rectangle((0, 0), 1, 1, color="#ff7f0e")]
-    style.legend_right(fig, handles, ["one TCP segment per response", "more than one segment"],
-                       title="segments (sender's tcpi_segs_out)")
+    color_key(fig, {one: "one TCP segment per response", more: "more than one segment"},
+              title="segments (sender's tcpi_segs_out)")
     footer(fig, errors_note(doc, "write"))
     return fig
 
@@ -313,15 +323,7 @@ def render_all(doc: Doc, out_dir: Path) -> list[Path]:
     """Draws every figure into ``out_dir`` as PNG and PDF; returns the written paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, _title, draw in FIGURES:
-        fig = draw(doc)
-        for ext in ("png", "pdf"):
-            path = out_dir / f"{name}.{ext}"
-            fig.savefig(path, dpi=110 if ext == "png" else None)
-            written.append(path)
-        plt.close(fig)
-    return written
+    return [path for name, _title, draw in FIGURES for path in save_figure(draw(doc), out_dir, name)]
 
 
 # ------------------------------------------------------------------------- tables for the text

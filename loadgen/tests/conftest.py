@@ -8,11 +8,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 
 from loadgen_e2e_support import (
+    LoopbackServer,
     Responder,
     ScriptedServer,
     Server,
@@ -26,6 +27,8 @@ from loadgen_e2e_support import (
     stop_process_group,
     wait_for_port,
 )
+
+S = TypeVar("S", bound=LoopbackServer)
 
 
 @pytest.fixture(scope="session")
@@ -78,51 +81,38 @@ def sped_server() -> Iterator[Server]:
         stop_process_group(proc)
 
 
-@pytest.fixture
-def scripted_server() -> Iterator[Callable[[Responder], ScriptedServer]]:
-    """Factory of ScriptedServers, all stopped after the test."""
-    servers: list[ScriptedServer] = []
+def started_servers(kind: type[S]) -> Iterator[Callable[..., S]]:
+    """The body of a factory fixture: yields make(*args) -> kind(*args).start(), then stops
+    every server it made once the test is over."""
+    servers: list[S] = []
 
-    def make(responder: Responder) -> ScriptedServer:
-        s = ScriptedServer(responder).start()
+    def make(*args: Any, **kwargs: Any) -> S:
+        s = kind(*args, **kwargs).start()
         servers.append(s)
         return s
 
     yield make
     for s in servers:
         s.stop()
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Callable[[Responder], ScriptedServer]]:
+    """Factory of ScriptedServers, all stopped after the test."""
+    yield from started_servers(ScriptedServer)
 
 
 @pytest.fixture
 def threaded_server() -> Iterator[Callable[..., ThreadedServer]]:
-    """Factory of ThreadedServers (a thread per connection, per-request delays)."""
-    servers: list[ThreadedServer] = []
-
-    def make(delay: Callable[[int, int], float] = lambda c, r: 0.0,
-             chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
-             ) -> ThreadedServer:
-        s = ThreadedServer(delay, chunks).start()
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
+    """Factory of ThreadedServers (a thread per connection, per-request delays): (delay, chunks)."""
+    yield from started_servers(ThreadedServer)
 
 
 @pytest.fixture
 def slow_accept_server() -> Iterator[Callable[..., SlowAcceptServer]]:
-    """Factory of SlowAcceptServers (few workers, tiny listen backlog)."""
-    servers: list[SlowAcceptServer] = []
-
-    def make(workers: int, backlog: int, service_s: float) -> SlowAcceptServer:
-        s = SlowAcceptServer(workers, backlog, service_s).start()
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
+    """Factory of SlowAcceptServers (few workers, tiny listen backlog): (workers, backlog,
+    service_s)."""
+    yield from started_servers(SlowAcceptServer)
 
 
 @dataclass

@@ -33,6 +33,18 @@ fed feed_in_steps(http_response_parser& p, const std::string& text, std::size_t 
   return out;
 }
 
+/// Each proper prefix of the response `text`, fed at once to a fresh parser, is incomplete and
+/// consumed whole (the parser keeps its place rather than asking for those bytes again).
+void expect_every_prefix_incomplete(const std::string& text) {
+  for (std::size_t cut = 0; cut < text.size(); ++cut) {
+    http_response_parser p;
+    p.reset();
+    const auto r = p.feed(text.data(), cut);
+    EXPECT_EQ(r.status, outcome::incomplete) << "cut at " << cut;
+    EXPECT_EQ(r.consumed, cut) << "cut at " << cut;
+  }
+}
+
 struct good_case {
   const char* name;
   std::string text;
@@ -104,26 +116,13 @@ TEST(HttpResponseParser, ChunkedPayloadIsCounted) {
 }
 
 TEST(HttpResponseParser, EveryPrefixIsIncomplete) {
-  const std::string text = "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 4\r\n\r\nbody";
-  for (std::size_t cut = 0; cut < text.size(); ++cut) {
-    http_response_parser p;
-    p.reset();
-    const auto r = p.feed(text.data(), cut);
-    EXPECT_EQ(r.status, outcome::incomplete) << cut;
-    EXPECT_EQ(r.consumed, cut) << cut;
-  }
+  expect_every_prefix_incomplete(
+      "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 4\r\n\r\nbody");
 }
 
 TEST(HttpResponseParser, EveryPrefixOfAnInterimAndBareLfResponseIsIncomplete) {
-  const std::string text =
-      "HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nServer: t\r\nContent-Length: 4\n\nbody";
-  for (std::size_t cut = 0; cut < text.size(); ++cut) {
-    http_response_parser p;
-    p.reset();
-    const auto r = p.feed(text.data(), cut);
-    EXPECT_EQ(r.status, outcome::incomplete) << cut;
-    EXPECT_EQ(r.consumed, cut) << cut;
-  }
+  expect_every_prefix_incomplete(
+      "HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nServer: t\r\nContent-Length: 4\n\nbody");
 }
 
 TEST(HttpResponseParser, StopsAtTheEndOfOneResponseForPipelining) {

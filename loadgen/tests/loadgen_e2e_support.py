@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 INDEX_HTML = (
@@ -117,38 +117,67 @@ def ok_response(body: bytes = b"hello world", close: bool = False) -> bytes:
     return head.encode() + b"\r\n" + body
 
 
-@dataclass
-class ScriptedServer:
-    """A single-threaded server: reads requests, answers each per `responder`, in arrival order.
-    A stall blocks every connection, like an overloaded single-process server."""
+@dataclass(kw_only=True)
+class LoopbackServer:
+    """What the scripted servers below share: a listening socket on 127.0.0.1 with an ephemeral
+    port, the daemon threads that serve it, and the stop flag they poll. A subclass's start()
+    calls _listen() and _spawn() and returns self; stop() ends every thread."""
 
-    responder: Responder
     port: int = 0
-    requests: int = 0
     _sock: socket.socket | None = field(default=None, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
 
-    def start(self) -> "ScriptedServer":
+    def _listen(self, backlog: int, timeout: float) -> socket.socket:
+        """Listens on 127.0.0.1 with `backlog`; `timeout` is the listener's accept timeout in
+        seconds (0: non-blocking). Sets `port`."""
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(1024)
-        self._sock.setblocking(False)
+        self._sock.listen(backlog)
+        self._sock.settimeout(timeout)
         self.port = self._sock.getsockname()[1]
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
+        return self._sock
+
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        """Runs target(*args) in a daemon thread that stop() joins."""
+        t = threading.Thread(target=target, args=args, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accepted(self) -> Iterator[socket.socket]:
+        """Connections as a blocking listener with a timeout accepts them, until stop()."""
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            yield conn
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for t in list(self._threads):
+            t.join(timeout=5)
         if self._sock is not None:
             self._sock.close()
+
+
+@dataclass
+class ScriptedServer(LoopbackServer):
+    """A single-threaded server: reads requests, answers each per `responder`, in arrival order.
+    A stall blocks every connection, like an overloaded single-process server."""
+
+    responder: Responder
+    requests: int = 0
+
+    def start(self) -> "ScriptedServer":
+        self._listen(1024, timeout=0.0)
+        self._spawn(self._run)
+        return self
 
     def _run(self) -> None:
         assert self._sock is not None
@@ -211,59 +240,33 @@ class Request:
     body: bytes
 
 
+def no_delay(connection: int, request: int) -> float:
+    """ThreadedServer's default: every response at once."""
+    return 0.0
+
+
 @dataclass
-class ThreadedServer:
+class ThreadedServer(LoopbackServer):
     """A server with one thread per connection, so a delayed response delays only its own
     connection. It reads requests with their Content-Length bodies and logs them.
     `delay(connection_number, request_number_on_it)` gives the seconds to wait before
     answering; every response is ok_response() (without the body for HEAD). A response with
     "Connection: close" closes the connection after it."""
 
-    delay: Callable[[int, int], float]
+    delay: Callable[[int, int], float] = no_delay
     chunks: Callable[[int, int], list[tuple[float, bytes]]] | None = None
     """If given: (seconds to wait, bytes to send) pieces that make up the answer instead."""
-    port: int = 0
     log: list["Request"] = field(default_factory=list)
     """Every request received, in order."""
-    _sock: socket.socket | None = field(default=None, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
-    _connections: int = 0
 
     def start(self) -> "ThreadedServer":
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(1024)
-        self._sock.settimeout(0.05)
-        self.port = self._sock.getsockname()[1]
-        t = threading.Thread(target=self._accept_loop, daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._listen(1024, timeout=0.05)
+        self._spawn(self._accept_loop)
         return self
 
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in list(self._threads):
-            t.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-
     def _accept_loop(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            number = self._connections
-            self._connections += 1
-            t = threading.Thread(target=self._serve, args=(conn, number), daemon=True)
-            t.start()
-            self._threads.append(t)
+        for number, conn in enumerate(self._accepted()):
+            self._spawn(self._serve, conn, number)
 
     def _serve(self, conn: socket.socket, number: int) -> None:
         conn.settimeout(0.05)
@@ -322,7 +325,7 @@ class ThreadedServer:
 
 
 @dataclass
-class SlowAcceptServer:
+class SlowAcceptServer(LoopbackServer):
     """The mechanism of Kerneis & Chroboczek's Fig. 1(a): a listen backlog of `backlog` and
     `workers` threads, each accepting one connection, answering its one request after
     `service_s` and closing it. At most `workers` connections are served at a time; the accept
@@ -331,41 +334,15 @@ class SlowAcceptServer:
     workers: int
     backlog: int
     service_s: float
-    port: int = 0
-    _sock: socket.socket | None = field(default=None, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _threads: list[threading.Thread] = field(default_factory=list, repr=False)
 
     def start(self) -> "SlowAcceptServer":
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(self.backlog)
-        self._sock.settimeout(0.05)
-        self.port = self._sock.getsockname()[1]
+        self._listen(self.backlog, timeout=0.05)
         for _ in range(self.workers):
-            t = threading.Thread(target=self._work, daemon=True)
-            t.start()
-            self._threads.append(t)
+            self._spawn(self._work)
         return self
 
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=5)
-        if self._sock is not None:
-            self._sock.close()
-
     def _work(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except (TimeoutError, OSError):
-                continue
+        for conn in self._accepted():
             with conn:
                 conn.settimeout(1.0)
                 try:

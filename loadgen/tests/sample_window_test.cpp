@@ -8,6 +8,20 @@
 
 using namespace httpbench::loadgen;
 
+namespace {
+
+/// 12 samples with N = 2 — sample k completes at k·100 with latency and service time k — after
+/// taking back sample `retracted`. Before that the head held 1, 2, the ring 11, 12 and the
+/// histogram 3..10.
+sample_recorder twelve_samples_less(int retracted) {
+  sample_recorder r(2, 0);
+  for (int k = 1; k <= 12; ++k) r.record(k * 100, k, k, 1);
+  r.retract(sample{retracted * 100, retracted, retracted, 1});
+  return r;
+}
+
+}  // namespace
+
 TEST(SampleWindow, DropsExactlyTheGlobalFirstAndLastN) {
   // Three threads with interleaved completion times; latency encodes the global order so the
   // kept set can be checked exactly.
@@ -87,11 +101,8 @@ TEST(SampleWindow, ClampKeepsTheWindowInsideTheRun) {
 }
 
 TEST(SampleWindow, RetractedSamplesAreGoneWhereverTheyWereHeld) {
-  // 12 samples with N = 2: the head holds 1, 2, the ring 11, 12, the histogram 3..10.
   for (int retracted : {4, 5, 10}) {
-    sample_recorder r(2, 0);
-    for (int k = 1; k <= 12; ++k) r.record(k * 100, k, k, 1);
-    r.retract(sample{retracted * 100, retracted, retracted, 1});
+    const sample_recorder r = twelve_samples_less(retracted);
     EXPECT_EQ(r.recorded(), 11u);
     const window_summary w = merge_windows({&r}, 2, 0);
     EXPECT_EQ(w.completed_total, 11u);
@@ -130,9 +141,7 @@ TEST(SampleWindow, RetractingFromTheHeadBeforeTheRingWrappedIsExact) {
 
 TEST(SampleWindow, RetractingFromTheRingAtTheEndOfTheRunEndsTheWindowOneSampleLate) {
   // The documented limit on the other side: the last sample taken back right at the end.
-  sample_recorder r(2, 0);
-  for (int k = 1; k <= 12; ++k) r.record(k * 100, k, k, 1);
-  r.retract(sample{1200, 12, 12, 1});
+  const sample_recorder r = twelve_samples_less(12);
   const window_summary w = merge_windows({&r}, 2, 0);
   // Remaining 1..11: exact would keep 3..9; 3..10 are kept.
   EXPECT_EQ(w.completed, 8u);
@@ -142,9 +151,7 @@ TEST(SampleWindow, RetractingFromTheRingAtTheEndOfTheRunEndsTheWindowOneSampleLa
 
 TEST(SampleWindow, RetractingFromTheHeadAfterTheRingWrappedStartsTheWindowOneSampleEarly) {
   // The documented limit: samples already in the histogram counted on the head's N samples.
-  sample_recorder r(2, 0);
-  for (int k = 1; k <= 12; ++k) r.record(k * 100, k, k, 1);
-  r.retract(sample{100, 1, 1, 1});
+  const sample_recorder r = twelve_samples_less(1);
   const window_summary w = merge_windows({&r}, 2, 0);
   // Remaining 2..12: exact would keep 4..10; 3..10 are kept.
   EXPECT_EQ(w.completed_total, 11u);

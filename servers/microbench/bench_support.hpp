@@ -1,7 +1,9 @@
 #pragma once
-/// What several microbenchmark programs share: an owned descriptor, the open-file limit, a
-/// child process that keeps descriptors open for us, loopback TCP pairs and a monotonic clock
-/// for manually timed iterations. Set-up code: it may print and abort, the measured loops never.
+/// What several microbenchmark programs share: the open-file limit, a helper child process on a
+/// socket channel, a child that keeps descriptors open for us, loopback TCP pairs, a monotonic
+/// clock for manually timed iterations, a hand-driven coroutine type and main()'s run of Google
+/// Benchmark. Descriptors are owned by the core's unique_fd. Set-up code: it may print and
+/// abort, the measured loops never.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,10 +16,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <coroutine>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
@@ -25,40 +29,17 @@
 
 #include <benchmark/benchmark.h>
 
+#include "core/unique_fd.hpp"
+
 namespace httpbench::microbench {
+
+using httpbench::core::unique_fd;
 
 /// Prints `what` with strerror(errno) and aborts: a broken set-up, not a measurement.
 [[noreturn]] inline void die(const char* what) {
   std::fprintf(stderr, "microbench: %s: %s\n", what, std::strerror(errno));
   std::abort();
 }
-
-/// Owns one descriptor; closes it when destroyed or reset.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  /// Gives up ownership without closing.
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 inline rlim_t raise_fd_limit() {
@@ -104,59 +85,68 @@ inline sockaddr_in local_address(int fd) {
   return a;
 }
 
-/// A child process that keeps the descriptors it is sent open until this object is destroyed.
-/// It lets a benchmark hold N idle connections at a cost of N descriptors here instead of 2N
-/// (the peers live in the keeper), so 10,000 of them fit the 20,000 hard limit. The child dies
-/// with us (PR_SET_PDEATHSIG) and is reaped by the destructor.
-class fd_keeper {
+/// A helper child process forked at construction. It keeps only stdio and its end of a Unix
+/// stream socket pair (an inherited descriptor — another helper's channel, a listener, a client
+/// end — would stay open in there for as long as it runs), dies with us (PR_SET_PDEATHSIG) and
+/// runs `serve(channel)`, which ends in _exit (a return exits 0); EOF on the channel is its
+/// signal to exit. The destructor closes our end and reaps it.
+class helper_process {
  public:
-  fd_keeper() {
+  /// `name` names the helper in an abort message.
+  helper_process(const char* name, void (*serve)(int channel)) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
     pid_ = fork();
-    if (pid_ < 0) die("fork (fd keeper)");
+    if (pid_ < 0) die(("fork (" + std::string(name) + ")").c_str());
     if (pid_ == 0) {
-      // Keep only stdio and the channel: an inherited descriptor (another keeper's channel, a
-      // listener, a client end) would stay open in here for as long as we run.
       int channel = sv[1];
       if (channel > 3) close_range(3, static_cast<unsigned>(channel) - 1, 0);
       close_range(static_cast<unsigned>(channel) + 1, ~0U, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
-      raise_fd_limit();
       serve(channel);
+      _exit(0);
     }
     ::close(sv[1]);
     channel_.reset(sv[0]);
   }
-  fd_keeper(const fd_keeper&) = delete;
-  fd_keeper& operator=(const fd_keeper&) = delete;
-  ~fd_keeper() {
-    channel_.reset();  // EOF: the keeper exits, closing everything it holds
+  helper_process(const helper_process&) = delete;
+  helper_process& operator=(const helper_process&) = delete;
+  ~helper_process() {
+    channel_.reset();  // EOF: the helper ends what it holds and exits
     int status;
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
+
+  /// Our end of the channel (owned by this object).
+  int channel() const { return channel_.get(); }
+
+ private:
+  pid_t pid_ = -1;
+  unique_fd channel_;
+};
+
+/// A child process that keeps the descriptors it is sent open until this object is destroyed.
+/// It lets a benchmark hold N idle connections at a cost of N descriptors here instead of 2N
+/// (the peers live in the keeper), so 10,000 of them fit the 20,000 hard limit.
+class fd_keeper {
+ public:
+  fd_keeper() : helper_("fd keeper", serve) {}
 
   /// Hands `fds` to the keeper (up to 250 per message); the caller still owns and closes its
   /// copies. Returns once the keeper has them, so the caller's copies may be closed at once.
   void keep(std::span<const int> fds) {
     while (!fds.empty()) {
       size_t n = std::min<size_t>(fds.size(), max_per_message);
-      char byte = 'k';
-      iovec iov{&byte, 1};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_per_message)];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      message m;
+      m.header.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      cmsghdr* c = CMSG_FIRSTHDR(&m.header);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
       c->cmsg_len = CMSG_LEN(sizeof(int) * n);
       std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * n);
-      if (sendmsg(channel_.get(), &msg, 0) != 1) die("sendmsg (fd keeper)");
-      if (read(channel_.get(), &byte, 1) != 1) die("fd keeper did not answer");
+      if (sendmsg(helper_.channel(), &m.header, 0) != 1) die("sendmsg (fd keeper)");
+      if (read(helper_.channel(), &m.byte, 1) != 1) die("fd keeper did not answer");
       kept_ += n;
       fds = fds.subspan(n);
     }
@@ -167,29 +157,38 @@ class fd_keeper {
  private:
   static constexpr size_t max_per_message = 250;  // the kernel's SCM_MAX_FD is 253
 
+  /// One message on the channel, either way: a byte, with room for max_per_message descriptors
+  /// beside it (the whole room unless the sender sets a shorter msg_controllen).
+  struct message {
+    char byte = 'k';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_per_message)];
+    msghdr header{};
+    message() {
+      header.msg_iov = &iov;
+      header.msg_iovlen = 1;
+      header.msg_control = control;
+      header.msg_controllen = sizeof control;
+    }
+    message(const message&) = delete;  // header points into this object
+    message& operator=(const message&) = delete;
+  };
+
   [[noreturn]] static void serve(int channel) {
+    raise_fd_limit();
     for (;;) {
-      char byte;
-      iovec iov{&byte, 1};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_per_message)];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      ssize_t n = recvmsg(channel, &msg, MSG_CMSG_CLOEXEC);
+      message m;
+      ssize_t n = recvmsg(channel, &m.header, MSG_CMSG_CLOEXEC);
       if (n <= 0) _exit(n == 0 ? 0 : 1);
-      if (msg.msg_flags & MSG_CTRUNC) _exit(2);  // over our limit: the benchmark sees EOF
+      if (m.header.msg_flags & MSG_CTRUNC) _exit(2);  // over our limit: the benchmark sees EOF
       // The received descriptors stay open: keeping them is the whole job.
-      if (write(channel, &byte, 1) != 1) _exit(1);
+      if (write(channel, &m.byte, 1) != 1) _exit(1);
     }
   }
 
-  pid_t pid_ = -1;
-  unique_fd channel_;
+  helper_process helper_;
   size_t kept_ = 0;
 };
-
 
 /// Units of one kind kept alive while another unit of that kind is measured (von Leitner's
 /// "does it get slower as more are alive?"). Google Benchmark calls a benchmark function several
@@ -239,6 +238,33 @@ inline constexpr int64_t alive_counts[] = {0, 1000, 4000, 10000};
 /// processes do part of the work).
 inline void register_alive(const char* name, void (*fn)(benchmark::State&), int64_t count) {
   benchmark::RegisterBenchmark(name, fn)->Arg(count)->ArgName("alive")->UseRealTime();
+}
+
+/// The smallest coroutine type: suspended at its start and at its end, resumed and destroyed by
+/// hand through `handle` (no scheduler, no result).
+struct manual_coroutine {
+  struct promise_type {
+    manual_coroutine get_return_object() {
+      return manual_coroutine{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() {}
+    void unhandled_exception() { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+/// main() once the program has registered its benchmarks: Google Benchmark's command line, the
+/// selected benchmarks, then the end of the population (if any) while the program's libraries
+/// and helpers still run. Returns main()'s exit status (1 for an unrecognised argument).
+inline int run_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  end_population();
+  return 0;
 }
 
 }  // namespace httpbench::microbench

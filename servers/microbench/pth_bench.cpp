@@ -150,11 +150,7 @@ int main(int argc, char** argv) {
   if (!pth_init()) die("pth_init");
   benchmark::RegisterBenchmark("switch/pth", switch_pth)->UseRealTime();
   for (int64_t count : {0, 1000, 4000}) register_alive("spawn/pth_thread", spawn_pth, count);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  end_population();
+  int status = run_benchmarks(argc, argv);
   pth_kill();
-  return 0;
+  return status;
 }

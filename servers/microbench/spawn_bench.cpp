@@ -60,32 +60,17 @@ class process_helper {
   }
   /// Makes the helper hold exactly `n` children; returns the count reached and the errno.
   std::pair<uint32_t, int> resize(uint32_t n) {
-    if (write(channel_.get(), &n, sizeof n) != sizeof n) die("process helper: write");
+    if (write(helper_.channel(), &n, sizeof n) != sizeof n) die("process helper: write");
     uint32_t answer[2];
-    if (read(channel_.get(), answer, sizeof answer) != sizeof answer) die("process helper: read");
+    if (read(helper_.channel(), answer, sizeof answer) != sizeof answer) die("process helper: read");
     return {answer[0], static_cast<int>(answer[1])};
-  }
-  ~process_helper() {
-    channel_.reset();  // EOF: the helper kills and reaps its children, then exits
-    int status;
-    waitpid(pid_, &status, 0);
   }
 
  private:
-  process_helper() {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
-    pid_ = fork();
-    if (pid_ < 0) die("fork (process helper)");
-    if (pid_ == 0) {
-      close(sv[0]);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      serve(sv[1]);
-    }
-    close(sv[1]);
-    channel_.reset(sv[0]);
-  }
+  process_helper() : helper_("process helper", serve) {}
 
+  /// The helper's loop: a count in, that many children kept, (count, errno) out; on EOF (our
+  /// destructor) it kills and reaps its children and exits.
   [[noreturn]] static void serve(int channel) {
     std::vector<pid_t> children;
     pid_t self = getpid();
@@ -120,8 +105,7 @@ class process_helper {
     }
   }
 
-  pid_t pid_ = -1;
-  unique_fd channel_;
+  helper_process helper_;
 };
 
 class process_population final : public population {
@@ -374,22 +358,8 @@ void spawn_fiber(benchmark::State& state) {
 
 // --------------------------------------------------------------------------------- coroutines
 
-/// The smallest coroutine type: suspended at creation, suspended at its end, destroyed by hand.
-struct task {
-  struct promise_type {
-    task get_return_object() {
-      return task{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-task finish_at_once() { co_return; }
-task park_once() { co_await std::suspend_always{}; }
+manual_coroutine finish_at_once() { co_return; }
+manual_coroutine park_once() { co_await std::suspend_always{}; }
 
 class coroutine_population final : public population {
  public:
@@ -397,7 +367,7 @@ class coroutine_population final : public population {
   bool resize(size_t n, std::string&) override {
     if (n < frames_.size()) end_all();
     while (frames_.size() < n) {
-      task t = park_once();
+      manual_coroutine t = park_once();
       t.handle.resume();  // now suspended in the middle, as a connection's coroutine would be
       frames_.push_back(t.handle);
     }
@@ -409,14 +379,14 @@ class coroutine_population final : public population {
     for (auto h : frames_) h.destroy();
     frames_.clear();
   }
-  std::vector<std::coroutine_handle<task::promise_type>> frames_;
+  std::vector<std::coroutine_handle<manual_coroutine::promise_type>> frames_;
 };
 
 void spawn_coroutine(benchmark::State& state) {
   ballast::release();
   if (!alive<coroutine_population>(state)) return;
   for (auto _ : state) {
-    task t = finish_at_once();  // GCC allocates the frame on the heap (no elision here)
+    manual_coroutine t = finish_at_once();  // GCC allocates the frame on the heap (no elision here)
     t.handle.resume();
     benchmark::DoNotOptimize(t.handle);
     t.handle.destroy();
@@ -453,11 +423,7 @@ void register_all() {
 int main(int argc, char** argv) {
   process_helper::instance();  // forked now, while this process is small
   register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  end_population();
+  int status = run_benchmarks(argc, argv);
   ballast::release();
-  return 0;
+  return status;
 }

@@ -126,10 +126,5 @@ int main(int argc, char** argv) {
   if (st_set_eventsys(ST_EVENTSYS_POLL) < 0 || st_init() < 0) die("st_init (poll event system)");
   benchmark::RegisterBenchmark("switch/st", switch_st)->UseRealTime();
   for (int64_t count : alive_counts) register_alive("spawn/st_thread", spawn_st_thread, count);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  end_population();
-  return 0;
+  return run_benchmarks(argc, argv);
 }

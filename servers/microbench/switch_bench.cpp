@@ -22,7 +22,6 @@
 #include <condition_variable>
 #include <coroutine>
 #include <cstdint>
-#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -45,26 +44,13 @@ void switch_fiber(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-/// A coroutine that suspends for ever: each resume() is one round trip.
-struct endless {
-  struct promise_type {
-    endless get_return_object() {
-      return endless{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
-    std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
-    void return_void() {}
-    void unhandled_exception() { std::terminate(); }
-  };
-  std::coroutine_handle<promise_type> handle;
-};
-
-endless suspend_for_ever() {
+/// Suspends at every resume(): each resume() is one round trip.
+manual_coroutine suspend_for_ever() {
   for (;;) co_await std::suspend_always{};
 }
 
 void switch_coroutine(benchmark::State& state) {
-  endless co = suspend_for_ever();
+  manual_coroutine co = suspend_for_ever();
   for (auto _ : state) co.handle.resume();
   co.handle.destroy();
   state.SetItemsProcessed(state.iterations());
