@@ -7,6 +7,7 @@ packages=(
   # build
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev
   libgtest-dev libbenchmark-dev libboost-context-dev libst-dev libpth-dev liburing-dev
+  libev-dev
   # clients and comparison servers
   apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2
   # harness, plots, report
@@ -63,6 +64,7 @@ for lib in boost gtest benchmark st liburing; do
   esac
 done
 [[ -e /usr/include/pth.h ]] || { echo "deps: GNU Pth (pth.h) missing" >&2; status=1; }
+[[ -e /usr/include/ev.h ]] || { echo "deps: libev (ev.h) missing" >&2; status=1; }
 /usr/bin/python3 -c 'import matplotlib, numpy, pytest' 2>/dev/null ||
   { echo "deps: /usr/bin/python3 cannot import matplotlib, numpy and pytest" >&2; status=1; }
 exit $status
