@@ -7,7 +7,7 @@ packages=(
   # build
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev
   libgtest-dev libbenchmark-dev libboost-context-dev libst-dev libpth-dev liburing-dev
-  libev-dev
+  libev-dev libuv1-dev
   # clients and comparison servers
   apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2
   # harness, plots, report
@@ -57,7 +57,7 @@ for tool in meson ninja pkg-config g++ clang++ ab wrk curl taskset /usr/bin/pyth
     status=1
   fi
 done
-for lib in boost gtest benchmark st liburing; do
+for lib in boost gtest benchmark st liburing libuv; do
   case $lib in
     boost) pkg-config --exists boost 2>/dev/null || [[ -e /usr/include/boost/context/fiber.hpp ]] || { echo "deps: Boost.Context headers missing" >&2; status=1; } ;;
     *) pkg-config --exists "$lib" 2>/dev/null || [[ $lib == benchmark || $lib == gtest ]] || { echo "deps: pkg-config cannot find $lib" >&2; status=1; } ;;
