@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libbenchmark-dev libboost-context-dev libst-dev libpth-dev liburing-dev
   libev-dev libuv1-dev
   # clients and comparison servers
-  apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2
+  apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2 nodejs
   # harness, plots, report
   python3 python3-matplotlib python3-numpy python3-pytest python3-tqdm poppler-utils
   # pinning and process tools used by tests and the harness
@@ -51,7 +51,7 @@ fi
 
 # Check the tools themselves, not only the package database.
 status=0
-for tool in meson ninja pkg-config g++ clang++ ab wrk curl taskset /usr/bin/python3 pdftoppm; do
+for tool in meson ninja pkg-config g++ clang++ ab wrk curl node taskset /usr/bin/python3 pdftoppm; do
   if ! command -v "$tool" >/dev/null; then
     echo "deps: '$tool' is still missing after installing" >&2
     status=1
