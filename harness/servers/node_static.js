@@ -1,4 +1,4 @@
-// node.js as a production comparison server (the SXE posts, Hardy 2010, measure node's
+// node.js as a production comparison server (the SXE posts, Hardy-Francis 2010, measure node's
 // "Hello World" against SXE on libev). Started by harness/production.py:
 //
 //   node node_static.js --bind 127.0.0.1 --port N --docroot DIR
