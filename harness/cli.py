@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     peers.set_defaults(func=cmd_peers)
 
     idle = sub.add_parser("idle-memory", formatter_class=_Formatter, help="RSS per idle keep-alive connection of backends")
-    idle.add_argument("backends", help="comma-separated backends")
+    idle.add_argument("backends", help="comma-separated backends and/or production servers")
     idle.add_argument("--connections", type=int, default=10000, help="idle keep-alive connections to hold")
     idle.add_argument("--server-cpus", default="0", help="taskset CPU list of the server")
     idle.set_defaults(func=cmd_idle_memory)

@@ -92,6 +92,7 @@ def production_versions() -> dict[str, str]:
         "h2o": ["--version"],
         "apache-prefork": ["-v"],
         "apache-worker": ["-v"],
+        "node": ["--version"],
     }
     for name, exe in production.installed().items():
         text = _run([exe, *commands[name]])

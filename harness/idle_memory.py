@@ -1,8 +1,9 @@
 """Memory per idle keep-alive connection (the SXE posts' and Pariag et al.'s question): open N
 connections, let each be served one request, hold them idle, and divide the growth of the
-server's resident memory (summed over its processes) by N.
+server's resident memory (summed over its processes) by N. Backends and installed production
+servers alike (the latter started from production.py's launch spec, serving the 305-byte page).
 
-    /usr/bin/python3 -m harness idle-memory sped,fiber,st --connections 10000
+    /usr/bin/python3 -m harness idle-memory sped,fiber,st,node --connections 10000
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import socket
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+from . import production
 from .metrics import read_status_kib, session_members
 from .registry import load_backends
-from .server import LaunchSpec, ProcessGuard, ServerProcess
+from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: idle-memory\r\n\r\n"
 
@@ -65,12 +67,31 @@ def hold_idle_connections(port: int, n: int, body_bytes: int = 305, timeout_s: f
 
 def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[str]) -> tuple[int, int]:
     """RSS (kB) with no connection and with `connections` idle ones."""
+    spec = LaunchSpec(argv=(str(binary), "--port", "0", "--idle-timeout", "300", *extra_args))
+    return _measure(lambda _scratch: spec, connections, server_cpus)
+
+
+def measure_production(name: str, executable: str, connections: int, server_cpus: str) -> tuple[int, int]:
+    """The same for an installed production server, started as production.launch_spec() says,
+    serving a docroot that holds the 305-byte page."""
+    from .runner import write_page
+
+    def spec(scratch: Path) -> LaunchSpec:
+        scratch.chmod(0o755)  # servers that drop root (nginx's workers) must read the docroot
+        docroot = scratch / "docroot"
+        docroot.mkdir()
+        write_page(docroot, 305)
+        return production.launch_spec(name, executable, scratch / name, docroot, free_port())
+
+    return _measure(spec, connections, server_cpus)
+
+
+def _measure(make_spec: Callable[[Path], LaunchSpec], connections: int, server_cpus: str) -> tuple[int, int]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-idle-") as tmp:
-        spec = LaunchSpec(argv=(str(binary), "--port", "0", "--idle-timeout", "300", *extra_args))
-        srv = ServerProcess(spec, server_cpus, Path(tmp) / "server.log", guard)
+        srv = ServerProcess(make_spec(Path(tmp)), server_cpus, Path(tmp) / "server.log", guard)
         port = srv.start(timeout_s=20)
         socks: list[socket.socket] = []
         try:
@@ -95,14 +116,21 @@ def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[s
 
 def run(names: list[str], connections: int, server_cpus: str, build: Path) -> int:
     backends = {b.name: b for b in load_backends(build)}
+    installed = production.installed()
+    for name in names:
+        if name not in backends and name not in installed:
+            raise SystemExit(f"idle-memory: '{name}' is neither in backends.json nor an installed production server")
     print(f"{'backend':<12} {'connections':>11} {'RSS before kB':>14} {'RSS after kB':>13} {'bytes/conn':>11}")
     for name in names:
-        if name not in backends:
-            raise SystemExit(f"idle-memory: '{name}' is not in backends.json")
-        b = backends[name]
-        n = min(connections, b.max_connections or connections)
-        # Pools hold one connection per worker: give them enough workers.
-        extra = ["--workers", str(n)] if b.raw.get("workers_bound_connections") is True else []
-        before, after = measure(b.binary, n, server_cpus, extra)
+        if name in backends:
+            b = backends[name]
+            n = min(connections, b.max_connections or connections)
+            # Pools hold one connection per worker: give them enough workers.
+            extra = ["--workers", str(n)] if b.raw.get("workers_bound_connections") is True else []
+            before, after = measure(b.binary, n, server_cpus, extra)
+        else:
+            # Apache's fixed pool (launch_spec's default, 64) holds one connection per worker.
+            n = min(connections, 64) if name.startswith("apache") else connections
+            before, after = measure_production(name, installed[name], n, server_cpus)
         print(f"{name:<12} {n:>11} {before:>14} {after:>13} {(after - before) * 1024 / n:>11.0f}", flush=True)
     return 0

@@ -174,13 +174,13 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         rps, n, failed = _parse(client, out)
                         cpu_us = used / n * 1e6 if n else None
                         client_us = client_s / n * 1e6 if n else None
-                        share = client_s / wall_s if wall_s > 0 else None
-                        results.add(name, client, Sample(rps, cpu_us, client_us, share))
+                        client_share = client_s / wall_s if wall_s > 0 else None
+                        results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
                         flag = f"  FAILED {failed}" if failed else ""
                         print(f"round {r + 1}  {name:<12} {client:<4} {rps:>10.0f} req/s"
                               f"  {cpu_us or 0:>6.1f} us server CPU/req"
                               f"  {client_us or 0:>6.1f} us client CPU/req"
-                              f" ({(share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
+                              f" ({(client_share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
         finally:
             guard.kill_all()
     return results

@@ -1,8 +1,11 @@
-"""Production web servers as comparison points: nginx, lighttpd, h2o, Apache prefork and worker.
+"""Production web servers as comparison points: nginx, lighttpd, h2o, Apache prefork and worker,
+and node.js.
 
 Each is started from a config file the harness writes into the run directory: one worker, no
 access log, keep-alive limits raised, listening on loopback, serving the run's docroot (the same
-305-byte page the toy servers get). ``shared/anchors.md`` describes these settings.
+305-byte page the toy servers get). ``shared/anchors.md`` describes these settings. node.js has
+no configuration file: it runs ``harness/servers/node_static.js`` (its ``http`` module, one
+process, the docroot read into memory at start).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Callable
 from harness.server import LaunchSpec
 
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
+NODE_SCRIPT = Path(__file__).resolve().parent / "servers" / "node_static.js"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ PRODUCTION_SERVERS: dict[str, ProductionServer] = {
                          (APACHE_MODULES / "mod_mpm_prefork.so",)),
         ProductionServer("apache-worker", "thread pool in one process (Apache 2.4 worker MPM)",
                          "kernel threads", "apache2", (APACHE_MODULES / "mod_mpm_worker.so",)),
+        ProductionServer("node", "event-driven, one process (node.js http on libuv)", "event-driven",
+                         "node", (NODE_SCRIPT,)),
     )
 }
 
@@ -44,9 +50,11 @@ PRODUCTION_SERVERS: dict[str, ProductionServer] = {
 # Each server's counter page, in the convention of nginx's stub_status and Apache's mod_status:
 # (path, parser in harness.accounting, how many of its own fetches a reading already counts).
 # nginx counts the status request itself; Apache and lighttpd count a request when it ends.
-# h2o's status handler has no running total of requests, so it is not used.
+# h2o's status handler has no running total of requests, so it is not used. node_static.js
+# answers nginx's format and, like nginx, counts the status request itself.
 STATUS_PAGES: dict[str, tuple[str, str, int]] = {
     "nginx": ("/server-status", "nginx", 1),
+    "node": ("/server-status", "nginx", 1),
     "lighttpd": ("/server-status?auto", "mod_status", 0),
     "apache-prefork": ("/server-status?auto", "mod_status", 0),
     "apache-worker": ("/server-status?auto", "mod_status", 0),
@@ -252,10 +260,18 @@ MaxConnectionsPerChild 0
     return LaunchSpec(argv=(exe, "-f", str(conf), "-DFOREGROUND"), ready="tcp", port=port, cwd=wd)
 
 
+def _node(exe: str, wd: Path, docroot: Path, port: int, _pool: int) -> LaunchSpec:
+    # One process: node never forks here and stays in the harness's session, so the parent-death
+    # signal and the session kill reach it; SIGTERM ends it at once.
+    return LaunchSpec(argv=(exe, str(NODE_SCRIPT), "--bind", "127.0.0.1", "--port", str(port),
+                            "--docroot", str(docroot)), ready="tcp", port=port, cwd=wd)
+
+
 _WRITERS: dict[str, Callable[[str, Path, Path, int, int], LaunchSpec]] = {
     "nginx": _nginx,
     "lighttpd": _lighttpd,
     "h2o": _h2o,
     "apache-prefork": _apache_prefork,
     "apache-worker": _apache_worker,
+    "node": _node,
 }

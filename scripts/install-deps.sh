@@ -7,8 +7,9 @@ packages=(
   # build
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev
   libgtest-dev libbenchmark-dev libboost-context-dev libst-dev libpth-dev liburing-dev
+  libev-dev libuv1-dev
   # clients and comparison servers
-  apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2
+  apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2 nodejs
   # harness, plots, report
   python3 python3-matplotlib python3-numpy python3-pytest python3-tqdm poppler-utils
   # pinning and process tools used by tests and the harness
@@ -50,19 +51,20 @@ fi
 
 # Check the tools themselves, not only the package database.
 status=0
-for tool in meson ninja pkg-config g++ clang++ ab wrk curl taskset /usr/bin/python3 pdftoppm; do
+for tool in meson ninja pkg-config g++ clang++ ab wrk curl node taskset /usr/bin/python3 pdftoppm; do
   if ! command -v "$tool" >/dev/null; then
     echo "deps: '$tool' is still missing after installing" >&2
     status=1
   fi
 done
-for lib in boost gtest benchmark st liburing; do
+for lib in boost gtest benchmark st liburing libuv; do
   case $lib in
     boost) pkg-config --exists boost 2>/dev/null || [[ -e /usr/include/boost/context/fiber.hpp ]] || { echo "deps: Boost.Context headers missing" >&2; status=1; } ;;
     *) pkg-config --exists "$lib" 2>/dev/null || [[ $lib == benchmark || $lib == gtest ]] || { echo "deps: pkg-config cannot find $lib" >&2; status=1; } ;;
   esac
 done
 [[ -e /usr/include/pth.h ]] || { echo "deps: GNU Pth (pth.h) missing" >&2; status=1; }
+[[ -e /usr/include/ev.h ]] || { echo "deps: libev (ev.h) missing" >&2; status=1; }
 /usr/bin/python3 -c 'import matplotlib, numpy, pytest' 2>/dev/null ||
   { echo "deps: /usr/bin/python3 cannot import matplotlib, numpy and pytest" >&2; status=1; }
 exit $status

@@ -24,3 +24,24 @@ def test_idle_keep_alive_connections_on_sped_hold_no_request_buffers():
     per_connection = (after - before) * 1024 / 300
     assert before > 0 and after >= before
     assert per_connection < 4096, f"{per_connection:.0f} bytes per idle connection"
+
+
+def test_an_installed_production_server_is_measured_through_its_launch_spec():
+    from harness import production
+    from harness.idle_memory import measure_production
+
+    exe = production.installed().get("node")
+    if exe is None:
+        pytest.skip("node.js is not installed")
+    before, after = measure_production("node", exe, 200, "0")
+    # node's baseline alone is tens of MB (V8's heap and code): the server measured was node.
+    assert before > 10_000 and after > before, (before, after)
+
+
+def test_a_name_that_is_neither_a_backend_nor_a_production_server_is_refused(tmp_path: Path):
+    from harness.idle_memory import run
+
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    with pytest.raises(SystemExit, match="neither in backends.json nor an installed production server"):
+        run(["no-such-server"], 10, "0", backends_json_path().parents[1])

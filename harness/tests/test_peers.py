@@ -46,3 +46,23 @@ def test_one_round_against_sped_reports_server_and_client_cpu(capsys):
     peers.print_table(results, ["sped"], "sped")
     table = capsys.readouterr().out
     assert "1.00x, 1.00x" in table and "client" in table
+
+
+def test_every_server_start_gets_the_requested_cpu_share(monkeypatch: pytest.MonkeyPatch):
+    # The cap must not drift: a later server once got the previous client's CPU share as its cap.
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    if shutil.which("wrk") is None or shutil.which("ab") is None:
+        pytest.skip("wrk/ab not installed")
+    if not peers.cgroups_available()[0]:
+        pytest.skip("no cgroups here (needs root)")
+    shares: list[float | None] = []
+
+    def record(tag: str, share: float | None, server_cpus: str):
+        shares.append(share)
+        return None  # run uncapped: this test is about the value asked for
+
+    monkeypatch.setattr(peers, "_cgroup", record)
+    peers.compare(["sped", "sped"], build_dir(), rounds=1, seconds=1, ab_requests=1000, concurrency=10,
+                  server_cpus="0", client_cpus="1", server_cpu_share=0.25)
+    assert shares == [0.25] * 4
