@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PRODUCTION_NAMES = ("nginx", "lighttpd", "h2o", "apache-prefork", "apache-worker")
+PRODUCTION_NAMES = ("nginx", "lighttpd", "h2o", "apache-prefork", "apache-worker", "node")
 CLAIM_SETS = ("kerneis2009",)  # harness.claims.CLAIM_SETS
 LOAD_MODES = ("closed",)
 # What an experiment sweeps, and so which analysis and report pages it gets:

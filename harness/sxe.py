@@ -3,7 +3,7 @@ queries each (500,000 in all), against nginx and node.js. Their table: connectio
 25,571, SXE 25,009: a tie), queries/s (nginx 24,810, SXE 59,171 then 78,437 optimized: 2.4–3.2×),
 peak memory (nginx 20 MB, SXE 16 MB: a tie; node.js 148 MB). The `sxe2010` experiment runs
 every backend that holds 10,000 connections and the production servers the same way; our
-hand-written event loop (sped) stands in for SXE's libev loop until a libev backend exists.
+libev backend (SXE is built on libev) stands for SXE; the hand-written event loop (sped) when libev is not built.
 """
 
 from __future__ import annotations
