@@ -12,8 +12,8 @@ packages=(
   apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2 nodejs
   # harness, plots, report
   python3 python3-matplotlib python3-numpy python3-pytest python3-tqdm poppler-utils
-  # pinning and process tools used by tests and the harness
-  util-linux procps
+  # pinning and process tools used by tests and the harness; system-call counts and profiles
+  util-linux procps strace linux-perf
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

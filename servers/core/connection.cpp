@@ -356,7 +356,10 @@ bool connection::has_room(size_t bytes) const {
 }
 
 char* connection::reserve_output(size_t bytes) {
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  // Default-initialised, not value-initialised (`output_queue()`): that zeroed all 16 KiB of
+  // the buffer for every response, ~6 % of uring's CPU on new connections, where a buffer
+  // stays out of the pool until its send completes and comes back cold.
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
   (void)bytes;  // process() checked has_room() for the largest response before handle()
   return out_->bytes + out_->used;
 }
@@ -387,7 +390,7 @@ size_t connection::queue_head(std::string_view head, bool close, int version_min
 
 void connection::queue_memory(const char* data, size_t length, int32_t kind) {
   if (length == 0) return;
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
   if (out_->count > out_->first) {
     // Heads of consecutive responses built in our own buffer are adjacent: one iovec.
     auto& last = out_->segs[out_->count - 1];
@@ -400,7 +403,7 @@ void connection::queue_memory(const char* data, size_t length, int32_t kind) {
 }
 
 void connection::queue_file(int fd, uint64_t length) {
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue();
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
   // Segments hold 32-bit lengths: a file over 1 GiB takes several; has_room() keeps four
   // free, so files up to 3 GiB are served whole.
   constexpr uint64_t chunk = 1u << 30;

@@ -22,6 +22,23 @@
 
 namespace httpbench::core {
 
+/// AMPED (Flash, Pai et al. 1999; Pariag et al. 2007 §2): asked by the loop before it sends a
+/// file range, so that a range not in the page cache is read by helpers while the loop serves
+/// other connections, instead of the loop blocking in sendfile on the disk. Called only on the
+/// loop's thread, except that the gate's helpers may signal ready_fd() from theirs.
+class file_gate {
+ public:
+  virtual ~file_gate() = default;
+  /// How many bytes of `range` (from its start, at most range.length) can be sent now without
+  /// waiting for the disk. 0: none; the gate fetches the range and hands `key` back through
+  /// take_ready() once it is resident.
+  virtual size_t sendable(const file_range& range, void* key) = 0;
+  /// A descriptor the loop watches: readable when take_ready() has keys to give back.
+  virtual int ready_fd() const = 0;
+  /// Appends the keys of the ranges fetched since the last call.
+  virtual void take_ready(std::vector<void*>& keys) = 0;
+};
+
 /// What differs between the copies of the loop.
 struct event_loop_options {
   int listen_fd = -1;  ///< accept from this socket (non-blocking, listening)
@@ -32,6 +49,9 @@ struct event_loop_options {
   /// When set, incremented once per connection this loop accepts (e.g. a MAP_SHARED counter
   /// per process, read by the parent). Must outlive run().
   std::atomic<uint64_t>* accepted = nullptr;
+  /// When set, asked before every file range is sent (AMPED); a connection whose range it holds
+  /// back leaves the poller until the gate gives it back. Must outlive run().
+  file_gate* gate = nullptr;
 };
 
 template <class Poller>
@@ -55,6 +75,8 @@ class event_loop {
   void pause_listening();
   void resume_listening();
   void on_ready(slot& s, uint32_t events);
+  void wait_for_disk(slot& s);
+  void resume_fetched();
   void start_lingering(slot& s);
   void drain_lingering(slot& s);
   void close_slot(slot& s, bool io_error);
@@ -70,6 +92,7 @@ class event_loop {
   idle_list idle_;
   grace_period grace_;
   std::vector<std::unique_ptr<slot>> slots_;  ///< indexed by fd
+  std::vector<void*> fetched_;                ///< keys given back by the gate
   int64_t timeout_ms_;
   int live_ = 0;
   bool listen_paused_ = false;

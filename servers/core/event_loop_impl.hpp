@@ -31,6 +31,7 @@ struct event_loop<Poller>::slot {
   unique_fd owned;  ///< closed with the slot
   uint32_t watching = poll_read;
   bool lingering = false;  ///< half-closed after a rejected request; draining until EOF
+  bool fetching = false;   ///< out of the poller while the gate fetches its file range
 };
 
 template <class Poller>
@@ -50,7 +51,8 @@ event_loop<Poller>::~event_loop() = default;
 template <class Poller>
 int event_loop<Poller>::run() {
   uint32_t listen_events = poll_read | (options_.exclusive_accept ? poll_exclusive : 0);
-  if (!poller_.add(options_.listen_fd, listen_events) || !poller_.add(ctx_.stop_fd, poll_read)) {
+  if (!poller_.add(options_.listen_fd, listen_events) || !poller_.add(ctx_.stop_fd, poll_read) ||
+      (options_.gate != nullptr && !poller_.add(options_.gate->ready_fd(), poll_read))) {
     std::perror((program_ + ": poller").c_str());
     return 1;
   }
@@ -61,6 +63,7 @@ int event_loop<Poller>::run() {
       int fd = events[i].fd;
       if (fd == options_.listen_fd) accept_all();
       else if (fd == ctx_.stop_fd) begin_stop();
+      else if (options_.gate != nullptr && fd == options_.gate->ready_fd()) resume_fetched();
       else if (static_cast<size_t>(fd) < slots_.size() && slots_[fd]) on_ready(*slots_[fd], events[i].events);
     }
     expire_idle();
@@ -121,7 +124,14 @@ void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
     io_status st = read_into(s.fd, c);
     if (st == io_status::error) return close_slot(s, true);
   }
-  if (c.wants_write() && write_from(s.fd, c) == io_status::error) return close_slot(s, true);
+  if (c.wants_write()) {
+    auto gate = [this, &s](const file_range& range) {
+      return options_.gate == nullptr ? range.length : options_.gate->sendable(range, &s);
+    };
+    io_status st = write_from(s.fd, c, gate);
+    if (st == io_status::error) return close_slot(s, true);
+    if (st == io_status::deferred) return wait_for_disk(s);
+  }
   if (c.wants_close()) {
     if (c.closing_on_error()) return start_lingering(s);
     return close_slot(s, false);
@@ -133,6 +143,28 @@ void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
     s.watching = want;
   }
   idle_.touch(s.idle, idle_list::now_ms() + timeout_ms_);
+}
+
+// The gate fetches the connection's next file range: nothing to do for it until then, so it
+// leaves the poller (a level-triggered hang-up would otherwise wake the loop for ever) and the
+// idle list (a fetch is not idleness, and the gate holds a pointer to the slot).
+template <class Poller>
+void event_loop<Poller>::wait_for_disk(slot& s) {
+  s.fetching = true;
+  poller_.remove(s.fd);
+  idle_.remove(s.idle);
+}
+
+template <class Poller>
+void event_loop<Poller>::resume_fetched() {
+  options_.gate->take_ready(fetched_);
+  for (void* key : fetched_) {
+    slot& s = *static_cast<slot*>(key);
+    s.fetching = false;
+    poller_.add(s.fd, s.watching);
+    on_ready(s, poll_write);
+  }
+  fetched_.clear();
 }
 
 // Lingering close (io.hpp): the error response is out, the peer may still be sending.

@@ -31,6 +31,7 @@ enum class io_status {
   again,   ///< the socket would block: wait for readiness and call again
   closed,  ///< read: the peer sent EOF
   error,   ///< the connection is broken (reset, timeout on a blocking socket, ...)
+  deferred,  ///< write: the file range next in line is held back by the caller's gate
 };
 
 /// Plain POSIX system calls, on blocking sockets whose reads and writes time out
@@ -67,9 +68,18 @@ io_status read_into(int fd, connection& c) {
   }
 }
 
+/// write_from()'s default gate: every file range may be sent whole, now.
+struct send_whole_file {
+  size_t operator()(const file_range& range) const { return range.length; }
+};
+
 /// Writes `c`'s pending output until none is left (`ok`) or the socket would block (`again`).
-template <class Sys = posix_io>
-io_status write_from(int fd, connection& c) {
+/// Before each sendfile, `gate(range)` says how many bytes of the file range may be sent now
+/// (at most range.length); 0 stops the write with `deferred`. An AMPED loop uses it so that a
+/// range not in the page cache is read by a helper instead of blocking the loop in sendfile
+/// (event_loop_options::gate); memory segments never ask the gate.
+template <class Sys = posix_io, class Gate = send_whole_file>
+io_status write_from(int fd, connection& c, Gate gate = {}) {
   for (;;) {
     pending_output out = c.output();
     if (out.empty()) return io_status::ok;
@@ -77,8 +87,10 @@ io_status write_from(int fd, connection& c) {
     if (!out.iov.empty()) {
       n = Sys::writev(fd, out.iov.data(), static_cast<int>(out.iov.size()));
     } else {
+      size_t now = gate(out.file);
+      if (now == 0) return io_status::deferred;
       off_t offset = out.file.offset;
-      n = Sys::sendfile(fd, out.file.fd, &offset, out.file.length);
+      n = Sys::sendfile(fd, out.file.fd, &offset, now < out.file.length ? now : out.file.length);
     }
     if (n > 0) {
       c.consumed(static_cast<size_t>(n));

@@ -1,10 +1,13 @@
 // The event loop (SPED, shared by sped and symped) over a fake poller that records what the loop
 // asks of it and hands the waiting to poll(): the connection cap pauses and resumes the listener
 // (an EPOLLEXCLUSIVE one by removing it), descriptors past the poller's limit are refused, idle
-// connections time out, a rejected request lingers, and the stop policy.
+// connections time out, a rejected request lingers, the stop policy, and a file gate (AMPED)
+// that holds a file range back while the loop serves other connections.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
@@ -198,6 +201,68 @@ TEST_F(EventLoop, TheGracePeriodBoundsARequestThatNeverCompletes) {
   auto took = stop();
   EXPECT_GE(took, std::chrono::milliseconds(250));
   EXPECT_LT(took, std::chrono::milliseconds(1500));
+}
+
+/// A file gate that holds back every file range until the test opens it, as AMPED's holds back
+/// ranges that are not in the page cache until a helper has read them.
+struct holding_gate : file_gate {
+  size_t sendable(const file_range& range, void* key) override {
+    std::lock_guard lock(mutex);
+    if (open) return range.length;
+    held.push_back(key);
+    return 0;
+  }
+  int ready_fd() const override { return ready.get(); }
+  void take_ready(std::vector<void*>& keys) override {
+    clear_eventfd(ready.get());
+    std::lock_guard lock(mutex);
+    keys.insert(keys.end(), released.begin(), released.end());
+    released.clear();
+  }
+  /// From the test's thread: every range may go now, and the held ones are given back.
+  void open_up() {
+    std::lock_guard lock(mutex);
+    open = true;
+    released.swap(held);
+    signal_eventfd(ready.get());
+  }
+  size_t held_count() {
+    std::lock_guard lock(mutex);
+    return held.size();
+  }
+
+  unique_fd ready = make_eventfd();
+  std::mutex mutex;
+  std::vector<void*> held, released;
+  bool open = false;
+};
+
+TEST_F(EventLoop, AFileRangeTheGateHoldsBackWaitsWhileOtherConnectionsAreServed) {
+  char tmpl[] = "/tmp/httpbench-loop-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  std::ofstream(dir / "big.bin") << std::string(100000, 'f');
+  std::ofstream(dir / "index.html") << "</html>\n";
+  server_.content = content_store::from_directory(dir.string(), 65536);
+  holding_gate gate;
+  start({.gate = &gate});
+  unique_fd waiting = connect_client(port_, 300), other = connect_client(port_);
+  send_all(waiting.get(), "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string head = receive(waiting.get());  // the head goes out; the body waits for the gate
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200 OK")) << head;
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+  EXPECT_EQ(gate.held_count(), 1u);
+  send_all(other.get(), get_index);
+  EXPECT_TRUE(answered(other.get())) << "the loop stopped while a file range was held back";
+  gate.open_up();
+  timeval tv{3, 0};
+  ::setsockopt(waiting.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string body;
+  char buf[65536];
+  for (ssize_t n; body.size() < 100000 && (n = ::recv(waiting.get(), buf, sizeof buf, 0)) > 0;)
+    body.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(body, std::string(100000, 'f'));
+  stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -9,7 +9,10 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/content.hpp"
@@ -142,6 +145,40 @@ TEST_F(Io, WriteFromResumesAfterShortWritesAndEintrAndStopsAtEagain) {
   scripted_io::writes = {{-1, EPIPE}};
   c_.feed(get_index);
   EXPECT_EQ(write_from<scripted_io>(ours_.get(), c_), io_status::error);
+}
+
+TEST(WriteFromGate, AFileRangeTheGateHoldsBackIsDeferredAndOnlyWhatItAllowsIsSent) {
+  char tmpl[] = "/tmp/httpbench-io-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  std::ofstream(dir / "big.bin") << std::string(100000, 'b');  // above the 64 KiB threshold
+  {
+    content_store content = content_store::from_directory(dir.string(), 65536);
+    server_stats stats;
+    connection c(content, stats);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    unique_fd ours(fds[0]), peer(fds[1]);
+    c.feed("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::vector<size_t> asked;  // the length of each range the gate was shown
+    size_t allow = 1000;
+    auto gate = [&](const file_range& range) {
+      asked.push_back(range.length);
+      return std::exchange(allow, 0);
+    };
+    EXPECT_EQ(write_from(ours.get(), c, gate), io_status::deferred);
+    EXPECT_EQ(asked, (std::vector<size_t>{100000, 99000}));  // the head never asks
+    uint64_t head = stats.bytes_sent - 1000;
+    EXPECT_GT(head, 0u);
+    EXPECT_TRUE(c.wants_write());
+    EXPECT_EQ(write_from(ours.get(), c), io_status::ok);  // the default gate: all of it
+    std::string got;
+    char buf[65536];
+    for (ssize_t n; got.size() < head + 100000 && (n = ::recv(peer.get(), buf, sizeof buf, 0)) > 0;)
+      got.append(buf, static_cast<size_t>(n));
+    EXPECT_EQ(got.size(), head + 100000);
+    EXPECT_EQ(got.substr(head), std::string(100000, 'b'));
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(Io, ServeBlockingAnswersUntilThePeerClosesCleanly) {
