@@ -142,6 +142,8 @@ def test_the_default_experiment_is_server_bound_with_repetitions_and_long_window
     assert exp.load.repetitions >= 5 and exp.load.window_s >= 2.0
     assert exp.validity.server_min == 0.9 and exp.validity.client_max == 0.6
     assert exp.memory_connections > 0 and exp.claims == ("kerneis2009",)
+    # the paper's toy servers and the events that stand for CPC are in
+    assert {"fork", "thread", "pth", "st", "sped", "coro"} <= set(exp.backends)
 
 
 def test_cli_reports_a_bad_file_with_exit_code_2_and_no_traceback(tmp_path: Path):
