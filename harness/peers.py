@@ -153,7 +153,7 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
-             share: float | None) -> PeerResults:
+             server_share: float | None) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -166,7 +166,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for name in servers:
                     for client in ("wrk", "ab"):
                         spec = _launch(name, work, docroot, build)
-                        cg = _cgroup(f"{r}-{name}-{client}", share, server_cpus)
+                        cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)
                         srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
                                             cgroup_enter=cg.enter if cg else None)
                         try:
@@ -185,13 +185,13 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         rps, n, failed = _parse(client, out)
                         cpu_us = used / n * 1e6 if n else None
                         client_us = client_s / n * 1e6 if n else None
-                        share = client_s / wall_s if wall_s > 0 else None
-                        results.add(name, client, Sample(rps, cpu_us, client_us, share))
+                        client_share = client_s / wall_s if wall_s > 0 else None
+                        results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
                         flag = f"  FAILED {failed}" if failed else ""
                         print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
                               f"  {cpu_us or 0:>6.1f} us server CPU/req"
                               f"  {client_us or 0:>6.1f} us client CPU/req"
-                              f" ({(share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
+                              f" ({(client_share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
         finally:
             guard.kill_all()
     return results
