@@ -174,6 +174,9 @@ class request_heads {
     bool close = false;  ///< after these: a head asked to close, or one does not fit the buffer
   };
 
+  /// Forgets every byte received, for a new connection.
+  void clear() { begin_ = end_ = scanned_ = 0; }
+
   char* space() { return buf_ + end_; }
   size_t room() const { return sizeof buf_ - end_; }
   void received(size_t n) { end_ += n; }

@@ -3,11 +3,15 @@
 // read and one writev of canned bytes; the listening socket is drained with accept4 until
 // EAGAIN. epoll_ctl runs once per connection (add; the close removes it) and twice more only
 // when a reply does not fit the socket's send buffer (wait for EPOLLOUT, then back to EPOLLIN).
+// A connection's state is kept by fd and reused by the next connection on that fd: a new
+// connection costs no allocation, no zeroing and no page fault.
 #include <fcntl.h>
 #include <sys/epoll.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "reference_common.h"
 
@@ -33,6 +37,18 @@ struct connection {
 };
 
 int epoll_fd;
+std::vector<std::unique_ptr<connection>> connections;  ///< by fd
+
+connection* open_connection(int fd) {
+  if (size_t(fd) >= connections.size()) connections.resize(size_t(fd) + 1);
+  auto& c = connections[size_t(fd)];
+  if (!c) c = std::make_unique_for_overwrite<connection>();  // the read buffer stays unwritten
+  c->fd = fd;
+  c->heads.clear();
+  c->unsent.clear();
+  c->close_after_unsent = false;
+  return c.get();
+}
 
 void watch(connection* c, uint32_t events) {
   epoll_event ev{events, {.ptr = c}};
@@ -87,7 +103,7 @@ void accept_all(int listen_fd) {
   for (;;) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or out of descriptors: the rest wait in the backlog
-    epoll_event ev{EPOLLIN, {.ptr = new connection{fd, {}, {}, false}}};
+    epoll_event ev{EPOLLIN, {.ptr = open_connection(fd)}};
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
   }
 }
@@ -109,7 +125,6 @@ int main(int argc, char** argv) {
         accept_all(listen_fd);
       } else if (!(c->unsent.empty() ? on_readable(c) : on_writable(c))) {
         ::close(c->fd);
-        delete c;
       }
     }
   }
