@@ -113,9 +113,11 @@ def main() -> int:
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--percent-limit", type=float, default=1.5, help="symbols below this share are left out")
     parser.add_argument("--no-record", action="store_true", help="counts only, no perf record")
+    parser.add_argument("--keep", type=Path, help="keep each server's perf.data and perf stat output here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="httpbench-profile-") as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         write_page(work / "docroot", PAGE_BYTES)
         table = {name: counts(name, args, work) for name in args.servers}
         events = sorted({e for t in table.values() for e in t}, key=lambda e: -max(t.get(e, 0) for t in table.values()))
