@@ -74,6 +74,15 @@ def cmd_list(_args: argparse.Namespace) -> int:
             print(f"  {b.name:<12} {b.model:<50} {cap}{status}")
     except registry.RegistryError as exc:
         print(f"  (none: {exc})")
+    try:
+        references = registry.load_references(build)
+    except registry.RegistryError:
+        references = []
+    if references:
+        print("Reference servers (the floor of each model; `harness peers` only):")
+        for r in references:
+            status = "" if r.binary.exists() else "  [binary missing]"
+            print(f"  {r.name:<16} floor of {r.reference_for:<12} {r.model}{status}")
     print("Production servers:")
     inst = production.installed()
     for name, spec in production.PRODUCTION_SERVERS.items():
@@ -188,7 +197,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share)
-    peers.print_table(results, names, args.reference)
+    peers.print_table(results, names, args.reference, peers.floors(names, build_dir()))
     return 0
 
 
@@ -257,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.set_defaults(func=cmd_plot)
 
     peers = sub.add_parser("peers", formatter_class=_Formatter, help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
-    peers.add_argument("servers", help="comma-separated backends and/or production servers")
+    peers.add_argument("servers", help="comma-separated backends, reference servers (ref-<model>) and/or "
+                                       "production servers")
     peers.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     peers.add_argument("--seconds", type=int, default=10, help="wrk duration of each run, in seconds")
     peers.add_argument("--ab-requests", type=int, default=50000, help="requests of each ab run (-n)")

@@ -6,6 +6,11 @@ CPUs, and stopped; rounds alternate between servers so drift hits all of them al
 every run and the medians, plus the server's CPU time per request. Not a test: numbers for notes.
 
     /usr/bin/python3 -m harness peers sped,thread,h2o --rounds 3 --seconds 10 --ab-requests 50000
+
+A reference server (``ref-<model>``, servers/reference/) is named like a backend; with a backend
+and its reference in one run, the table adds each backend's ratio to its floor:
+
+    /usr/bin/python3 -m harness peers sped,ref-sped --server-cpu-share 0.25
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from .cgroup import CgroupError, ServerCgroup
 from .cgroup import available as cgroups_available
 from .experiment import parse_cpu_list
 from .metrics import session_members
-from .registry import load_backends
+from .registry import RegistryError, load_backends, load_references
 from .runner import write_page
 from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
 
+# The size of the built-in page, which the reference servers answer with whatever the path:
+# so a backend and its floor send responses of the same size.
 PAGE_BYTES = 305
 
 
@@ -105,9 +112,13 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
     backends = {b.name: b for b in load_backends(build)}
     if name in backends:
         return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot)))
+    references = {r.name: r for r in load_references(build)}
+    if name in references:  # no docroot: it answers every request with its canned page
+        return LaunchSpec(argv=(str(references[name].binary), "--port", "0"))
     exe = production.installed().get(name)
     if exe is None:
-        raise SystemExit(f"peers: '{name}' is neither a built backend nor an installed production server")
+        raise SystemExit(f"peers: '{name}' is neither a built backend, a reference server (ref-<model>) "
+                         f"nor an installed production server")
     return production.launch_spec(name, exe, workdir / name, docroot, free_port())
 
 
@@ -142,7 +153,7 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
-             share: float | None) -> PeerResults:
+             server_share: float | None) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -155,7 +166,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for name in servers:
                     for client in ("wrk", "ab"):
                         spec = _launch(name, work, docroot, build)
-                        cg = _cgroup(f"{r}-{name}-{client}", share, server_cpus)
+                        cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)
                         srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
                                             cgroup_enter=cg.enter if cg else None)
                         try:
@@ -177,7 +188,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         client_share = client_s / wall_s if wall_s > 0 else None
                         results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
                         flag = f"  FAILED {failed}" if failed else ""
-                        print(f"round {r + 1}  {name:<12} {client:<4} {rps:>10.0f} req/s"
+                        print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
                               f"  {cpu_us or 0:>6.1f} us server CPU/req"
                               f"  {client_us or 0:>6.1f} us client CPU/req"
                               f" ({(client_share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
@@ -186,19 +197,36 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
     return results
 
 
-def print_table(results: PeerResults, servers: list[str], reference: str | None) -> None:
+def floors(servers: list[str], build: Path) -> dict[str, str]:
+    """Backend name -> its reference server's name, for each pair both among ``servers``."""
+    try:
+        references = load_references(build)
+    except RegistryError:
+        return {}
+    return {r.reference_for: r.name for r in references if r.name in servers and r.reference_for in servers}
+
+
+def print_table(results: PeerResults, servers: list[str], reference: str | None,
+                floor_of: dict[str, str] | None = None) -> None:
+    """Medians per server; ratios against ``reference`` when given, and against each backend's
+    floor (``floor_of``: backend -> reference server, both measured in this run)."""
+    floor_of = floor_of or {}
     print("\nus/req: server CPU per request; client: the client's CPU per request and its share"
           " of one CPU (near 100% = the client, not the server, limits)")
-    print(f"{'server':<12} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
-          f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else ""))
+    print(f"{'server':<14} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
+          f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else "")
+          + ("   vs its floor (wrk, ab)" if floor_of else ""))
     ref = {c: results.median(reference, c)[0] for c in ("wrk", "ab")} if reference else {}
     for name in servers:
         wrk, wrk_cpu = results.median(name, "wrk")
         ab, ab_cpu = results.median(name, "ab")
         ratio = f"   {wrk / ref['wrk']:.2f}x, {ab / ref['ab']:.2f}x" if reference else ""
+        if name in floor_of:
+            floor = {c: results.median(floor_of[name], c)[0] for c in ("wrk", "ab")}
+            ratio += f"   {wrk / floor['wrk']:.2f}x, {ab / floor['ab']:.2f}x of {floor_of[name]}"
         columns = []
         for client in ("wrk", "ab"):
             us, share = results.median_client(name, client)
             columns.append(f"{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)")
-        print(f"{name:<12} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {columns[0]:>14} {ab:>10.0f}"
+        print(f"{name:<14} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {columns[0]:>14} {ab:>10.0f}"
               f" {ab_cpu or 0:>7.1f} {columns[1]:>14}{ratio}")

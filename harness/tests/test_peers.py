@@ -48,21 +48,43 @@ def test_one_round_against_sped_reports_server_and_client_cpu(capsys):
     assert "1.00x, 1.00x" in table and "client" in table
 
 
-def test_every_server_start_gets_the_requested_cpu_share(monkeypatch: pytest.MonkeyPatch):
-    # The cap must not drift: a later server once got the previous client's CPU share as its cap.
-    if not backends_json_path().exists():
-        pytest.skip("servers not built (make build)")
-    if shutil.which("wrk") is None or shutil.which("ab") is None:
-        pytest.skip("wrk/ab not installed")
-    if not peers.cgroups_available()[0]:
-        pytest.skip("no cgroups here (needs root)")
-    shares: list[float | None] = []
+def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_share(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The cap must not change between runs: a client using 6 % of its CPU once must not turn
+    # every later server's 25 % into 6 %.
+    caps: list[float | None] = []
 
-    def record(tag: str, share: float | None, server_cpus: str):
-        shares.append(share)
-        return None  # run uncapped: this test is about the value asked for
+    class FakeCgroup:
+        def __init__(self) -> None:
+            self.cpu_ns = 0
 
-    monkeypatch.setattr(peers, "_cgroup", record)
-    peers.compare(["sped", "sped"], build_dir(), rounds=1, seconds=1, ab_requests=1000, concurrency=10,
-                  server_cpus="0", client_cpus="1", server_cpu_share=0.25)
-    assert shares == [0.25] * 4
+        def enter(self) -> None: ...
+
+        def read(self):
+            self.cpu_ns += 10**8
+            return self
+
+        def close(self) -> None: ...
+
+    class FakeServer:
+        def __init__(self, *args, **kwargs) -> None:
+            self.pid = 1
+
+        def start(self, timeout_s: float) -> int:
+            return 1
+
+        def stop(self) -> None: ...
+
+    def fake_cgroup(tag: str, share: float | None, server_cpus: str) -> FakeCgroup:
+        caps.append(share)
+        return FakeCgroup()
+
+    monkeypatch.setattr(peers, "_launch", lambda *args: None)
+    monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0))  # 6 % of a CPU
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
+    results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
+    assert caps == [0.25] * 8
+    assert results.median_client("beta", "ab") == pytest.approx((60.0, 0.06))

@@ -87,6 +87,26 @@ def load_backends() -> tuple[list[Backend], str | None]:
     return backends, None
 
 
+def load_references() -> tuple[list[Backend], str | None]:
+    """Reads the "references" of backends.json: the canned-reply floor servers
+    (servers/reference/), which only the smoke checks of test_references.py run; they are kept
+    apart from `load_backends()` so that no suite meant for full HTTP servers picks one up.
+    $HTTPBENCH_BACKENDS keeps the references whose name or `reference_for` it lists."""
+    path = registry_path()
+    if not path.is_file():
+        return [], f"{path} not found: build the servers first (make build), or set HTTPBENCH_BUILD"
+    try:
+        entries = json.loads(path.read_text()).get("references", [])
+    except (ValueError, AttributeError) as exc:
+        return [], f"{path} is not a valid backend registry: {exc!r}"
+    references = [Backend(e["name"], Path(e["binary"]), e) for e in entries]
+    wanted = os.environ.get("HTTPBENCH_BACKENDS")
+    if wanted:
+        names = {n.strip() for n in wanted.split(",") if n.strip()}
+        references = [r for r in references if r.name in names or r.entry.get("reference_for") in names]
+    return references, None if references else f"{path} lists no references (for {wanted or 'any backend'})"
+
+
 @dataclass
 class StopResult:
     returncode: int | None

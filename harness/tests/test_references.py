@@ -1,0 +1,172 @@
+"""Reference servers (servers/reference/, the floor of each model): how backends.json lists
+them, how the registry loads them apart from the backends, and how `harness peers` runs them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import peers
+from harness.peers import PeerResults, Sample
+from harness.registry import Backend, RegistryError, backends_json_path, build_dir, load_backends, load_references
+from harness.server import ProcessGuard, ServerProcess
+
+from .conftest import REPO
+
+GEN_REGISTRY = REPO / "servers" / "gen_registry.py"
+
+
+def add_references(build: Path, references: list[dict]) -> None:
+    """Adds a "references" list to the fake build's backends.json."""
+    path = build / "servers" / "backends.json"
+    data = json.loads(path.read_text())
+    data["references"] = references
+    path.write_text(json.dumps(data))
+
+
+def reference_entry(build: Path, model: str) -> dict:
+    return {"name": f"ref-{model}", "binary": str(build / "servers" / f"ref-{model}"), "reference": True,
+            "reference_for": model, "model": f"{model} model, reference", "category": "event",
+            "max_connections": 10000, "tunables": []}
+
+
+def test_references_load_with_the_backend_each_is_the_floor_of(fake_build: Path):
+    add_references(fake_build, [reference_entry(fake_build, "alpha")])
+    [ref] = load_references(fake_build)
+    assert (ref.name, ref.reference_for, ref.is_reference) == ("ref-alpha", "alpha", True)
+    assert ref.binary == fake_build / "servers" / "ref-alpha"
+    assert ref.model == "alpha model, reference"
+
+
+def test_load_backends_never_returns_a_reference(fake_build: Path):
+    add_references(fake_build, [reference_entry(fake_build, "alpha")])
+    backends = load_backends(fake_build)
+    assert [b.name for b in backends] == ["alpha", "beta"]
+    assert not any(b.is_reference for b in backends)
+
+
+def test_registry_from_before_references_existed_has_none(fake_build: Path):
+    assert load_references(fake_build) == []
+
+
+def test_reference_entry_without_reference_for_is_refused(fake_build: Path):
+    entry = reference_entry(fake_build, "alpha")
+    del entry["reference_for"]
+    add_references(fake_build, [entry])
+    with pytest.raises(RegistryError, match="reference_for"):
+        load_references(fake_build)
+
+
+def test_references_that_are_not_a_list_are_refused(fake_build: Path):
+    add_references(fake_build, {"ref-alpha": {}})  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="not a valid backend registry"):
+        load_references(fake_build)
+
+
+def test_peers_starts_a_reference_by_name_without_a_docroot(fake_build: Path, tmp_path: Path):
+    add_references(fake_build, [reference_entry(fake_build, "alpha")])
+    spec = peers._launch("ref-alpha", tmp_path, tmp_path / "docroot", fake_build)
+    assert spec.argv == (str(fake_build / "servers" / "ref-alpha"), "--port", "0")
+    backend = peers._launch("alpha", tmp_path, tmp_path / "docroot", fake_build)
+    assert "--docroot" in backend.argv
+
+
+def test_peers_refuses_a_name_that_is_no_server_and_mentions_references(fake_build: Path, tmp_path: Path):
+    with pytest.raises(SystemExit, match=r"reference server \(ref-<model>\)"):
+        peers._launch("ref-nothing", tmp_path, tmp_path / "docroot", fake_build)
+
+
+def test_floors_pair_a_backend_with_its_reference_only_when_both_run(fake_build: Path):
+    add_references(fake_build, [reference_entry(fake_build, "alpha"), reference_entry(fake_build, "beta")])
+    assert peers.floors(["alpha", "ref-alpha", "beta"], fake_build) == {"alpha": "ref-alpha"}
+    assert peers.floors(["ref-beta"], fake_build) == {}
+
+
+def test_table_gives_each_backend_its_ratio_to_its_floor(capsys):
+    results = PeerResults()
+    for name, wrk, ab in (("alpha", 900.0, 450.0), ("ref-alpha", 1000.0, 500.0), ("beta", 10.0, 10.0)):
+        results.add(name, "wrk", Sample(wrk, 1.0))
+        results.add(name, "ab", Sample(ab, 1.0))
+    peers.print_table(results, ["alpha", "ref-alpha", "beta"], None, {"alpha": "ref-alpha"})
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "0.90x, 0.90x of ref-alpha" in rows["alpha"]
+    assert "of ref-" not in rows["beta"] and "of ref-" not in rows["ref-alpha"]
+
+
+# --- gen_registry.py (the build step that writes backends.json) ---------------------------------
+
+def fake_binary(directory: Path, describe: dict) -> Path:
+    path = directory / describe["name"]
+    path.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(describe))})\n")
+    path.chmod(0o755)
+    return path
+
+
+def run_gen_registry(tmp_path: Path, backends: list[Path], references: list[Path]) -> subprocess.CompletedProcess:
+    argv = [sys.executable, str(GEN_REGISTRY), str(tmp_path / "backends.json"), *map(str, backends),
+            "--references", *map(str, references)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def test_gen_registry_lists_references_under_their_own_key(tmp_path: Path):
+    backend = fake_binary(tmp_path, {"name": "alpha", "model": "m", "category": "event"})
+    ref = fake_binary(tmp_path, {"name": "ref-alpha", "reference": True, "reference_for": "alpha",
+                                 "model": "m, reference", "category": "event"})
+    done = run_gen_registry(tmp_path, [backend], [ref])
+    assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "backends.json").read_text())
+    assert [b["name"] for b in written["backends"]] == ["alpha"]
+    assert [(r["name"], r["reference_for"], r["binary"]) for r in written["references"]] == [
+        ("ref-alpha", "alpha", str(ref.resolve()))]
+
+
+@pytest.mark.parametrize("describe", [
+    {"name": "ref-gamma", "reference": True, "reference_for": "gamma", "model": "m", "category": "event"},
+    {"name": "ref-alpha", "reference_for": "alpha", "model": "m", "category": "event"},
+    {"name": "ref-alpha", "reference": True, "reference_for": "alpha", "model": "m"},
+], ids=["floor-of-an-unbuilt-backend", "not-marked-reference", "no-category"])
+def test_gen_registry_fails_the_build_for_a_reference_it_cannot_place(tmp_path: Path, describe: dict):
+    backend = fake_binary(tmp_path, {"name": "alpha", "model": "m", "category": "event"})
+    done = run_gen_registry(tmp_path, [backend], [fake_binary(tmp_path, describe)])
+    assert done.returncode != 0 and "gen_registry" in done.stderr
+    assert not (tmp_path / "backends.json").exists()
+
+
+# --- the real binaries, when built ------------------------------------------------------------
+
+def built_references() -> list[Backend]:
+    if not backends_json_path().exists():
+        return []
+    try:
+        return load_references()
+    except RegistryError:
+        return []
+
+
+@pytest.mark.parametrize("name", ["ref-sped", "ref-fork"])
+def test_built_reference_started_as_peers_does_answers_with_the_page_and_stops_with_status_zero(
+        tmp_path: Path, name: str):
+    if name not in {r.name for r in built_references()}:
+        pytest.skip(f"{name} is not built (make build)")
+    guard = ProcessGuard()
+    server = ServerProcess(peers._launch(name, tmp_path, tmp_path / "docroot", build_dir()), None,
+                           tmp_path / "server.log", guard)
+    try:
+        port = server.start(timeout_s=20)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        result = server.stop()
+    finally:
+        guard.kill_all()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in head
+    assert len(body) == peers.PAGE_BYTES and f"Content-Length: {peers.PAGE_BYTES}".encode() in head
+    assert result.exit_code == 0 and not result.killed

@@ -1,0 +1,83 @@
+// ref-threadpool — the floor of the thread-pool model (Apache worker): --workers kernel threads
+// wait on a bounded queue that the main thread fills from accept(); each serves one connection
+// at a time with blocking reads and writes of a canned reply. When the queue is full the
+// acceptor waits, and new connections wait in the kernel's backlog, as in the backend.
+#include <pthread.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "reference_common.h"
+
+namespace ref = httpbench::reference;
+
+namespace {
+
+const ref::model_info info{
+    .name = "ref-threadpool",
+    .reference_for = "threadpool",
+    .model = "thread pool (Apache worker), reference",
+    .summary = "--workers threads take accepted connections from a bounded queue",
+    .category = "thread",
+    .default_workers = 256,
+    .max_connections = 256,
+};
+
+/// Accepted connections waiting for a worker; as long as the pool, as the backend's default.
+class connection_queue {
+ public:
+  explicit connection_queue(size_t capacity) : capacity_(capacity) {}
+  void push(int fd) {
+    std::unique_lock lock(mutex_);
+    not_full_.wait(lock, [&] { return fds_.size() < capacity_; });
+    fds_.push_back(fd);
+    not_empty_.notify_one();
+  }
+  int pop() {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return !fds_.empty(); });
+    int fd = fds_.front();
+    fds_.pop_front();
+    not_full_.notify_one();
+    return fd;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<int> fds_;
+  size_t capacity_;
+};
+
+void* work(void* arg) {
+  auto& queue = *static_cast<connection_queue*>(arg);
+  for (;;) {
+    int fd = queue.pop();
+    ref::serve_blocking([fd](void* buf, size_t n) { return ::read(fd, buf, n); },
+                        [fd](const iovec* iov, int n) { return ::writev(fd, iov, n); });
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ref::options options = ref::parse_options(argc, argv, info);
+  int listen_fd = ref::start(options);
+  connection_queue queue(size_t(options.workers));
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);  // the backend's default --stack-size
+  for (int i = 0; i < options.workers; ++i) {
+    pthread_t thread;
+    if (pthread_create(&thread, &attr, work, &queue) != 0) {
+      std::perror("ref-threadpool: pthread_create");
+      return 1;
+    }
+  }
+  for (;;) {
+    int fd = ::accept(listen_fd, nullptr, nullptr);
+    if (fd >= 0) queue.push(fd);
+  }
+}
