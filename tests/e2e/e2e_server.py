@@ -91,7 +91,9 @@ def load_references() -> tuple[list[Backend], str | None]:
     """Reads the "references" of backends.json: the canned-reply floor servers
     (servers/reference/), which only the smoke checks of test_references.py run; they are kept
     apart from `load_backends()` so that no suite meant for full HTTP servers picks one up.
-    $HTTPBENCH_BACKENDS keeps the references whose name or `reference_for` it lists."""
+    $HTTPBENCH_BACKENDS keeps the references whose name or `reference_for` it lists. Returns
+    (references, problem): problem explains an empty list that is an error; an empty list with no
+    problem means the selection names no backend that has a reference."""
     path = registry_path()
     if not path.is_file():
         return [], f"{path} not found: build the servers first (make build), or set HTTPBENCH_BUILD"
@@ -104,7 +106,9 @@ def load_references() -> tuple[list[Backend], str | None]:
     if wanted:
         names = {n.strip() for n in wanted.split(",") if n.strip()}
         references = [r for r in references if r.name in names or r.entry.get("reference_for") in names]
-    return references, None if references else f"{path} lists no references (for {wanted or 'any backend'})"
+        if not references:
+            return [], None  # the selection names no backend that has a reference: nothing to check
+    return references, None if references else f"{path} lists no references"
 
 
 @dataclass
