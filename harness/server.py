@@ -298,7 +298,10 @@ class ServerProcess:
         exited_by_itself = self._exited()
         reaped = self._reaped
         started = time.monotonic()
-        if reaped is None:
+        # Reaped already through the Popen (proc.wait() by a caller): its pid may belong to
+        # another process by now, so nothing is sent to it, and its rusage is gone.
+        reaped_by_popen = reaped is None and self.proc.returncode is not None
+        if reaped is None and not reaped_by_popen:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
@@ -327,7 +330,7 @@ class ServerProcess:
         for reader in (self._reader, self._err_reader):
             if reader is not None:
                 reader.join(timeout=2)
-        exit_code = None
+        exit_code = self.proc.returncode if reaped_by_popen else None
         usage: dict[str, float] = {}
         if reaped is not None:
             _, status, ru = reaped
