@@ -37,7 +37,7 @@ unit:
 # ASan+UBSan: the unit tests, and the end-to-end suite against the sanitized sped server.
 sanitize:
 	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Dwerror=$(WERROR) \
-	    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+	    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Donly_backends=sped
 	meson compile -C $(ASAN) servers/tests/core_tests servers/httpd-sped servers/backends.json
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    $(ASAN)/servers/tests/core_tests --gtest_brief=1
