@@ -85,7 +85,8 @@ def test_sigint_exits_zero_with_stats_line(start_server, docroot: Docroot):
 
 
 def test_sigterm_with_idle_and_stalled_connections_still_exits_promptly(start_server, docroot: Docroot):
-    server = start_server(suite_args(docroot) + ["--idle-timeout", "60"])
+    # A short grace period: the stalled request holds the server until it ends.
+    server = start_server(suite_args(docroot) + ["--idle-timeout", "60", "--grace", "0.5"])
     idle = server.connect()
     stalled = server.connect()
     silent = server.connect()
@@ -103,7 +104,7 @@ def test_sigterm_with_idle_and_stalled_connections_still_exits_promptly(start_se
 
 
 def test_sigterm_during_a_large_download_exits_zero(start_server, docroot: Docroot):
-    server = start_server(suite_args(docroot))
+    server = start_server(suite_args(docroot) + ["--grace", "0.5"])
     conn = server.connect()
     try:
         conn.send(request("/big.bin") * 20)

@@ -64,7 +64,7 @@ def test_ab_completes_every_request_without_failures(server: ServerProcess, opti
 
 
 def test_wrk_reports_no_errors_and_no_non_2xx(server: ServerProcess):
-    argv = [tool("wrk"), "-t1", "-c50", "-d2s", "--timeout", "5s", server.url("/index.html")]
+    argv = [tool("wrk"), "-t1", "-c50", "-d1s", "--timeout", "5s", server.url("/index.html")]
     result = run_tool(argv)
     report = f"$ {' '.join(argv)}\n{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, report
