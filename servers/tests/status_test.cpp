@@ -108,7 +108,7 @@ TEST_F(StatusPage, PipelinedBetweenOrdinaryRequestsCountsOnlyThem) {
 
 TEST_F(StatusPage, QueryStringIsIgnored) {
   connection c(content_, stats_);
-  auto rs = split_responses(serve_bytes(c, "GET /server-status?auto&x=1 HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c, "GET /server-status?auto&x=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
   EXPECT_TRUE(rs[0].has("Content-Type: application/json"));
@@ -118,7 +118,7 @@ TEST_F(StatusPage, QueryStringIsIgnored) {
 
 TEST_F(StatusPage, HeadGetsTheHeadersWithoutBody) {
   connection c(content_, stats_);
-  std::string out = serve_bytes(c, "HEAD /server-status HTTP/1.1\r\n\r\n" + std::string(page_request));
+  std::string out = serve_bytes(c, "HEAD /server-status HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(page_request));
   auto rs = split_responses(out, /*head_only=*/true);
   ASSERT_GE(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
@@ -157,7 +157,7 @@ TEST_F(StatusPage, ConfiguredPathIsAnsweredAndTheDefaultOneIsNot) {
   connection_limits limits;
   limits.status_path = "/stats";
   connection c(content_, stats_, limits);
-  auto rs = split_responses(serve_bytes(c, "GET /stats HTTP/1.1\r\n\r\n" + std::string(status_request)));
+  auto rs = split_responses(serve_bytes(c, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(status_request)));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 200);
   EXPECT_TRUE(rs[0].has("Content-Type: application/json"));
@@ -167,8 +167,8 @@ TEST_F(StatusPage, ConfiguredPathIsAnsweredAndTheDefaultOneIsNot) {
 
 TEST_F(StatusPage, OtherMethodsAndRequestsWithBodiesAreOrdinaryRequests) {
   connection c(content_, stats_);
-  auto rs = split_responses(serve_bytes(c, "POST /server-status HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
-                                           "GET /server-status HTTP/1.1\r\nContent-Length: 1\r\n\r\nz"));
+  auto rs = split_responses(serve_bytes(c, "POST /server-status HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"
+                                           "GET /server-status HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 405);
   EXPECT_EQ(rs[1].status(), 404);  // a body: not the status page, and not in the docroot
