@@ -10,6 +10,7 @@
 
 #include "core/connection.hpp"
 #include "core/content.hpp"
+#include "core/options.hpp"
 #include "core/stats.hpp"
 #include "drive_connection.hpp"
 
@@ -219,4 +220,157 @@ TEST(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
     EXPECT_EQ(c.output().file.offset, 1000);
   }
   std::filesystem::remove_all(dir);
+}
+
+// ---- how a connection ends: one definition of the counters (docs/interfaces.md) ----
+
+namespace {
+
+class ConnectionEnd : public ::testing::Test {
+ protected:
+  content_store content_ = content_store::builtin();
+  server_stats stats_;
+  uint64_t kinds_total() const {
+    return stats_.errors_status + stats_.errors_lost + stats_.errors_timeout + stats_.errors_cut +
+           stats_.errors_refused;
+  }
+};
+
+}  // namespace
+
+TEST_F(ConnectionEnd, EveryConnectionIsCountedWhenMadeAndClosedWhenDestroyed) {
+  {
+    connection c(content_, stats_);
+    EXPECT_EQ(stats_.connections.load(), 1u);
+    EXPECT_EQ(stats_.closed.load(), 0u);
+  }
+  EXPECT_EQ(stats_.closed.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 0u);
+}
+
+TEST_F(ConnectionEnd, AnIdleConnectionEndsWithoutAnErrorWhateverTheReason) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.timed_out();  // the keep-alive timeout
+  }
+  { connection c(content_, stats_); c.broken(); }
+  { connection c(content_, stats_); c.cut(); }
+  { connection c(content_, stats_); }
+  EXPECT_EQ(stats_.errors.load(), 0u);
+  EXPECT_EQ(stats_.closed.load(), 4u);
+}
+
+TEST_F(ConnectionEnd, HalfARequestThenThePeersEofIsLost) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHo");
+    c.peer_closed();
+    EXPECT_TRUE(c.wants_close());
+  }  // an event loop just closes it: the destructor knows why
+  EXPECT_EQ(stats_.errors_lost.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, ADeadlineInsideARequestIsATimeoutCountedOnce) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHo");
+    c.timed_out();
+    c.broken();  // only the first reason counts
+  }
+  EXPECT_EQ(stats_.errors_timeout.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, AResponseNotCompletelySentIsInsideTheRequest) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.consumed(10);
+    c.broken();  // the peer reset while we wrote
+  }
+  EXPECT_EQ(stats_.errors_lost.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, DestroyedInsideARequestWithoutAReasonIsCut) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\n");  // the grace period ran out on it
+  }
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");  // inside a body
+    drain(c);
+  }
+  EXPECT_EQ(stats_.errors_cut.load(), 2u);
+  EXPECT_EQ(stats_.errors.load(), 2u);
+}
+
+TEST_F(ConnectionEnd, ARejectedRequestIsOneErrorAndItsLingeringCloseNoOther) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "BLAH\r\n\r\nmore bytes");
+    EXPECT_TRUE(c.closing_on_error());
+    c.peer_closed();
+  }
+  EXPECT_EQ(stats_.errors_status.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+  EXPECT_EQ(kinds_total(), stats_.errors.load());
+}
+
+TEST_F(ConnectionEnd, BytesPipelinedAfterAConnectionCloseRequestAreNoLostRequest) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HT");
+    EXPECT_TRUE(c.wants_close());
+  }
+  EXPECT_EQ(stats_.errors.load(), 0u);
+}
+
+TEST_F(ConnectionEnd, AWorkersOpenConnectionsAreKeptInItsCell) {
+  std::atomic<int64_t> open{0};
+  connection_limits limits;
+  limits.open_in_process = &open;
+  {
+    connection a(content_, stats_, limits), b(content_, stats_, limits);
+    EXPECT_EQ(open.load(), 2);
+  }
+  EXPECT_EQ(open.load(), 0);
+}
+
+TEST_F(ConnectionEnd, ReceivingHeadIsTrueOnlyWhileAHeadIsIncomplete) {
+  connection c(content_, stats_);
+  EXPECT_FALSE(c.receiving_head());
+  c.feed("GET / HTTP/1.1\r\nHo");
+  EXPECT_TRUE(c.receiving_head());
+  c.feed("st: x\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_FALSE(c.receiving_head());  // a body is arriving now
+  drain(c);
+  c.feed("abc");
+  EXPECT_FALSE(c.receiving_head());
+  EXPECT_TRUE(c.idle());
+}
+
+TEST_F(ConnectionEnd, BytesMovedCountsBothDirections) {
+  connection c(content_, stats_);
+  std::string_view in = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.feed(in);
+  uint64_t after_read = c.bytes_moved();
+  EXPECT_EQ(after_read, in.size());
+  std::string out = drain(c);
+  EXPECT_EQ(c.bytes_moved(), in.size() + out.size());
+}
+
+TEST(ConnectionLimits, HeaderTimeoutIsCappedAtTheIdleTimeout) {
+  server_config config;
+  config.idle_timeout_s = 2;
+  config.header_timeout_ms = 10'000;
+  config.send_timeout_ms = 1'500;
+  connection_limits l = limits_from(config);
+  EXPECT_EQ(l.idle_timeout_ms, 2000);
+  EXPECT_EQ(l.header_timeout_ms, 2000);
+  EXPECT_EQ(l.send_timeout_ms, 1500);
+  config.header_timeout_ms = 500;
+  EXPECT_EQ(limits_from(config).header_timeout_ms, 500);
 }
