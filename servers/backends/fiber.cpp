@@ -114,7 +114,7 @@ class scheduler {
  public:
   scheduler(core::server_context& ctx, int64_t spin_ns)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         stacks_(ctx.config.stack_size),
         grace_(ctx.grace()),
         deadlines_(core::wait_timeouts(ctx.limits())),
