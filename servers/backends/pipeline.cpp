@@ -103,6 +103,7 @@ class pipeline {
       : ctx_(ctx),
         batch_(batch),
         timeouts_(ctx.limits()),
+        read_epoll_(::epoll_create1(EPOLL_CLOEXEC)),
         read_wake_(core::make_eventfd()),
         write_wake_(core::make_eventfd()),
         accepted_(queue, read_wake_.get()),
@@ -112,8 +113,8 @@ class pipeline {
         blocked_(handoff_queue::unbounded, write_wake_.get()) {}
 
   int run() {
-    if (!read_wake_ || !write_wake_) {
-      std::perror("httpd-pipeline: eventfd");
+    if (!read_epoll_ || !read_wake_ || !write_wake_) {
+      std::perror("httpd-pipeline: epoll/eventfd");
       return 1;
     }
     std::vector<std::thread> threads;
@@ -175,8 +176,7 @@ class pipeline {
 
   // ---- stage 2: wait for readable connections, read and parse ----
   void read_stage() {
-    core::unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
-    int ep = epoll.get();
+    int ep = read_epoll_.get();
     char wake_tag = 0, stop_tag = 0;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -354,6 +354,9 @@ class pipeline {
   core::server_context& ctx_;
   size_t batch_;
   core::wait_timeouts timeouts_;
+  /// Stage 2's epoll instance, made before stage 1 accepts anything: a burst of connections
+  /// can fill the descriptor table before stage 2's thread runs.
+  core::unique_fd read_epoll_;
   core::unique_fd read_wake_, write_wake_;  ///< eventfds stages 2 and 3 sleep on
   handoff_queue accepted_;       ///< Q12
   handoff_queue to_write_wait_;  ///< Q23
