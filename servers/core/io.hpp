@@ -70,8 +70,9 @@ inline bool is_timeout(int error) {
 /// sendfile to a client that never reads blocked 15.3 s at SO_SNDTIMEO 5 s (issue 12). So
 /// SO_SNDTIMEO is a slice of --send-timeout (a tenth, 10 to 250 ms), a write that gets no byte
 /// out in a slice is tried again until a whole send timeout of slices has passed, and sendfile
-/// sends at most max_chunk per call (a call's kernel-internal waits stay few). A client that
-/// stops reading is then abandoned within about the send timeout plus three slices.
+/// sends at most max_chunk per call (it runs one kernel send per pipe's worth, each with a fresh
+/// timer; a writev is one kernel send, whose timer covers the whole call). A client that stops
+/// reading is then abandoned within about the send timeout plus three slices.
 struct blocking_io {
   static constexpr size_t max_chunk = 1 << 20;
   static inline thread_local int send_timeout_ms = 30'000;
