@@ -9,12 +9,16 @@ from the server, so every backend is held to the same numbers.
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import time
 from dataclasses import dataclass
 
+import pytest
+
 from e2e_client import Connection, request
 from e2e_docroot import Docroot
-from e2e_server import Backend, ServerProcess
+from e2e_server import Backend, ServerProcess, suite_settings
 
 HEADER_TIMEOUT_S = 1.0
 GRACE_S = 0.5
@@ -163,3 +167,43 @@ def test_the_same_traffic_gives_the_same_counters_on_every_backend(start_server,
     assert got_stats == want_stats, (
         f"stats line of {backend.name}: {got_stats}\nwant {want_stats}\n{stopped.last_line}"
     )
+
+
+class LimitedServer(ServerProcess):
+    """A server started under `prlimit --nofile=N:N`, which execs it (same pid): with the hard
+    limit that low, the server cannot raise its descriptor limit past it."""
+
+    def __init__(self, backend: Backend, args: list[str], files: int) -> None:
+        super().__init__(backend, args)
+        self.files = files
+
+    @property
+    def command(self) -> list[str]:
+        return ["prlimit", f"--nofile={self.files}:{self.files}", str(self.backend.binary), *self.args]
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) is not installed")
+def test_connections_past_the_descriptor_limit_are_counted_and_refused_ones_are_errors(backend: Backend):
+    """Every connection the server accepts is counted, served or not (issue 12: at a 128-fd
+    limit st counted the connections it dropped and the others did not count them at all)."""
+    clients = 150
+    server = LimitedServer(backend, ["--port", "0", "--idle-timeout", "5", *suite_settings(backend)], 64).start()
+    answered = 0
+    try:
+        socks = []
+        for _ in range(clients):  # all connected at once: more than 64 descriptors' worth
+            sock = socket.create_connection((server.host, server.port), timeout=3)
+            sock.sendall(request("/index.html", close=True))
+            socks.append(sock)
+        for sock in socks:  # each read, then closed, in turn: a server that waits can go on
+            try:
+                answered += sock.recv(64).startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass  # reset: refused
+            sock.close()
+    finally:
+        stopped = server.stop()
+    stats = server.check_clean_exit(stopped)
+    assert stats["connections"] == clients, f"{clients} connections accepted by the kernel: {stopped.last_line}"
+    assert stats["requests"] == answered, stopped.last_line
+    assert stats["errors"] == stats["errors_refused"] == clients - answered, stopped.last_line
