@@ -174,8 +174,8 @@ class LimitedServer(ServerProcess):
     limit that low, the server cannot raise its descriptor limit past it."""
 
     def __init__(self, backend: Backend, args: list[str], files: int) -> None:
+        self.files = files  # before ServerProcess.__init__, which builds the command
         super().__init__(backend, args)
-        self.files = files
 
     @property
     def command(self) -> list[str]:
