@@ -68,6 +68,10 @@ int event_loop<Poller>::run() {
     }
     expire_deadlines();
   }
+  // The grace period ran out: the server ends what is left (even a request whose peer has
+  // half-closed and still waits for its response), so each is cut, not lost.
+  for (auto& s : slots_)
+    if (s && !s->lingering) s->conn.cut();
   return 0;
 }
 

@@ -352,6 +352,24 @@ TEST_F(EventLoop, HalfARequestThenThePeersCloseIsALostConnection) {
   EXPECT_EQ(server_.stats.errors.load(), 1u);
 }
 
+TEST_F(EventLoop, AResponseStillOwedToAHalfClosedPeerWhenTheGraceEndsIsCutNotLost) {
+  char dir_template[] = "/tmp/httpbench-loop-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(dir_template);
+  std::ofstream(dir / "big.bin") << std::string(8 << 20, 'z');
+  server_.content = content_store::from_directory(dir.string(), 65536);
+  server_.config.grace_ms = 200;
+  start();
+  unique_fd reader = connect_client(port_);
+  send_all(reader.get(), "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  ::shutdown(reader.get(), SHUT_WR);  // its request is complete; it never reads the answer
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop();
+  loop_.reset();
+  EXPECT_EQ(server_.stats.errors_cut.load(), 1u);
+  EXPECT_EQ(server_.stats.errors_lost.load(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(EventLoop, ARequestStillArrivingWhenTheGraceEndsIsCut) {
   server_.config.grace_ms = 200;
   start();
