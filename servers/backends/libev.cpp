@@ -93,10 +93,14 @@ class libev_server {
     ev_io_start(loop_, &listen_io_);
     ev_io_start(loop_, &stop_io_);
     ev_run(loop_, 0);
-    // Past the grace period: whatever is left is dropped (the slots close their sockets, and
-    // each connection still inside a request counts itself as cut).
-    for (auto& s : slots_)
-      if (s) ev_io_stop(loop_, &s->io);
+    // Past the grace period: the server ends what is left (even a request whose peer has
+    // half-closed and still waits for its response), so each is cut, not lost, as in
+    // event_loop; the slots close their sockets.
+    for (auto& s : slots_) {
+      if (!s) continue;
+      ev_io_stop(loop_, &s->io);
+      if (!s->lingering) s->conn.cut();
+    }
     slots_.clear();
     ev_loop_destroy(loop_);
     return 0;
@@ -174,7 +178,7 @@ class libev_server {
   }
 
   // How the connection ended has been counted by now (broken(), timed_out()) or is counted by
-  // its destructor (the peer's EOF, or the end of the grace period).
+  // its destructor (the peer's EOF); what the grace period leaves is cut in run().
   void close_slot(slot& s) {
     ev_io_stop(loop_, &s.io);
     deadlines_.remove(s.deadline);

@@ -106,9 +106,10 @@ class libuv_server {
     uv_poll_start(&listen_poll_, UV_READABLE, on_listen);
     uv_poll_start(&stop_poll_, UV_READABLE, on_stop);
     uv_run(&loop_, UV_RUN_DEFAULT);
-    // Stopped (nothing left, or past the grace period): close every handle, the connections
-    // left are dropped (each one still inside a request counts itself as cut), and let the
-    // close callbacks run before the loop goes.
+    // Stopped (nothing left, or past the grace period): close every handle, and let the close
+    // callbacks run before the loop goes. The server ends the connections left (even a request
+    // whose peer has half-closed and still waits for its response), so each is cut, not lost,
+    // as in event_loop.
     uv_walk(&loop_, close_any, this);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -137,6 +138,7 @@ class libuv_server {
   static void close_any(uv_handle_t* h, void* arg) {
     if (uv_is_closing(h)) return;
     if (slot* s = static_cast<libuv_server*>(arg)->connection_of(h)) {
+      if (!s->lingering) s->conn->cut();
       uv_close(h, free_slot);
       s->socket.reset();
     } else {
@@ -207,7 +209,7 @@ class libuv_server {
   }
 
   // How the connection ended has been counted by now (broken(), timed_out()) or is counted by
-  // its destructor here (the peer's EOF) or in free_slot (the end of the grace period).
+  // its destructor (the peer's EOF); what the grace period leaves is cut in run().
   void close_slot(slot& s) {
     deadlines_.remove(s.deadline);
     uv_close(reinterpret_cast<uv_handle_t*>(&s.poll), free_slot);  // stops polling now
