@@ -19,8 +19,11 @@
 // (2) a short read clears the read flag, so after a response the coroutine suspends at once
 //     instead of paying a read() that says EAGAIN — the same system calls per request as sped;
 // (3) the loop resumes a coroutine inline, from the event it was waiting for: no run queue.
-// Idle timeouts use the core's idle_list (every wait has the same timeout, so the connection
-// that suspended longest ago expires first: an O(1) timer heap).
+// The deadlines are serve_blocking's (docs/interfaces.md, "Deadlines"): serve() says, at each
+// co_await, which wait it is and for how long, and the loop keeps the wait in the core's
+// deadline_lists (one O(1) list per kind, so a head's short deadline never waits behind idle
+// ones) and resumes the coroutine with a timeout when it passes; serve() then counts how the
+// connection ended, as serve_blocking does.
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -35,7 +38,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/idle_list.hpp"
+#include "core/deadlines.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
@@ -46,7 +49,7 @@ const core::backend_info info{
     .name = "coro",
     .model = "event-driven, written as threads (C++20 stackless coroutines, as CPC)",
     .summary = "one coroutine per connection, co_await on readiness from one epoll loop; the "
-               "frame is the only per-connection state; idle list for timeouts",
+               "frame is the only per-connection state; the core's deadline lists for timeouts",
     .paper = "Kerneis & Chroboczek 2009 §1, §3–4 (CPC)",
     .category = core::backend_category::event,
     .default_workers = 1,
@@ -73,8 +76,8 @@ struct waiter {
 
   loop& owner;
   core::connection& conn;
-  core::idle_node idle;                ///< linked while suspended: the deadline of the wait
-  std::coroutine_handle<> suspended;   ///< where to resume; empty while running
+  core::idle_node deadline;           ///< linked while suspended: the deadline of the wait
+  std::coroutine_handle<> suspended;  ///< where to resume; empty while running
   int fd;
   // Edge-triggered: a direction is ready until a system call says EAGAIN (or a read comes
   // back short), then not until epoll reports an edge for it.
@@ -97,13 +100,15 @@ struct detached {
   };
 };
 
-/// `co_await` of one direction of a socket: true when it is ready, false when the wait timed
-/// out (or the socket could not be watched). Does not suspend when the direction is still
-/// ready from an earlier edge.
+/// `co_await` of one direction of a socket, a wait of `kind` for at most `timeout_ms`: true
+/// when the direction is ready, false when the wait timed out (w.why == timeout) or the socket
+/// could not be watched (failed). Does not suspend when the direction is still ready from an
+/// earlier edge.
 struct readiness {
   loop& l;
   waiter& w;
   direction dir;
+  core::wait_kind kind;
   int64_t timeout_ms;
 
   bool await_ready() noexcept;
@@ -115,23 +120,31 @@ class loop {
  public:
   explicit loop(core::server_context& ctx)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         grace_(ctx.grace()),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000) {}
+        deadlines_(core::wait_timeouts(ctx.limits())) {}
 
   int run();
 
   core::server_context& ctx() { return ctx_; }
-  readiness readable(waiter& w) { return {*this, w, direction::read, timeout_ms_}; }
-  readiness readable_within(waiter& w, int64_t ms) { return {*this, w, direction::read, ms}; }
-  readiness writable(waiter& w) { return {*this, w, direction::write, timeout_ms_}; }
+  /// A wait for bytes: a request (`request`), the rest of a head (`head`), the end of a
+  /// lingering close (`linger`).
+  readiness readable(waiter& w, core::wait_kind kind, int64_t ms) {
+    return {*this, w, direction::read, kind, ms};
+  }
+  /// A wait for room to send, without progress for at most `ms`.
+  readiness writable(waiter& w, int64_t ms) {
+    return {*this, w, direction::write, core::wait_kind::send, ms};
+  }
   bool stopping() const { return grace_.begun(); }
   int64_t now_ms() const { return now_ms_; }
   waiter& at(int fd) { return *by_fd_[static_cast<size_t>(fd)]; }
 
-  /// Suspends `w`'s coroutine `h` until its direction `dir` is ready, for at most `ms`. False
-  /// (with w.why = failed) when the socket cannot be watched: the coroutine then runs on.
-  bool suspend(waiter& w, direction dir, int64_t ms, std::coroutine_handle<> h) {
+  /// Suspends `w`'s coroutine `h` until its direction `dir` is ready, for at most `ms` (a wait
+  /// of `kind`). False (with w.why = failed) when the socket cannot be watched: the coroutine
+  /// then runs on.
+  bool suspend(waiter& w, direction dir, core::wait_kind kind, int64_t ms,
+               std::coroutine_handle<> h) {
     if (!w.registered) {
       // Registered once, at the first wait, for both directions: a connection served without
       // ever waiting costs no epoll_ctl. EPOLL_CTL_ADD reports readiness already there.
@@ -143,13 +156,13 @@ class loop {
     }
     w.waiting = dir;
     w.suspended = h;
-    idle_.touch(w.idle, now_ms_ + ms);
+    deadlines_.start_until(w.deadline, kind, now_ms_ + ms);
     return true;
   }
 
   void opened(waiter& w) { by_fd_[static_cast<size_t>(w.fd)] = &w; }
   void closed(waiter& w) {
-    idle_.remove(w.idle);
+    deadlines_.remove(w.deadline);
     by_fd_[static_cast<size_t>(w.fd)] = nullptr;
     --live_;
     if (listen_paused_ && !grace_.begun()) {
@@ -169,7 +182,7 @@ class loop {
   void resume(waiter& w, wake_reason why) {
     w.waiting = direction::none;
     w.why = why;
-    idle_.remove(w.idle);
+    deadlines_.remove(w.deadline);
     std::exchange(w.suspended, {}).resume();
   }
 
@@ -185,7 +198,8 @@ class loop {
 
   // The stop policy (core/stop.hpp): no more accepting. A connection waiting for its next
   // request has its reading shut down and is resumed: it answers what its peer already sent,
-  // then reads EOF and ends (core::read_idle's rule). Connections inside a request get --grace.
+  // then reads EOF and ends (core::read_idle's rule; serve() applies it to a connection that
+  // becomes idle later). Connections inside a request get --grace, then are cut (run()).
   void begin_stop() {
     grace_.begin();
     ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, ctx_.listener.get(), nullptr);
@@ -201,31 +215,31 @@ class loop {
   }
 
   int next_timeout_ms() const {
-    if (grace_.begun()) return grace_.ms_left(50);
-    core::idle_node* first = idle_.front();
-    if (first == nullptr) return -1;
-    return static_cast<int>(std::clamp<int64_t>(first->deadline_ms - now_ms_, 0, 1000));
+    if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
+    if (deadlines_.front() == nullptr) return -1;
+    return deadlines_.ms_until_next(1000, now_ms_);
   }
 
-  void expire_idle() {
-    while (core::idle_node* first = idle_.expired(now_ms_))
+  // A coroutine whose wait ran out is resumed with `timeout`: serve() ends its connection and
+  // counts how, as serve_blocking does.
+  void expire_deadlines() {
+    while (core::idle_node* first = deadlines_.expired(now_ms_))
       resume(*static_cast<waiter*>(first->owner), wake_reason::timeout);
   }
 
   core::server_context& ctx_;
   core::acceptor acceptor_;
   core::grace_period grace_;
-  core::idle_list idle_;
+  core::deadline_lists deadlines_;
   core::unique_fd epfd_;
   std::vector<waiter*> by_fd_;  ///< live connections by socket
-  int64_t timeout_ms_;
   int64_t now_ms_ = 0;  ///< read once per loop pass: a wait costs no clock call
   int live_ = 0;
   bool listen_paused_ = false;
 };
 
 waiter::waiter(loop& l, int socket, core::connection& c) : owner(l), conn(c), fd(socket) {
-  idle.owner = this;
+  deadline.owner = this;
   l.opened(*this);
 }
 
@@ -238,7 +252,7 @@ bool readiness::await_ready() noexcept {
 }
 
 bool readiness::await_suspend(std::coroutine_handle<> h) noexcept {
-  return l.suspend(w, dir, timeout_ms, h);
+  return l.suspend(w, dir, kind, timeout_ms, h);
 }
 
 loop* the_loop = nullptr;  // the system-call policy below is static, as io.hpp wants
@@ -266,42 +280,77 @@ struct coro_io : core::posix_io {
   }
 };
 
-/// One connection, from accept to close, written as a thread would write it
-/// (core::serve_blocking's loop). Each co_await suspends it until its socket is ready; between
+/// One connection, from accept to close, written as a thread would write it: the loop of
+/// core::serve_blocking, with its deadlines and its way of counting how a connection ends.
+/// Each co_await suspends it until its socket is ready or the wait's deadline passes; between
 /// two of them it runs as an event handler of the loop.
 detached serve(loop& l, core::unique_fd socket) {
   core::server_context& ctx = l.ctx();
   core::connection c(ctx.content, ctx.stats, ctx.limits());
   waiter w(l, socket.get(), c);
+  const core::connection_limits& limits = c.limits();
+  bool in_head = false;       // the last wait for bytes was for the rest of a head
+  int64_t head_deadline = 0;  // --header-timeout runs from a head's first byte, never extended
   for (;;) {
-    // Send what the connection has queued; a full socket suspends us until it drains.
+    // Send what the connection has queued; a full socket suspends us until it drains, for at
+    // most --send-timeout without progress.
     io_status sent;
     while ((sent = core::write_from<coro_io>(w.fd, c)) == io_status::again)
-      if (!co_await l.writable(w)) break;
+      if (!co_await l.writable(w, limits.send_timeout_ms)) break;
     if (sent != io_status::ok) break;
     if (c.wants_close()) {
       if (c.closing_on_error()) {
-        // Lingering close (core/io.hpp): the peer may still be sending; read it away.
+        // Lingering close (core/io.hpp): the peer may still be sending; read it away, for
+        // linger_ms in all.
         core::start_linger(w.fd);
         int64_t give_up = l.now_ms() + core::linger_ms;
-        while (!core::drain_linger(w.fd) && give_up > l.now_ms()) {
-          w.readable = false;
-          if (!co_await l.readable_within(w, give_up - l.now_ms())) break;
+        while (!core::drain_linger(w.fd)) {
+          w.readable = false;  // drain_linger read until EAGAIN
+          if (!co_await l.readable(w, core::wait_kind::linger, give_up - l.now_ms())) break;
         }
       }
       co_return;
     }
-    if (l.stopping() && c.idle()) co_return;
-    // Wait for the next bytes and hand them to the connection, which parses and answers them.
-    if (!co_await l.readable(w)) break;
+    // Wait for the next bytes: a request, or a body's next bytes, within --idle-timeout; the
+    // rest of a head by its deadline.
+    core::wait_kind kind = core::wait_kind::request;
+    int64_t wait_ms = limits.idle_timeout_ms;
+    if (c.receiving_head()) {
+      if (!in_head) head_deadline = l.now_ms() + limits.header_timeout_ms;
+      kind = core::wait_kind::head;
+      wait_ms = head_deadline - l.now_ms();
+      if (wait_ms <= 0) {
+        w.why = wake_reason::timeout;
+        break;
+      }
+    } else if (l.stopping() && c.idle()) {
+      // core::read_idle's rule: at the stop an idle connection reads nothing new. What its
+      // peer already sent is still answered, then the EOF of the shutdown ends it.
+      ::shutdown(w.fd, SHUT_RD);
+      w.readable = true;
+    }
+    in_head = kind == core::wait_kind::head;
+    if (!co_await l.readable(w, kind, wait_ms)) break;
     io_status got = core::read_into<coro_io>(w.fd, c);
     if (got == io_status::error) break;
     if (got == io_status::closed && !c.wants_write()) {
       if (c.idle()) co_return;
-      break;  // EOF in the middle of a request
+      // EOF inside a request: the peer's, or at the stop our own shutdown of reading.
+      if (l.stopping())
+        c.cut();
+      else
+        c.broken();
+      co_return;
     }
   }
-  c.broken();  // an I/O error or a timeout; counted as an error inside a request only
+  // A wait ran out, or the socket failed: an error only inside a request.
+  if (w.why == wake_reason::timeout) {
+    // Abandoned by --send-timeout: a reset, so what the peer would not take leaves the kernel.
+    if (c.wants_write()) core::abort_on_close(w.fd);
+    c.timed_out();
+  } else {
+    c.broken();
+  }
 }
 
 void loop::accept_all() {
@@ -309,11 +358,10 @@ void loop::accept_all() {
   while (live_ < ctx_.config.max_conns) {
     core::unique_fd fd;
     if (acceptor_.accept_one(fd, true) != core::accept_status::accepted) return;
-    ctx_.stats.add(ctx_.stats.connections);
     if (static_cast<size_t>(fd.get()) >= by_fd_.size())
       by_fd_.resize(static_cast<size_t>(fd.get()) * 2 + 1);
     ++live_;
-    serve(*this, std::move(fd));  // runs until its first wait
+    serve(*this, std::move(fd));  // runs until its first wait; its connection counts itself
   }
   // At the cap: stop listening until a connection ends; the rest wait in the backlog.
   watch(ctx_.listener.get(), EPOLL_CTL_MOD, 0);
@@ -345,13 +393,17 @@ int loop::run() {
     }
     // After the batch: a socket accepted now cannot take the number of one closed in it.
     if (accept_now && !grace_.begun()) accept_all();
-    expire_idle();
+    expire_deadlines();
   }
-  // The grace is over: the connections still inside a request end here, frame and all.
-  std::vector<std::coroutine_handle<>> rest;
+  // The grace is over: the connections still inside a request are cut here, frame and all.
+  std::vector<waiter*> rest;
   for (waiter* w : by_fd_)
-    if (w) rest.push_back(w->suspended);
-  for (std::coroutine_handle<> h : rest) h.destroy();
+    if (w) rest.push_back(w);
+  for (waiter* w : rest) {
+    std::coroutine_handle<> frame = w->suspended;
+    w->conn.cut();
+    frame.destroy();  // frees `w`
+  }
   return 0;
 }
 

@@ -22,8 +22,9 @@
 //     shorter than that, so a longer poll would have caught the event, and halves when the
 //     sleep was longer, so polling was wasted CPU (which matters on a capped CPU). spin_us=0
 //     turns it off, and an idle server (no connections) never spins.
-// Idle timeouts use the core's idle_list: every connection has the same timeout, so the fiber
-// parked longest ago always expires first (an O(1) "timer heap").
+// Deadlines use the core's deadline_lists: one list per kind of wait (a request, the rest of a
+// head, room to send, a lingering close), each of one timeout, so within a list the fiber
+// parked longest ago expires first (an O(1) "timer heap").
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -37,7 +38,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/idle_list.hpp"
+#include "core/deadlines.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
@@ -101,6 +102,9 @@ struct task {
   bool registered = false;  ///< with epoll, from its first wait on
   direction waiting = direction::none;
   wake_reason why = wake_reason::ready;
+  // How long its next waits may last (fiber_io::set_timeout, from core::serve_blocking).
+  core::wait_kind read_kind = core::wait_kind::request;
+  int read_timeout_ms = 30'000, write_timeout_ms = 30'000;
 };
 
 class scheduler;
@@ -110,10 +114,10 @@ class scheduler {
  public:
   scheduler(core::server_context& ctx, int64_t spin_ns)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         stacks_(ctx.config.stack_size),
         grace_(ctx.grace()),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000),
+        deadlines_(core::wait_timeouts(ctx.limits())),
         spin_max_ns_(spin_ns),
         spin_ns_(spin_ns) {}
 
@@ -142,17 +146,17 @@ class scheduler {
           on_event(*t, events[i].events);
       }
       if (accept_now && !grace_.begun()) accept_all();  // after the batch: no fiber runs then
-      expire_idle();
+      expire_deadlines();
     }
     flush_switches();
     return 0;
   }
 
   /// Called on a fiber whose direction `dir` is not ready: parks it until it is, for at most
-  /// `timeout_ms`. False (errno set) when the wait ended by the timeout (ETIMEDOUT) or because
-  /// the server is stopping and the fiber waited for a next request (EINTR: core::read_idle
-  /// then ends the connection).
-  bool park(task& t, direction dir, int64_t timeout_ms) {
+  /// `timeout_ms` (a wait of `kind`). False (errno set) when the wait ended by the timeout
+  /// (ETIMEDOUT) or because the server is stopping and the fiber waited for a next request
+  /// (EINTR: core::read_idle then ends the connection).
+  bool park(task& t, direction dir, core::wait_kind kind, int64_t timeout_ms) {
     if (!t.registered) {
       // Registered once, at the first wait, for both directions: a connection served without
       // ever blocking (a new connection whose request has already arrived) costs no epoll_ctl
@@ -161,7 +165,7 @@ class scheduler {
       t.registered = true;
     }
     t.waiting = dir;
-    idle_.touch(t.idle, now_ms_ + timeout_ms);
+    deadlines_.start_until(t.idle, kind, now_ms_ + timeout_ms);
     ++switches_;  // the user-level switch of docs/interfaces.md: this fiber gives up the CPU
     t.scheduler = std::move(t.scheduler).resume();
     if (t.why == wake_reason::ready) return true;
@@ -169,7 +173,6 @@ class scheduler {
   }
 
   task* running() const { return running_; }
-  int64_t idle_timeout_ms() const { return timeout_ms_; }
   bool stopping() const { return grace_.begun(); }
 
  private:
@@ -204,7 +207,7 @@ class scheduler {
   void make_ready(task& t, wake_reason why) {
     t.waiting = direction::none;
     t.why = why;
-    idle_.remove(t.idle);
+    deadlines_.remove(t.idle);
     t.next_ready = nullptr;
     (ready_tail_ ? ready_tail_->next_ready : ready_head_) = &t;
     ready_tail_ = &t;
@@ -231,7 +234,6 @@ class scheduler {
     while (live_ < ctx_.config.max_conns) {
       core::unique_fd fd;
       if (acceptor_.accept_one(fd, true) != core::accept_status::accepted) return;
-      ctx_.stats.add(ctx_.stats.connections);
       if (!stacks_.reserve()) {
         if (!warned_no_stack_)
           std::fprintf(stderr,
@@ -239,7 +241,7 @@ class scheduler {
                        "closing new ones\n",
                        std::strerror(errno), live_);
         warned_no_stack_ = true;
-        ctx_.stats.add(ctx_.stats.errors);
+        ctx_.stats.count_refused();
         continue;  // `fd` closes it
       }
       if (static_cast<size_t>(fd.get()) >= by_fd_.size())
@@ -288,29 +290,25 @@ class scheduler {
 
   int next_timeout_ms() const {
     if (ready_head_) return 0;
-    if (grace_.begun()) return grace_.ms_left(50);
-    core::idle_node* first = idle_.front();
-    if (first == nullptr) return -1;
-    return static_cast<int>(std::clamp<int64_t>(first->deadline_ms - now_ms_, 0, 1000));
+    if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
+    if (deadlines_.front() == nullptr) return -1;
+    return deadlines_.ms_until_next(1000, now_ms_);
   }
 
-  void expire_idle() {
-    while (core::idle_node* first = idle_.front()) {
-      if (first->deadline_ms > now_ms_) break;
+  void expire_deadlines() {
+    while (core::idle_node* first = deadlines_.expired(now_ms_))
       make_ready(*static_cast<task*>(first->owner), wake_reason::timeout);
-    }
   }
 
   core::server_context& ctx_;
   core::acceptor acceptor_;
   core::stack_pool stacks_;
   core::grace_period grace_;
-  core::idle_list idle_;
+  core::deadline_lists deadlines_;
   std::vector<task*> by_fd_;  ///< live connections by socket
   task* ready_head_ = nullptr;
   task* ready_tail_ = nullptr;
   task* running_ = nullptr;
-  int64_t timeout_ms_;
   int64_t spin_max_ns_;  ///< --set spin_us
   int64_t spin_ns_;      ///< the current polling window, adapted in wait()
   int64_t now_ms_ = 0;  ///< read once per loop: parking costs no clock call
@@ -322,14 +320,17 @@ class scheduler {
 };
 
 /// The system calls of core::serve_blocking for a fiber: try, and on EAGAIN park the running
-/// fiber until its direction is ready (or it times out), then try again.
+/// fiber until its direction is ready (or its wait times out), then try again.
 struct fiber_io {
   template <class Call>
   static ssize_t retry(direction dir, Call call) {
     task& t = *the_scheduler->running();
-    bool& ready = dir == direction::read ? t.readable : t.writable;
+    bool reading = dir == direction::read;
+    bool& ready = reading ? t.readable : t.writable;
     for (;;) {
-      if (!ready && !the_scheduler->park(t, dir, the_scheduler->idle_timeout_ms())) return -1;
+      if (!ready && !the_scheduler->park(t, dir, reading ? t.read_kind : core::wait_kind::send,
+                                         reading ? t.read_timeout_ms : t.write_timeout_ms))
+        return -1;
       ssize_t n = call();
       if (n >= 0 || errno != EAGAIN) return n;
       ready = false;
@@ -350,10 +351,19 @@ struct fiber_io {
   static ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
     return retry(direction::write, [&] { return ::sendfile(out, in, offset, n); });
   }
+  static void set_timeout(int, core::wait_kind kind, int ms) {
+    task& t = *the_scheduler->running();
+    if (kind == core::wait_kind::send) {
+      t.write_timeout_ms = ms;
+    } else {
+      t.read_kind = kind;
+      t.read_timeout_ms = ms;
+    }
+  }
   static bool wait_readable(int, int timeout_ms) {
     task& t = *the_scheduler->running();
     t.readable = false;  // a read just said EAGAIN
-    return the_scheduler->park(t, direction::read, timeout_ms);
+    return the_scheduler->park(t, direction::read, core::wait_kind::linger, timeout_ms);
   }
   static bool stopping() { return the_scheduler->stopping(); }
 };

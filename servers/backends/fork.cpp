@@ -53,7 +53,7 @@ int serve_child(core::server_context& ctx, core::unique_fd fd) {
 class parent {
  public:
   explicit parent(core::server_context& ctx)
-      : ctx_(ctx), children_(ctx, SIGTERM), acceptor_(ctx.listener.get()) {}
+      : ctx_(ctx), children_(ctx, SIGTERM), acceptor_(ctx.listener.get(), &ctx.stats) {}
 
   int run() {
     while (!ctx_.stop_requested()) {
@@ -85,13 +85,12 @@ class parent {
       core::accept_status s = acceptor_.accept_one(fd, /*nonblocking=*/false);
       if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (s != core::accept_status::accepted) return;
-      ctx_.stats.add(ctx_.stats.connections);
       // The parent's copy of the socket closes when `fd` goes out of scope.
       if (children_.spawn_one([&] { return serve_child(ctx_, std::move(fd)); })) continue;
       if (!warned_)
         std::fprintf(stderr, "httpd-fork: fork: %s (dropping connections)\n", std::strerror(errno));
       warned_ = true;
-      ctx_.stats.add(ctx_.stats.errors);
+      ctx_.stats.count_refused();
       return;
     }
   }

@@ -4,11 +4,14 @@
 //
 // One process, one thread, one libev loop on epoll: an ev_io watcher per connection whose
 // callback runs the core's read and write (core::serve_ready), an ev_io on the listening socket
-// that accepts until EAGAIN, an ev_io on the stop eventfd, and ONE ev_timer for every idle
-// timeout. That timer is the strategy libev's manual recommends for many timeouts of the same
-// length ("a doubly-linked list for your timeouts"): the core's idle_list keeps connections in
-// order of last activity and the timer is armed for the front only, so an event costs no timer
-// operation at all, where an ev_timer per connection would cost a heap update per request.
+// that accepts until EAGAIN, an ev_io on the stop eventfd, and ONE ev_timer for every deadline
+// (idle, request head, send, lingering close). That timer is the strategy libev's manual
+// recommends for many timeouts of the same length ("a doubly-linked list for your timeouts"):
+// the core's deadline_lists keep one such list per kind of wait, and the timer is armed for the
+// earliest front only. A wait restarted with the same timeout goes to the back of its list, so
+// a keep-alive request costs no timer operation; only a wait whose deadline comes before the
+// one the timer is armed for (a send or a lingering close behind idle connections) restarts it,
+// where an ev_timer per connection would cost a heap update per request.
 // The model is sped's; only the loop differs. What decides its performance against sped is
 // what a general-purpose loop does per event that sped's hand-written loop does not:
 //   - each iteration: the monotonic clock read before and after the poll (ev_now), the timer
@@ -31,7 +34,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/idle_list.hpp"
+#include "core/deadlines.hpp"
 #include "core/listener.hpp"
 #include "core/readiness.hpp"
 #include "core/server.hpp"
@@ -43,8 +46,8 @@ const core::backend_info info{
     .name = "libev",
     .model = "event-driven, single process, libev loop",
     .summary =
-        "one process, one libev loop (epoll): an ev_io per connection, one ev_timer for all idle "
-        "timeouts",
+        "one process, one libev loop (epoll): an ev_io per connection, one ev_timer for every "
+        "deadline",
     .paper = "Hardy-Francis 2010 (SXE on libev); Pariag et al. 2007 §2.1 (SPED)",
     .category = core::backend_category::event,
     .default_workers = 1,
@@ -57,11 +60,11 @@ namespace {
 struct slot {
   slot(const core::server_context& ctx, core::unique_fd fd)
       : conn(ctx.content, ctx.stats, ctx.limits()), socket(std::move(fd)) {
-    idle.owner = this;
+    deadline.owner = this;
   }
   ev_io io;  ///< io.data points back here
   core::connection conn;
-  core::idle_node idle;
+  core::idle_node deadline;  ///< in the core's deadline_lists while the connection lives
   core::unique_fd socket;
   bool lingering = false;  ///< half-closed after a rejected request; draining until EOF
 };
@@ -70,9 +73,9 @@ class libev_server {
  public:
   explicit libev_server(core::server_context& ctx)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         grace_(ctx.grace()),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000) {}
+        deadlines_(core::wait_timeouts(ctx.limits())) {}
 
   int run() {
     // epoll, as sped's default: the comparison is between loops, not mechanisms.
@@ -85,14 +88,19 @@ class libev_server {
     ev_set_userdata(loop_, this);
     ev_io_init(&listen_io_, on_listen, ctx_.listener.get(), EV_READ);
     ev_io_init(&stop_io_, on_stop, ctx_.stop_fd, EV_READ);
-    ev_init(&idle_timer_, on_idle_timer);
+    ev_init(&deadline_timer_, on_deadline_timer);
     ev_init(&grace_timer_, on_grace_over);
     ev_io_start(loop_, &listen_io_);
     ev_io_start(loop_, &stop_io_);
     ev_run(loop_, 0);
-    // Past the grace period: whatever is left is dropped (the slots close their sockets).
-    for (auto& s : slots_)
-      if (s) ev_io_stop(loop_, &s->io);
+    // Past the grace period: the server ends what is left (even a request whose peer has
+    // half-closed and still waits for its response), so each is cut, not lost, as in
+    // event_loop; the slots close their sockets.
+    for (auto& s : slots_) {
+      if (!s) continue;
+      ev_io_stop(loop_, &s->io);
+      if (!s->lingering) s->conn.cut();
+    }
     slots_.clear();
     ev_loop_destroy(loop_);
     return 0;
@@ -108,24 +116,27 @@ class libev_server {
   static void on_io(struct ev_loop* loop, ev_io* w, int revents) {
     self(loop).on_ready(*static_cast<slot*>(w->data), revents);
   }
-  static void on_idle_timer(struct ev_loop* loop, ev_timer*, int) { self(loop).expire_idle(); }
+  static void on_deadline_timer(struct ev_loop* loop, ev_timer*, int) {
+    self(loop).expire_deadlines();
+  }
   static void on_grace_over(struct ev_loop* loop, ev_timer*, int) { ev_break(loop, EVBREAK_ALL); }
 
   void accept_all() {
-    // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst.
+    // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst. The
+    // acceptor counts the connections it drops for lack of descriptors as refused; each
+    // connection made here counts itself.
     while (live_ < ctx_.config.max_conns) {
       core::unique_fd socket;
       if (acceptor_.accept_one(socket, true) != core::accept_status::accepted) return;
-      ctx_.stats.add(ctx_.stats.connections);
       int fd = socket.get();
       if (static_cast<size_t>(fd) >= slots_.size()) slots_.resize(static_cast<size_t>(fd) * 2 + 1);
       slot& s = *(slots_[fd] = std::make_unique<slot>(ctx_, std::move(socket)));
       ev_io_init(&s.io, on_io, fd, EV_READ);
       s.io.data = &s;
       ev_io_start(loop_, &s.io);
-      idle_.touch(s.idle, core::idle_list::now_ms() + timeout_ms_);
+      deadlines_.start(s.deadline, core::wait_kind::request, core::idle_list::now_ms());
+      timer_covers(s.deadline);
       ++live_;
-      arm_idle_timer();
     }
     // At the cap: stop listening until a connection closes; the rest wait in the backlog.
     ev_io_stop(loop_, &listen_io_);
@@ -134,23 +145,29 @@ class libev_server {
 
   void on_ready(slot& s, int revents) {
     int fd = s.socket.get();
+    if (revents & EV_ERROR) [[unlikely]] {
+      // libev found the descriptor unusable and stopped the watcher: the socket failed.
+      if (!s.lingering) s.conn.broken();
+      return close_slot(s);
+    }
     if (s.lingering) {
-      if (core::drain_linger(fd)) close_slot(s, false);
+      if (core::drain_linger(fd)) close_slot(s);
       return;
     }
-    switch (core::serve_ready(fd, s.conn, (revents & EV_READ) != 0, grace_.begun())) {
+    switch (core::serve_ready(fd, s.conn, (revents & EV_READ) != 0, grace_.begun(), deadlines_,
+                              s.deadline)) {
       case core::ready_next::close:
-        return close_slot(s, false);
-      case core::ready_next::close_lost:
-        return close_slot(s, true);
+        return close_slot(s);
       case core::ready_next::linger:
-        return start_lingering(s);
+        s.lingering = true;
+        watch(s, EV_READ);
+        return timer_covers(s.deadline);
       case core::ready_next::watch:
         break;
     }
     int want = (s.conn.wants_read() ? EV_READ : 0) | (s.conn.wants_write() ? EV_WRITE : 0);
     if (want != (s.io.events & (EV_READ | EV_WRITE))) watch(s, want);
-    idle_.touch(s.idle, core::idle_list::now_ms() + timeout_ms_);
+    timer_covers(s.deadline);
   }
 
   // libev's documented way to change what a started watcher waits for.
@@ -160,18 +177,11 @@ class libev_server {
     if (events != 0) ev_io_start(loop_, &s.io);
   }
 
-  // Lingering close (io.hpp): the error response is out, the peer may still be sending.
-  void start_lingering(slot& s) {
-    core::start_linger(s.socket.get());
-    s.lingering = true;
-    watch(s, EV_READ);
-    idle_.touch(s.idle, core::idle_list::now_ms() + core::linger_ms);
-  }
-
-  void close_slot(slot& s, bool io_error) {
-    if (io_error) s.conn.broken();
+  // How the connection ended has been counted by now (broken(), timed_out()) or is counted by
+  // its destructor (the peer's EOF); what the grace period leaves is cut in run().
+  void close_slot(slot& s) {
     ev_io_stop(loop_, &s.io);
-    idle_.remove(s.idle);
+    deadlines_.remove(s.deadline);
     slots_[s.socket.get()].reset();  // closes the socket
     --live_;
     if (grace_.begun()) {
@@ -182,36 +192,45 @@ class libev_server {
     }
   }
 
-  // The one timer for every idle connection: armed for the front of the idle list. A touch
-  // only moves a connection to the back, so the timer may fire early, never late: it then
-  // expires what is due and re-arms for the new front.
-  void arm_idle_timer() {
-    if (ev_is_active(&idle_timer_)) return;
-    core::idle_node* first = idle_.front();
-    if (first == nullptr) return;
-    // At least 1 ms: the coarse clock may not have reached a deadline the timer already has.
-    int64_t ms = std::max<int64_t>(first->deadline_ms - core::idle_list::now_ms(), 1);
-    ev_timer_set(&idle_timer_, static_cast<double>(ms) / 1000.0, 0.0);
-    ev_timer_start(loop_, &idle_timer_);
+  // The one timer for every deadline, armed for the earliest of them: it never fires late, and
+  // may fire early (a connection whose wait it was armed for moved on), when it expires what is
+  // due and is armed again for the new earliest. A wait that starts or restarts with the
+  // timeout of its kind goes to the back of its list, so only one whose deadline comes before
+  // the timer's (a short wait behind long ones) restarts the timer.
+  void timer_covers(const core::idle_node& n) {
+    if (n.deadline_ms < timer_at_) arm_timer(n.deadline_ms);
   }
 
-  void expire_idle() {
+  void arm_timer(int64_t deadline_ms) {
+    // At least 1 ms: the coarse clock may not have reached a deadline the timer already has.
+    int64_t ms = std::max<int64_t>(deadline_ms - core::idle_list::now_ms(), 1);
+    ev_timer_stop(loop_, &deadline_timer_);
+    ev_timer_set(&deadline_timer_, static_cast<double>(ms) / 1000.0, 0.0);
+    ev_timer_start(loop_, &deadline_timer_);
+    timer_at_ = deadline_ms;
+  }
+
+  // A lingering close that ran out just ends; any other deadline ends the connection as timed
+  // out, and one that would not take its response is reset (core::deadline_passed).
+  void expire_deadlines() {
+    timer_at_ = INT64_MAX;
     int64_t now = core::idle_list::now_ms();
-    while (core::idle_node* first = idle_.expired(now)) {
-      slot* s = static_cast<slot*>(first->owner);
-      close_slot(*s, !s->lingering);
+    while (core::idle_node* first = deadlines_.expired(now)) {
+      slot& s = *static_cast<slot*>(first->owner);
+      core::deadline_passed(s.socket.get(), s.conn, core::deadline_lists::kind_of(*first));
+      close_slot(s);
     }
-    arm_idle_timer();
+    if (core::idle_node* first = deadlines_.front()) arm_timer(first->deadline_ms);
   }
 
   // The stop policy (stop.hpp): no more accepting; idle keep-alive connections go now, ones in
-  // the middle of a request get the grace period.
+  // the middle of a request get the grace period (and their deadlines still hold).
   void begin_stop() {
     grace_.begin();
     ev_io_stop(loop_, &listen_io_);
     ev_io_stop(loop_, &stop_io_);
     for (auto& s : slots_)
-      if (s && s->conn.idle()) close_slot(*s, false);
+      if (s && s->conn.idle()) close_slot(*s);
     if (live_ == 0) return ev_break(loop_, EVBREAK_ALL);
     ev_timer_set(&grace_timer_, static_cast<double>(grace_.ms_left(INT32_MAX)) / 1000.0, 0.0);
     ev_timer_start(loop_, &grace_timer_);
@@ -220,13 +239,13 @@ class libev_server {
   core::server_context& ctx_;
   core::acceptor acceptor_;
   core::grace_period grace_;
-  int64_t timeout_ms_;
+  core::deadline_lists deadlines_;
+  int64_t timer_at_ = INT64_MAX;  ///< the deadline deadline_timer_ is armed for, if active
   struct ev_loop* loop_ = nullptr;
   ev_io listen_io_;
   ev_io stop_io_;
-  ev_timer idle_timer_;
+  ev_timer deadline_timer_;
   ev_timer grace_timer_;
-  core::idle_list idle_;
   std::vector<std::unique_ptr<slot>> slots_;  ///< indexed by descriptor
   int live_ = 0;
   bool listen_paused_ = false;

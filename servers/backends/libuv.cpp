@@ -4,10 +4,13 @@
 //
 // One process, one thread, one uv_loop_t (epoll): a uv_poll_t per connection whose callback runs
 // the core's read and write (core::serve_ready), a uv_poll_t on the listening socket that
-// accepts until EAGAIN, a uv_poll_t on the stop eventfd, and ONE uv_timer_t for every idle
-// timeout, armed for the front of the core's idle list — how node itself times sockets out
-// (lib/internal/timers.js: one list per duration, one libuv timer for all of them), so an event
-// costs no timer-heap operation.
+// accepts until EAGAIN, a uv_poll_t on the stop eventfd, and ONE uv_timer_t for every deadline
+// (idle, request head, send, lingering close), armed for the earliest front of the core's
+// deadline_lists (one list per kind of wait) — how node itself times sockets out
+// (lib/internal/timers.js: one list per duration, one libuv timer for all of them), so a
+// keep-alive request costs no timer-heap operation: a wait restarted with its kind's timeout
+// goes to the back of its list, and only one that ends before the timer's deadline (a send or
+// a lingering close behind idle connections) restarts the timer.
 //
 // Why uv_poll_t and not uv_tcp_t (uv_tcp_open on the accepted socket, as node does): a uv_tcp_t
 // makes libuv do the I/O — it asks for a buffer (alloc_cb), reads, calls back with the bytes,
@@ -41,8 +44,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 
-#include "core/idle_list.hpp"
+#include "core/deadlines.hpp"
 #include "core/listener.hpp"
 #include "core/readiness.hpp"
 #include "core/server.hpp"
@@ -54,8 +58,8 @@ const core::backend_info info{
     .name = "libuv",
     .model = "event-driven, single process, libuv loop",
     .summary =
-        "one process, one libuv loop (epoll): a uv_poll_t per connection, one uv_timer_t for all "
-        "idle timeouts",
+        "one process, one libuv loop (epoll): a uv_poll_t per connection, one uv_timer_t for "
+        "every deadline",
     .paper = "node.js's loop (Hardy-Francis 2010 measures node); Pariag et al. 2007 §2.1 (SPED)",
     .category = core::backend_category::event,
     .default_workers = 1,
@@ -66,16 +70,16 @@ const core::backend_info info{
 namespace {
 
 /// A connection and its poll handle. Freed in the handle's close callback, one loop iteration
-/// after uv_close(); its socket is closed at once (libuv allows it after uv_close()).
+/// after uv_close(); its socket is closed at once (libuv allows it after uv_close()). The
+/// connection is made once libuv has taken the socket, so a socket it refuses was never served.
 struct slot {
-  slot(const core::server_context& ctx, core::unique_fd fd)
-      : conn(ctx.content, ctx.stats, ctx.limits()), socket(std::move(fd)) {
-    idle.owner = this;
+  explicit slot(core::unique_fd fd) : socket(std::move(fd)) {
+    deadline.owner = this;
     poll.data = this;
   }
   uv_poll_t poll;
-  core::connection conn;
-  core::idle_node idle;
+  std::optional<core::connection> conn;  ///< made right after uv_poll_init_socket()
+  core::idle_node deadline;  ///< in the core's deadline_lists while the connection lives
   core::unique_fd socket;
   int watching = UV_READABLE;
   bool lingering = false;  ///< half-closed after a rejected request; draining until EOF
@@ -85,9 +89,9 @@ class libuv_server {
  public:
   explicit libuv_server(core::server_context& ctx)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         grace_(ctx.grace()),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000) {}
+        deadlines_(core::wait_timeouts(ctx.limits())) {}
 
   int run() {
     if (int err = uv_loop_init(&loop_); err != 0) {
@@ -97,13 +101,15 @@ class libuv_server {
     loop_.data = this;
     uv_poll_init(&loop_, &listen_poll_, ctx_.listener.get());
     uv_poll_init(&loop_, &stop_poll_, ctx_.stop_fd);
-    uv_timer_init(&loop_, &idle_timer_);
+    uv_timer_init(&loop_, &deadline_timer_);
     uv_timer_init(&loop_, &grace_timer_);
     uv_poll_start(&listen_poll_, UV_READABLE, on_listen);
     uv_poll_start(&stop_poll_, UV_READABLE, on_stop);
     uv_run(&loop_, UV_RUN_DEFAULT);
-    // Stopped (nothing left, or past the grace period): close every handle, the connections
-    // left are dropped, and let the close callbacks run before the loop goes.
+    // Stopped (nothing left, or past the grace period): close every handle, and let the close
+    // callbacks run before the loop goes. The server ends the connections left (even a request
+    // whose peer has half-closed and still waits for its response), so each is cut, not lost,
+    // as in event_loop.
     uv_walk(&loop_, close_any, this);
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -118,7 +124,7 @@ class libuv_server {
   static void on_io(uv_poll_t* h, int status, int events) {
     self(h->loop).on_ready(*static_cast<slot*>(h->data), status, events);
   }
-  static void on_idle_timer(uv_timer_t* t) { self(t->loop).expire_idle(); }
+  static void on_deadline_timer(uv_timer_t* t) { self(t->loop).expire_deadlines(); }
   static void on_grace_over(uv_timer_t* t) { uv_stop(t->loop); }
   static void free_slot(uv_handle_t* h) { delete static_cast<slot*>(h->data); }
 
@@ -132,6 +138,7 @@ class libuv_server {
   static void close_any(uv_handle_t* h, void* arg) {
     if (uv_is_closing(h)) return;
     if (slot* s = static_cast<libuv_server*>(arg)->connection_of(h)) {
+      if (!s->lingering) s->conn->cut();
       uv_close(h, free_slot);
       s->socket.reset();
     } else {
@@ -140,27 +147,29 @@ class libuv_server {
   }
   static void close_if_idle(uv_handle_t* h, void* arg) {
     auto* server = static_cast<libuv_server*>(arg);
-    if (slot* s = server->connection_of(h); s != nullptr && s->conn.idle())
-      server->close_slot(*s, false);
+    if (slot* s = server->connection_of(h); s != nullptr && s->conn->idle()) server->close_slot(*s);
   }
 
   void accept_all() {
-    // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst.
+    // Accept until EAGAIN (or the connection cap): one wake-up serves a whole burst. The
+    // acceptor counts the connections it drops for lack of descriptors as refused; each
+    // connection made here counts itself.
     while (live_ < ctx_.config.max_conns) {
       core::unique_fd socket;
       if (acceptor_.accept_one(socket, true) != core::accept_status::accepted) return;
-      ctx_.stats.add(ctx_.stats.connections);
-      auto* s = new slot(ctx_, std::move(socket));
+      auto* s = new slot(std::move(socket));
       if (int err = uv_poll_init_socket(&loop_, &s->poll, s->socket.get()); err != 0) {
+        // Accepted and closed at once, never served (epoll would not take one more: ENOSPC).
         std::fprintf(stderr, "httpd-libuv: uv_poll_init: %s\n", uv_strerror(err));
-        ctx_.stats.add(ctx_.stats.errors);
+        ctx_.stats.count_refused();
         delete s;  // never registered with the loop; closes the socket
         continue;
       }
+      s->conn.emplace(ctx_.content, ctx_.stats, ctx_.limits());
       uv_poll_start(&s->poll, UV_READABLE, on_io);
-      idle_.touch(s->idle, core::idle_list::now_ms() + timeout_ms_);
+      deadlines_.start(s->deadline, core::wait_kind::request, core::idle_list::now_ms());
+      timer_covers(s->deadline);
       ++live_;
-      arm_idle_timer();
     }
     // At the cap: stop listening until a connection closes; the rest wait in the backlog.
     uv_poll_stop(&listen_poll_);
@@ -169,25 +178,29 @@ class libuv_server {
 
   void on_ready(slot& s, int status, int events) {
     int fd = s.socket.get();
-    // libuv reports POLLERR as a status and has stopped the handle already.
-    if (status < 0) return close_slot(s, !s.lingering);
+    // libuv reports POLLERR as a status and has stopped the handle already: the socket failed.
+    if (status < 0) {
+      if (!s.lingering) s.conn->broken();
+      return close_slot(s);
+    }
     if (s.lingering) {
-      if (core::drain_linger(fd)) close_slot(s, false);
+      if (core::drain_linger(fd)) close_slot(s);
       return;
     }
-    switch (core::serve_ready(fd, s.conn, (events & UV_READABLE) != 0, grace_.begun())) {
+    switch (core::serve_ready(fd, *s.conn, (events & UV_READABLE) != 0, grace_.begun(), deadlines_,
+                              s.deadline)) {
       case core::ready_next::close:
-        return close_slot(s, false);
-      case core::ready_next::close_lost:
-        return close_slot(s, true);
+        return close_slot(s);
       case core::ready_next::linger:
-        return start_lingering(s);
+        s.lingering = true;
+        watch(s, UV_READABLE);
+        return timer_covers(s.deadline);
       case core::ready_next::watch:
         break;
     }
-    int want = (s.conn.wants_read() ? UV_READABLE : 0) | (s.conn.wants_write() ? UV_WRITABLE : 0);
+    int want = (s.conn->wants_read() ? UV_READABLE : 0) | (s.conn->wants_write() ? UV_WRITABLE : 0);
     if (want != s.watching) watch(s, want);
-    idle_.touch(s.idle, core::idle_list::now_ms() + timeout_ms_);
+    timer_covers(s.deadline);
   }
 
   void watch(slot& s, int events) {
@@ -195,19 +208,13 @@ class libuv_server {
     s.watching = events;
   }
 
-  // Lingering close (io.hpp): the error response is out, the peer may still be sending.
-  void start_lingering(slot& s) {
-    core::start_linger(s.socket.get());
-    s.lingering = true;
-    watch(s, UV_READABLE);
-    idle_.touch(s.idle, core::idle_list::now_ms() + core::linger_ms);
-  }
-
-  void close_slot(slot& s, bool io_error) {
-    if (io_error) s.conn.broken();
-    idle_.remove(s.idle);
+  // How the connection ended has been counted by now (broken(), timed_out()) or is counted by
+  // its destructor (the peer's EOF); what the grace period leaves is cut in run().
+  void close_slot(slot& s) {
+    deadlines_.remove(s.deadline);
     uv_close(reinterpret_cast<uv_handle_t*>(&s.poll), free_slot);  // stops polling now
     s.socket.reset();
+    s.conn.reset();  // counted closed now, not an iteration later in free_slot
     --live_;
     if (grace_.begun()) {
       if (live_ == 0) uv_stop(&loop_);
@@ -217,29 +224,36 @@ class libuv_server {
     }
   }
 
-  // The one timer for every idle connection: armed for the front of the idle list. A touch
-  // only moves a connection to the back, so the timer may fire early, never late: it then
-  // expires what is due and re-arms for the new front.
-  void arm_idle_timer() {
-    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_timer_))) return;
-    core::idle_node* first = idle_.front();
-    if (first == nullptr) return;
-    // At least 1 ms: the coarse clock may not have reached a deadline the timer already has.
-    int64_t ms = std::max<int64_t>(first->deadline_ms - core::idle_list::now_ms(), 1);
-    uv_timer_start(&idle_timer_, on_idle_timer, static_cast<uint64_t>(ms), 0);
+  // The one timer for every deadline, armed for the earliest of them: it never fires late, and
+  // may fire early (a connection whose wait it was armed for moved on), when it expires what is
+  // due and is armed again for the new earliest. Only a wait whose deadline comes before the
+  // timer's restarts it.
+  void timer_covers(const core::idle_node& n) {
+    if (n.deadline_ms < timer_at_) arm_timer(n.deadline_ms);
   }
 
-  void expire_idle() {
+  void arm_timer(int64_t deadline_ms) {
+    // At least 1 ms: the coarse clock may not have reached a deadline the timer already has.
+    int64_t ms = std::max<int64_t>(deadline_ms - core::idle_list::now_ms(), 1);
+    uv_timer_start(&deadline_timer_, on_deadline_timer, static_cast<uint64_t>(ms), 0);
+    timer_at_ = deadline_ms;
+  }
+
+  // A lingering close that ran out just ends; any other deadline ends the connection as timed
+  // out, and one that would not take its response is reset (core::deadline_passed).
+  void expire_deadlines() {
+    timer_at_ = INT64_MAX;
     int64_t now = core::idle_list::now_ms();
-    while (core::idle_node* first = idle_.expired(now)) {
-      slot* s = static_cast<slot*>(first->owner);
-      close_slot(*s, !s->lingering);
+    while (core::idle_node* first = deadlines_.expired(now)) {
+      slot& s = *static_cast<slot*>(first->owner);
+      core::deadline_passed(s.socket.get(), *s.conn, core::deadline_lists::kind_of(*first));
+      close_slot(s);
     }
-    arm_idle_timer();
+    if (core::idle_node* first = deadlines_.front()) arm_timer(first->deadline_ms);
   }
 
   // The stop policy (stop.hpp): no more accepting; idle keep-alive connections go now, ones in
-  // the middle of a request get the grace period.
+  // the middle of a request get the grace period (and their deadlines still hold).
   void begin_stop() {
     grace_.begin();
     uv_poll_stop(&listen_poll_);
@@ -253,13 +267,13 @@ class libuv_server {
   core::server_context& ctx_;
   core::acceptor acceptor_;
   core::grace_period grace_;
-  int64_t timeout_ms_;
+  core::deadline_lists deadlines_;
+  int64_t timer_at_ = INT64_MAX;  ///< the deadline deadline_timer_ is armed for, if active
   uv_loop_t loop_;
   uv_poll_t listen_poll_;
   uv_poll_t stop_poll_;
-  uv_timer_t idle_timer_;
+  uv_timer_t deadline_timer_;
   uv_timer_t grace_timer_;
-  core::idle_list idle_;
   int live_ = 0;
   bool listen_paused_ = false;
 };

@@ -29,8 +29,9 @@
 //     it, or starts a lingering close after an error response); "Connection: close" → closes.
 //   Responses stay in order because the core's connection orders pipelined responses and no
 //   two stages ever hold one connection: stage 2 reads nothing more until the output is gone.
-//   Whoever owns a connection closes it (and frees the slot). Stages 2 and 3 keep an idle list
-//   of what they own; writers never wait.
+//   Whoever owns a connection closes it (and frees the slot). Stages 2 and 3 keep the deadlines
+//   of what they own (core::deadline_lists: stage 2 a request, a head, a lingering close;
+//   stage 3 room to send); writers never wait.
 // Queues (core::handoff_queue): the forward ones (Q12, Q23, Q34) hold at most `--set queue=N`
 // connections and block the producing stage when full (back-pressure up to accept, whose backlog
 // then fills); the return ones (Q42, Q43) never block, so there is no wait cycle (each
@@ -52,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/deadlines.hpp"
 #include "core/handoff_queue.hpp"
 #include "core/idle_list.hpp"
 #include "core/io.hpp"
@@ -87,7 +89,7 @@ struct slot {
     idle.owner = this;
   }
   core::connection conn;
-  core::idle_node idle;  ///< linked only in the idle list of the stage that owns the slot
+  core::idle_node idle;  ///< linked only in the deadlines of the stage that owns the slot
   int fd;
   core::unique_fd owned;  ///< closed with the slot
   bool lingering = false;  ///< half-closed after an error response; stage 2 drains until EOF
@@ -100,7 +102,8 @@ class pipeline {
   pipeline(core::server_context& ctx, size_t batch, size_t queue)
       : ctx_(ctx),
         batch_(batch),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000),
+        timeouts_(ctx.limits()),
+        read_epoll_(::epoll_create1(EPOLL_CLOEXEC)),
         read_wake_(core::make_eventfd()),
         write_wake_(core::make_eventfd()),
         accepted_(queue, read_wake_.get()),
@@ -110,8 +113,8 @@ class pipeline {
         blocked_(handoff_queue::unbounded, write_wake_.get()) {}
 
   int run() {
-    if (!read_wake_ || !write_wake_) {
-      std::perror("httpd-pipeline: eventfd");
+    if (!read_epoll_ || !read_wake_ || !write_wake_) {
+      std::perror("httpd-pipeline: epoll/eventfd");
       return 1;
     }
     std::vector<std::thread> threads;
@@ -145,16 +148,15 @@ class pipeline {
   }
 
  private:
-  // The owner of `s` closes it.
-  void finish(slot* s, bool io_error) {
-    if (io_error) s->conn.broken();
+  // The owner of `s` closes it (how it ended is counted: broken(), timed_out(), or ~connection).
+  void finish(slot* s) {
     delete s;  // closes the socket
     live_.closed();
   }
 
   // ---- stage 1: accept ----
   void accept_stage() {
-    core::acceptor acceptor(ctx_.listener.get());
+    core::acceptor acceptor(ctx_.listener.get(), &ctx_.stats);
     std::vector<slot*> out;
     // At the cap the rest wait in the backlog until a connection closes (or the stop).
     while (live_.wait_below(ctx_.config.max_conns, ctx_.stop_fd)) {
@@ -165,7 +167,6 @@ class pipeline {
       core::unique_fd fd;
       while (out.size() < batch_ && live_.get() < ctx_.config.max_conns &&
              acceptor.accept_one(fd, true) == core::accept_status::accepted) {
-        ctx_.stats.add(ctx_.stats.connections);
         live_.opened();
         out.push_back(new slot(ctx_, std::move(fd)));
       }
@@ -175,8 +176,7 @@ class pipeline {
 
   // ---- stage 2: wait for readable connections, read and parse ----
   void read_stage() {
-    core::unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
-    int ep = epoll.get();
+    int ep = read_epoll_.get();
     char wake_tag = 0, stop_tag = 0;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -184,29 +184,32 @@ class pipeline {
     ::epoll_ctl(ep, EPOLL_CTL_ADD, read_wake_.get(), &ev);
     ev.data.ptr = &stop_tag;
     ::epoll_ctl(ep, EPOLL_CTL_ADD, ctx_.stop_fd, &ev);
-    core::idle_list idle;
+    core::deadline_lists deadlines(timeouts_);
     std::vector<slot*> owned;  ///< by fd: what stage 2 owns now, for the stop
     std::vector<slot*> out, arrived;
     std::vector<epoll_event> events(512);
     bool stopping = false, stopped_reading = false;
 
-    auto arm = [&](slot* s, int op) {
+    // A lingering close keeps the deadline it started with; otherwise core::rearm: a request
+    // wait restarts when bytes arrived, a head's never does.
+    auto arm = [&](slot* s, int op, bool progressed) {
       epoll_event e{};
       e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
       e.data.ptr = s;
       ::epoll_ctl(ep, op, s->fd, &e);
       if (static_cast<size_t>(s->fd) >= owned.size()) owned.resize(size_t(s->fd) * 2 + 1);
       owned[s->fd] = s;
-      int64_t timeout = s->lingering ? core::linger_ms : timeout_ms_;
-      idle.touch(s->idle, core::idle_list::now_ms() + timeout);
+      int64_t now = core::idle_list::now_ms();
+      if (!s->lingering) core::rearm(deadlines, s->idle, s->conn, progressed, now);
+      else if (!s->idle.linked()) deadlines.start(s->idle, core::wait_kind::linger, now);
     };
     auto release = [&](slot* s) {  // no longer ours (handed on or closing)
-      idle.remove(s->idle);
+      deadlines.remove(s->idle);
       owned[s->fd] = nullptr;
     };
-    auto close_slot = [&](slot* s, bool io_error) {
+    auto close_slot = [&](slot* s) {
       release(s);
-      finish(s, io_error);
+      finish(s);
     };
     auto hand_on = [&](slot* s) {
       release(s);
@@ -216,15 +219,19 @@ class pipeline {
     auto on_readable = [&](slot* s) {
       core::connection& c = s->conn;
       if (s->lingering)
-        return core::drain_linger(s->fd) ? close_slot(s, false) : arm(s, EPOLL_CTL_MOD);
-      if (core::read_into(s->fd, c) == core::io_status::error) return close_slot(s, true);
+        return core::drain_linger(s->fd) ? close_slot(s) : arm(s, EPOLL_CTL_MOD, false);
+      core::io_status read = core::read_into(s->fd, c);
+      if (read == core::io_status::error) {
+        c.broken();
+        return close_slot(s);
+      }
       if (c.wants_write()) return hand_on(s);
-      if (c.wants_close() || (stopping && c.idle())) return close_slot(s, false);
-      arm(s, EPOLL_CTL_MOD);
+      if (c.wants_close() || (stopping && c.idle())) return close_slot(s);
+      arm(s, EPOLL_CTL_MOD, read == core::io_status::ok);
     };
 
     while (!shutdown_) {
-      int timeout = stopping ? 50 : idle.ms_until_next(1000);
+      int timeout = deadlines.ms_until_next(stopping ? 50 : 1000, core::idle_list::now_ms());
       int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout);
       bool woken = false;
       for (int i = 0; i < n; ++i) {
@@ -244,13 +251,13 @@ class pipeline {
           slot* s = arrived[i];
           core::connection& c = s->conn;
           if (stopping && c.idle()) {
-            finish(s, false);
+            finish(s);
           } else if (i >= fresh && c.wants_close()) {  // an error response went out
             core::start_linger(s->fd);
             s->lingering = true;
-            arm(s, EPOLL_CTL_MOD);
+            arm(s, EPOLL_CTL_MOD, false);
           } else {
-            arm(s, i < fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+            arm(s, i < fresh ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, true);
           }
         }
       }
@@ -259,20 +266,21 @@ class pipeline {
         stopped_reading = true;
         ::epoll_ctl(ep, EPOLL_CTL_DEL, ctx_.stop_fd, nullptr);
         for (slot* s : owned)
-          if (s != nullptr && s->conn.idle() && !s->lingering) close_slot(s, false);
+          if (s != nullptr && s->conn.idle() && !s->lingering) close_slot(s);
       }
       to_write_wait_.push_and_clear(out);
       int64_t now = core::idle_list::now_ms();
-      while (core::idle_node* expired = idle.expired(now)) {
+      while (core::idle_node* expired = deadlines.expired(now)) {
         slot* s = static_cast<slot*>(expired->owner);
-        close_slot(s, !s->lingering);
+        if (!s->lingering) s->conn.timed_out();
+        close_slot(s);
       }
     }
   }
 
   // ---- stage 3: wait for writable connections ----
   void write_wait_stage() {
-    core::idle_list idle;
+    core::deadline_lists deadlines(timeouts_);
     std::vector<slot*> waiting, out;
     std::vector<pollfd> fds;
     bool woken = false;
@@ -282,13 +290,14 @@ class pipeline {
         size_t before = waiting.size();
         to_write_wait_.take_all(waiting);
         blocked_.take_all(waiting);
-        int64_t deadline = core::idle_list::now_ms() + timeout_ms_;
-        for (size_t i = before; i < waiting.size(); ++i) idle.touch(waiting[i]->idle, deadline);
+        int64_t now = core::idle_list::now_ms();
+        for (size_t i = before; i < waiting.size(); ++i)
+          deadlines.start(waiting[i]->idle, core::wait_kind::send, now);
       }
       fds.clear();
       fds.push_back({write_wake_.get(), POLLIN, 0});
       for (slot* s : waiting) fds.push_back({s->fd, POLLOUT, 0});
-      int timeout = stopping_ ? 50 : idle.ms_until_next(1000);
+      int timeout = deadlines.ms_until_next(stopping_ ? 50 : 1000, core::idle_list::now_ms());
       if (::poll(fds.data(), fds.size(), timeout) < 0) continue;
       woken = fds[0].revents != 0;
       // Writable (or broken: the writer finds out) connections go to the writers, in order.
@@ -296,7 +305,7 @@ class pipeline {
       for (size_t i = 0; i < waiting.size(); ++i) {
         slot* s = waiting[i];
         if (fds[i + 1].revents != 0) {
-          idle.remove(s->idle);
+          deadlines.remove(s->idle);
           out.push_back(s);
         } else {
           waiting[kept++] = s;
@@ -304,13 +313,15 @@ class pipeline {
       }
       waiting.resize(kept);
       to_writers_.push_and_clear(out);  // wakes one writer per `batch` connections
-      // A peer that stops reading for the idle timeout loses its connection.
+      // A peer that takes nothing for --send-timeout loses its connection, reset.
       int64_t now = core::idle_list::now_ms();
-      while (core::idle_node* expired = idle.expired(now)) {
+      while (core::idle_node* expired = deadlines.expired(now)) {
         slot* s = static_cast<slot*>(expired->owner);
-        idle.remove(s->idle);
+        deadlines.remove(s->idle);
         waiting.erase(std::find(waiting.begin(), waiting.end(), s));
-        finish(s, true);
+        core::abort_on_close(s->fd);
+        s->conn.timed_out();
+        finish(s);
       }
     }
   }
@@ -326,10 +337,13 @@ class pipeline {
         switch (core::write_from(s->fd, c)) {
           case core::io_status::again: again.push_back(s); break;
           case core::io_status::ok:
-            if (c.wants_close() && !c.closing_on_error()) finish(s, false);
+            if (c.wants_close() && !c.closing_on_error()) finish(s);
             else done.push_back(s);
             break;
-          default: finish(s, true); break;
+          default:
+            c.broken();
+            finish(s);
+            break;
         }
       }
       written_.push_and_clear(done);
@@ -339,7 +353,10 @@ class pipeline {
 
   core::server_context& ctx_;
   size_t batch_;
-  int64_t timeout_ms_;
+  core::wait_timeouts timeouts_;
+  /// Stage 2's epoll instance, made before stage 1 accepts anything: a burst of connections
+  /// can fill the descriptor table before stage 2's thread runs.
+  core::unique_fd read_epoll_;
   core::unique_fd read_wake_, write_wake_;  ///< eventfds stages 2 and 3 sleep on
   handoff_queue accepted_;       ///< Q12
   handoff_queue to_write_wait_;  ///< Q23

@@ -49,12 +49,11 @@ namespace {
 // A worker: accept, serve one connection, repeat, until the stop.
 int serve_connections(core::server_context& ctx) {
   core::end_reading_on_stop();
-  core::acceptor acceptor(ctx.listener.get());
+  core::acceptor acceptor(ctx.listener.get(), &ctx.stats);
   while (!core::stop_flag) {
     core::unique_fd fd;
     core::accept_status s = acceptor.accept_one(fd, /*nonblocking=*/false);  // blocks
     if (s == core::accept_status::accepted) {
-      ctx.stats.add(ctx.stats.connections);
       core::serving(fd.get());
       core::serve_socket(ctx, fd.get());
       core::serving(-1);

@@ -39,18 +39,19 @@ const core::backend_info info{
 
 namespace {
 
-/// Per connection: the connection (to tell an idle one at stop), a reusable timeout event, and
-/// the thread's dispatch count as last seen (see pth_io::count_switches).
+/// Per connection: the connection (to tell an idle one at stop), a reusable timeout event, the
+/// thread's dispatch count as last seen (see pth_io::count_switches), and the timeouts of its
+/// waits (pth_io::set_timeout).
 struct pth_connection {
   core::connection* conn;
   pth_event_t timeout = nullptr;
   pth_attr_t self = pth_attr_of(pth_self());
   int dispatches = 0;
+  int read_timeout_ms = 30'000, write_timeout_ms = 30'000;
 };
 
 struct process_state {
   core::server_context* ctx = nullptr;
-  long timeout_s = 30;
   pth_connection* by_fd[FD_SETSIZE] = {};  ///< Pth cannot use descriptors beyond FD_SETSIZE
   pth_mutex_t lock = PTH_MUTEX_INIT;       ///< for slot_freed only (threads are not preempted)
   pth_cond_t slot_freed = PTH_COND_INIT;
@@ -58,9 +59,11 @@ struct process_state {
   bool stopping = false;
 } state;
 
-/// core::serve_blocking's system calls for a Pth thread. Each wait carries the idle timeout as
-/// an extra event; Pth reports it as EINTR, which core::read_into would retry, so it becomes
-/// ETIMEDOUT here.
+/// core::serve_blocking's system calls for a Pth thread. Each wait carries the timeout of its
+/// kind (set_timeout) as an extra event; Pth reports it as EINTR, which core::read_into would
+/// retry, so it becomes ETIMEDOUT here. pth_writev_ev writes until everything is out, so there
+/// the send timeout bounds a whole writev (at most the output queue, ~14 KiB of heads plus
+/// in-memory bodies) rather than each wait.
 struct pth_io {
   /// Pth's wrappers decide inside the library whether to wait, so the switches are read from
   /// Pth itself: a thread is dispatched once to start and once more after every time it gave
@@ -74,8 +77,8 @@ struct pth_io {
     c.dispatches = dispatches;
     errno = saved;
   }
-  static pth_event_t arm(pth_connection& c) {
-    pth_time_t deadline = pth_timeout(state.timeout_s, 0);
+  static pth_event_t arm(pth_connection& c, int ms) {
+    pth_time_t deadline = pth_timeout(ms / 1000, (ms % 1000) * 1000);
     c.timeout = c.timeout ? pth_event(PTH_EVENT_TIME | PTH_MODE_REUSE, c.timeout, deadline)
                           : pth_event(PTH_EVENT_TIME, deadline);
     return c.timeout;
@@ -99,13 +102,13 @@ struct pth_io {
   }
   static ssize_t read(int fd, void* buf, size_t n) {
     pth_connection& c = *state.by_fd[fd];
-    ssize_t got = timed(pth_read_ev(fd, buf, n, arm(c)), c);
+    ssize_t got = timed(pth_read_ev(fd, buf, n, arm(c, c.read_timeout_ms)), c);
     count_switches(c);
     return got;
   }
   static ssize_t writev(int fd, const iovec* iov, int n) {
     pth_connection& c = *state.by_fd[fd];
-    ssize_t sent = timed(pth_writev_ev(fd, iov, n, arm(c)), c);
+    ssize_t sent = timed(pth_writev_ev(fd, iov, n, arm(c, c.write_timeout_ms)), c);
     count_switches(c);
     return sent;
   }
@@ -114,7 +117,7 @@ struct pth_io {
     int mode = pth_fdmode(out, PTH_FDMODE_NONBLOCK);
     ssize_t sent;
     while ((sent = ::sendfile(out, in, offset, n)) < 0 && errno == EAGAIN) {
-      if (!wait(c, out, PTH_UNTIL_FD_WRITEABLE, arm(c))) {
+      if (!wait(c, out, PTH_UNTIL_FD_WRITEABLE, arm(c, c.write_timeout_ms))) {
         errno = ETIMEDOUT;
         break;
       }
@@ -123,6 +126,10 @@ struct pth_io {
     pth_fdmode(out, mode);
     errno = saved;
     return sent;
+  }
+  static void set_timeout(int fd, core::wait_kind kind, int ms) {
+    pth_connection& c = *state.by_fd[fd];
+    (kind == core::wait_kind::send ? c.write_timeout_ms : c.read_timeout_ms) = ms;
   }
   static bool wait_readable(int fd, int timeout_ms) {
     pth_event_t deadline =
@@ -168,7 +175,6 @@ int run(core::server_context& ctx) {
     return 1;
   }
   state.ctx = &ctx;
-  state.timeout_s = ctx.config.idle_timeout_s;
   // Pth manages non-blocking mode itself and treats a non-blocking descriptor as "never wait".
   core::set_nonblocking(ctx.listener.get(), false);
   pth_attr_t attr = pth_attr_new();
@@ -191,11 +197,9 @@ int run(core::server_context& ctx) {
                        "the fiber or st backend for more\n",
                        fd.get(), FD_SETSIZE, info.max_connections);
         warned = true;
-        ctx.stats.add(ctx.stats.connections);
-        ctx.stats.add(ctx.stats.errors);
+        ctx.stats.count_refused();
       } else if (fd) {
         core::set_nodelay(fd.get());
-        ctx.stats.add(ctx.stats.connections);
         ++state.live;
         // The thread owns the socket from here.
         if (pth_spawn(attr, serve_connection, reinterpret_cast<void*>(intptr_t{fd.get()}))) {
@@ -203,7 +207,7 @@ int run(core::server_context& ctx) {
         } else {
           std::fprintf(stderr, "httpd-pth: pth_spawn: %s (dropping the connection)\n",
                        std::strerror(errno));
-          ctx.stats.add(ctx.stats.errors);
+          ctx.stats.count_refused();
           --state.live;
         }
       } else if (errno == EMFILE || errno == ENFILE) {

@@ -7,7 +7,7 @@
 // on EAGAIN). What decides its performance: (1) ST's scheduler is a run queue plus one poll() per
 // pass over every blocked descriptor — Debian's libst has no epoll, so a pass costs O(blocked
 // connections), which is what ST trades for its cheap ~31 ns switches; (2) timeouts live in ST's
-// heap, so every read and write carries the idle timeout for free. ST caches the stacks of
+// heap, so every read and write carries its deadline for free. ST caches the stacks of
 // finished threads (--stack-size), so thread creation costs no mmap after warm-up.
 // `--workers N` (N > 1) forks N processes after listen(), each with its own ST scheduler, and
 // the parent only supervises them (core::supervisor), as the watchdog of ST's own example server
@@ -41,18 +41,20 @@ const core::backend_info info{
 
 namespace {
 
-/// What the system-call policy needs to find from a descriptor: ST's handle for it, and the
-/// connection (to tell an idle keep-alive connection from one inside a request at the stop).
+/// What the system-call policy needs to find from a descriptor: ST's handle for it, the
+/// connection (to tell an idle keep-alive connection from one inside a request at the stop),
+/// and the timeouts of its waits (st_io::set_timeout).
 struct st_connection {
   st_netfd_t nfd;
   core::connection* conn;
   st_thread_t thread;
+  st_utime_t read_timeout_us = ST_UTIME_NO_TIMEOUT;
+  st_utime_t write_timeout_us = ST_UTIME_NO_TIMEOUT;
 };
 
 /// Per process (ST is single-threaded): the state the static system-call policy reads.
 struct process_state {
   core::server_context* ctx = nullptr;
-  st_utime_t timeout_us = ST_UTIME_NO_TIMEOUT;
   std::vector<st_connection*> by_fd;
   st_thread_t acceptor = nullptr;
   st_cond_t slot_freed = nullptr;
@@ -62,7 +64,7 @@ struct process_state {
 
 /// core::serve_blocking's system calls for an ST thread: st_read's and st_writev's loops
 /// written out (the same system calls in the same order), so that each wait, where the thread
-/// gives up the CPU, is counted. A wait fails with ETIME after the idle timeout.
+/// gives up the CPU, is counted. A wait fails with ETIME after the timeout of its kind.
 struct st_io {
   /// st_netfd_poll always switches to the scheduler: one user-level switch.
   static bool wait(int fd, int how, st_utime_t timeout_us) {
@@ -74,7 +76,7 @@ struct st_io {
       ssize_t got = ::read(fd, buf, n);
       if (got >= 0) return got;
       if (errno == EINTR) continue;
-      if (errno != EAGAIN || !wait(fd, POLLIN, state.timeout_us)) return -1;
+      if (errno != EAGAIN || !wait(fd, POLLIN, state.by_fd[fd]->read_timeout_us)) return -1;
     }
   }
   static ssize_t writev(int fd, const iovec* iov, int n) {
@@ -86,7 +88,7 @@ struct st_io {
       if (sent < 0 && errno != EAGAIN) return -1;
       if (sent >= 0 && static_cast<size_t>(sent) == total) return sent;
       // Would block, or wrote part: like st_writev, wait for room before writing more.
-      if (!wait(fd, POLLOUT, state.timeout_us)) return -1;
+      if (!wait(fd, POLLOUT, state.by_fd[fd]->write_timeout_us)) return -1;
       if (sent > 0) return sent;
     }
   }
@@ -94,8 +96,13 @@ struct st_io {
     for (;;) {
       ssize_t sent = ::sendfile(out, in, offset, n);
       if (sent >= 0 || errno != EAGAIN) return sent;
-      if (!wait(out, POLLOUT, state.timeout_us)) return -1;
+      if (!wait(out, POLLOUT, state.by_fd[out]->write_timeout_us)) return -1;
     }
+  }
+  static void set_timeout(int fd, core::wait_kind kind, int ms) {
+    st_connection& c = *state.by_fd[fd];
+    (kind == core::wait_kind::send ? c.write_timeout_us : c.read_timeout_us) =
+        static_cast<st_utime_t>(ms) * 1000;
   }
   static bool wait_readable(int fd, int timeout_ms) {
     return wait(fd, POLLIN, static_cast<st_utime_t>(timeout_ms) * 1000);
@@ -147,14 +154,9 @@ st_netfd_t accept_past_fd_limit(core::acceptor& guard, st_netfd_t listener) {
                  "closing new connections until some end\n",
                  state.live, st_getfdlimit());
   warned = true;
-  uint64_t dropped = guard.dropped_for_fd_limit();
-  core::unique_fd fd;
+  core::unique_fd fd;  // the guard counts a connection it drops as refused
   if (guard.accept_one(fd, true) == core::accept_status::accepted)
     return st_netfd_open_socket(fd.release());
-  if (guard.dropped_for_fd_limit() > dropped) {
-    state.ctx->stats.add(state.ctx->stats.connections);
-    state.ctx->stats.add(state.ctx->stats.errors);
-  }
   st_netfd_poll(listener, POLLIN, ST_UTIME_NO_TIMEOUT);
   errno = EINTR;  // nothing accepted: the caller loops
   return nullptr;
@@ -167,7 +169,6 @@ int serve_process(core::server_context& ctx) {
     return 1;
   }
   state.ctx = &ctx;
-  state.timeout_us = static_cast<st_utime_t>(ctx.config.idle_timeout_s) * 1'000'000;
   state.by_fd.assign(static_cast<size_t>(st_getfdlimit()) + 1, nullptr);
   state.acceptor = st_thread_self();
   state.slot_freed = st_cond_new();
@@ -176,7 +177,7 @@ int serve_process(core::server_context& ctx) {
     std::fprintf(stderr, "httpd-st: %s\n", std::strerror(errno));
     return 1;
   }
-  core::acceptor fd_limit_guard(ctx.listener.get());
+  core::acceptor fd_limit_guard(ctx.listener.get(), &ctx.stats);
   while (!state.stopping) {
     if (state.live >= ctx.config.max_conns) {  // at the cap the rest wait in the backlog
       st_cond_wait(state.slot_freed);
@@ -190,13 +191,12 @@ int serve_process(core::server_context& ctx) {
       continue;
     }
     core::set_nodelay(st_netfd_fileno(nfd));
-    ctx.stats.add(ctx.stats.connections);
     ++state.live;
     if (st_thread_create(serve_connection, nfd, 0, static_cast<int>(ctx.config.stack_size)) ==
         nullptr) {
       std::fprintf(stderr, "httpd-st: st_thread_create: %s (dropping the connection)\n",
                    std::strerror(errno));
-      ctx.stats.add(ctx.stats.errors);
+      ctx.stats.count_refused();
       st_netfd_close(nfd);
       --state.live;
     }

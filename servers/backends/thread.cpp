@@ -68,7 +68,7 @@ int run(core::server_context& ctx) {
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/true)) return 2;
 
-  core::acceptor acceptor(ctx.listener.get());
+  core::acceptor acceptor(ctx.listener.get(), &ctx.stats);
   bool warned = false;
   // At --max-conns the rest wait in the backlog until a connection closes (or the stop).
   while (state.live.wait_below(ctx.config.max_conns, ctx.stop_fd)) {
@@ -77,7 +77,6 @@ int run(core::server_context& ctx) {
     if (s == core::accept_status::stopped) break;
     if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if (s != core::accept_status::accepted) continue;
-    ctx.stats.add(ctx.stats.connections);
     state.live.opened();
     auto* arg = new job{state, std::move(fd)};
     pthread_t tid;
@@ -92,7 +91,7 @@ int run(core::server_context& ctx) {
                      std::strerror(rc));
       warned = true;
       delete arg;
-      ctx.stats.add(ctx.stats.errors);
+      ctx.stats.count_refused();
       state.live.closed();
     }
   }

@@ -74,14 +74,13 @@ class pool {
     // Queued plus served: beyond it connections wait in the kernel backlog.
     int limit = static_cast<int>(std::min<size_t>(static_cast<size_t>(ctx_.config.max_conns),
                                                   threads_.size() + queue_bound_));
-    core::acceptor acceptor(ctx_.listener.get());
+    core::acceptor acceptor(ctx_.listener.get(), &ctx_.stats);
     while (live_.wait_below(limit, ctx_.stop_fd)) {
       core::unique_fd fd;
       core::accept_status s = acceptor.accept_blocking(fd, /*nonblocking=*/false, ctx_.stop_fd);
       if (s == core::accept_status::stopped) break;
       if (s == core::accept_status::error) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (s != core::accept_status::accepted) continue;
-      ctx_.stats.add(ctx_.stats.connections);
       live_.opened();
       int raw = fd.release();  // the queue owns it until a worker takes it
       queue_.push({&raw, 1});

@@ -17,8 +17,10 @@
 // Large files (beyond --sendfile-threshold) go file → pipe → socket with two linked
 // IORING_OP_SPLICE requests per pipe-full: zero-copy like sendfile, but run by the kernel's
 // io-wq threads, which is also what keeps a page-cache miss from stopping the loop.
-// Idle timeouts: the core's idle_list orders the connections; one IORING_OP_TIMEOUT wakes the
-// loop at the first deadline. The stop: a poll request on ctx.stop_fd, through the ring.
+// Deadlines (idle, request head, send, lingering close): the core's deadline_lists order the
+// connections, rearmed after every completion as event_loop does after every readiness; one
+// IORING_OP_TIMEOUT wakes the loop at the first deadline. The stop: a poll request on
+// ctx.stop_fd, through the ring.
 // A kernel without what this needs (Linux ≥ 6.1) is refused at start with one line naming it.
 #include <fcntl.h>
 #include <liburing.h>
@@ -31,17 +33,18 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/deadlines.hpp"
 #include "core/idle_list.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
+#include "core/stats.hpp"
 
 namespace httpbench::backend {
 
@@ -111,6 +114,7 @@ struct conn {
   conn* next_free = nullptr;          ///< in the loop's list of connections to delete
   int fd;
   core::unique_fd owned;  ///< until the ring's close takes it
+  uint64_t moved_seen = 0;  ///< c.bytes_moved() when the deadline was last rearmed
   uint32_t in_pipe = 0;   ///< file bytes in the pipe, not yet sent
   int32_t splice_in_res = 0, splice_out_res = 0;
   uint8_t ops = 0;  ///< requests the kernel holds for this connection
@@ -126,9 +130,9 @@ class ring_loop {
  public:
   explicit ring_loop(core::server_context& ctx)
       : ctx_(ctx),
-        acceptor_(ctx.listener.get()),
+        acceptor_(ctx.listener.get(), &ctx.stats),
         grace_(ctx.grace()),
-        timeout_ms_(ctx.config.idle_timeout_s * 1000) {}
+        deadlines_(core::wait_timeouts(ctx.limits())) {}
   ~ring_loop();
   ring_loop(const ring_loop&) = delete;
   ring_loop& operator=(const ring_loop&) = delete;
@@ -140,6 +144,7 @@ class ring_loop {
   io_uring_sqe* sqe();
   void arm_accept();
   void arm_timer();
+  void reap();
   void dispatch(const io_uring_cqe& cqe);
   void on_accept(int res, uint32_t flags);
   void open_conn(core::unique_fd socket);
@@ -148,6 +153,7 @@ class ring_loop {
   void on_recv(conn& k, int res, uint32_t flags);
   void take_input(conn& k, const char* data, size_t n);
   void advance(conn& k);
+  void rearm_deadline(conn& k);
   void start_send(conn& k);
   void on_send(conn& k, int res);
   void start_splice(conn& k, const core::file_range& range);
@@ -156,13 +162,16 @@ class ring_loop {
   void close_conn(conn& k, bool io_error);
   void maybe_free(conn& k);
   void begin_stop();
-  void expire_idle();
+  void expire_deadlines();
+  void cut_the_rest();
   void give_back_buffer(unsigned bid);
 
   core::server_context& ctx_;
-  core::acceptor acceptor_;  ///< only for the descriptor limit (its spare descriptor)
+  /// Only for the descriptor limit: its spare descriptor drops (and counts as refused) the
+  /// connection the ring's accept could not take.
+  core::acceptor acceptor_;
   core::grace_period grace_;
-  core::idle_list idle_;
+  core::deadline_lists deadlines_;
   io_uring ring_{};
   bool ring_ready_ = false;
   io_uring_buf_ring* buf_ring_ = nullptr;
@@ -175,11 +184,12 @@ class ring_loop {
   std::vector<send_slot*> free_slots_;
   std::vector<std::unique_ptr<splice_pipe>> spare_pipes_;
   __kernel_timespec timer_ts_{};
-  int64_t timer_due_ms_ = LLONG_MAX;
-  int timers_armed_ = 0;
-  int64_t timeout_ms_;
+  /// The deadlines of the timeouts in flight, latest first: one is armed only when it is due
+  /// before all of them, so they fire from the back.
+  std::vector<int64_t> timers_due_;
   int64_t now_ms_ = 0;
-  int live_ = 0;  ///< open connections (closing ones not counted)
+  int live_ = 0;     ///< open connections (closing ones not counted)
+  int closing_ = 0;  ///< closed connections the kernel still holds requests of
   bool accept_armed_ = false, accept_cancelled_ = false;
 };
 
@@ -271,23 +281,22 @@ void ring_loop::arm_accept() {
   accept_cancelled_ = false;
 }
 
-/// One IORING_OP_TIMEOUT at the first deadline (the oldest idle connection, or the end of the
+/// One IORING_OP_TIMEOUT at the first deadline (of any connection's wait, or the end of the
 /// grace period), at most a second away; a second one only when a nearer deadline appears.
 void ring_loop::arm_timer() {
   int64_t due;
-  if (grace_.begun()) due = now_ms_ + grace_.ms_left(50);
-  else if (core::idle_node* first = idle_.front()) due = std::min(first->deadline_ms, now_ms_ + 1000);
+  if (grace_.begun()) due = now_ms_ + std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
+  else if (core::idle_node* first = deadlines_.front()) due = std::min(first->deadline_ms, now_ms_ + 1000);
   else return;
   due = std::max(due, now_ms_ + 1);
-  if (timers_armed_ > 0 && due + 2 >= timer_due_ms_) return;
+  if (!timers_due_.empty() && due + 2 >= timers_due_.back()) return;
   int64_t ms = due - now_ms_;
   timer_ts_.tv_sec = ms / 1000;
   timer_ts_.tv_nsec = (ms % 1000) * 1'000'000;
   io_uring_sqe* s = sqe();
   io_uring_prep_timeout(s, &timer_ts_, 0, 0);
   io_uring_sqe_set_data64(s, timer);
-  ++timers_armed_;
-  timer_due_ms_ = due;
+  timers_due_.push_back(due);
 }
 
 int ring_loop::run() {
@@ -304,29 +313,57 @@ int ring_loop::run() {
       std::fprintf(stderr, "httpd-uring: io_uring_enter: %s\n", std::strerror(-r));
       return 1;
     }
-    now_ms_ = core::idle_list::now_ms();
-    unsigned head, seen = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      dispatch(*cqe);
-      ++seen;
-    }
-    io_uring_cq_advance(&ring_, seen);
-    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffers_returned_));
-    buffers_returned_ = 0;
-    // Receives that found no buffer, now that the batch has given its buffers back.
-    for (conn* k : rearm_) {
-      if (!k->closing && !k->recv_armed) advance(*k);
-    }
-    rearm_.clear();
-    expire_idle();
+    reap();
+    expire_deadlines();
     if (!accept_armed_ && !grace_.begun() && live_ < ctx_.config.max_conns) arm_accept();
-    while (conn* k = to_free_) {
-      to_free_ = k->next_free;
-      delete k;
-    }
   }
+  cut_the_rest();
   return 0;
+}
+
+/// Handles every completion in the ring, then what the batch left to do.
+void ring_loop::reap() {
+  now_ms_ = core::idle_list::now_ms();
+  unsigned head, seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    dispatch(*cqe);
+    ++seen;
+  }
+  io_uring_cq_advance(&ring_, seen);
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffers_returned_));
+  buffers_returned_ = 0;
+  // Receives that found no buffer, now that the batch has given its buffers back.
+  for (conn* k : rearm_) {
+    if (k->closing || k->recv_armed) continue;
+    if (k->lingering) arm_recv(*k);
+    else advance(*k);
+  }
+  rearm_.clear();
+  while (conn* k = to_free_) {
+    to_free_ = k->next_free;
+    delete k;
+  }
+}
+
+/// The grace period is over: the connections still open are cut (an error when inside a
+/// request), closed through the ring, and deleted once the kernel has given their requests back
+/// (cancels and closes complete at once; a splice within a pipe-full), so that each is counted
+/// as closed by its own destructor rather than left to main()'s count of the unclosed.
+void ring_loop::cut_the_rest() {
+  for (conn* k : by_fd_) {
+    if (k == nullptr) continue;
+    k->c.cut();
+    close_conn(*k, false);
+  }
+  int64_t give_up = core::idle_list::now_ms() + 1000;
+  while (closing_ > 0 && core::idle_list::now_ms() < give_up) {
+    __kernel_timespec wait{0, 50'000'000};
+    io_uring_cqe* cqe = nullptr;
+    int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &wait, nullptr);
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) break;
+    reap();
+  }
 }
 
 void ring_loop::dispatch(const io_uring_cqe& cqe) {
@@ -337,7 +374,9 @@ void ring_loop::dispatch(const io_uring_cqe& cqe) {
       case accepting: return on_accept(cqe.res, cqe.flags);
       case stop_poll: return begin_stop();
       case timer:
-        if (--timers_armed_ == 0) timer_due_ms_ = LLONG_MAX;
+        // The nearest fired (what it woke the loop for runs after the batch); the next one
+        // due is the one armed before it.
+        if (!timers_due_.empty()) timers_due_.pop_back();
         return;
       default: return;  // a cancel or a close: nothing waits for it
     }
@@ -353,10 +392,14 @@ void ring_loop::on_accept(int res, uint32_t flags) {
   if (!(flags & IORING_CQE_F_MORE)) accept_armed_ = false;  // re-armed after the batch
   if (res >= 0) {
     core::unique_fd socket(res);
-    if (!grace_.begun()) open_conn(std::move(socket));  // else: closed, as after a stop
+    // After the stop the kernel may still hand over a connection it had accepted for the
+    // ring: closed at once, never served, it is counted as refused (as the acceptor counts
+    // every connection it closes unserved).
+    if (!grace_.begun()) open_conn(std::move(socket));
+    else ctx_.stats.count_refused();
     return;
   }
-  if (res == -EMFILE || res == -ENFILE) {
+  if ((res == -EMFILE || res == -ENFILE) && !grace_.begun()) {
     // Out of descriptors: the core's acceptor drops the connection at the head of the queue
     // with its spare descriptor (and says so once), as in every other backend.
     core::unique_fd socket;
@@ -365,8 +408,8 @@ void ring_loop::on_accept(int res, uint32_t flags) {
   }
 }
 
+// The connection counts itself (core::connection's constructor).
 void ring_loop::open_conn(core::unique_fd socket) {
-  ctx_.stats.add(ctx_.stats.connections);
   int fd = socket.get();
   if (static_cast<size_t>(fd) >= by_fd_.size()) by_fd_.resize(static_cast<size_t>(fd) * 2 + 1);
   conn* k = new conn(ctx_, std::move(socket));
@@ -379,7 +422,7 @@ void ring_loop::open_conn(core::unique_fd socket) {
     accept_cancelled_ = true;
   }
   arm_recv(*k);
-  idle_.touch(k->idle, now_ms_ + timeout_ms_);
+  deadlines_.start(k->idle, core::wait_kind::request, now_ms_);
 }
 
 void ring_loop::arm_recv(conn& k) {
@@ -419,9 +462,19 @@ void ring_loop::on_recv(conn& k, int res, uint32_t flags) {
     give_back_buffer(bid);
   }
   if (k.closing) return maybe_free(k);
-  if (res == 0 || (res < 0 && k.lingering)) {
-    // EOF (or, while lingering, the end of it): requests already received are answered.
-    if (k.lingering) return close_conn(k, false);
+  if (k.lingering) {
+    // What arrives is dropped; the peer's EOF or an error ends the lingering close, and its
+    // deadline (never extended) ends it otherwise. A receive cancelled for held-back bytes
+    // before the close began, or out of buffers, is armed again.
+    if (res == 0 || (res < 0 && res != -ECANCELED && res != -ENOBUFS)) return close_conn(k, false);
+    if (!k.recv_armed) {
+      if (res == -ENOBUFS) rearm_.push_back(&k);
+      else arm_recv(k);
+    }
+    return;
+  }
+  if (res == 0) {
+    // EOF: requests already received are answered.
     if (k.held.empty()) k.c.peer_closed();
     else k.eof_pending = true;
   } else if (res == -ENOBUFS) {
@@ -430,7 +483,6 @@ void ring_loop::on_recv(conn& k, int res, uint32_t flags) {
   } else if (res < 0 && res != -ECANCELED) {
     return close_conn(k, true);  // reset by the peer, or another error
   }
-  if (res > 0 && !k.lingering) idle_.touch(k.idle, now_ms_ + timeout_ms_);
   advance(k);
 }
 
@@ -449,7 +501,9 @@ void ring_loop::take_input(conn& k, const char* data, size_t n) {
 }
 
 /// After anything happened to `k`: feed what was held back, send what is queued, close when
-/// done, and keep a receive armed while the connection wants input.
+/// done, keep a receive armed while the connection wants input, and put it in the wait that
+/// applies now (core::rearm: bytes moved since the last time restart a request or send wait,
+/// never a head's).
 void ring_loop::advance(conn& k) {
   core::connection& c = k.c;
   if (!k.held.empty() && c.wants_read()) {
@@ -469,7 +523,7 @@ void ring_loop::advance(conn& k) {
         // Lingering close (core/io.hpp): stop sending, read until the peer is done.
         core::start_linger(k.fd);
         k.lingering = true;
-        idle_.touch(k.idle, now_ms_ + core::linger_ms);
+        deadlines_.start(k.idle, core::wait_kind::linger, now_ms_);
         if (!k.recv_armed) arm_recv(k);
       }
       return;
@@ -478,6 +532,12 @@ void ring_loop::advance(conn& k) {
     }
   }
   if (!k.recv_armed && c.wants_read() && k.held.empty() && !k.eof_pending) arm_recv(k);
+  rearm_deadline(k);
+}
+
+void ring_loop::rearm_deadline(conn& k) {
+  core::rearm(deadlines_, k.idle, k.c, k.c.bytes_moved() != k.moved_seen, now_ms_);
+  k.moved_seen = k.c.bytes_moved();
 }
 
 void ring_loop::start_send(conn& k) {
@@ -509,7 +569,6 @@ void ring_loop::on_send(conn& k, int res) {
   if (k.closing) return maybe_free(k);
   if (res <= 0) return close_conn(k, true);
   k.c.consumed(static_cast<size_t>(res));
-  idle_.touch(k.idle, now_ms_ + timeout_ms_);
   advance(k);
 }
 
@@ -576,7 +635,7 @@ void ring_loop::on_file_stage(conn& k, conn_op op, int res) {
   if (out > 0) {
     k.in_pipe -= static_cast<uint32_t>(out);
     k.c.consumed(static_cast<size_t>(out));
-    idle_.touch(k.idle, now_ms_ + timeout_ms_);
+    rearm_deadline(k);
   } else if (out == -EAGAIN) {
     // The socket is full: wait for room through the ring (one poll), then drain the pipe.
     io_uring_sqe* s = sqe();
@@ -597,14 +656,18 @@ void ring_loop::on_file_stage(conn& k, conn_op op, int res) {
 
 /// Ends a connection: the requests that could wait for ever (its receive, a send or a poll
 /// on a socket the peer no longer reads) are cancelled, then the ring closes the socket
-/// (hard-linked, so the close runs whatever a cancel finds); a splice finishes by itself. It is
-/// deleted once the kernel has given back every request that refers to it. Cancelling by
-/// user_data is a hash lookup; by descriptor it would walk every pending poll.
+/// (hard-linked, so the close runs only once each cancel has completed, whatever it found); a
+/// splice finishes by itself (the socket is non-blocking). It is deleted once the kernel has
+/// given back every request that refers to it, so a cancelled sendmsg's msghdr and iovecs stay
+/// valid until then. Cancelling by user_data is a hash lookup; by descriptor it would walk every
+/// pending poll. `io_error`: the socket failed (connection::broken()); how it ended otherwise
+/// was said before (timed_out(), cut()) or is decided by the connection's destructor.
 void ring_loop::close_conn(conn& k, bool io_error) {
   if (k.closing) return;
   if (io_error) k.c.broken();
   k.closing = true;
-  idle_.remove(k.idle);
+  ++closing_;
+  deadlines_.remove(k.idle);
   by_fd_[static_cast<size_t>(k.fd)] = nullptr;
   auto cancel = [&](conn_op op) {
     io_uring_sqe* s = sqe();
@@ -626,6 +689,7 @@ void ring_loop::close_conn(conn& k, bool io_error) {
 
 void ring_loop::maybe_free(conn& k) {
   if (k.ops > 0) return;
+  --closing_;
   // A pipe may hold bytes that never left: close it rather than reuse it.
   k.pipe.reset();
   k.next_free = to_free_;  // deleted after the batch: rearm_ may still name it
@@ -646,10 +710,18 @@ void ring_loop::begin_stop() {
     if (k && !k->sending && !k->lingering && k->held.empty() && k->c.idle()) close_conn(*k, false);
 }
 
-void ring_loop::expire_idle() {
-  while (core::idle_node* first = idle_.expired(now_ms_)) {
+// As event_loop: a lingering close that ran out just ends; any other deadline ends the
+// connection as timed out (an error inside a request), and one that would not take its
+// response is reset (SO_LINGER 0, set before the ring's close; its send or poll in flight is
+// cancelled first by close_conn), so its unsent bytes do not stay queued in the kernel.
+void ring_loop::expire_deadlines() {
+  while (core::idle_node* first = deadlines_.expired(now_ms_)) {
     conn* k = static_cast<conn*>(first->owner);
-    close_conn(*k, !k->lingering);
+    if (!k->lingering) {
+      if (core::deadline_lists::kind_of(*first) == core::wait_kind::send) core::abort_on_close(k->fd);
+      k->c.timed_out();
+    }
+    close_conn(*k, false);
   }
 }
 

@@ -81,6 +81,9 @@ connection_limits limits_from(const server_config& config) {
   l.parser.max_header_bytes = config.max_header_bytes;
   l.parser.max_request_line = config.max_request_line;
   l.status_path = config.status_path;
+  l.idle_timeout_ms = config.idle_timeout_s * 1000;
+  l.header_timeout_ms = std::min(config.header_timeout_ms, l.idle_timeout_ms);
+  l.send_timeout_ms = config.send_timeout_ms;
   return l;
 }
 
@@ -88,14 +91,33 @@ connection::connection(const content_store& content, server_stats& stats,
                        connection_limits limits)
     : content_(&content), stats_(&stats), limits_(limits), parser_(limits.parser) {
   static_assert(sizeof(output_queue) <= buffer_size);
+  stats_->add(stats_->connections);
+  if (limits_.open_in_process != nullptr)
+    limits_.open_in_process->fetch_add(1, std::memory_order_relaxed);
 }
 
 connection::~connection() {
+  // How it ended, if nobody said: after the peer's EOF the peer cut the request short;
+  // otherwise the server gave up on it (the stop's grace period ran out).
+  if (!end_counted_ && in_request()) count_end(peer_closed_ ? error_kind::lost : error_kind::cut);
+  stats_->add(stats_->closed);
+  if (limits_.open_in_process != nullptr)
+    limits_.open_in_process->fetch_sub(1, std::memory_order_relaxed);
   release_buffer(in_);
   if (out_ != nullptr) {
     give_back_unsent_status_bytes();
     release_buffer(reinterpret_cast<char*>(out_));
   }
+}
+
+bool connection::in_request() const {
+  if (wants_write() || body_to_skip_ > 0) return true;
+  return in_end_ > in_start_ && !closing_;
+}
+
+void connection::count_end(error_kind kind) {
+  end_counted_ = true;
+  stats_->add_error(kind);
 }
 
 std::span<char> connection::input_space() {
@@ -114,6 +136,7 @@ std::span<char> connection::input_space() {
 
 void connection::received(size_t n) {
   in_end_ += static_cast<uint32_t>(n);
+  bytes_moved_ += n;
   stats_->add(stats_->bytes_received, n);
   process();
 }
@@ -136,7 +159,18 @@ void connection::peer_closed() {
 }
 
 void connection::broken() {
-  if (!idle()) stats_->add(stats_->errors);
+  if (!end_counted_ && in_request()) count_end(error_kind::lost);
+  end_counted_ = true;
+}
+
+void connection::timed_out() {
+  if (!end_counted_ && in_request()) count_end(error_kind::timeout);
+  end_counted_ = true;
+}
+
+void connection::cut() {
+  if (!end_counted_ && in_request()) count_end(error_kind::cut);
+  end_counted_ = true;
 }
 
 bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
@@ -152,6 +186,7 @@ pending_output connection::output() {
 }
 
 void connection::consumed(size_t n) {
+  bytes_moved_ += n;
   stats_->add(stats_->bytes_sent, n);
   while (n > 0 && wants_write()) {
     auto& s = out_->segs[out_->first];
@@ -292,7 +327,7 @@ void connection::handle(const request& req, size_t request_bytes) {
 }
 
 void connection::respond_error(int status, bool close, bool head_only) {
-  stats_->add(stats_->errors);
+  stats_->add_error(error_kind::status);
   if (close) {
     closing_ = true;
     error_close_ = true;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -24,6 +25,7 @@ namespace httpbench::core {
 class content_store;
 struct server_stats;
 struct server_config;
+enum class error_kind;
 
 /// A byte range of an open file, to be sent with sendfile.
 struct file_range {
@@ -44,20 +46,33 @@ struct connection_limits {
   parser_limits parser;
   uint64_t max_body = 1 << 20;  ///< request bodies (skipped) larger than this get 413
   /// Longest decoded name accepted by /hello. Every request is parsed only once the output
-  /// queue has room for a /hello page this long, which also covers the status page: >= 64.
+  /// queue has room for a /hello page this long, which also covers the status page: >= 86.
   size_t max_name = 1024;
   /// The status page (a GET or HEAD of this normalised path, any query) is answered with the
   /// counters as JSON and counted in status_requests, not in requests or bytes; empty: none.
   /// The bytes must outlive the connection (server_config::status_path does).
   std::string_view status_path = "/server-status";
+  /// The deadlines of docs/interfaces.md ("Deadlines"), in milliseconds: --idle-timeout,
+  /// --header-timeout (already capped at the idle timeout) and --send-timeout. The connection
+  /// only carries them, for the code that waits: serve_blocking() and the event loops.
+  int idle_timeout_ms = 30'000;
+  int header_timeout_ms = 10'000;
+  int send_timeout_ms = 30'000;
+  /// When set, the connections this process holds open (a MAP_SHARED cell of the supervisor,
+  /// for a worker process: the connections lost if it dies); +1 while a connection lives.
+  std::atomic<int64_t>* open_in_process = nullptr;
 };
 
 connection_limits limits_from(const server_config& config);
 
 class connection {
  public:
-  /// `content` and `stats` must outlive the connection.
+  /// `content` and `stats` must outlive the connection. Counts it in `connections`.
   connection(const content_store& content, server_stats& stats, connection_limits limits = {});
+  /// Counts the connection as closed and, if it ends inside a request (a request partly
+  /// received, a body being skipped, or a response not completely sent) and no reason was
+  /// given (broken(), timed_out(), cut()), as an error: errors_lost after the peer's EOF,
+  /// errors_cut otherwise (the server gave up on it). docs/interfaces.md, "The counters".
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -78,10 +93,17 @@ class connection {
   /// The peer sent EOF: requests already received are answered, then wants_close().
   void peer_closed();
 
-  /// The socket failed (an I/O error, a timeout, EOF in the middle of a request) and will be
-  /// closed: counts the lost connection in `errors` when a request was in progress (an idle
-  /// keep-alive connection that times out is no error). Call at most once.
+  /// The socket failed (an I/O error, a reset, EOF in the middle of a request) and will be
+  /// closed: counts errors_lost when inside a request. Only the first of broken(),
+  /// timed_out() and cut() counts.
   void broken();
+  /// A deadline ended the connection (--header-timeout, --send-timeout, --idle-timeout while a
+  /// body arrives): counts errors_timeout when inside a request (an idle keep-alive connection
+  /// that times out is no error).
+  void timed_out();
+  /// The server ends the connection itself (at the stop): counts errors_cut when inside a
+  /// request.
+  void cut();
 
   /// The next bytes to send; empty() when there is nothing to write.
   pending_output output();
@@ -99,6 +121,15 @@ class connection {
   bool wants_close() const { return (closing_ || peer_closed_) && !wants_write(); }
   /// True when no request is partly received and nothing is left to send.
   bool idle() const { return in_end_ == in_start_ && body_to_skip_ == 0 && !wants_write(); }
+  /// True while bytes of a request head are buffered and the head is not complete: what
+  /// --header-timeout bounds (from the moment this became true).
+  bool receiving_head() const {
+    return in_end_ > in_start_ && body_to_skip_ == 0 && !closing_ && !stalled_;
+  }
+  /// Bytes moved so far (received plus sent): a loop compares two readings to see progress.
+  uint64_t bytes_moved() const { return bytes_moved_; }
+  /// The limits and deadlines the connection was made with.
+  const connection_limits& limits() const { return limits_; }
 
   /// True when the connection is closing because a request was rejected (400, 413, 414, 431,
   /// 501, 505): the peer may still be sending, so close it with lingering_close().
@@ -123,6 +154,10 @@ class connection {
   bool has_room(size_t bytes) const;
   char* reserve_output(size_t bytes);
   void release_idle_buffers();
+  /// Inside a request: a request partly received, a body being skipped, or output unsent
+  /// (bytes pipelined after a "Connection: close" request are not a request).
+  bool in_request() const;
+  void count_end(error_kind kind);
 
   const content_store* content_;
   server_stats* stats_;
@@ -134,10 +169,12 @@ class connection {
   uint64_t body_to_skip_ = 0;
   output_queue* out_ = nullptr;  ///< borrowed from the buffer pool while there is output
   uint64_t requests_ = 0;
+  uint64_t bytes_moved_ = 0;
   bool closing_ = false;      ///< a response with "Connection: close" was queued
   bool peer_closed_ = false;  ///< EOF from the peer
   bool stalled_ = false;      ///< complete input waits for room in the output queue
   bool error_close_ = false;  ///< closing_ because a request was rejected
+  bool end_counted_ = false;  ///< broken(), timed_out() or cut() has decided how it ended
 };
 
 }  // namespace httpbench::core

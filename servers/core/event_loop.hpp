@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "deadlines.hpp"
 #include "idle_list.hpp"
 #include "listener.hpp"
 #include "server.hpp"
@@ -79,21 +80,20 @@ class event_loop {
   void resume_fetched();
   void start_lingering(slot& s);
   void drain_lingering(slot& s);
-  void close_slot(slot& s, bool io_error);
+  void close_slot(slot& s);
   void begin_stop();
   int next_timeout_ms() const;
-  void expire_idle();
+  void expire_deadlines();
 
   server_context& ctx_;
   event_loop_options options_;
   std::string program_;  ///< "httpd-<backend>", for messages
   Poller poller_;
   acceptor acceptor_;
-  idle_list idle_;
+  deadline_lists deadlines_;
   grace_period grace_;
   std::vector<std::unique_ptr<slot>> slots_;  ///< indexed by fd
   std::vector<void*> fetched_;                ///< keys given back by the gate
-  int64_t timeout_ms_;
   int live_ = 0;
   bool listen_paused_ = false;
   bool warned_fd_limit_ = false;

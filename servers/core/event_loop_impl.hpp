@@ -39,9 +39,9 @@ event_loop<Poller>::event_loop(server_context& ctx, const event_loop_options& op
     : ctx_(ctx),
       options_(options),
       program_("httpd-" + std::string(ctx.info.name)),
-      acceptor_(options.listen_fd),
-      grace_(ctx.grace()),
-      timeout_ms_(ctx.config.idle_timeout_s * 1000) {
+      acceptor_(options.listen_fd, &ctx.stats),
+      deadlines_(wait_timeouts(ctx.limits())),
+      grace_(ctx.grace()) {
   if (options_.max_conns <= 0) options_.max_conns = ctx.config.max_conns;
 }
 
@@ -66,8 +66,12 @@ int event_loop<Poller>::run() {
       else if (options_.gate != nullptr && fd == options_.gate->ready_fd()) resume_fetched();
       else if (static_cast<size_t>(fd) < slots_.size() && slots_[fd]) on_ready(*slots_[fd], events[i].events);
     }
-    expire_idle();
+    expire_deadlines();
   }
+  // The grace period ran out: the server ends what is left (even a request whose peer has
+  // half-closed and still waits for its response), so each is cut, not lost.
+  for (auto& s : slots_)
+    if (s && !s->lingering) s->conn.cut();
   return 0;
 }
 
@@ -78,7 +82,6 @@ void event_loop<Poller>::accept_all() {
     unique_fd socket;
     accept_status s = acceptor_.accept_one(socket, true);
     if (s != accept_status::accepted) return;
-    ctx_.stats.add(ctx_.stats.connections);
     if (options_.accepted != nullptr) options_.accepted->fetch_add(1, std::memory_order_relaxed);
     int fd = socket.get();
     if (Poller::max_fd() >= 0 && fd > Poller::max_fd()) {
@@ -87,13 +90,13 @@ void event_loop<Poller>::accept_all() {
                              "connections — use --set poller=epoll for more connections\n",
                      program_.c_str(), Poller::name, fd, Poller::max_fd());
       warned_fd_limit_ = true;
-      ctx_.stats.add(ctx_.stats.errors);
+      ctx_.stats.count_refused();
       continue;  // `socket` closes it
     }
     if (static_cast<size_t>(fd) >= slots_.size()) slots_.resize(static_cast<size_t>(fd) * 2 + 1);
     slots_[fd] = std::make_unique<slot>(ctx_, std::move(socket));
     poller_.add(fd, poll_read);
-    idle_.touch(slots_[fd]->idle, idle_list::now_ms() + timeout_ms_);
+    deadlines_.start(slots_[fd]->idle, wait_kind::request, idle_list::now_ms());
     ++live_;
   }
   // At the cap: stop listening until a connection closes; the rest wait in the backlog (or,
@@ -120,29 +123,36 @@ template <class Poller>
 void event_loop<Poller>::on_ready(slot& s, uint32_t events) {
   if (s.lingering) return drain_lingering(s);
   connection& c = s.conn;
+  uint64_t moved = c.bytes_moved();
   if ((events & (poll_read | poll_hangup)) && c.wants_read()) {
     io_status st = read_into(s.fd, c);
-    if (st == io_status::error) return close_slot(s, true);
+    if (st == io_status::error) {
+      c.broken();
+      return close_slot(s);
+    }
   }
   if (c.wants_write()) {
     auto gate = [this, &s](const file_range& range) {
       return options_.gate == nullptr ? range.length : options_.gate->sendable(range, &s);
     };
     io_status st = write_from(s.fd, c, gate);
-    if (st == io_status::error) return close_slot(s, true);
+    if (st == io_status::error) {
+      c.broken();
+      return close_slot(s);
+    }
     if (st == io_status::deferred) return wait_for_disk(s);
   }
   if (c.wants_close()) {
     if (c.closing_on_error()) return start_lingering(s);
-    return close_slot(s, false);
+    return close_slot(s);
   }
-  if (grace_.begun() && c.idle()) return close_slot(s, false);
+  if (grace_.begun() && c.idle()) return close_slot(s);
   uint32_t want = (c.wants_read() ? poll_read : 0) | (c.wants_write() ? poll_write : 0);
   if (want != s.watching) {
     poller_.modify(s.fd, want);
     s.watching = want;
   }
-  idle_.touch(s.idle, idle_list::now_ms() + timeout_ms_);
+  rearm(deadlines_, s.idle, c, c.bytes_moved() != moved, idle_list::now_ms());
 }
 
 // The gate fetches the connection's next file range: nothing to do for it until then, so it
@@ -152,7 +162,7 @@ template <class Poller>
 void event_loop<Poller>::wait_for_disk(slot& s) {
   s.fetching = true;
   poller_.remove(s.fd);
-  idle_.remove(s.idle);
+  deadlines_.remove(s.idle);
 }
 
 template <class Poller>
@@ -173,20 +183,21 @@ void event_loop<Poller>::start_lingering(slot& s) {
   start_linger(s.fd);
   s.lingering = true;
   poller_.modify(s.fd, poll_read);
-  idle_.touch(s.idle, idle_list::now_ms() + linger_ms);
+  deadlines_.start(s.idle, wait_kind::linger, idle_list::now_ms());
 }
 
 template <class Poller>
 void event_loop<Poller>::drain_lingering(slot& s) {
-  if (drain_linger(s.fd)) close_slot(s, false);
+  if (drain_linger(s.fd)) close_slot(s);
 }
 
+// How the connection ended has been counted by now (broken(), timed_out()) or is counted by its
+// destructor (the peer's EOF, or the end of the grace period).
 template <class Poller>
-void event_loop<Poller>::close_slot(slot& s, bool io_error) {
-  if (io_error) s.conn.broken();
+void event_loop<Poller>::close_slot(slot& s) {
   int fd = s.fd;
   poller_.remove(fd);
-  idle_.remove(s.idle);
+  deadlines_.remove(s.idle);
   slots_[fd].reset();  // closes the socket
   --live_;
   if (listen_paused_ && !grace_.begun()) resume_listening();
@@ -200,21 +211,28 @@ void event_loop<Poller>::begin_stop() {
   poller_.remove(options_.listen_fd);
   poller_.remove(ctx_.stop_fd);
   for (auto& s : slots_)
-    if (s && s->conn.idle()) close_slot(*s, false);
+    if (s && s->conn.idle()) close_slot(*s);
 }
 
 template <class Poller>
 int event_loop<Poller>::next_timeout_ms() const {
-  if (grace_.begun()) return grace_.ms_left(50);
-  return idle_.front() == nullptr ? -1 : idle_.ms_until_next(1000);
+  int64_t now = idle_list::now_ms();
+  if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now));
+  return deadlines_.front() == nullptr ? -1 : deadlines_.ms_until_next(1000, now);
 }
 
+// A lingering close that ran out just ends; any other deadline ends the connection as timed
+// out (an error inside a request), and one that would not take its response is reset.
 template <class Poller>
-void event_loop<Poller>::expire_idle() {
+void event_loop<Poller>::expire_deadlines() {
   int64_t now = idle_list::now_ms();
-  while (idle_node* first = idle_.expired(now)) {
+  while (idle_node* first = deadlines_.expired(now)) {
     slot* s = static_cast<slot*>(first->owner);
-    close_slot(*s, !s->lingering);
+    if (!s->lingering) {
+      if (deadline_lists::kind_of(*first) == wait_kind::send) abort_on_close(s->fd);
+      s->conn.timed_out();
+    }
+    close_slot(*s);
   }
 }
 

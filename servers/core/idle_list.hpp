@@ -14,6 +14,7 @@ struct idle_node {
   idle_node* next = nullptr;
   int64_t deadline_ms = 0;
   void* owner = nullptr;  ///< the connection slot this node belongs to
+  uint8_t lane = 0;       ///< which list of a deadline_lists it is in (deadlines.hpp)
   bool linked() const { return prev != nullptr; }
 };
 
@@ -31,6 +32,18 @@ class idle_list {
     n.next = &head_;
     head_.prev->next = &n;
     head_.prev = &n;
+  }
+  /// Puts `n` in its place by `deadline_ms`, searching from the back: O(1) when no node expires
+  /// later (the usual case, a fixed timeout from now), O(k) past the k nodes that do.
+  void insert(idle_node& n, int64_t deadline_ms) {
+    if (n.linked()) unlink(n);
+    n.deadline_ms = deadline_ms;
+    idle_node* after = head_.prev;
+    while (after != &head_ && after->deadline_ms > deadline_ms) after = after->prev;
+    n.prev = after;
+    n.next = after->next;
+    after->next->prev = &n;
+    after->next = &n;
   }
   void remove(idle_node& n) {
     if (n.linked()) unlink(n);

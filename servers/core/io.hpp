@@ -5,8 +5,14 @@
 /// default is plain POSIX. A policy is a struct of static functions:
 ///
 ///   read, writev, sendfile   as the POSIX calls; where the call would block, they block (or
-///                            wait in the library's scheduler), and fail with errno set after
-///                            the idle timeout
+///                            wait in the library's scheduler) at most the timeout set_timeout()
+///                            last gave for that direction, then fail with errno EAGAIN,
+///                            ETIMEDOUT or ETIME (a write: without progress for that long)
+///   set_timeout(fd, kind, ms)
+///                            the next reads of `fd` (kind request or head) or writes (kind
+///                            send) wait at most `ms` milliseconds; serve_blocking() calls it at
+///                            the start of a connection and whenever the wait changes
+///                            (deadlines.hpp): the policy stores it, it never decides one
 ///   wait_readable(fd, ms)    called after a read said EAGAIN: waits until `fd` is readable;
 ///                            false once `ms` milliseconds have passed (lingering close)
 ///   stopping()               true once the server is stopping (read_idle's rule)
@@ -16,10 +22,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
 #include "connection.hpp"
+#include "deadlines.hpp"
 #include "idle_list.hpp"
 #include "stop.hpp"
 #include "unique_fd.hpp"
@@ -34,19 +42,73 @@ enum class io_status {
   deferred,  ///< write: the file range next in line is held back by the caller's gate
 };
 
-/// Plain POSIX system calls, on blocking sockets whose reads and writes time out
-/// (SO_RCVTIMEO/SO_SNDTIMEO, see serve_socket()).
+/// Plain POSIX system calls, as they are: on the non-blocking sockets of event loops (the
+/// default policy of read_into() and write_from()) they never wait, so set_timeout() has
+/// nothing to do. Blocking sockets use blocking_io.
 struct posix_io {
   static ssize_t read(int fd, void* buf, size_t n) { return ::read(fd, buf, n); }
   static ssize_t writev(int fd, const iovec* iov, int n) { return ::writev(fd, iov, n); }
   static ssize_t sendfile(int out, int in, off_t* off, size_t n) {
     return ::sendfile(out, in, off, n);
   }
+  static void set_timeout(int, wait_kind, int) {}
   static bool wait_readable(int fd, int timeout_ms) {
     pollfd p{fd, POLLIN, 0};
     return ::poll(&p, 1, timeout_ms) != 0;  // an EINTR counts as ready: the caller looks again
   }
   static bool stopping() { return stop_flag != 0; }
+};
+
+/// True for the errno of a wait that ran out (a blocking socket's timeout, a library's).
+inline bool is_timeout(int error) {
+  return error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT || error == ETIME;
+}
+
+/// POSIX system calls on a blocking socket whose waits are bounded by socket timeouts, for a
+/// kernel thread or process that serves one connection at a time (serve_socket()). Reads wait
+/// SO_RCVTIMEO. Writes cannot simply wait SO_SNDTIMEO: the kernel restarts that timer whenever a
+/// blocked call makes a little progress (it takes a few more bytes after each expiry), so one
+/// sendfile to a client that never reads blocked 15.3 s at SO_SNDTIMEO 5 s (issue 12). So
+/// SO_SNDTIMEO is a slice of --send-timeout (a tenth, 10 to 250 ms), a write that gets no byte
+/// out in a slice is tried again until a whole send timeout of slices has passed, and sendfile
+/// sends at most max_chunk per call (it runs one kernel send per pipe's worth, each with a fresh
+/// timer; a writev is one kernel send, whose timer covers the whole call). A client that stops
+/// reading is then abandoned within about the send timeout plus three slices.
+struct blocking_io {
+  static constexpr size_t max_chunk = 1 << 20;
+  static inline thread_local int send_timeout_ms = 30'000;
+  static inline thread_local int send_slice_ms = 250;
+
+  static ssize_t read(int fd, void* buf, size_t n) { return ::read(fd, buf, n); }
+  static ssize_t writev(int fd, const iovec* iov, int n) {
+    return sliced([&] { return ::writev(fd, iov, n); });
+  }
+  static ssize_t sendfile(int out, int in, off_t* off, size_t n) {
+    return sliced([&] { return ::sendfile(out, in, off, std::min(n, max_chunk)); });
+  }
+  static void set_timeout(int fd, wait_kind kind, int ms) {
+    ms = std::max(ms, 1);  // a timeout of 0 would mean none
+    int option = SO_RCVTIMEO;
+    if (kind == wait_kind::send) {
+      send_timeout_ms = ms;
+      send_slice_ms = std::clamp(ms / 10, 10, 250);
+      ms = std::min(ms, send_slice_ms);
+      option = SO_SNDTIMEO;
+    }
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+  }
+  static bool wait_readable(int fd, int timeout_ms) { return posix_io::wait_readable(fd, timeout_ms); }
+  static bool stopping() { return posix_io::stopping(); }
+
+ private:
+  template <class Call>
+  static ssize_t sliced(Call call) {
+    for (int waited = 0;;) {
+      ssize_t n = call();
+      if (n >= 0 || errno != EAGAIN || (waited += send_slice_ms) >= send_timeout_ms) return n;
+    }
+  }
 };
 
 /// Reads once into `c` and handles what arrived. `closed` means EOF (peer_closed() was called).
@@ -138,8 +200,12 @@ io_status read_idle(int fd, connection& c) {
   return io_status::ok;
 }
 
-/// How long a lingering close waits, in all, for the peer to finish sending.
-inline constexpr int linger_ms = 500;
+/// Makes the close of `fd` a reset (SO_LINGER 0): unsent data is dropped at once instead of
+/// staying in the kernel for a peer that does not read.
+inline void abort_on_close(int fd) {
+  struct ::linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
 
 /// Lingering close, first half: after a rejected request the response is out, but the peer may
 /// still be sending, and closing a socket with unread input makes the kernel send RST, which can
@@ -172,17 +238,26 @@ void linger(int fd) {
 
 /// How a connection served on a blocking socket ended.
 enum class served {
-  clean,     ///< the peer closed, a response closed it, or it was idle at the stop
-  lost,      ///< an I/O error or a timeout ended it (connection::broken() counted it)
-  rejected,  ///< a request was rejected: the response went out with a lingering close
+  clean,      ///< the peer closed, a response closed it, or it was idle at the stop
+  lost,       ///< an I/O error, or the peer's EOF inside a request, ended it
+  rejected,   ///< a request was rejected: the response went out with a lingering close
+  timed_out,  ///< a deadline ended it (an error only inside a request, see deadlines.hpp)
 };
 
 /// Serves one connection on a blocking socket until it is done: the whole life of a connection
 /// in the thread-, process- and user-thread-per-connection models, except the close() (the
-/// caller owns the socket). A connection lost in the middle of a request is counted as an error
-/// here, and after a rejected request the socket lingers (linger<Sys>()).
+/// caller owns the socket). It holds the connection's deadlines (deadlines.hpp), telling the
+/// policy which wait comes next; counts how the connection ended (connection::broken(),
+/// timed_out(), cut() — an EOF inside a request at the stop is the stop's own shutdown, so
+/// cut); lingers after a rejected request (linger<Sys>()); and resets a connection abandoned
+/// by --send-timeout (SO_LINGER 0), so its unsent megabytes do not linger in the kernel.
 template <class Sys = posix_io>
 served serve_blocking(int fd, connection& c) {
+  const connection_limits& limits = c.limits();
+  Sys::set_timeout(fd, wait_kind::send, limits.send_timeout_ms);
+  Sys::set_timeout(fd, wait_kind::request, limits.idle_timeout_ms);
+  wait_kind reading = wait_kind::request;  // the read timeout the policy holds now
+  int64_t head_deadline = 0;
   for (;;) {
     if (write_from<Sys>(fd, c) != io_status::ok) break;
     if (c.wants_close()) {
@@ -190,12 +265,35 @@ served serve_blocking(int fd, connection& c) {
       linger<Sys>(fd);
       return served::rejected;
     }
+    if (c.receiving_head()) [[unlikely]] {
+      // --header-timeout runs from the first byte of the head and is never extended.
+      int64_t now = idle_list::now_ms();
+      if (reading != wait_kind::head) head_deadline = now + limits.header_timeout_ms;
+      int64_t left = head_deadline - now;
+      if (left <= 0) {
+        errno = ETIMEDOUT;
+        break;
+      }
+      Sys::set_timeout(fd, wait_kind::head, static_cast<int>(left));
+      reading = wait_kind::head;
+    } else if (reading != wait_kind::request) [[unlikely]] {
+      Sys::set_timeout(fd, wait_kind::request, limits.idle_timeout_ms);
+      reading = wait_kind::request;
+    }
     io_status read = c.idle() ? read_idle<Sys>(fd, c) : read_into<Sys>(fd, c);
     if (read == io_status::closed && !c.wants_write()) {
       if (c.idle()) return served::clean;
-      break;  // EOF in the middle of a request
+      // EOF inside a request: the peer's, or at the stop our own shutdown of reading.
+      if (Sys::stopping()) c.cut();
+      else c.broken();
+      return served::lost;
     }
     if (read == io_status::again || read == io_status::error) break;
+  }
+  if (is_timeout(errno)) {
+    if (c.wants_write()) abort_on_close(fd);
+    c.timed_out();
+    return served::timed_out;
   }
   c.broken();
   return served::lost;
@@ -204,8 +302,8 @@ served serve_blocking(int fd, connection& c) {
 struct server_context;
 
 /// A connection's whole life on a blocking socket but the close, for the backends that give each
-/// connection a kernel thread or process of its own (thread, threadpool, fork, prefork): reads
-/// and writes time out after --idle-timeout like an idle timer, then serve_blocking().
+/// connection a kernel thread or process of its own (thread, threadpool, fork, prefork):
+/// serve_blocking() with blocking_io, whose socket timeouts hold the deadlines.
 served serve_socket(server_context& ctx, int fd);
 
 }  // namespace httpbench::core

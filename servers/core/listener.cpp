@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "stats.hpp"
+
 namespace httpbench::core {
 
 unique_fd open_listener(const listen_options& options, std::string& error) {
@@ -93,8 +95,8 @@ void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-acceptor::acceptor(int listen_fd)
-    : listen_fd_(listen_fd), spare_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+acceptor::acceptor(int listen_fd, server_stats* stats)
+    : listen_fd_(listen_fd), stats_(stats), spare_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 accept_status acceptor::accept_one(unique_fd& fd, bool nonblocking) {
   for (;;) {
@@ -115,6 +117,7 @@ accept_status acceptor::accept_one(unique_fd& fd, bool nonblocking) {
         if (spare_) {
           spare_.reset();
           unique_fd victim(::accept(listen_fd_, nullptr, nullptr));
+          if (victim && stats_ != nullptr) stats_->count_refused();
           victim.reset();
           spare_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
           if (dropped_++ == 0)

@@ -8,6 +8,8 @@
 
 namespace httpbench::core {
 
+struct server_stats;
+
 /// Options for open_listener().
 struct listen_options {
   std::string bind = "127.0.0.1";
@@ -39,8 +41,9 @@ enum class accept_status { accepted, again, stopped, error };
 /// drops the pending connection instead of leaving it in the queue to wake us for ever.
 class acceptor {
  public:
-  /// Accepts from `listen_fd` (not owned).
-  explicit acceptor(int listen_fd);
+  /// Accepts from `listen_fd` (not owned). A connection dropped for lack of descriptors is
+  /// counted in `stats` (server_stats::count_refused()) when given: pass &ctx.stats.
+  explicit acceptor(int listen_fd, server_stats* stats = nullptr);
   acceptor(const acceptor&) = delete;
   acceptor& operator=(const acceptor&) = delete;
 
@@ -57,6 +60,7 @@ class acceptor {
 
  private:
   int listen_fd_;
+  server_stats* stats_;
   unique_fd spare_;  ///< given up for a moment to accept and drop a connection at EMFILE
   uint64_t dropped_ = 0;
 };

@@ -24,7 +24,12 @@ std::string format_usage(const backend_info& info) {
       ")\n"
       "  --max-conns N            connections open at once (default 16384)\n"
       "  --stack-size BYTES       per-thread/fiber stack, e.g. 64k (default 64k)\n"
-      "  --idle-timeout S         close connections idle for S seconds (default 30)\n"
+      "  --idle-timeout S         close a connection that waits S seconds for a request, or\n"
+      "                           for the next bytes of a request body (default 30)\n"
+      "  --header-timeout S       a request head must arrive whole within S seconds of its\n"
+      "                           first byte (and within --idle-timeout), e.g. 2.5 (default 10)\n"
+      "  --send-timeout S         abandon a response that makes no progress for S seconds,\n"
+      "                           e.g. 2.5 (default 30)\n"
       "  --grace S                at SIGTERM, connections inside a request get S seconds to\n"
       "                           finish, e.g. 0.5 (default 2)\n"
       "  --backlog N              listen() backlog (default 4096)\n"
@@ -200,6 +205,12 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
       if (!parse_size(v, c.stack_size) || c.stack_size < 4096) return bad("a size >= 4k");
     } else if (arg == "--idle-timeout") {
       if (!parse_int(v, c.idle_timeout_s, 1, 86400)) return bad("seconds 1-86400");
+    } else if (arg == "--header-timeout") {
+      if (!parse_millis(v, c.header_timeout_ms, 86'400'000) || c.header_timeout_ms == 0)
+        return bad("seconds 0.001-86400, such as 10 or 2.5");
+    } else if (arg == "--send-timeout") {
+      if (!parse_millis(v, c.send_timeout_ms, 86'400'000) || c.send_timeout_ms == 0)
+        return bad("seconds 0.001-86400, such as 30 or 2.5");
     } else if (arg == "--grace") {
       if (!parse_millis(v, c.grace_ms, 3'600'000)) return bad("seconds 0-3600, such as 2 or 0.5");
     } else if (arg == "--backlog") {

@@ -19,6 +19,11 @@ struct server_config {
   int max_conns = 16384;
   size_t stack_size = 64 * 1024;
   int idle_timeout_s = 30;
+  /// --header-timeout: a request head must arrive whole within this long of its first byte
+  /// (and within --idle-timeout, if that is shorter).
+  int header_timeout_ms = 10'000;
+  /// --send-timeout: a response that makes no progress for this long is abandoned.
+  int send_timeout_ms = 30'000;
   int grace_ms = 2000;  ///< --grace: how long connections inside a request may finish at stop
   int backlog = 4096;
   size_t sendfile_threshold = 64 * 1024;

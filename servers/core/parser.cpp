@@ -19,6 +19,26 @@ constexpr auto token_char = make_token_table();
 inline bool is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
 inline bool is_value_char(unsigned char c) { return c >= 0x20 ? c != 0x7f : c == '\t'; }
 
+// RFC 3986 host (reg-name, IPv4address, IP-literal) and port characters: unreserved,
+// pct-encoded, sub-delims, ':' and the brackets of an IP literal. No '/', '\\', '@', space.
+constexpr std::array<bool, 256> make_host_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~%!$&'()*+,;=:[]")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr auto host_char = make_host_table();
+
+// A Host field value (RFC 9112 §3.2, RFC 9110 §7.2): uri-host [ ":" port ]. Empty is valid (a
+// target URI without an authority).
+bool valid_host(std::string_view value) {
+  for (char c : value)
+    if (!host_char[static_cast<unsigned char>(c)]) return false;
+  return true;
+}
+
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 std::string_view trim(std::string_view s) {
@@ -123,15 +143,23 @@ parse_result request_parser::parse_block(std::string_view block, size_t consumed
       version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
     return bad;
   if (version[5] != '1') return {parse_status::bad, 0, 505};
-  out.version_minor = version[7] - '0';
+  // HTTP/1.2 to 1.9 are processed as HTTP/1.1, the highest minor version we implement
+  // (RFC 9110 §2.5), with 1.1's keep-alive default and Host rule, as nginx does.
+  out.version_minor = version[7] == '0' ? 0 : 1;
   out.keep_alive = out.version_minor >= 1;
   out.header_count = 0;
   out.content_length = 0;
   out.has_transfer_encoding = false;
 
   bool seen_length = false;
+  int hosts = 0;
   while (next_line(rest, line)) {
-    if (line.empty()) return {parse_status::complete, consumed, 0};
+    if (line.empty()) {
+      // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with
+      // more than one (HTTP/1.0 may omit it).
+      if (hosts > 1 || (hosts == 0 && out.version_minor >= 1)) return bad;
+      return {parse_status::complete, consumed, 0};
+    }
     // Obsolete line folding and whitespace before the colon are rejected (RFC 9112 §5).
     size_t colon = 0;
     while (colon < line.size() && token_char[static_cast<unsigned char>(line[colon])]) ++colon;
@@ -157,6 +185,9 @@ parse_result request_parser::parse_block(std::string_view block, size_t consumed
       out.content_length = n;
     } else if (iequals(h.name, "transfer-encoding")) {
       out.has_transfer_encoding = true;
+    } else if (iequals(h.name, "host")) {
+      if (!valid_host(h.value)) return bad;
+      ++hosts;
     }
   }
   return bad;  // a bare CR inside a line

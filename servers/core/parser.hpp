@@ -29,7 +29,9 @@ inline constexpr size_t max_header_fields = 64;  ///< more is answered with 431
 struct request {
   std::string_view method;
   std::string_view target;  ///< as sent, still percent-encoded
-  int version_minor = 1;    ///< HTTP/1.<minor>
+  /// 0 for HTTP/1.0, 1 for HTTP/1.1 to 1.9 (a higher minor version is processed as the highest
+  /// we implement, RFC 9110 §2.5).
+  int version_minor = 1;
   std::array<header_field, max_header_fields> headers;
   size_t header_count = 0;
   bool keep_alive = true;        ///< after the version default and the Connection header
@@ -45,6 +47,11 @@ struct parse_result {
   int error_status = 0; ///< HTTP status to answer with (bad only): 400, 414, 431 or 505
 };
 
+/// Request syntax (RFC 9112): the request line is `method SP target SP HTTP/1.d`; another
+/// major version is 505. Lines end in CRLF or a bare LF (§2.2 lets a recipient accept it, and
+/// nginx does); a bare CR anywhere is 400. An HTTP/1.1 request without a Host field, any
+/// request with two, or a Host value that is not a uri-host[:port], is 400 (§3.2).
+///
 /// Parses one request at a time. Call parse() with all bytes received so far for the current
 /// request (starting at its first byte); on `incomplete`, call again with more bytes appended.
 /// After `complete` or `bad`, call reset() before the next request.

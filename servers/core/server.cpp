@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
   ctx.stats.pid = ::getpid();
   ctx.stats.started_ns = monotonic_ns();
   int rc = backend::run(ctx);
+  // Connections still open now are cut: the grace period is over (docs/interfaces.md).
+  ctx.stats.count_unclosed_as_cut();
   double uptime = static_cast<double>(monotonic_ns() - ctx.stats.started_ns) / 1e9;
   std::printf("%s\n", stats_json(ctx, uptime).c_str());
   std::fflush(stdout);

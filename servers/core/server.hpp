@@ -31,6 +31,10 @@ struct server_context {
   /// Extra members for the stats line, e.g. "\"accepts_per_process\": [1, 2]". A backend may
   /// set it before run() returns.
   std::string extra_stats_json;
+  /// In a worker process of the supervisor: its MAP_SHARED count of open connections, which
+  /// every connection made with limits() keeps (the supervisor counts them as cut if the worker
+  /// dies). nullptr elsewhere.
+  std::atomic<int64_t>* open_in_process = nullptr;
 
   /// A backend tunable: the --set value, or its default.
   std::string_view setting(std::string_view key) const { return core::setting(config, info, key); }
@@ -38,8 +42,12 @@ struct server_context {
   size_t number(std::string_view key) const { return core::setting_number(config, info, key); }
   /// True once SIGTERM or SIGINT has been received by this process.
   bool stop_requested() const { return stop_flag != 0; }
-  /// Connection limits from the configuration.
-  connection_limits limits() const { return limits_from(config); }
+  /// Connection limits and deadlines from the configuration.
+  connection_limits limits() const {
+    connection_limits l = limits_from(config);
+    l.open_in_process = open_in_process;
+    return l;
+  }
   /// The stop policy's grace period (--grace), not yet begun.
   grace_period grace() const { return grace_period(config.grace_ms); }
 };

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "server.hpp"
 
@@ -48,7 +49,7 @@ supervisor::supervisor(server_context& ctx, int death_signal)
 
 supervisor::~supervisor() {
   sigprocmask(SIG_SETMASK, &previous_mask_, nullptr);
-  if (counters_ != nullptr) ::munmap(counters_, pool_.size() * sizeof *counters_);
+  if (cells_ != nullptr) ::munmap(cells_, std::max<size_t>(pool_.size(), 1) * sizeof *cells_);
 }
 
 pid_t supervisor::fork_child() {
@@ -67,22 +68,26 @@ pid_t supervisor::fork_child() {
 bool supervisor::start_pool(size_t slots, std::function<int(size_t)> run) {
   pool_run_ = std::move(run);
   pool_.assign(slots, pool_slot{});
-  void* shared = ::mmap(nullptr, std::max<size_t>(slots, 1) * sizeof *counters_,
+  void* shared = ::mmap(nullptr, std::max<size_t>(slots, 1) * sizeof *cells_,
                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) {
     std::fprintf(stderr, "%s: mmap: %s\n", program(ctx_).c_str(), std::strerror(errno));
     return false;
   }
-  counters_ = static_cast<std::atomic<uint64_t>*>(shared);
-  for (size_t i = 0; i < slots; ++i) new (&counters_[i]) std::atomic<uint64_t>(0);
+  cells_ = static_cast<slot_cell*>(shared);
+  for (size_t i = 0; i < slots; ++i) new (&cells_[i]) slot_cell();
   for (size_t i = 0; i < slots; ++i) start(i);
   return std::all_of(pool_.begin(), pool_.end(), [](const pool_slot& s) { return s.pid > 0; });
 }
 
 void supervisor::start(size_t slot) {
   pool_slot& s = pool_[slot];
+  cells_[slot].open.store(0);
   pid_t pid = fork_child();
-  if (pid == 0) _exit(pool_run_(slot));
+  if (pid == 0) {
+    ctx_.open_in_process = &cells_[slot].open;
+    _exit(pool_run_(slot));
+  }
   if (pid < 0) {
     std::fprintf(stderr, "%s: fork: %s\n", program(ctx_).c_str(), std::strerror(errno));
     s.pause = first_pause;
@@ -104,17 +109,19 @@ void supervisor::reap() {
 
 void supervisor::reaped(pid_t pid, int status) {
   if (one_shot_.erase(pid) != 0) {
-    // A child that crashed lost its connection; one ended by our SIGTERM or SIGKILL at the stop
-    // did not count.
-    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    bool ours = sig == SIGKILL || (stopping_ && sig == SIGTERM);
-    if (sig != 0 && !ours) ctx_.stats.add(ctx_.stats.errors);
+    // A child killed by a signal (a crash, a kill, our SIGKILL when the grace period ran out)
+    // never closed its one connection: it was cut. (Its SIGTERM handler lets it finish.)
+    if (WIFSIGNALED(status)) ctx_.stats.count_cut(1);
     return;
   }
   for (size_t i = 0; i < pool_.size(); ++i) {
     pool_slot& s = pool_[i];
     if (s.pid != pid) continue;
     s.pid = 0;
+    // Whatever the worker still held (it died, or was stopped) is cut; idle connections too,
+    // since their state died with it.
+    int64_t held = cells_[i].open.exchange(0);
+    if (held > 0) ctx_.stats.count_cut(static_cast<uint64_t>(held));
     if (stopping_) return;
     ++restarts_;
     auto now = clock::now();
@@ -174,10 +181,13 @@ void supervisor::stop() {
     ::poll(&exited, 1, grace.ms_left(1000));
     reap();
   }
-  each_child([](pid_t pid) {
+  std::vector<pid_t> left;
+  each_child([&](pid_t pid) { left.push_back(pid); });
+  for (pid_t pid : left) {
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  });
+    int status = 0;
+    if (::waitpid(pid, &status, 0) == pid) reaped(pid, status);  // counts what it held as cut
+  }
   one_shot_.clear();
   for (pool_slot& s : pool_) s.pid = 0;
 }

@@ -10,7 +10,11 @@
 ///  - a pool child (start_pool()) that dies is restarted, at once or, while children keep dying
 ///    within a second of their start, after a pause that doubles from 0.1 s up to 5 s;
 ///  - stop(): SIGTERM to every child, reaping while they finish within the grace period
-///    (--grace), SIGKILL to the rest.
+///    (--grace), SIGKILL to the rest;
+///  - the connections a child held when it ended are counted as cut (docs/interfaces.md): a
+///    pool child keeps the count of its open connections in a shared cell of its slot
+///    (server_context::open_in_process), and a child per connection that dies of a signal lost
+///    its one connection.
 #include <signal.h>
 #include <sys/types.h>
 
@@ -73,7 +77,7 @@ class supervisor {
 
   /// A counter per pool slot in shared memory, for the children to add to and the parent to
   /// report (symped's accepts per process). Valid after start_pool().
-  std::atomic<uint64_t>& slot_counter(size_t slot) { return counters_[slot]; }
+  std::atomic<uint64_t>& slot_counter(size_t slot) { return cells_[slot].counter; }
   /// Pool children restarted so far.
   uint64_t restarts() const { return restarts_; }
 
@@ -90,6 +94,13 @@ class supervisor {
   void start(size_t slot);
   void reaped(pid_t pid, int status);
 
+  /// Shared by the parent and a pool child, one cache line each: the children write theirs on
+  /// every connection, and must not slow each other down.
+  struct alignas(64) slot_cell {
+    std::atomic<uint64_t> counter{0};
+    std::atomic<int64_t> open{0};  ///< the child's open connections (its open_in_process)
+  };
+
   server_context& ctx_;
   int death_signal_;
   pid_t parent_;
@@ -98,7 +109,7 @@ class supervisor {
   std::function<int(size_t)> pool_run_;
   std::vector<pool_slot> pool_;
   std::unordered_set<pid_t> one_shot_;
-  std::atomic<uint64_t>* counters_ = nullptr;  ///< MAP_SHARED, one per pool slot
+  slot_cell* cells_ = nullptr;  ///< MAP_SHARED, one per pool slot
   uint64_t restarts_ = 0;
   bool stopping_ = false;
 };

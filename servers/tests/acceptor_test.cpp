@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/listener.hpp"
+#include "core/stats.hpp"
 #include "core/unique_fd.hpp"
 
 namespace httpbench::core {
@@ -77,7 +78,8 @@ TEST(Acceptor, AcceptBlockingReturnsStoppedOnceTheStopFdIsReadable) {
 
 TEST(Acceptor, OutOfDescriptorsTheWaitingConnectionIsDroppedNotLeftToSpin) {
   unique_fd listener = listen_on_loopback();
-  acceptor a(listener.get());
+  server_stats stats;
+  acceptor a(listener.get(), &stats);
   unique_fd client = connect_to(listener.get());
   // No descriptor number is free below the limit: accept4 fails with EMFILE.
   rlimit saved{};
@@ -93,6 +95,11 @@ TEST(Acceptor, OutOfDescriptorsTheWaitingConnectionIsDroppedNotLeftToSpin) {
   ::setrlimit(RLIMIT_NOFILE, &saved);
   EXPECT_EQ(s, accept_status::again);
   EXPECT_EQ(a.dropped_for_fd_limit(), 1u);
+  // Counted once: a connection, closed, refused (docs/interfaces.md, "The counters").
+  EXPECT_EQ(stats.connections.load(), 1u);
+  EXPECT_EQ(stats.closed.load(), 1u);
+  EXPECT_EQ(stats.errors_refused.load(), 1u);
+  EXPECT_EQ(stats.errors.load(), 1u);
   // The client sees its connection closed, and the queue is empty: nothing left to wake us.
   char c;
   timeval tv{2, 0};

@@ -10,6 +10,7 @@
 
 #include "core/connection.hpp"
 #include "core/content.hpp"
+#include "core/options.hpp"
 #include "core/stats.hpp"
 #include "drive_connection.hpp"
 
@@ -55,8 +56,8 @@ TEST_F(ConnectionTest, Http10ClosesUnlessKeepAliveIsAsked) {
 }
 
 TEST_F(ConnectionTest, ConnectionCloseOnHttp11ClosesAfterTheResponse) {
-  auto rs = split_responses(serve_bytes(c_, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
-                                         "GET / HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                         "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);  // nothing after a close is answered
   EXPECT_TRUE(c_.wants_close());
   EXPECT_FALSE(c_.closing_on_error());
@@ -66,9 +67,9 @@ TEST_F(ConnectionTest, PipelinedRequestsAreAnsweredInOrderEvenBeyondOneBatch) {
   std::string in;
   const int n = 300;  // more than fit in one output queue: forces stall and resume
   for (int i = 0; i < n; ++i)
-    in += i % 3 == 0 ? "GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\n\r\n"
-          : i % 3 == 1 ? std::string("GET / HTTP/1.1\r\n\r\n")
-                       : std::string("GET /missing HTTP/1.1\r\n\r\n");
+    in += i % 3 == 0 ? "GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+          : i % 3 == 1 ? std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                       : std::string("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n");
   auto rs = split_responses(serve_bytes(c_, in));
   ASSERT_EQ(rs.size(), static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
@@ -92,13 +93,13 @@ TEST_F(ConnectionTest, RequestArrivingOneByteAtATimeGetsOneResponse) {
 }
 
 TEST_F(ConnectionTest, HeadSendsHeadersWithoutBody) {
-  std::string out = serve_bytes(c_, "HEAD / HTTP/1.1\r\n\r\n");
+  std::string out = serve_bytes(c_, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_NE(out.find("Content-Length: 305\r\n"), std::string::npos);
   EXPECT_TRUE(out.ends_with("\r\n\r\n"));
 }
 
 TEST_F(ConnectionTest, MalformedRequestGets400AndTheConnectionCloses) {
-  auto rs = split_responses(serve_bytes(c_, "BLAH\r\n\r\nGET / HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "BLAH\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 400);
   EXPECT_TRUE(rs[0].has("Connection: close"));
@@ -110,66 +111,66 @@ TEST_F(ConnectionTest, MalformedRequestGets400AndTheConnectionCloses) {
 }
 
 TEST_F(ConnectionTest, UnsupportedMethodsGet405OrAnd501) {
-  auto rs = split_responses(serve_bytes(c_, "DELETE / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 405);
   EXPECT_TRUE(rs[0].has("Allow: GET, HEAD"));
   EXPECT_EQ(rs[1].status(), 200);  // a 405 keeps the connection
 
   connection other(content_, stats_);
-  rs = split_responses(serve_bytes(other, "BREW / HTTP/1.1\r\n\r\n"));
+  rs = split_responses(serve_bytes(other, "BREW / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 501);
 }
 
 TEST_F(ConnectionTest, BodyOfAGetIsSkippedAndTheNextRequestIsAnswered) {
   auto rs = split_responses(
-      serve_bytes(c_, "GET /x HTTP/1.1\r\nContent-Length: 11\r\n\r\nGET /nope!!GET / HTTP/1.1\r\n\r\n"));
+      serve_bytes(c_, "GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nGET /nope!!GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 404);
   EXPECT_EQ(rs[1].status(), 200);
 }
 
 TEST_F(ConnectionTest, ChunkedBodiesAreRefusedAndTheConnectionCloses) {
-  auto rs = split_responses(serve_bytes(c_, "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 501);
   EXPECT_TRUE(c_.wants_close());
 }
 
 TEST_F(ConnectionTest, HugeBodyIsRefusedWith413) {
-  auto rs = split_responses(serve_bytes(c_, "POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 413);
 }
 
 TEST_F(ConnectionTest, TraversalIsForbiddenAndBadEscapesAreBad) {
-  EXPECT_EQ(split_responses(serve_bytes(c_, "GET /%2e%2e/etc/passwd HTTP/1.1\r\n\r\n"))[0].status(),
+  EXPECT_EQ(split_responses(serve_bytes(c_, "GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n"))[0].status(),
             403);
   connection other(content_, stats_);
-  EXPECT_EQ(split_responses(serve_bytes(other, "GET /a%zz HTTP/1.1\r\n\r\n"))[0].status(), 400);
+  EXPECT_EQ(split_responses(serve_bytes(other, "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n"))[0].status(), 400);
 }
 
 TEST_F(ConnectionTest, AbsoluteFormTargetsAreServedByTheirPath) {
-  auto rs = split_responses(serve_bytes(c_, "GET http://example.org HTTP/1.1\r\n\r\n"
-                                            "GET http://example.org/index.html HTTP/1.1\r\n\r\n"
-                                            "GET http://example.org?x HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "GET http://example.org HTTP/1.1\r\nHost: x\r\n\r\n"
+                                            "GET http://example.org/index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                                            "GET http://example.org?x HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 3u);
   for (const auto& r : rs) EXPECT_EQ(r.body.size(), 305u);
 }
 
 TEST_F(ConnectionTest, HelloPageEscapesHtml) {
-  auto rs = split_responses(serve_bytes(c_, "GET /hello?name=%3Cb%3E%26%22%27+x HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c_, "GET /hello?name=%3Cb%3E%26%22%27+x HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].body, "<h1>Hello &lt;b&gt;&amp;&quot;&#39; x</h1>");
   EXPECT_TRUE(rs[0].has("Content-Length: " + std::to_string(rs[0].body.size())));
 }
 
 TEST_F(ConnectionTest, HelloWithoutNameGreetsTheWorldAndTooLongNameIs400) {
-  EXPECT_EQ(split_responses(serve_bytes(c_, "GET /hello HTTP/1.1\r\n\r\n"))[0].body,
+  EXPECT_EQ(split_responses(serve_bytes(c_, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"))[0].body,
             "<h1>Hello world</h1>");
   connection other(content_, stats_);
-  std::string in = std::string("GET /hello?name=") + std::string(2000, 'a') + " HTTP/1.1\r\n\r\n";
+  std::string in = std::string("GET /hello?name=") + std::string(2000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
   EXPECT_EQ(split_responses(serve_bytes(other, in))[0].status(), 400);
 }
 
@@ -182,7 +183,7 @@ TEST_F(ConnectionTest, PeerClosingMidRequestEndsTheConnection) {
 
 TEST_F(ConnectionTest, PartialWritesResumeWhereTheyStopped) {
   serve_bytes(c_, "");
-  c_.feed("GET / HTTP/1.1\r\n\r\n");
+  c_.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   std::string out;
   while (c_.wants_write()) {
     pending_output o = c_.output();
@@ -204,7 +205,7 @@ TEST(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
     content_store content = content_store::from_directory(dir.string(), 65536);
     server_stats stats;
     connection c(content, stats);
-    c.feed("GET /big.bin HTTP/1.1\r\n\r\n");
+    c.feed("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
     pending_output o = c.output();
     ASSERT_FALSE(o.iov.empty());  // the head first
     size_t head = 0;
@@ -219,4 +220,157 @@ TEST(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
     EXPECT_EQ(c.output().file.offset, 1000);
   }
   std::filesystem::remove_all(dir);
+}
+
+// ---- how a connection ends: one definition of the counters (docs/interfaces.md) ----
+
+namespace {
+
+class ConnectionEnd : public ::testing::Test {
+ protected:
+  content_store content_ = content_store::builtin();
+  server_stats stats_;
+  uint64_t kinds_total() const {
+    return stats_.errors_status + stats_.errors_lost + stats_.errors_timeout + stats_.errors_cut +
+           stats_.errors_refused;
+  }
+};
+
+}  // namespace
+
+TEST_F(ConnectionEnd, EveryConnectionIsCountedWhenMadeAndClosedWhenDestroyed) {
+  {
+    connection c(content_, stats_);
+    EXPECT_EQ(stats_.connections.load(), 1u);
+    EXPECT_EQ(stats_.closed.load(), 0u);
+  }
+  EXPECT_EQ(stats_.closed.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 0u);
+}
+
+TEST_F(ConnectionEnd, AnIdleConnectionEndsWithoutAnErrorWhateverTheReason) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.timed_out();  // the keep-alive timeout
+  }
+  { connection c(content_, stats_); c.broken(); }
+  { connection c(content_, stats_); c.cut(); }
+  { connection c(content_, stats_); }
+  EXPECT_EQ(stats_.errors.load(), 0u);
+  EXPECT_EQ(stats_.closed.load(), 4u);
+}
+
+TEST_F(ConnectionEnd, HalfARequestThenThePeersEofIsLost) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHo");
+    c.peer_closed();
+    EXPECT_TRUE(c.wants_close());
+  }  // an event loop just closes it: the destructor knows why
+  EXPECT_EQ(stats_.errors_lost.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, ADeadlineInsideARequestIsATimeoutCountedOnce) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHo");
+    c.timed_out();
+    c.broken();  // only the first reason counts
+  }
+  EXPECT_EQ(stats_.errors_timeout.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, AResponseNotCompletelySentIsInsideTheRequest) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.consumed(10);
+    c.broken();  // the peer reset while we wrote
+  }
+  EXPECT_EQ(stats_.errors_lost.load(), 1u);
+}
+
+TEST_F(ConnectionEnd, DestroyedInsideARequestWithoutAReasonIsCut) {
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\n");  // the grace period ran out on it
+  }
+  {
+    connection c(content_, stats_);
+    c.feed("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");  // inside a body
+    drain(c);
+  }
+  EXPECT_EQ(stats_.errors_cut.load(), 2u);
+  EXPECT_EQ(stats_.errors.load(), 2u);
+}
+
+TEST_F(ConnectionEnd, ARejectedRequestIsOneErrorAndItsLingeringCloseNoOther) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "BLAH\r\n\r\nmore bytes");
+    EXPECT_TRUE(c.closing_on_error());
+    c.peer_closed();
+  }
+  EXPECT_EQ(stats_.errors_status.load(), 1u);
+  EXPECT_EQ(stats_.errors.load(), 1u);
+  EXPECT_EQ(kinds_total(), stats_.errors.load());
+}
+
+TEST_F(ConnectionEnd, BytesPipelinedAfterAConnectionCloseRequestAreNoLostRequest) {
+  {
+    connection c(content_, stats_);
+    serve_bytes(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HT");
+    EXPECT_TRUE(c.wants_close());
+  }
+  EXPECT_EQ(stats_.errors.load(), 0u);
+}
+
+TEST_F(ConnectionEnd, AWorkersOpenConnectionsAreKeptInItsCell) {
+  std::atomic<int64_t> open{0};
+  connection_limits limits;
+  limits.open_in_process = &open;
+  {
+    connection a(content_, stats_, limits), b(content_, stats_, limits);
+    EXPECT_EQ(open.load(), 2);
+  }
+  EXPECT_EQ(open.load(), 0);
+}
+
+TEST_F(ConnectionEnd, ReceivingHeadIsTrueOnlyWhileAHeadIsIncomplete) {
+  connection c(content_, stats_);
+  EXPECT_FALSE(c.receiving_head());
+  c.feed("GET / HTTP/1.1\r\nHo");
+  EXPECT_TRUE(c.receiving_head());
+  c.feed("st: x\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_FALSE(c.receiving_head());  // a body is arriving now
+  drain(c);
+  c.feed("abc");
+  EXPECT_FALSE(c.receiving_head());
+  EXPECT_TRUE(c.idle());
+}
+
+TEST_F(ConnectionEnd, BytesMovedCountsBothDirections) {
+  connection c(content_, stats_);
+  std::string_view in = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.feed(in);
+  uint64_t after_read = c.bytes_moved();
+  EXPECT_EQ(after_read, in.size());
+  std::string out = drain(c);
+  EXPECT_EQ(c.bytes_moved(), in.size() + out.size());
+}
+
+TEST(ConnectionLimits, HeaderTimeoutIsCappedAtTheIdleTimeout) {
+  server_config config;
+  config.idle_timeout_s = 2;
+  config.header_timeout_ms = 10'000;
+  config.send_timeout_ms = 1'500;
+  connection_limits l = limits_from(config);
+  EXPECT_EQ(l.idle_timeout_ms, 2000);
+  EXPECT_EQ(l.header_timeout_ms, 2000);
+  EXPECT_EQ(l.send_timeout_ms, 1500);
+  config.header_timeout_ms = 500;
+  EXPECT_EQ(limits_from(config).header_timeout_ms, 500);
 }

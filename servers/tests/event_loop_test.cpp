@@ -1,9 +1,13 @@
 // The event loop (SPED, shared by sped and symped) over a fake poller that records what the loop
 // asks of it and hands the waiting to poll(): the connection cap pauses and resumes the listener
 // (an EPOLLEXCLUSIVE one by removing it), descriptors past the poller's limit are refused, idle
-// connections time out, a rejected request lingers, the stop policy, and a file gate (AMPED)
-// that holds a file range back while the loop serves other connections.
+// connections time out, a rejected request lingers, the deadlines of a request head, of a send
+// and of a lingering close (each on time even behind idle connections), how connections that end
+// inside a request are counted, the stop policy, and a file gate (AMPED) that holds a file range
+// back while the loop serves other connections.
 #include <gtest/gtest.h>
+
+#include <netinet/tcp.h>
 
 #include <chrono>
 #include <filesystem>
@@ -263,6 +267,123 @@ TEST_F(EventLoop, AFileRangeTheGateHoldsBackWaitsWhileOtherConnectionsAreServed)
   EXPECT_EQ(body, std::string(100000, 'f'));
   stop();
   std::filesystem::remove_all(dir);
+}
+
+// Waits up to `ms` for `done()`.
+template <class Done>
+bool eventually(Done done, int ms = 3000) {
+  auto give_up = clock::now() + std::chrono::milliseconds(ms);
+  while (!done() && clock::now() < give_up) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
+}
+
+TEST_F(EventLoop, AHeadStillTricklingAtTheHeaderTimeoutIsClosedAsATimeout) {
+  server_.config.header_timeout_ms = 300;  // the idle timeout is 10 s
+  start();
+  unique_fd slow = connect_client(port_);
+  send_all(slow.get(), "GET / HTTP/1.1\r\n");
+  auto begin = clock::now();
+  for (int i = 0; i < 40 && server_.stats.closed.load() == 0; ++i) {
+    send_all(slow.get(), "X: y\r\n");  // a new byte well within every idle timeout
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  auto took = clock::now() - begin;
+  EXPECT_EQ(server_.stats.closed.load(), 1u) << "a trickling head was never closed";
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(800));
+  EXPECT_EQ(server_.stats.errors_timeout.load(), 1u);
+}
+
+TEST_F(EventLoop, ALingeringCloseEndsOnTimeEvenBehindIdleConnections) {
+  start();
+  std::vector<unique_fd> idle;
+  for (int i = 0; i < 3; ++i) {  // their deadlines are 10 s away, and they were touched first
+    idle.push_back(connect_client(port_));
+    send_all(idle.back().get(), get_index);
+    EXPECT_TRUE(answered(idle.back().get()));
+  }
+  unique_fd bad = connect_client(port_);
+  send_all(bad.get(), "BLAH\r\n\r\n");
+  EXPECT_TRUE(receive(bad.get()).starts_with("HTTP/1.1 400"));
+  auto begin = clock::now();
+  ASSERT_TRUE(eventually([&] { return server_.stats.closed.load() == 1; }));  // `bad` stays silent
+  EXPECT_LT(clock::now() - begin, std::chrono::milliseconds(linger_ms + 500));
+  EXPECT_EQ(server_.stats.errors.load(), 1u);  // the 400 only
+}
+
+TEST_F(EventLoop, AClientThatStopsReadingIsResetAfterTheSendTimeout) {
+  char dir_template[] = "/tmp/httpbench-loop-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(dir_template);
+  std::ofstream(dir / "big.bin") << std::string(8 << 20, 'z');
+  server_.content = content_store::from_directory(dir.string(), 65536);
+  server_.config.send_timeout_ms = 300;
+  start();
+  unique_fd reader(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int small = 4096;
+  ::setsockopt(reader.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(reader.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  send_all(reader.get(), "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");  // and never read
+  auto begin = clock::now();
+  ASSERT_TRUE(eventually([&] { return server_.stats.closed.load() == 1; }));
+  auto took = clock::now() - begin;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::milliseconds(1000));
+  EXPECT_EQ(server_.stats.errors_timeout.load(), 1u);
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  ::getsockopt(reader.get(), IPPROTO_TCP, TCP_INFO, &info, &len);
+  EXPECT_EQ(info.tcpi_state, TCP_CLOSE) << "abandoned with a reset, not a FIN behind 8 MB";
+  stop();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(EventLoop, HalfARequestThenThePeersCloseIsALostConnection) {
+  start();
+  unique_fd half = connect_client(port_);
+  send_all(half.get(), "GET / HTTP/1.1\r\nHo");
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  half.reset();
+  ASSERT_TRUE(eventually([&] { return server_.stats.closed.load() == 1; }));
+  EXPECT_EQ(server_.stats.errors_lost.load(), 1u);
+  EXPECT_EQ(server_.stats.errors.load(), 1u);
+}
+
+TEST_F(EventLoop, AResponseStillOwedToAHalfClosedPeerWhenTheGraceEndsIsCutNotLost) {
+  char dir_template[] = "/tmp/httpbench-loop-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(dir_template);
+  std::ofstream(dir / "big.bin") << std::string(8 << 20, 'z');
+  server_.content = content_store::from_directory(dir.string(), 65536);
+  server_.config.grace_ms = 200;
+  start();
+  unique_fd reader = connect_client(port_);
+  send_all(reader.get(), "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  ::shutdown(reader.get(), SHUT_WR);  // its request is complete; it never reads the answer
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop();
+  loop_.reset();
+  EXPECT_EQ(server_.stats.errors_cut.load(), 1u);
+  EXPECT_EQ(server_.stats.errors_lost.load(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(EventLoop, ARequestStillArrivingWhenTheGraceEndsIsCut) {
+  server_.config.grace_ms = 200;
+  start();
+  unique_fd idle = connect_client(port_), stalled = connect_client(port_);
+  send_all(idle.get(), get_index);
+  EXPECT_TRUE(answered(idle.get()));
+  send_all(stalled.get(), "GET / HTTP/1.1\r\nHo");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop();
+  loop_.reset();  // what run() left open is closed with the loop
+  EXPECT_EQ(server_.stats.connections.load(), 2u);
+  EXPECT_EQ(server_.stats.closed.load(), 2u);
+  EXPECT_EQ(server_.stats.errors_cut.load(), 1u);
+  EXPECT_EQ(server_.stats.errors.load(), 1u);  // the idle one was no error
 }
 
 }  // namespace

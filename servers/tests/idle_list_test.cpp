@@ -68,5 +68,21 @@ TEST(IdleList, MsUntilNextIsClampedBetweenZeroAndTheMaximum) {
   EXPECT_LE(wait, 300);
 }
 
+TEST(IdleList, InsertFindsItsPlaceByDeadlineFromTheBack) {
+  idle_list list;
+  idle_node a, b, c, d;
+  list.touch(a, 100);
+  list.touch(b, 300);
+  list.insert(c, 200);  // between a and b
+  list.insert(d, 400);  // the latest: at the back
+  EXPECT_EQ(list.front(), &a);
+  list.remove(a);
+  EXPECT_EQ(list.front(), &c);
+  list.remove(c);
+  EXPECT_EQ(list.front(), &b);
+  list.insert(b, 500);  // moved: now after d
+  EXPECT_EQ(list.front(), &d);
+}
+
 }  // namespace
 }  // namespace httpbench::core

@@ -125,6 +125,27 @@ TEST(Options, HelpShowsTheStatusOptions) {
   EXPECT_NE(r.message.find("--no-status"), std::string::npos) << r.message;
 }
 
+TEST(Options, HeaderAndSendTimeoutsHaveDocumentedDefaultsAndTakeSecondsWithDecimals) {
+  server_config defaults = parse({}).config;
+  EXPECT_EQ(defaults.header_timeout_ms, 10'000);
+  EXPECT_EQ(defaults.send_timeout_ms, 30'000);
+  server_config c = parse({"--header-timeout", "2.5", "--send-timeout=0.25"}).config;
+  EXPECT_EQ(c.header_timeout_ms, 2500);
+  EXPECT_EQ(c.send_timeout_ms, 250);
+  for (const char* bad : {"0", "-1", "x", "1.2345", "86401"}) {
+    for (const char* option : {"--header-timeout", "--send-timeout"}) {
+      parse_outcome r = parse({option, bad});
+      EXPECT_FALSE(r.ok) << option << " " << bad;
+      EXPECT_EQ(r.exit_code, 2);
+      EXPECT_NE(r.message.find(option), std::string::npos) << r.message;
+    }
+  }
+  std::string help = parse({"--help"}).message;
+  EXPECT_NE(help.find("--header-timeout S"), std::string::npos) << help;
+  EXPECT_NE(help.find("(default 10)"), std::string::npos) << help;
+  EXPECT_NE(help.find("--send-timeout S"), std::string::npos) << help;
+}
+
 TEST(Options, SizesTakeBinarySuffixes) {
   size_t out = 0;
   ASSERT_TRUE(parse_size("64k", out));

@@ -31,19 +31,27 @@ const std::vector<valid_case>& valid_cases() {
       {"simple 1.1", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/", 1, true, 1},
       {"1.0 closes by default", "GET /x HTTP/1.0\r\n\r\n", "GET", "/x", 0, false, 0},
       {"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", "GET", "/", 0, true, 1},
-      {"1.1 close", "HEAD /a HTTP/1.1\r\nconnection: close\r\n\r\n", "HEAD", "/a", 1, false, 1},
-      {"connection token list", "GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", "GET", "/", 1,
-       false, 1},
+      {"1.1 close", "HEAD /a HTTP/1.1\r\nHost: a\r\nconnection: close\r\n\r\n", "HEAD", "/a", 1,
+       false, 2},
+      {"connection token list", "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n",
+       "GET", "/", 1, false, 2},
       {"bare LF line ends", "GET /lf HTTP/1.1\nHost: a\n\n", "GET", "/lf", 1, true, 1},
-      {"leading empty line", "\r\nGET / HTTP/1.1\r\n\r\n", "GET", "/", 1, true, 0},
-      {"query kept in target", "GET /hello?name=a%20b HTTP/1.1\r\n\r\n", "GET",
-       "/hello?name=a%20b", 1, true, 0},
-      {"value whitespace trimmed", "GET / HTTP/1.1\r\nX-A:   v  \r\n\r\n", "GET", "/", 1, true, 1},
-      {"empty header value", "GET / HTTP/1.1\r\nX-Empty:\r\n\r\n", "GET", "/", 1, true, 1},
-      {"content length", "POST /p HTTP/1.1\r\nContent-Length: 12\r\n\r\n", "POST", "/p", 1, true,
-       1, 12},
-      {"http/1.9 treated as 1.x", "GET / HTTP/1.9\r\n\r\n", "GET", "/", 9, true, 0},
-      {"absolute form target", "GET http://h/p HTTP/1.1\r\n\r\n", "GET", "http://h/p", 1, true, 0},
+      {"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/", 1, true, 1},
+      {"query kept in target", "GET /hello?name=a%20b HTTP/1.1\r\nHost: a\r\n\r\n", "GET",
+       "/hello?name=a%20b", 1, true, 1},
+      {"value whitespace trimmed", "GET / HTTP/1.1\r\nHost: a\r\nX-A:   v  \r\n\r\n", "GET", "/",
+       1, true, 2},
+      {"empty header value", "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", "GET", "/", 1,
+       true, 2},
+      {"content length", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", "POST",
+       "/p", 1, true, 2, 12},
+      {"http/1.9 processed as 1.1", "GET / HTTP/1.9\r\nHost: a\r\n\r\n", "GET", "/", 1, true, 1},
+      {"absolute form target", "GET http://h/p HTTP/1.1\r\nHost: h\r\n\r\n", "GET", "http://h/p",
+       1, true, 1},
+      {"1.0 without host", "GET / HTTP/1.0\r\nConnection: close\r\n\r\n", "GET", "/", 0, false, 1},
+      {"empty host (no authority)", "GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET", "/", 1, true, 1},
+      {"host with port", "GET / HTTP/1.1\r\nhOsT: example.org:8080\r\n\r\n", "GET", "/", 1, true, 1},
+      {"ipv6 literal host", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "GET", "/", 1, true, 1},
   };
   return cases;
 }
@@ -62,6 +70,7 @@ const std::vector<bad_case>& bad_cases() {
       {"lowercase version", "GET / http/1.1\r\n\r\n", 400},
       {"version 2", "GET / HTTP/2.0\r\n\r\n", 505},
       {"version 3", "GET / HTTP/3.0\r\n\r\n", 505},
+      {"two-digit minor version", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400},
       {"double space", "GET  / HTTP/1.1\r\n\r\n", 400},
       {"nul in target", std::string("GET /a\0b HTTP/1.1\r\n\r\n", 22), 400},
       {"nul in header", std::string("GET / HTTP/1.1\r\nX: a\0b\r\n\r\n", 27), 400},
@@ -69,11 +78,21 @@ const std::vector<bad_case>& bad_cases() {
       {"obsolete folding", "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400},
       {"no colon", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400},
       {"bare CR inside line", "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400},
+      {"bare CR ending the request line", "GET / HTTP/1.1\rHost: a\r\n\r\n", 400},
       {"bad content length", "GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400},
       {"conflicting content lengths",
        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"request line over limit", std::string("GET /") + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n", 414},
       {"headers over limit", std::string("GET / HTTP/1.1\r\nX: ") + std::string(9000, 'a') + "\r\n\r\n", 431},
+      // RFC 9112 §3.2.
+      {"1.1 without host", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 400},
+      {"1.9 without host (processed as 1.1)", "GET / HTTP/1.9\r\n\r\n", 400},
+      {"two host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+      {"two host fields on 1.0", "GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", 400},
+      {"host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+      {"host with a slash", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
+      {"host with userinfo", "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", 400},
+      {"host with a backslash", "GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400},
   };
   return cases;
 }
@@ -163,7 +182,8 @@ TEST(Parser, TooManyHeaderFieldsAreRejectedWith431) {
 }
 
 TEST(Parser, PipelinedRequestsAreParsedOneAfterAnother) {
-  std::string in = "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n";
+  std::string in = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                   "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n";
   request_parser p;
   std::string_view rest = in;
   for (const char* target : {"/1", "/2", "/3"}) {
@@ -184,7 +204,8 @@ TEST(Parser, ResumingNeverRereadsBytesAlreadySearched) {
   char* base = static_cast<char*>(
       mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(base, MAP_FAILED);
-  std::string in = std::string("GET / HTTP/1.1\r\nX: ") + std::string(2 * page - 40, 'a') + "\r\n\r\n";
+  std::string in = std::string("GET / HTTP/1.1\r\nHost: a\r\nX: ") + std::string(2 * page - 40, 'a') +
+                   "\r\n\r\n";
   ASSERT_LT(in.size(), 3 * page);
   std::memcpy(base, in.data(), in.size());
   request_parser p({8 * 1024, 16 * 1024});

@@ -42,9 +42,14 @@ TEST_F(StatusPage, AnswersJsonWithEveryCounterUptimeAndPid) {
   stats_.connections = 3;
   stats_.bytes_sent = 1000;
   stats_.bytes_received = 500;
-  stats_.errors = 2;
+  stats_.errors = 15;
+  stats_.errors_status = 1;
+  stats_.errors_lost = 2;
+  stats_.errors_timeout = 3;
+  stats_.errors_cut = 4;
+  stats_.errors_refused = 5;
   stats_.user_switches = 11;
-  connection c(content_, stats_);
+  connection c(content_, stats_);  // counted: the status request's own connection
   auto rs = split_responses(serve_bytes(c, status_request));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
@@ -55,10 +60,15 @@ TEST_F(StatusPage, AnswersJsonWithEveryCounterUptimeAndPid) {
   EXPECT_EQ(body.front(), '{');
   EXPECT_EQ(body.substr(body.size() - 2), "}\n");
   EXPECT_EQ(number_field(body, "requests"), 7);
-  EXPECT_EQ(number_field(body, "connections"), 3);
+  EXPECT_EQ(number_field(body, "connections"), 4);
   EXPECT_EQ(number_field(body, "bytes_sent"), 1000);
   EXPECT_EQ(number_field(body, "bytes_received"), 500);
-  EXPECT_EQ(number_field(body, "errors"), 2);
+  EXPECT_EQ(number_field(body, "errors"), 15);
+  EXPECT_EQ(number_field(body, "errors_status"), 1);
+  EXPECT_EQ(number_field(body, "errors_lost"), 2);
+  EXPECT_EQ(number_field(body, "errors_timeout"), 3);
+  EXPECT_EQ(number_field(body, "errors_cut"), 4);
+  EXPECT_EQ(number_field(body, "errors_refused"), 5);
   EXPECT_EQ(number_field(body, "user_switches"), 11);
   EXPECT_EQ(number_field(body, "status_requests"), 1);  // this one
   EXPECT_EQ(number_field(body, "pid"), 4242);
@@ -108,7 +118,7 @@ TEST_F(StatusPage, PipelinedBetweenOrdinaryRequestsCountsOnlyThem) {
 
 TEST_F(StatusPage, QueryStringIsIgnored) {
   connection c(content_, stats_);
-  auto rs = split_responses(serve_bytes(c, "GET /server-status?auto&x=1 HTTP/1.1\r\n\r\n"));
+  auto rs = split_responses(serve_bytes(c, "GET /server-status?auto&x=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
   EXPECT_TRUE(rs[0].has("Content-Type: application/json"));
@@ -118,7 +128,7 @@ TEST_F(StatusPage, QueryStringIsIgnored) {
 
 TEST_F(StatusPage, HeadGetsTheHeadersWithoutBody) {
   connection c(content_, stats_);
-  std::string out = serve_bytes(c, "HEAD /server-status HTTP/1.1\r\n\r\n" + std::string(page_request));
+  std::string out = serve_bytes(c, "HEAD /server-status HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(page_request));
   auto rs = split_responses(out, /*head_only=*/true);
   ASSERT_GE(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
@@ -157,7 +167,7 @@ TEST_F(StatusPage, ConfiguredPathIsAnsweredAndTheDefaultOneIsNot) {
   connection_limits limits;
   limits.status_path = "/stats";
   connection c(content_, stats_, limits);
-  auto rs = split_responses(serve_bytes(c, "GET /stats HTTP/1.1\r\n\r\n" + std::string(status_request)));
+  auto rs = split_responses(serve_bytes(c, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(status_request)));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 200);
   EXPECT_TRUE(rs[0].has("Content-Type: application/json"));
@@ -167,8 +177,8 @@ TEST_F(StatusPage, ConfiguredPathIsAnsweredAndTheDefaultOneIsNot) {
 
 TEST_F(StatusPage, OtherMethodsAndRequestsWithBodiesAreOrdinaryRequests) {
   connection c(content_, stats_);
-  auto rs = split_responses(serve_bytes(c, "POST /server-status HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"
-                                           "GET /server-status HTTP/1.1\r\nContent-Length: 1\r\n\r\nz"));
+  auto rs = split_responses(serve_bytes(c, "POST /server-status HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab"
+                                           "GET /server-status HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nz"));
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].status(), 405);
   EXPECT_EQ(rs[1].status(), 404);  // a body: not the status page, and not in the docroot

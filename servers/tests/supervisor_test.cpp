@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "core/connection.hpp"
 #include "core/supervisor.hpp"
 #include "test_server.hpp"
 
@@ -93,13 +94,14 @@ TEST_F(Supervisor, AChildThatKeepsDyingYoungIsRestartedAfterGrowingPauses) {
   s.stop();
 }
 
-TEST_F(Supervisor, AOneShotChildThatCrashesCountsAnErrorAndOneThatExitsDoesNot) {
+TEST_F(Supervisor, AOneShotChildThatCrashesCountsACutConnectionAndOneThatExitsDoesNot) {
   supervisor s(ctx_, SIGTERM);
   ASSERT_TRUE(s.spawn_one([] { return 0; }));
   ASSERT_TRUE(s.spawn_one([]() -> int { std::abort(); }));
   EXPECT_EQ(s.live(), 2u);
   ASSERT_TRUE(supervise_until(s, [&] { return s.live() == 0; }));
   EXPECT_EQ(server_.stats.errors.load(), 1u);
+  EXPECT_EQ(server_.stats.errors_cut.load(), 1u);
   s.stop();
 }
 
@@ -123,7 +125,27 @@ TEST_F(Supervisor, StopEndsChildrenWithSigtermAndKillsThoseThatIgnoreItAfterTheG
   EXPECT_GE(took, milliseconds(300));
   EXPECT_LT(took, milliseconds(2000));
   EXPECT_EQ(stubborn.live(), 0u);
-  EXPECT_EQ(server_.stats.errors.load(), 0u);  // killed by us: no error
+  // A child per connection that dies of a signal, ours included, never closed its connection:
+  // each is one connection cut (fork's children handle SIGTERM and finish instead).
+  EXPECT_EQ(server_.stats.errors_cut.load(), 2u);
+}
+
+TEST_F(Supervisor, ConnectionsHeldByAPoolChildThatDiesAreCountedAsCut) {
+  supervisor s(ctx_, SIGTERM);
+  ASSERT_TRUE(s.start_pool(1, [&](size_t slot) {
+    if (s.slot_counter(slot).load() != 0) return sleep_until_signalled();  // the restarted one
+    // Two connections open in this worker (an idle one counts too: its state dies with it).
+    connection a(ctx_.content, ctx_.stats, ctx_.limits()), b(ctx_.content, ctx_.stats, ctx_.limits());
+    s.slot_counter(slot).store(1);
+    ::raise(SIGKILL);
+    return 0;
+  }));
+  ASSERT_TRUE(supervise_until(s, [&] { return s.restarts() >= 1; }));
+  EXPECT_EQ(server_.stats.errors_cut.load(), 2u);
+  EXPECT_EQ(server_.stats.errors.load(), 2u);
+  EXPECT_EQ(server_.stats.closed.load(), 2u);  // accounted: the exit-time count finds none
+  s.stop();
+  EXPECT_EQ(server_.stats.errors_cut.load(), 2u);  // the restarted worker held nothing
 }
 
 TEST_F(Supervisor, SuperviseReturnsAtTheStopAndExitsAreSeenOnTheExitFd) {

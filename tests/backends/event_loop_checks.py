@@ -1,5 +1,5 @@
-"""Checks of the event-library backends (libev, libuv): every idle timeout is served by one
-library timer armed for the front of the core's idle list, and an idle connection costs only
+"""Checks of the event-library backends (libev, libuv): every deadline is served by one
+library timer armed for the earliest front of the core's deadline lists, and an idle connection costs only
 its slot and the library's watcher."""
 
 from __future__ import annotations

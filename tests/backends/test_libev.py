@@ -1,5 +1,5 @@
 """httpd-libev: the SPED model on libev's loop (SXE's library): 10,000 keep-alive connections on one
-ev_io each, every idle timeout served by one ev_timer over the core's idle list, and an idle
+ev_io each, every deadline served by one ev_timer over the core's deadline lists, and an idle
 connection that costs no more than its slot and its watcher."""
 
 from __future__ import annotations

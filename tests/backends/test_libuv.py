@@ -1,5 +1,5 @@
 """httpd-libuv: the SPED model on libuv's loop (node.js's): 10,000 keep-alive connections on one
-uv_poll_t each, every idle timeout served by one uv_timer_t over the core's idle list, and an
+uv_poll_t each, every deadline served by one uv_timer_t over the core's deadline lists, and an
 idle connection that costs no more than its slot and its poll handle."""
 
 from __future__ import annotations
