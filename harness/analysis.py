@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.stats import Interval, Line, bootstrap, bootstrap_groups, least_squares, rank_with_ties, slope_interval
+from harness.stats import (Interval, Line, bootstrap, bootstrap_groups, difference_interval, least_squares,
+                           rank_with_ties, ratio_interval, slope_interval)
 
 SHORTFALL_RATIO = 0.9
 KNEE_THROUGHPUT = 0.8
@@ -416,6 +417,59 @@ def analyze(run_dir: Path) -> Analysis:
     ranked.sort(key=lambda b: (b.rank is None, b.slope.value if b.slope else 0.0, b.backend))
     return Analysis(run_dir=run_dir, meta=meta, points=points, backends=ranked, series_only=series_only,
                     flags=flags, errors=errors, skipped=skipped, records=ok, memory=memory)
+
+
+# -- what the HTTP core costs ----------------------------------------------------------------------
+
+
+@dataclass
+class CoreCost:
+    """A backend beside its reference server (the floor of its model), both server-bound in one
+    run: the reference's CPU per request is the model's cost, the difference the core's."""
+
+    backend: str
+    reference: str
+    backend_cpu: Interval | None  # server CPU µs per request beyond the knee
+    reference_cpu: Interval | None
+    core_cpu: Interval | None  # backend_cpu - reference_cpu
+    throughput_ratio: Interval | None  # backend's saturated throughput / the reference's
+
+
+def _saturated(a: "Analysis", b: BackendSummary) -> list[dict[str, Any]]:
+    return [r for r in a.records if r["backend"] == b.backend and r.get("_valid")
+            and b.knee_level is not None and r["offered_load"] >= b.knee_level]
+
+
+def _median_of_all(groups: dict[Any, list[float]]) -> float | None:
+    values = [x for v in groups.values() for x in v]
+    return statistics.median(values) if values else None
+
+
+def _best_median(groups: dict[Any, list[float]]) -> float | None:
+    return max(statistics.median(v) for v in groups.values()) if groups else None
+
+
+def core_costs(a: "Analysis") -> list[CoreCost]:
+    """Each backend of the run whose reference server was measured too, in ranking order."""
+    targets = {t["label"]: t for t in a.meta.get("targets", [])}
+    summaries = {b.backend: b for b in a.backends + a.series_only}
+    out = []
+    for b in a.backends + [s for s in a.series_only if targets.get(s.backend, {}).get("kind") != "reference"]:
+        ref_name = next((label for label, t in targets.items()
+                         if t.get("kind") == "reference" and t.get("reference_for") == b.backend), None)
+        if ref_name is None or ref_name not in summaries:
+            continue
+        r = summaries[ref_name]
+        sat_b, sat_r = _saturated(a, b), _saturated(a, r)
+        cpu_b = _groups(sat_b, lambda x: per_request(x)["cpu_us"])
+        cpu_r = _groups(sat_r, lambda x: per_request(x)["cpu_us"])
+        rps_b = _groups(sat_b, lambda x: _num(x["loadgen"].get("requests_per_second")))
+        rps_r = _groups(sat_r, lambda x: _num(x["loadgen"].get("requests_per_second")))
+        out.append(CoreCost(
+            backend=b.backend, reference=ref_name, backend_cpu=b.cpu, reference_cpu=r.cpu,
+            core_cpu=difference_interval(cpu_b, cpu_r, _median_of_all) if cpu_b and cpu_r else None,
+            throughput_ratio=ratio_interval(rps_b, rps_r, _best_median) if rps_b and rps_r else None))
+    return out
 
 
 # -- validity summary ------------------------------------------------------------------------------

@@ -108,6 +108,9 @@ class Experiment:
     claims: tuple[str, ...] = ()  # claim sets checked by the report (harness.claims)
     backends: str | tuple[str, ...] = "all"  # "all" or explicit names from backends.json
     production: str | tuple[str, ...] = "all"  # "all" or names from PRODUCTION_NAMES
+    # Reference servers (ref-<model>, servers/reference/), each the floor of one backend's model:
+    # () none, "all" the reference of every backend in the run that has one, or explicit names.
+    references: str | tuple[str, ...] = ()
     backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     workers: int | None = None
@@ -291,7 +294,9 @@ def _describe(value: Any) -> str:
 TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
             "quick")
 EXPERIMENT_KEYS = ("name", "title", "description", "paper", "kind", "claims")
-SERVERS_KEYS = ("backends", "production", "args", "variant", "workers", "apache_pool")
+SERVERS_KEYS = ("backends", "production", "references", "args", "variant", "workers", "apache_pool")
+REFERENCE_RE = re.compile(r"^ref-[A-Za-z0-9_-]+$")
+REFERENCE_PAGE_SIZE = 305  # the built-in page every reference server answers with
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
              "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s", "idle_connections", "ramp_s")
 PAGE_KEYS = ("size_bytes", "dynamic")
@@ -347,6 +352,15 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     srv = c.table(data, "servers", True, SERVERS_KEYS)
     backends = c.names(srv, "servers", "backends", known_backends, "backend")
     production = c.names(srv, "servers", "production", PRODUCTION_NAMES, "production server")
+    references: str | tuple[str, ...] = ()
+    raw_refs = srv.get("references", []) if srv else []
+    if raw_refs == "all":
+        references = "all"
+    elif not isinstance(raw_refs, list) or any(not isinstance(v, str) or not REFERENCE_RE.match(v) for v in raw_refs):
+        c.fail("servers.references", f'must be "all" or a list of reference servers named ref-<model> '
+               f'(e.g. ["ref-sped", "ref-fork"]); got {_describe(raw_refs)}')
+    else:
+        references = tuple(dict.fromkeys(raw_refs))
     workers = c.integer(srv, "servers", "workers", None, 1)
     apache_pool = c.integer(srv, "servers", "apache_pool", 64, 1) or 64
 
@@ -435,6 +449,12 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
 
     page = c.table(data, "page", False, PAGE_KEYS)
     page_size = c.integer(page, "page", "size_bytes", 305, 1) or 305
+    if references and page_size != REFERENCE_PAGE_SIZE:
+        c.fail("page.size_bytes", f"must be {REFERENCE_PAGE_SIZE} when servers.references is set: a reference "
+               f"server answers every request with the built-in {REFERENCE_PAGE_SIZE}-byte page; got {page_size}")
+    if references and kind != "load-sweep":
+        c.fail("servers.references", f"reference servers take part in load-sweep experiments only (they answer "
+               f"one canned page and hold no idle-connection or dynamic-page behaviour); this one is {kind!r}")
     dynamic_page = c.string(page, "page", "dynamic", "/hello?name=TLUG", re.compile(r"^/\S*$"),
                             "a URL path starting with '/'") or "/hello?name=TLUG"
 
@@ -509,7 +529,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                     idle_connections=idle_connections, keep_alive_modes=keep_alive_modes, ramp_s=ramp_s)
     return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
                       claims=claims, dynamic_page=dynamic_page,
-                      backends=backends, production=production, backend_args=backend_args,
+                      backends=backends, production=production, references=references, backend_args=backend_args,
                       variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
                       server_cpu_share=share if share == "auto" else float(share), validity=validity,
@@ -530,6 +550,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "quick": exp.is_quick,
         "backends": exp.backends if isinstance(exp.backends, str) else list(exp.backends),
         "production": exp.production if isinstance(exp.production, str) else list(exp.production),
+        "references": exp.references if isinstance(exp.references, str) else list(exp.references),
         "backend_args": {k: list(v) for k, v in exp.backend_args.items()},
         "variants": [dataclasses.asdict(v) for v in exp.variants],
         "workers": exp.workers,

@@ -46,7 +46,7 @@ class PointRecord:
     key: str
     backend: str  # the curve's label
     base_backend: str  # entry of backends.json or production server it runs
-    kind: str  # toy / production
+    kind: str  # toy / reference / production
     model: str
     category: str
     ranked: bool

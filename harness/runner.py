@@ -74,10 +74,11 @@ def sizes_a_pool(backend: registry.Backend) -> bool:
 
 @dataclass(frozen=True)
 class Target:
-    """One curve in the figures: a backend (or variant of one) or a production server."""
+    """One curve in the figures: a backend (or variant of one), a reference server (the floor of
+    one backend's model, servers/reference/) or a production server."""
 
     label: str
-    kind: str  # "toy" or "production"
+    kind: str  # "toy", "reference" or "production"
     backend: str  # backend name in backends.json, or production server name
     model: str
     category: str
@@ -87,6 +88,7 @@ class Target:
     ranked: bool = True  # False: a series drawn for a figure (Fig. 1(a)), left out of rankings
     pool: bool = False  # --workers sizes a pool of processes or threads
     repetitions: int | None = None  # measured in the first N repetitions only (None: every one)
+    reference_for: str = ""  # a reference server: the backend whose model it is the floor of
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
                               max_connections=min(x for x in (b.max_connections, v.max_connections) if x)
                               if (b.max_connections or v.max_connections) else None,
                               ranked=v.ranked, pool=sizes_a_pool(b), repetitions=v.repetitions))
+    targets += _reference_targets(exp, build, backends, [t.backend for t in targets])
     inst = production.installed()
     wanted = list(production.PRODUCTION_SERVERS) if exp.production == "all" else list(exp.production)
     for name in wanted:
@@ -158,6 +161,35 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
                               category=spec.category, executable=inst[name],
                               pool=name.startswith("apache")))
     return targets, notes
+
+
+def _reference_targets(exp: Experiment, build: Path, backends: dict[str, registry.Backend],
+                       in_run: list[str]) -> list[Target]:
+    """The reference servers the experiment names ("all": the floor of every backend in the run
+    that has one). They are drawn and set beside their backends, never ranked."""
+    if not exp.references:
+        return []
+    try:
+        built = {r.name: r for r in registry.load_references(build)}
+    except registry.RegistryError as exc:
+        raise RunError(str(exc)) from None
+    if exp.references == "all":
+        names = [r.name for r in built.values() if r.reference_for in in_run]
+    else:
+        names = list(exp.references)
+        unknown = [n for n in names if n not in built]
+        if unknown:
+            raise RunError(f"servers.references: {', '.join(unknown)} not in backends.json; built: "
+                           f"{', '.join(built) or 'none'}")
+    targets = []
+    for name in names:
+        r = built[name]
+        of = backends.get(r.reference_for)
+        targets.append(Target(label=name, kind="reference", backend=name, model=r.model,
+                              category=category_of(r), executable=str(r.binary), ranked=False,
+                              pool=sizes_a_pool(of) if of is not None else False,
+                              reference_for=r.reference_for))
+    return targets
 
 
 def plan_points(exp: Experiment, targets: list[Target], seed: int) -> list[Point]:
@@ -310,7 +342,7 @@ def _sha256(path: Path) -> str | None:
 
 def fingerprint(targets: list[Target], loadgen: Path) -> dict[str, Any]:
     """What a resumed run must still be measuring: the git revision and every binary's hash."""
-    binaries = {t.executable: _sha256(Path(t.executable)) for t in targets if t.kind == "toy"}
+    binaries = {t.executable: _sha256(Path(t.executable)) for t in targets if t.kind in ("toy", "reference")}
     binaries[str(loadgen)] = _sha256(loadgen)
     return {"git_revision": envinfo.git_revision(registry.REPO_ROOT), "binaries": binaries}
 
@@ -558,12 +590,15 @@ class Runner:
             return production.launch_spec(target.backend, target.executable,
                                           self.run_dir / "servers" / target.label, self.docroot, port,
                                           workers or self.exp.apache_pool)
-        argv = [target.executable, "--bind", "127.0.0.1", "--port", "0", "--docroot", str(self.docroot)]
+        argv = [target.executable, "--bind", "127.0.0.1", "--port", "0"]
+        if target.kind == "toy":  # a reference server has no docroot: it answers its canned page
+            argv += ["--docroot", str(self.docroot)]
         if "--backlog" not in target.args:  # a variant may lower it to reproduce Fig. 1(a)
             argv += ["--backlog", "4096"]
-        if workers is not None:
+        takes_workers = target.kind == "toy" or target.pool  # of the references, only the pools
+        if workers is not None and takes_workers:
             argv += ["--workers", str(workers)]
-        elif self.exp.workers is not None:
+        elif self.exp.workers is not None and takes_workers:
             argv += ["--workers", str(self.exp.workers)]
         argv += list(target.args)
         return LaunchSpec(argv=tuple(argv), ready="line")
@@ -571,6 +606,8 @@ class Runner:
     def status_client(self, target: Target, port: int) -> StatusClient | None:
         if target.kind == "toy":
             return StatusClient("127.0.0.1", port, STATUS_PATH, "httpbench")
+        if target.kind == "reference":
+            return None  # no counters: the floor does not count (servers/reference/README.md)
         page = production.status_page(target.backend)
         if page is None:
             return None

@@ -165,6 +165,23 @@ def ratio_interval(a: Mapping[object, Sequence[float]], b: Mapping[object, Seque
     return bootstrap_groups(tagged, ratio, **kw)
 
 
+def difference_interval(a: Mapping[object, Sequence[float]], b: Mapping[object, Sequence[float]],
+                        stat: Callable[[dict[object, list[float]]], float | None], **kw) -> Interval | None:
+    """stat(a) - stat(b), each side resampled independently."""
+    tagged = {("a", k): v for k, v in a.items()}
+    tagged.update({("b", k): v for k, v in b.items()})
+
+    def difference(sample: dict[object, list[float]]) -> float | None:
+        sa = {k[1]: v for k, v in sample.items() if k[0] == "a"}  # type: ignore[index]
+        sb = {k[1]: v for k, v in sample.items() if k[0] == "b"}  # type: ignore[index]
+        va, vb = stat(sa), stat(sb)
+        if va is None or vb is None:
+            return None
+        return va - vb
+
+    return bootstrap_groups(tagged, difference, **kw)
+
+
 @dataclass(frozen=True)
 class Ranked:
     name: str

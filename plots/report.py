@@ -26,13 +26,14 @@ from harness.analysis import (  # noqa: E402
     SHORTFALL_RATIO,
     Analysis,
     analyze,
+    core_costs,
     excluded_counts,
     findings,
     write_summary_csv,
 )
 from harness.claims import Claim, claims_for, tally, write_claims  # noqa: E402
 from harness.stats import Interval  # noqa: E402
-from plots import FIGURES  # noqa: E402
+from plots import FIGURES, core_cost  # noqa: E402
 from plots.style import FLAG_COLOR, share_used  # noqa: E402
 
 PAGE = (11.0, 8.5)  # landscape letter; figures use the same width
@@ -190,7 +191,8 @@ def method_page(a: Analysis) -> list[Figure]:
     targets = meta.get("targets", [])
     toy = [t for t in targets if t.get("kind") == "toy" and t.get("ranked", True)]
     prod = [t for t in targets if t.get("kind") == "production"]
-    extra = [t for t in targets if not t.get("ranked", True)]
+    extra = [t for t in targets if not t.get("ranked", True) and t.get("kind") != "reference"]
+    refs = [t for t in targets if t.get("kind") == "reference"]
     levels = load.get("levels", [])
     page.heading("What was run")
     page.paragraph(
@@ -201,7 +203,11 @@ def method_page(a: Analysis) -> list[Figure]:
         f"points of each repetition in a freshly shuffled order (seed {meta.get('shuffle_seed', '?')}): "
         f"{len(a.records) + len(a.errors) + len(a.skipped)} points in all."
         + (f" Drawn but not ranked: {', '.join(t['label'] + ' (' + ' '.join(t.get('args') or []) + ')' for t in extra)}."
-           if extra else ""))
+           if extra else "")
+        + (f" Reference servers, the floor of a model (servers/reference/: the least a server of that model does "
+           f"to answer the same request with the same bytes), measured like the others and set beside their "
+           f"backends, never ranked: {', '.join(t['label'] + ' (' + t.get('reference_for', '?') + ')' for t in refs)}."
+           if refs else ""))
     kind = exp.get("kind", "load-sweep")
     if kind == "idle-connections":
         page.paragraph(f"Each point also holds {', '.join(f'{n:,}' for n in load.get('idle_connections', []))} idle "
@@ -334,6 +340,62 @@ def ranking_pages(a: Analysis) -> list[Figure]:
         page.table(RANKING_HEADER, rows[:n], widths, size=8, row_h=0.03)
         rows = rows[n:]
     return page.figs
+
+
+CORE_COST_HEADER = ["backend", "reference", "backend CPU µs/request\n[95 % interval]",
+                    "reference CPU µs/request\n[95 % interval]", "the core's cost µs\n[95 % interval]",
+                    "core's share\nof the backend", "throughput /\nreference's"]
+
+
+def core_cost_rows(costs) -> list[list[str]]:
+    rows = []
+    for c in costs:
+        share = (c.core_cpu.value / c.backend_cpu.value * 100
+                 if c.core_cpu is not None and c.backend_cpu is not None and c.backend_cpu.value else None)
+        rows.append([c.backend, c.reference, _iv(c.backend_cpu, ".1f"), _iv(c.reference_cpu, ".1f"),
+                     _iv(c.core_cpu, "+.1f"), _fmt(share, ".0f") + (" %" if share is not None else ""),
+                     _iv(c.throughput_ratio, ".2f")])
+    return rows
+
+
+def core_cost_pages(a: Analysis) -> list:
+    """The page "what the HTTP core costs", when the run measured a backend and its reference."""
+    costs = core_costs(a)
+    if not costs:
+        return []
+    write_core_cost_csv(costs, a.run_dir / "core_cost.csv")
+    page = TextPage("What the HTTP core costs", _footer(a))
+    page.paragraph(
+        "A reference server (servers/reference/) is the least a server of one concurrency model does to answer the "
+        "benchmark's request with the same bytes as our core: it reads until the end of a request head and writes one "
+        "canned response, with the model's own accept, spawn, wait and write, and nothing else (no parsing, no "
+        "docroot, no counters, no deadlines). Measured server-bound in the same run as its backend, its CPU per "
+        "request is the model's cost; what the backend spends above it is the cost of our HTTP core for that model. "
+        "CPU is taken at or beyond each server's knee, as in the ranking; the difference's interval resamples both "
+        "servers' points independently. A negative core cost would mean the backend beats its own floor: either noise "
+        "(then the interval spans 0) or a reference that does more than its model needs.", size=9.5)
+    rows = core_cost_rows(costs)
+    widths = [0.12, 0.12, 0.16, 0.16, 0.16, 0.1, 0.12]
+    while rows:
+        n = page.rows_that_fit(0.03, header_lines=2)
+        page.table(CORE_COST_HEADER, rows[:n], widths, size=8, row_h=0.03)
+        rows = rows[n:]
+    return page.figs + [(core_cost.NAME, core_cost.draw(a, costs))]
+
+
+def write_core_cost_csv(costs, path: Path) -> Path:
+    def cols(iv):
+        return [iv.value, iv.lo, iv.hi] if iv is not None else [None, None, None]
+
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["backend", "reference", "backend_cpu_us", "backend_cpu_lo", "backend_cpu_hi", "reference_cpu_us",
+                    "reference_cpu_lo", "reference_cpu_hi", "core_cpu_us", "core_cpu_lo", "core_cpu_hi",
+                    "throughput_ratio", "throughput_ratio_lo", "throughput_ratio_hi"])
+        for c in costs:
+            w.writerow([c.backend, c.reference, *cols(c.backend_cpu), *cols(c.reference_cpu), *cols(c.core_cpu),
+                        *cols(c.throughput_ratio)])
+    return path
 
 
 VERDICT_COLOR = {"agrees": "#1a7f37", "disagrees": FLAG_COLOR, "inconclusive": "#9a6700"}
@@ -530,7 +592,8 @@ def build_report(run_dir: Path) -> tuple[Path, Analysis]:
         write_claims(claims, run_dir / "claims.json")
     return _write_pdf(a, [lambda: title_page(a) + method_page(a)]
                       + [lambda m=module: [(m.NAME, m.draw(a))] for module in FIGURES]
-                      + [lambda: ranking_pages(a) + claims_pages(a, claims) + findings_pages(a)]), a
+                      + [lambda: ranking_pages(a) + core_cost_pages(a) + claims_pages(a, claims)
+                         + findings_pages(a)]), a
 
 
 def _build_cells_report(run_dir: Path, a: Analysis, kind: str) -> Path:

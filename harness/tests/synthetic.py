@@ -31,6 +31,7 @@ class FakeServer:
     user_switches_per_request: float = 0.0
     ranked: bool = True
     backlog: int | None = None  # an unranked small-backlog series: measured load capped near it
+    reference_for: str = ""  # a reference server (kind "reference"): the backend it is the floor of
 
 
 FAKE_SERVERS = (
@@ -50,6 +51,13 @@ FAKE_SERVERS = (
 )
 BACKLOG_SERIES = FakeServer("sped-backlog128", "toy", "event-driven", "event-driven, single process (SPED)", 0.050,
                             0.06, 38.0, 0.4, 3000, 2.0, ranked=False, backlog=128)
+# The floors of sped and fork: sped's core costs 38 - 30 = 8 µs per request, fork's 125 - 80 = 45.
+REFERENCE_SERVERS = (
+    FakeServer("ref-sped", "reference", "event-driven", "event-driven, single process (SPED), reference", 0.045,
+               0.05, 30.0, 0.4, 1000, 0.5, ranked=False, reference_for="sped"),
+    FakeServer("ref-fork", "reference", "processes", "process per connection (fork), reference", 0.300, 0.15, 80.0,
+               3.0, 1000, 300.0, ranked=False, reference_for="fork"),
+)
 WINDOW_S = 2.0
 
 
@@ -97,7 +105,8 @@ def make_record(server: FakeServer, level: int, rep: int, rng: random.Random, no
             "utilization": util,
             "ctx_switches": server.ctx_per_request * kept,
             "status": ({"requests": float(kept), "user_switches": server.user_switches_per_request * kept}
-                       if server.kind == "toy" else {"requests": float(kept)}),
+                       if server.kind == "toy" else {"requests": float(kept)} if server.kind == "production"
+                       else None),
             "peak_memory_bytes": int((server.base_memory_kib + server.memory_per_client_kib * level) * 1024),
         },
         "server": {"argv": [server.name], "pid": 1000, "port": 40000, "cpus": "0", "client_cpus": "1",
@@ -111,12 +120,13 @@ def make_record(server: FakeServer, level: int, rep: int, rng: random.Random, no
 
 def make_run(run_dir: Path, servers=FAKE_SERVERS, levels=(1, 10, 50, 100, 200), repetitions: int = 2,
              seed: int = 4, noise: float = 0.01, flagged: bool = True, backlog_series: bool = False,
-             server_bound: bool = True, claims: tuple[str, ...] = ()) -> Path:
+             server_bound: bool = True, claims: tuple[str, ...] = (), references: bool = False) -> Path:
     """Write a complete synthetic run. With ``flagged``, a few points of the heaviest load are
     invalid (sped: client busy and server idle; apache-prefork: load shortfall; fork: errors)."""
     rng = random.Random(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    every = list(servers) + ([BACKLOG_SERIES] if backlog_series else [])
+    every = list(servers) + ([BACKLOG_SERIES] if backlog_series else []) + \
+        (list(REFERENCE_SERVERS) if references else [])
     records = []
     top = levels[-1]
     for rep in range(repetitions):
@@ -152,7 +162,7 @@ def make_run(run_dir: Path, servers=FAKE_SERVERS, levels=(1, 10, 50, 100, 200), 
     targets = [{"label": s.name, "kind": s.kind, "backend": s.name.split("-backlog")[0], "model": s.model,
                 "category": s.category, "executable": s.name,
                 "args": ["--backlog", str(s.backlog)] if s.backlog else [], "max_connections": None,
-                "ranked": s.ranked} for s in every]
+                "ranked": s.ranked, "reference_for": s.reference_for} for s in every]
     meta = {
         "schema": 2,
         "run_id": "synthetic-tiny",

@@ -170,3 +170,115 @@ def test_built_reference_started_as_peers_does_answers_with_the_page_and_stops_w
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Connection: close" in head
     assert len(body) == peers.PAGE_BYTES and f"Content-Length: {peers.PAGE_BYTES}".encode() in head
     assert result.exit_code == 0 and not result.killed
+
+
+# -- reference servers in experiments, and the report's page "what the HTTP core costs" ---------
+
+def test_experiment_names_reference_servers_or_all():
+    from harness.experiment import parse_experiment
+
+    def exp(refs: str):
+        return parse_experiment(f'[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha"]\n'
+                                f'references = {refs}\n[load]\nlevels = [1]\nrequests = 100\ndiscard = 1\n', "x.toml")
+
+    assert exp('["ref-alpha", "ref-alpha"]').references == ("ref-alpha",)
+    assert exp('"all"').references == "all"
+
+
+@pytest.mark.parametrize("body, field", [
+    ('references = ["sped"]', "servers.references"),
+    ('references = 3', "servers.references"),
+    ('references = ["ref-sped"]\n[page]\nsize_bytes = 1024', "page.size_bytes"),
+    ('references = ["ref-sped"]\n[experiment.x]', None),
+])
+def test_experiment_with_unusable_references_is_refused_naming_the_field(body: str, field: str | None):
+    from harness.experiment import ExperimentError, parse_experiment
+
+    text = f'[experiment]\nname = "x"\ntitle = "x"\n[servers]\n{body}\n[load]\nlevels = [1]\nrequests = 100\ndiscard = 1\n'
+    if field is None:  # references in an experiment kind other than a load sweep
+        text = text.replace('title = "x"', 'title = "x"\nkind = "idle-connections"').replace("[experiment.x]", "")
+        text = text.replace("discard = 1\n", "discard = 1\nidle_connections = [0, 10]\n")
+        field = "servers.references"
+    with pytest.raises(ExperimentError, match=field.replace(".", r"\.")):
+        parse_experiment(text, "x.toml")
+
+
+def test_all_references_means_the_floor_of_every_backend_in_the_run(tmp_path: Path, fake_build: Path):
+    from harness import runner
+    from harness.experiment import parse_experiment
+
+    add_references(fake_build, [reference_entry(fake_build, "alpha"), reference_entry(fake_build, "gamma")])
+    exp = parse_experiment('[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha", "beta"]\n'
+                           'production = []\nreferences = "all"\n[load]\nlevels = [1]\nrequests = 100\ndiscard = 1\n',
+                           "x.toml")
+    targets, _ = runner.resolve_targets(exp, fake_build)
+    refs = [t for t in targets if t.kind == "reference"]
+    assert [(t.label, t.reference_for, t.ranked) for t in refs] == [("ref-alpha", "alpha", False)]
+
+
+def test_a_reference_that_is_not_built_stops_the_run_before_it_starts(tmp_path: Path, fake_build: Path):
+    from harness import runner
+    from harness.experiment import parse_experiment
+
+    exp = parse_experiment('[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha"]\n'
+                           'production = []\nreferences = ["ref-alpha"]\n[load]\nlevels = [1]\nrequests = 100\n'
+                           'discard = 1\n', "x.toml")
+    with pytest.raises(runner.RunError, match="ref-alpha not in backends.json"):
+        runner.resolve_targets(exp, fake_build)
+
+
+def test_a_reference_server_is_started_without_docroot_or_workers(tmp_path: Path, fake_build: Path):
+    from harness import runner
+    from harness.experiment import parse_experiment
+
+    add_references(fake_build, [reference_entry(fake_build, "alpha")])
+    exp = parse_experiment('[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha"]\nworkers = 8\n'
+                           'production = []\nreferences = ["ref-alpha"]\n[load]\nlevels = [1]\nrequests = 100\n'
+                           'discard = 1\n', "x.toml")
+    targets, _ = runner.resolve_targets(exp, fake_build)
+    r = runner.Runner.__new__(runner.Runner)  # launch_spec needs only the experiment and the docroot
+    r.exp, r.docroot, r.run_dir = exp, tmp_path / "docroot", tmp_path
+    backend, ref = (r.launch_spec(t) for t in targets)
+    assert "--docroot" in backend.argv and "--workers" in backend.argv
+    assert "--docroot" not in ref.argv and "--workers" not in ref.argv
+    assert ref.argv[0].endswith("ref-alpha") and ref.ready == "line"
+
+
+def test_core_cost_is_each_backends_cpu_per_request_above_its_references(tmp_path: Path):
+    from harness.analysis import analyze, core_costs
+    from harness.tests.synthetic import make_run
+
+    a = analyze(make_run(tmp_path / "run", references=True, flagged=False))
+    costs = {c.backend: c for c in core_costs(a)}
+    assert set(costs) == {"sped", "fork"}  # the backends whose reference ran
+    assert costs["sped"].reference == "ref-sped"
+    assert costs["sped"].core_cpu.value == pytest.approx(8.0, abs=1.0)
+    assert costs["fork"].core_cpu.value == pytest.approx(45.0, abs=3.0)
+    lo, hi = costs["sped"].core_cpu.bounds()
+    assert lo <= costs["sped"].core_cpu.value <= hi and hi - lo < 4
+    assert costs["sped"].throughput_ratio.value < 1.0  # slower than its floor: its responses take longer
+    assert not any(b.backend.startswith("ref-") for b in a.backends)  # never ranked
+
+
+def test_report_of_a_run_with_references_has_the_core_cost_page_figure_and_csv(tmp_path: Path):
+    import subprocess as sp
+
+    from harness.tests.synthetic import make_run
+    from plots.report import build_report
+
+    run = make_run(tmp_path / "run", references=True, flagged=False)
+    pdf, _ = build_report(run)
+    assert (run / "figures" / "core_cost.png").is_file()
+    rows = (run / "core_cost.csv").read_text().splitlines()
+    assert rows[0].startswith("backend,reference,") and len(rows) == 3
+    text = sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "What the HTTP core costs" in text and "ref-sped" in text
+
+
+def test_report_of_a_run_without_references_has_no_core_cost_page(tmp_path: Path):
+    from harness.tests.synthetic import make_run
+    from plots.report import build_report
+
+    run = make_run(tmp_path / "run", flagged=False)
+    build_report(run)
+    assert not (run / "core_cost.csv").exists() and not (run / "figures" / "core_cost.png").exists()
