@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 report compare \
+.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 floors report compare \
         install-cli microbench microbench-smoke clean
 
 all: build
@@ -76,8 +76,9 @@ bench-full: build
 
 ## The experiments of the shorter seeds (each with its report; QUICK=1 for the short form):
 ## von Leitner 2003 (select/poll/epoll beside idle connections), Fremlin 2008 (a dynamic page),
-## the SXE posts 2010 (10,000 keep-alive connections).
-leitner2003 fremlin2008 sxe2010: build
+## the SXE posts 2010 (10,000 keep-alive connections); and floors: every backend beside its
+## reference server, the floor of its model (the report's page "What the HTTP core costs").
+leitner2003 fremlin2008 sxe2010 floors: build
 	$(PY) -m harness run harness/experiments/$@.toml --report $(if $(QUICK),--quick,)
 
 ## Rebuild the report of an existing run: make report RUN=results/<run-id>
