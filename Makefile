@@ -63,8 +63,13 @@ fuzz:
 	@if ls servers/tests/fuzz/regressions/* >/dev/null 2>&1; then \
 	    $(FUZZ)/servers/tests/fuzz/fuzz_connection servers/tests/fuzz/regressions/*; fi
 
+# Four pytest workers (pytest-xdist), a module's tests on one worker: most end-to-end tests wait
+# (timeouts, grace periods, clients' runs) rather than compute, so they overlap well even on two
+# cores. PYTEST_WORKERS=0 runs them one after another.
+PYTEST_WORKERS ?= 4
 pytest:
-	$(PY) -m pytest -q -p no:cacheprovider tests loadgen/tests harness/tests
+	$(PY) -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadscope) \
+	    tests loadgen/tests harness/tests
 
 ## The default comparison: every built backend plus the installed production servers.
 bench: build

@@ -11,7 +11,7 @@ packages=(
   # clients and comparison servers
   apache2-utils wrk httperf curl nginx-light lighttpd h2o apache2 nodejs
   # harness, plots, report
-  python3 python3-matplotlib python3-numpy python3-pytest python3-tqdm poppler-utils
+  python3 python3-matplotlib python3-numpy python3-pytest python3-pytest-xdist python3-tqdm poppler-utils
   # pinning and process tools used by tests and the harness; system-call counts and profiles
   util-linux procps strace linux-perf
 )
@@ -65,6 +65,6 @@ for lib in boost gtest benchmark st liburing libuv; do
 done
 [[ -e /usr/include/pth.h ]] || { echo "deps: GNU Pth (pth.h) missing" >&2; status=1; }
 [[ -e /usr/include/ev.h ]] || { echo "deps: libev (ev.h) missing" >&2; status=1; }
-/usr/bin/python3 -c 'import matplotlib, numpy, pytest' 2>/dev/null ||
-  { echo "deps: /usr/bin/python3 cannot import matplotlib, numpy and pytest" >&2; status=1; }
+/usr/bin/python3 -c 'import matplotlib, numpy, pytest, xdist' 2>/dev/null ||
+  { echo "deps: /usr/bin/python3 cannot import matplotlib, numpy, pytest and xdist (pytest-xdist)" >&2; status=1; }
 exit $status
