@@ -199,7 +199,6 @@ int run(core::server_context& ctx) {
         warned = true;
         ctx.stats.count_refused();
       } else if (fd) {
-        core::set_nodelay(fd.get());
         ++state.live;
         // The thread owns the socket from here.
         if (pth_spawn(attr, serve_connection, reinterpret_cast<void*>(intptr_t{fd.get()}))) {

@@ -190,7 +190,6 @@ int serve_process(core::server_context& ctx) {
       if (errno != EINTR) st_usleep(1000);  // e.g. ENOBUFS: do not spin
       continue;
     }
-    core::set_nodelay(st_netfd_fileno(nfd));
     ++state.live;
     if (st_thread_create(serve_connection, nfd, 0, static_cast<int>(ctx.config.stack_size)) ==
         nullptr) {

@@ -12,7 +12,7 @@
 //     connection holds none) — a keep-alive request costs one completion in and one sendmsg out;
 // (2) IORING_SETUP_DEFER_TASKRUN with a single issuer: the kernel runs completion work only when
 //     the loop enters the ring, in a batch, instead of interrupting it;
-// (3) TCP_NODELAY is set once on the listening socket (accepted sockets inherit it), and closes
+// (3) TCP_NODELAY is set once on the listening socket by the core (accepted sockets inherit it), and closes
 //     go through the ring too: a connection costs no system call of its own at all.
 // Large files (beyond --sendfile-threshold) go file → pipe → socket with two linked
 // IORING_OP_SPLICE requests per pipe-full: zero-copy like sendfile, but run by the kernel's
@@ -243,9 +243,6 @@ bool ring_loop::set_up() {
     io_uring_buf_ring_add(buf_ring_, buffers_ + size_t{i} * buffer_bytes, buffer_bytes, i,
                           io_uring_buf_ring_mask(buffer_count), static_cast<int>(i));
   io_uring_buf_ring_advance(buf_ring_, buffer_count);
-  // Accepted sockets inherit TCP_NODELAY from the listening socket: no setsockopt per
-  // connection.
-  core::set_nodelay(ctx_.listener.get());
   return true;
 }
 

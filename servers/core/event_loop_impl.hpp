@@ -196,7 +196,7 @@ void event_loop<Poller>::drain_lingering(slot& s) {
 template <class Poller>
 void event_loop<Poller>::close_slot(slot& s) {
   int fd = s.fd;
-  poller_.remove(fd);
+  poller_.forget(fd);  // accepted here, never shared: the close itself unregisters it from epoll
   deadlines_.remove(s.idle);
   slots_[fd].reset();  // closes the socket
   --live_;

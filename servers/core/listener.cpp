@@ -42,6 +42,7 @@ unique_fd open_listener(const listen_options& options, std::string& error) {
   }
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  set_nodelay(fd.get());  // every accepted socket inherits it: no setsockopt per connection
   if (options.reuseport) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   std::string where = (addr.ss_family == AF_INET6 ? "[" + host + "]" : host) + ":" +
                       std::to_string(options.port);
@@ -102,10 +103,7 @@ accept_status acceptor::accept_one(unique_fd& fd, bool nonblocking) {
   for (;;) {
     fd.reset(::accept4(listen_fd_, nullptr, nullptr,
                        SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)));
-    if (fd) {
-      set_nodelay(fd.get());
-      return accept_status::accepted;
-    }
+    if (fd) return accept_status::accepted;  // TCP_NODELAY inherited from the listener
     switch (errno) {
       case EINTR: continue;
       case EAGAIN: return accept_status::again;

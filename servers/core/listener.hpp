@@ -31,7 +31,8 @@ uint16_t local_port(int fd);
 bool set_nonblocking(int fd, bool nonblocking);
 
 /// TCP_NODELAY: a response is written in one call, so there is nothing to coalesce, and Nagle
-/// would delay the tail of a header+sendfile response.
+/// would delay the tail of a header+sendfile response. open_listener() sets it on the listening
+/// socket, and Linux copies it to every socket accept() returns.
 void set_nodelay(int fd);
 
 /// Result of one accept attempt.
@@ -48,7 +49,8 @@ class acceptor {
   acceptor& operator=(const acceptor&) = delete;
 
   /// One non-blocking accept4(). `fd` receives the connection when `accepted`. The new socket
-  /// is non-blocking when `nonblocking` and has TCP_NODELAY set.
+  /// is non-blocking when `nonblocking` and has TCP_NODELAY set (inherited from a listener
+  /// made by open_listener()).
   accept_status accept_one(unique_fd& fd, bool nonblocking);
 
   /// Blocks until a connection is accepted (returns `accepted`) or `stop_fd` becomes readable

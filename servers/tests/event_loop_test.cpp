@@ -58,6 +58,7 @@ struct recording_poller {
     std::erase(exclusive, fd);
     inner.remove(fd);
   }
+  void forget(int fd) { remove(fd); }
   int wait(std::span<ready_event> out, int timeout_ms) { return inner.wait(out, timeout_ms); }
   static int max_fd() { return limit; }
 
