@@ -46,6 +46,8 @@ FLAG_TEXT = {
     "server_not_saturated": "server below its CPU allowance (something else limited it)",
     "client_busy": "client too busy (it, not the server, may have limited the rate)",
     "load_shortfall": "measured load below 90 % of offered load",
+    "load_mismatch": "the paper's n·t_r/t below 90 % of the time-averaged measured load (clients waited outside "
+                     "the response times counted)",
     "errors": "failed or wrong responses",
 }
 
@@ -284,6 +286,15 @@ def record_flags(rec: dict[str, Any], beyond_knee: bool, server_min: float = SER
     if ml is not None and ml < SHORTFALL_RATIO * level:
         flags.append(Flag(rec["backend"], level, rep, "load_shortfall",
                           f"measured load {ml:.1f} < {SHORTFALL_RATIO:.0%} of {level}"))
+    # Little's law, closed loop: with l requests always in service, n·t_r/t = l. When it falls
+    # well short of the time-averaged load, clients spent time that no kept response time shows
+    # (e.g. connections the server's kernel completed but the server never accepted), so the
+    # point's response time understates what its clients waited.
+    nt = _num(lg.get("measured_load_nt"))
+    if lg.get("mode", "closed") == "closed" and nt is not None and ml is not None and ml >= SHORTFALL_RATIO * level \
+            and nt < SHORTFALL_RATIO * ml:
+        flags.append(Flag(rec["backend"], level, rep, "load_mismatch",
+                          f"n·t_r/t = {nt:.0f} < {SHORTFALL_RATIO:.0%} of the time-averaged {ml:.0f}"))
     errs = _num(lg.get("errors_total")) or 0
     if errs > 0:
         kinds = {k: v for k, v in (lg.get("errors") or {}).items() if v}

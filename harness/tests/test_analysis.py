@@ -126,6 +126,19 @@ def test_the_validity_rule_applies_beyond_the_knee_only():
     assert record_flags(_rec(500, 0.85, 0.5), beyond_knee=True, server_min=0.8) == []
 
 
+def test_a_point_whose_response_times_account_for_too_little_of_its_load_is_flagged():
+    # fiber at 1000 clients on 2026-11-30: every client always in service (1000), but
+    # n·t_r/t = 581 — time the clients waited that no kept response time shows.
+    hidden = _rec(1000, 0.99, 0.3, measured=1000)
+    hidden["loadgen"]["measured_load_nt"] = 581.0
+    assert [f.kind for f in record_flags(hidden, beyond_knee=True)] == ["load_mismatch"]
+    consistent = _rec(1000, 0.99, 0.3, measured=1000)
+    consistent["loadgen"]["measured_load_nt"] = 1004.0
+    assert record_flags(consistent, beyond_knee=True) == []
+    hidden["loadgen"]["mode"] = "open"  # open loop: Little's law holds with the arrival rate instead
+    assert record_flags(hidden, beyond_knee=True) == []
+
+
 def test_the_knee_is_the_lightest_load_reaching_80_percent_of_the_best_throughput():
     recs = []
     for level, rps in ((1, 2000), (10, 7000), (50, 8500), (100, 9000)):
