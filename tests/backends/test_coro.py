@@ -13,11 +13,11 @@ from backend_checks import (
     assert_ab_without_failures,
     assert_holds_keep_alive_connections,
     need_descriptors,
-    open_idle_keep_alive,
     rss_kb,
     thread_count,
 )
 from e2e_client import request
+from event_loop_checks import assert_idle_connection_costs_at_most
 from e2e_docroot import FILES, Docroot
 from e2e_server import fetch
 from user_threads_checks import check_descriptor_limit
@@ -36,21 +36,7 @@ def test_holds_10000_concurrent_keep_alive_connections(launch):
 def test_an_idle_keep_alive_connection_costs_at_most_1_kib(launch):
     # The target: a frame (connection object, waiter, locals) and no stack. fiber, with
     # a stack per connection, needs several KiB here.
-    need_descriptors(MANY)
-    server = launch(NAME)
-    assert fetch(server, request("/index.html")).status == 200
-    time.sleep(0.2)
-    before = rss_kb(server.pid)
-    socks = open_idle_keep_alive(server, MANY)
-    try:
-        time.sleep(0.5)
-        after = rss_kb(server.pid)
-    finally:
-        for sock in socks:
-            sock.close()
-    per_connection = (after - before) * 1024 / MANY
-    assert per_connection <= 1024, f"{per_connection:.0f} bytes of RSS per idle connection ({before} -> {after} kB)"
-    server.check_clean_exit(server.stop())
+    assert_idle_connection_costs_at_most(launch(NAME), 1024, MANY)
 
 
 def test_frames_are_freed_so_rss_stays_flat_over_50000_connections(launch):

@@ -15,10 +15,10 @@ from backend_checks import (
     hold_served_connections,
     need_descriptors,
     rss_kb,
-    open_idle_keep_alive,
     assert_ab_without_failures,
 )
 from e2e_client import request
+from event_loop_checks import assert_idle_connection_costs_at_most
 from e2e_docroot import FILES, Docroot
 from e2e_server import fetch
 from user_threads_checks import check_descriptor_limit
@@ -49,21 +49,7 @@ def test_holds_10000_concurrent_keep_alive_connections(launch):
 
 
 def test_an_idle_keep_alive_connection_costs_at_most_16_kib(launch):
-    need_descriptors(MANY)
-    server = launch(NAME)
-    assert fetch(server, request("/index.html")).status == 200
-    time.sleep(0.2)
-    before = rss_kb(server.pid)
-    socks = open_idle_keep_alive(server, MANY)
-    try:
-        time.sleep(0.5)
-        after = rss_kb(server.pid)
-    finally:
-        for sock in socks:
-            sock.close()
-    per_connection = (after - before) * 1024 / MANY
-    assert per_connection <= 16 * 1024, f"{per_connection:.0f} bytes of RSS per idle connection ({before} -> {after} kB)"
-    server.check_clean_exit(server.stop())
+    assert_idle_connection_costs_at_most(launch(NAME), 16 * 1024, MANY)
 
 
 def test_polling_before_sleep_stays_short_when_requests_are_sparse(launch):

@@ -21,11 +21,10 @@ from backend_checks import (
     assert_holds_keep_alive_connections,
     backend_named,
     need_descriptors,
-    open_idle_keep_alive,
-    rss_kb,
     wait_until,
 )
 from e2e_client import request
+from event_loop_checks import assert_idle_connection_costs_at_most
 from e2e_docroot import FILES, Docroot
 from e2e_server import Backend, ServerProcess, fetch
 from user_threads_checks import check_descriptor_limit
@@ -52,21 +51,7 @@ def test_holds_10000_concurrent_keep_alive_connections(launch):
 def test_an_idle_keep_alive_connection_costs_at_most_1_kib(launch):
     # Received bytes land in a shared ring of provided buffers and are copied out at once: an
     # idle connection holds its state and a receive request in the kernel, no buffer.
-    need_descriptors(MANY)
-    server = launch(NAME)
-    assert fetch(server, request("/index.html")).status == 200
-    time.sleep(0.2)
-    before = rss_kb(server.pid)
-    socks = open_idle_keep_alive(server, MANY)
-    try:
-        time.sleep(0.5)
-        after = rss_kb(server.pid)
-    finally:
-        for sock in socks:
-            sock.close()
-    per_connection = (after - before) * 1024 / MANY
-    assert per_connection <= 1024, f"{per_connection:.0f} bytes of RSS per idle connection ({before} -> {after} kB)"
-    server.check_clean_exit(server.stop())
+    assert_idle_connection_costs_at_most(launch(NAME), 1024, MANY)
 
 
 def _strace_table(path: Path) -> dict[str, int]:
