@@ -224,32 +224,22 @@ class libuv_server {
     }
   }
 
-  // The one timer for every deadline, armed for the earliest of them: it never fires late, and
-  // may fire early (a connection whose wait it was armed for moved on), when it expires what is
-  // due and is armed again for the new earliest. Only a wait whose deadline comes before the
-  // timer's restarts it.
+  // The one timer for every deadline (core::deadline_timer: armed for the earliest).
   void timer_covers(const core::idle_node& n) {
-    if (n.deadline_ms < timer_at_) arm_timer(n.deadline_ms);
+    if (timer_.must_cover(n)) arm_timer(n.deadline_ms);
   }
 
   void arm_timer(int64_t deadline_ms) {
-    // At least 1 ms: the coarse clock may not have reached a deadline the timer already has.
-    int64_t ms = std::max<int64_t>(deadline_ms - core::idle_list::now_ms(), 1);
-    uv_timer_start(&deadline_timer_, on_deadline_timer, static_cast<uint64_t>(ms), 0);
-    timer_at_ = deadline_ms;
+    uv_timer_start(&deadline_timer_, on_deadline_timer, static_cast<uint64_t>(timer_.arm(deadline_ms)), 0);
   }
 
-  // A lingering close that ran out just ends; any other deadline ends the connection as timed
-  // out, and one that would not take its response is reset (core::deadline_passed).
   void expire_deadlines() {
-    timer_at_ = INT64_MAX;
-    int64_t now = core::idle_list::now_ms();
-    while (core::idle_node* first = deadlines_.expired(now)) {
-      slot& s = *static_cast<slot*>(first->owner);
-      core::deadline_passed(s.socket.get(), *s.conn, core::deadline_lists::kind_of(*first));
+    auto next = timer_.expire(deadlines_, [this](core::idle_node& n) {
+      slot& s = *static_cast<slot*>(n.owner);
+      core::deadline_passed(s.socket.get(), *s.conn, core::deadline_lists::kind_of(n));
       close_slot(s);
-    }
-    if (core::idle_node* first = deadlines_.front()) arm_timer(first->deadline_ms);
+    });
+    if (next) arm_timer(*next);
   }
 
   // The stop policy (stop.hpp): no more accepting; idle keep-alive connections go now, ones in
@@ -268,7 +258,7 @@ class libuv_server {
   core::acceptor acceptor_;
   core::grace_period grace_;
   core::deadline_lists deadlines_;
-  int64_t timer_at_ = INT64_MAX;  ///< the deadline deadline_timer_ is armed for, if active
+  core::deadline_timer timer_;  ///< what deadline_timer_ is armed for
   uv_loop_t loop_;
   uv_poll_t listen_poll_;
   uv_poll_t stop_poll_;

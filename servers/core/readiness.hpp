@@ -7,6 +7,10 @@
 /// connection is done (or idle at the stop), linger after a rejected request, and keep the
 /// connection in the wait of its deadline_lists that applies now (deadlines.hpp), so the
 /// deadlines and the counters mean the same as in every other backend.
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+
 #include "connection.hpp"
 #include "deadlines.hpp"
 #include "io.hpp"
@@ -57,5 +61,39 @@ inline void deadline_passed(int fd, connection& c, wait_kind kind) {
   if (kind == wait_kind::send) abort_on_close(fd);
   c.timed_out();
 }
+
+/// The bookkeeping of the one library timer (an ev_timer, a uv_timer_t) that serves every
+/// deadline of a deadline_lists: armed for the earliest deadline, it never fires late and may
+/// fire early (the wait it was armed for moved on); then expire() ends what is due and says
+/// what to arm it for next. A wait that starts or restarts with the timeout of its kind goes to
+/// the back of its list, so only one whose deadline comes before the timer's (a short wait
+/// behind long ones) needs the timer restarted: a keep-alive request costs no timer operation.
+class deadline_timer {
+ public:
+  /// Whether the timer must be re-armed for `n`, a wait that now ends at n.deadline_ms.
+  bool must_cover(const idle_node& n) const { return n.deadline_ms < armed_for_; }
+
+  /// Notes the timer armed for `deadline_ms` and returns its delay in ms: at least 1, since
+  /// the coarse clock may not have reached a deadline the timer already has.
+  int64_t arm(int64_t deadline_ms) {
+    armed_for_ = deadline_ms;
+    return std::max<int64_t>(deadline_ms - idle_list::now_ms(), 1);
+  }
+
+  /// The timer fired: `end(node)` for each connection whose deadline has passed (it calls
+  /// deadline_passed() and closes the connection, taking the node out of the lists); returns
+  /// the deadline to arm the timer for next, if any.
+  template <class End>
+  std::optional<int64_t> expire(deadline_lists& lists, End end) {
+    armed_for_ = INT64_MAX;
+    int64_t now = idle_list::now_ms();
+    while (idle_node* first = lists.expired(now)) end(*first);
+    if (idle_node* first = lists.front()) return first->deadline_ms;
+    return std::nullopt;
+  }
+
+ private:
+  int64_t armed_for_ = INT64_MAX;  ///< INT64_MAX: not armed
+};
 
 }  // namespace httpbench::core

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "core/content.hpp"
@@ -208,6 +209,35 @@ TEST(ReadinessTcp, AResetInsideARequestClosesTheConnectionAsLost) {
   c.reset();  // closed: broken() has said how it ended
   EXPECT_EQ(server.stats.errors_lost, 1u);
   EXPECT_EQ(server.stats.errors, 1u);
+}
+
+
+TEST(DeadlineTimer, IsRearmedOnlyForAnEarlierDeadlineAndExpiresWhatIsDue) {
+  connection_limits l;
+  l.idle_timeout_ms = 10'000;
+  l.header_timeout_ms = 10'000;
+  l.send_timeout_ms = 10'000;
+  deadline_lists lists{wait_timeouts(l)};
+  deadline_timer timer;
+  int64_t now = idle_list::now_ms();
+  idle_node due, later;
+  lists.start_until(due, wait_kind::request, now - 5);
+  lists.start_until(later, wait_kind::request, now + 60'000);
+  EXPECT_TRUE(timer.must_cover(due));  // not armed yet
+  EXPECT_EQ(timer.arm(due.deadline_ms), 1);  // a deadline already reached: at least 1 ms
+  EXPECT_FALSE(timer.must_cover(later));
+  std::vector<idle_node*> ended;
+  auto next = timer.expire(lists, [&](idle_node& n) {
+    ended.push_back(&n);
+    lists.remove(n);
+  });
+  EXPECT_EQ(ended, std::vector<idle_node*>{&due});
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next, later.deadline_ms);
+  EXPECT_TRUE(timer.must_cover(later));  // fired: nothing armed until the caller arms it again
+  EXPECT_GE(timer.arm(*next), 59'000);
+  lists.remove(later);
+  EXPECT_FALSE(timer.expire(lists, [](idle_node&) {}).has_value());
 }
 
 }  // namespace
