@@ -214,11 +214,7 @@ class loop {
     }
   }
 
-  int next_timeout_ms() const {
-    if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
-    if (deadlines_.front() == nullptr) return -1;
-    return deadlines_.ms_until_next(1000, now_ms_);
-  }
+  int next_timeout_ms() const { return core::loop_wait_ms(deadlines_, grace_, now_ms_); }
 
   // A coroutine whose wait ran out is resumed with `timeout`: serve() ends its connection and
   // counts how, as serve_blocking does.

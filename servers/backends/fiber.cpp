@@ -295,10 +295,7 @@ class scheduler {
   }
 
   int next_timeout_ms() const {
-    if (ready_head_) return 0;
-    if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
-    if (deadlines_.front() == nullptr) return -1;
-    return deadlines_.ms_until_next(1000, now_ms_);
+    return ready_head_ ? 0 : core::loop_wait_ms(deadlines_, grace_, now_ms_);
   }
 
   void expire_deadlines() {

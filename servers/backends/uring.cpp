@@ -281,11 +281,9 @@ void ring_loop::arm_accept() {
 /// One IORING_OP_TIMEOUT at the first deadline (of any connection's wait, or the end of the
 /// grace period), at most a second away; a second one only when a nearer deadline appears.
 void ring_loop::arm_timer() {
-  int64_t due;
-  if (grace_.begun()) due = now_ms_ + std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now_ms_));
-  else if (core::idle_node* first = deadlines_.front()) due = std::min(first->deadline_ms, now_ms_ + 1000);
-  else return;
-  due = std::max(due, now_ms_ + 1);
+  int wait = core::loop_wait_ms(deadlines_, grace_, now_ms_);
+  if (wait < 0) return;
+  int64_t due = now_ms_ + std::max(wait, 1);
   if (!timers_due_.empty() && due + 2 >= timers_due_.back()) return;
   int64_t ms = due - now_ms_;
   timer_ts_.tv_sec = ms / 1000;

@@ -9,11 +9,13 @@
 ///   linger   the lingering close after a rejected request: linger_ms from its start
 /// serve_blocking() (io.hpp) tells a system-call policy which wait comes next; event loops keep
 /// their connections in deadline_lists and call rearm() after each readiness.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
 #include "connection.hpp"
 #include "idle_list.hpp"
+#include "stop.hpp"
 
 namespace httpbench::core {
 
@@ -100,6 +102,14 @@ inline void rearm(deadline_lists& lists, idle_node& n, const connection& c, bool
   if (n.linked() && deadline_lists::kind_of(n) == kind && (kind == wait_kind::head || !progressed))
     return;
   lists.start(n, kind, now_ms);
+}
+
+/// How long a loop may wait for readiness: until the earliest deadline, at most 1 s (for ever,
+/// -1, when no connection waits); once the stop's grace period has begun, until the earlier of
+/// the earliest deadline and the grace period's end, at most 50 ms.
+inline int loop_wait_ms(const deadline_lists& lists, const grace_period& grace, int64_t now) {
+  if (grace.begun()) return std::min(grace.ms_left(50), lists.ms_until_next(50, now));
+  return lists.front() == nullptr ? -1 : lists.ms_until_next(1000, now);
 }
 
 }  // namespace httpbench::core

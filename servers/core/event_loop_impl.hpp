@@ -216,9 +216,7 @@ void event_loop<Poller>::begin_stop() {
 
 template <class Poller>
 int event_loop<Poller>::next_timeout_ms() const {
-  int64_t now = idle_list::now_ms();
-  if (grace_.begun()) return std::min(grace_.ms_left(50), deadlines_.ms_until_next(50, now));
-  return deadlines_.front() == nullptr ? -1 : deadlines_.ms_until_next(1000, now);
+  return loop_wait_ms(deadlines_, grace_, idle_list::now_ms());
 }
 
 // A lingering close that ran out just ends; any other deadline ends the connection as timed
