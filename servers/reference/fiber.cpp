@@ -80,10 +80,7 @@ void start_fiber(int fd) {
 
 int main(int argc, char** argv) {
   int listen_fd = ref::start(ref::parse_options(argc, argv, info));
-  fcntl(listen_fd, F_SETFL, O_NONBLOCK);
-  epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event listen_ev{EPOLLIN, {.ptr = nullptr}};
-  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen_ev);
+  epoll_fd = ref::epoll_on_listener(listen_fd);
   epoll_event events[256];
   for (;;) {
     int n = epoll_wait(epoll_fd, events, 256, -1);

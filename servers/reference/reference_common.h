@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -142,6 +144,20 @@ inline int start(const options& o) {
               ntohs(is_v6 ? v6->sin6_port : v4->sin_port));
   std::fflush(stdout);
   return fd;
+}
+
+/// For the epoll models (sped, fiber, coro): makes `listen_fd` non-blocking and returns an epoll
+/// instance watching it (level-triggered) with a null data.ptr, which tells the listener's
+/// events from a connection's.
+inline int epoll_on_listener(int listen_fd) {
+  fcntl(listen_fd, F_SETFL, O_NONBLOCK);
+  int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event listen_ev{EPOLLIN, {.ptr = nullptr}};
+  if (epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen_ev) != 0) {
+    std::perror("epoll");
+    std::exit(1);
+  }
+  return epoll_fd;
 }
 
 /// The core's answer to `GET /index.html` on its built-in docroot, byte for byte but for the
