@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps build test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 floors report compare \
+.PHONY: all deps configure build build-bench test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 floors report compare \
         install-cli microbench microbench-smoke clean
 
 all: build
@@ -22,9 +22,16 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) -Dwerror=$(WERROR)
+
+build: configure
 	meson compile -C $(BUILD)
+
+# What the experiments run (servers, references, registry, loadgen, microbenchmarks): the
+# `bench` alias in meson.build, without the unit tests.
+build-bench: configure
+	meson compile -C $(BUILD) bench
 
 ## Every test: C++ unit tests, the sanitizer build, the fuzzer, all pytest suites, and every
 ## microbenchmark program briefly.
@@ -72,18 +79,18 @@ pytest:
 	    tests loadgen/tests harness/tests
 
 ## The default comparison: every built backend plus the installed production servers.
-bench: build
+bench: build-bench
 	$(PY) -m harness check || true
 	$(PY) -m harness run $(EXPERIMENT) --report
 
-bench-full: build
+bench-full: build-bench
 	$(PY) -m harness run harness/experiments/kerneis2009.toml --report
 
 ## The experiments of the shorter seeds (each with its report; QUICK=1 for the short form):
 ## von Leitner 2003 (select/poll/epoll beside idle connections), Fremlin 2008 (a dynamic page),
 ## the SXE posts 2010 (10,000 keep-alive connections); and floors: every backend beside its
 ## reference server, the floor of its model (the report's page "What the HTTP core costs").
-leitner2003 fremlin2008 sxe2010 floors: build
+leitner2003 fremlin2008 sxe2010 floors: build-bench
 	$(PY) -m harness run harness/experiments/$@.toml --report $(if $(QUICK),--quick,)
 
 ## Rebuild the report of an existing run: make report RUN=results/<run-id>
@@ -105,7 +112,7 @@ install-cli:
 ## context switch, event notification, write side, socket/connect/accept and mmap; pinned to
 ## CPU 0, median of 3 repetitions. JSON per program and the combined microbench.json under
 ## results/microbench/ (MICROBENCH_ARGS passes e.g. --programs events_bench --min-time 0.2).
-microbench: build
+microbench: build-bench
 	$(PY) -m harness.microbench --out results/microbench $(MICROBENCH_ARGS)
 
 ## Every microbenchmark program at its smallest sizes, a few iterations each (< 60 s): fails
