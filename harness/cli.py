@@ -112,7 +112,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         server_cpus, client_cpus = exp.server_cpus, exp.client_cpus
         max_level, keep_alive = max(exp.load.levels), exp.load.keep_alive
-    verdicts = envinfo.check_environment(registry.build_dir(), server_cpus, client_cpus, max_level, keep_alive)
+    verdicts = envinfo.check_environment(registry.build_dir(), server_cpus, client_cpus, max_level, keep_alive,
+                                         steadiness_s=args.steadiness)
     worst = 0
     for v in verdicts:
         mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[v.status]
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check", formatter_class=_Formatter, help="is this machine set up for meaningful numbers?")
     chk.add_argument("experiment", nargs="?", help="check against this experiment's levels and pinning")
+    chk.add_argument("--steadiness", type=float, default=3.0, metavar="S",
+                     help="seconds of a fixed loop on the server's CPU measuring how steady the machine is "
+                          "(0: skip)")
     chk.set_defaults(func=cmd_check)
 
     plot = sub.add_parser("plot", formatter_class=_Formatter, help="write RUN_DIR/figures/*.png and *.pdf")

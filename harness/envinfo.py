@@ -149,8 +149,9 @@ class Verdict:
 
 
 def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1",
-                      max_level: int = 1000, keep_alive: bool = False) -> list[Verdict]:
-    """Verdicts on whatever would distort or break a run with these settings."""
+                      max_level: int = 1000, keep_alive: bool = False, steadiness_s: float = 0.0) -> list[Verdict]:
+    """Verdicts on whatever would distort or break a run with these settings (``steadiness_s`` > 0:
+    also how steady the server's CPU is, measured for that long)."""
     verdicts: list[Verdict] = []
     somax = sysctl_int("net.core.somaxconn")
     if somax is None:
@@ -277,6 +278,9 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
     else:
         verdicts.append(Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy."))
 
+    if steadiness_s > 0:
+        verdicts.append(steadiness_verdict(build, parse_cpu_list(server_cpus)[0], steadiness_s))
+
     lg = registry.loadgen_path(build)
     bj = registry.backends_json_path(build)
     verdicts.append(Verdict(
@@ -296,3 +300,28 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
         "installed: " + (", ".join(inst) or "none") + ("; missing: " + ", ".join(absent) if absent else ""),
         "make deps (installs nginx, lighttpd, h2o, apache2)" if absent else ""))
     return verdicts
+
+
+STEADY_CV = 0.02  # a machine whose fixed loop varies less than this between windows is steady
+
+
+def steadiness_verdict(build: Path, cpu: int, seconds: float, repetitions: int = 5) -> Verdict:
+    from harness import steadiness
+
+    try:
+        s = steadiness.probe(build, cpu, seconds, min(0.5, seconds / 4))
+    except steadiness.SteadinessError as exc:
+        return Verdict("steadiness", "warn", "not measured", str(exc), "make build-bench")
+    floor = steadiness.interval_floor(s.cv, repetitions)
+    value = (f"CPU {cpu}: {s.cv:.1%} between {s.window_s:g}-s windows "
+             f"(slowest {s.slowest - 1:+.0%}, fastest {s.fastest - 1:+.0%})")
+    if s.cv <= STEADY_CV:
+        return Verdict("steadiness", "ok", value, "A fixed loop runs at a steady rate on the server's CPU.")
+    return Verdict(
+        "steadiness", "warn", value,
+        f"A fixed loop (no system calls) runs at a varying rate: the machine itself (a host shared with "
+        f"other guests, or a changing clock) makes a server cost more in some seconds than in others. With "
+        f"{repetitions} repetitions, a median's 95 % interval cannot be much narrower than ±{floor:.0%} here, "
+        f"whatever the server.",
+        "more repetitions or longer windows narrow intervals; comparisons within one run stay fair "
+        "(servers are interleaved)")

@@ -82,10 +82,13 @@ class Validity:
 @dataclass(frozen=True)
 class Calibration:
     """``server_cpu_share = "auto"``: the largest share at which the client stays at most
-    ``client_max`` busy against the fastest server at the heaviest load (probes of ``probe_s``)."""
+    ``client_max`` busy against the fastest server at the heaviest load (probes of ``probe_s``).
+    ``steadiness_s`` > 0: first run harness/steadiness.py's fixed loop on the server's CPU for that
+    long, so the report can say how much of every interval is the machine's own variation."""
 
     client_max: float = 0.5
     probe_s: float = 1.5
+    steadiness_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ class Experiment:
         memory = self.quick_overrides.get("memory_connections", min(self.memory_connections, 200))
         return dataclasses.replace(
             self, load=dataclasses.replace(self.load, **overrides), is_quick=True, memory_connections=memory,
-            calibration=dataclasses.replace(self.calibration, probe_s=min(self.calibration.probe_s, 1.0)),
+            calibration=dataclasses.replace(self.calibration, probe_s=min(self.calibration.probe_s, 1.0),
+                                            steadiness_s=min(self.calibration.steadiness_s, 1.0)),
         )
 
 
@@ -221,6 +225,13 @@ class _Checker:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             self.fail(f"{prefix}.{key}", f"must be a positive number of seconds, got {_describe(value)}")
+            return default
+        return float(value)
+
+    def seconds_or_zero(self, data: dict, prefix: str, key: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
+            self.fail(f"{prefix}.{key}", f"must be a number of seconds from 0 (off) to 60, got {_describe(value)}")
             return default
         return float(value)
 
@@ -304,7 +315,7 @@ PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
 QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections", "idle_connections")
 VARIANT_KEYS = ("name", "backend", "args", "ranked", "repetitions", "max_connections")
 VALIDITY_KEYS = ("server_min_utilization", "client_max_utilization")
-CALIBRATION_KEYS = ("client_max_utilization", "probe_s")
+CALIBRATION_KEYS = ("client_max_utilization", "probe_s", "steadiness_s")
 MEMORY_KEYS = ("connections",)
 MICROBENCH_KEYS = ("programs", "repetitions", "min_time_s")
 
@@ -476,7 +487,8 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                         client_max=c.fraction(val, "validity", "client_max_utilization", 0.6))
     cal = c.table(data, "calibration", False, CALIBRATION_KEYS)
     calibration = Calibration(client_max=c.fraction(cal, "calibration", "client_max_utilization", 0.5),
-                              probe_s=c.number(cal, "calibration", "probe_s", 1.5))
+                              probe_s=c.number(cal, "calibration", "probe_s", 1.5),
+                              steadiness_s=c.seconds_or_zero(cal, "calibration", "steadiness_s", 0.0))
     mem = c.table(data, "memory", False, MEMORY_KEYS)
     memory_connections = c.integer(mem, "memory", "connections", 0, 0) or 0
     mb = c.table(data, "microbench", False, MICROBENCH_KEYS)

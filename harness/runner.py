@@ -519,6 +519,8 @@ class Runner:
         progress: Progress | None = None
         try:
             with terminate_as_interrupt():
+                if "steadiness" not in self._meta and self.exp.calibration.steadiness_s > 0:
+                    self.measure_steadiness()
                 if "calibration" not in self._meta:
                     self.calibrate_share(notes)
                 points = plan_points(self.exp, self.targets, self._meta["shuffle_seed"])
@@ -562,6 +564,26 @@ class Runner:
             self._meta["wall_s"] = round(self._meta.get("wall_s", 0) + time.monotonic() - t0, 1)
             self._save_meta()
         return self.run_dir
+
+    def measure_steadiness(self) -> None:
+        """The machine's own variation on the server's CPU (harness/steadiness.py), before any
+        server runs: meta.json's ``steadiness``, with the narrowest interval it allows."""
+        from harness import steadiness
+
+        cpu = parse_cpu_list(self.server_cpus)[0]
+        secs = self.exp.calibration.steadiness_s
+        window = min(0.5, secs / 4)
+        if self.show_progress:
+            print(f"steadiness: a fixed loop on CPU {cpu} for {secs:g} s", file=sys.stderr, flush=True)
+        try:
+            s = steadiness.probe(self.build, cpu, secs, window)
+        except steadiness.SteadinessError as exc:
+            self._meta["steadiness"] = {"error": str(exc)}
+        else:
+            reps = self.exp.load.repetitions
+            self._meta["steadiness"] = {**s.as_dict(), "repetitions": reps,
+                                        "interval_floor": round(steadiness.interval_floor(s.cv, reps), 4)}
+        self._save_meta()
 
     def calibrate_share(self, notes: list[str]) -> None:
         from harness.calibrate import calibrate

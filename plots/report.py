@@ -11,7 +11,7 @@ import csv
 import re
 import textwrap
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib
 
@@ -279,6 +279,7 @@ def method_page(a: Analysis) -> list[Figure]:
         f"{SHORTFALL_RATIO:.0%} of the offered load and no failed response. Other points are drawn ringed and "
         f"listed with the reason, and left out of fits, intervals and rankings.")
     page.heading("Statistics")
+    steadiness_paragraph(page, meta)
     if kind != "load-sweep":
         page.paragraph("Repetitions combine by the median; every figure carries a 95 % percentile-bootstrap interval "
                        "(2,000 resamples of the repetitions, seeded). Claims get a verdict from those intervals.")
@@ -290,6 +291,30 @@ def method_page(a: Analysis) -> list[Figure]:
         "over the points beyond the knee, each with the same bootstrap. The ranking orders servers by slope and "
         "gives one rank to a server and every following server whose interval overlaps its interval (tied).")
     return page.figs
+
+
+def steadiness_text(meta: dict[str, Any]) -> tuple[str, bool] | None:
+    """The machine's own variation (meta.json's ``steadiness``, harness/steadiness.py) in one
+    paragraph, and whether it keeps intervals wider than ±5 %."""
+    st = meta.get("steadiness")
+    if not st:
+        return None
+    if st.get("error"):
+        return f"How steady the machine was could not be measured: {st['error']}.", False
+    floor = st.get("interval_floor") or 0.0
+    text = (f"How steady the machine was: before the run, a fixed loop (integer arithmetic, no system calls) ran "
+            f"on CPU {st['cpu']} for {st['windows']} windows of {st['window_s']:g} s; its rate varied by "
+            f"{st['cv']:.1%} (coefficient of variation; slowest window {st['slowest'] - 1:+.0%}, fastest "
+            f"{st['fastest'] - 1:+.0%} of the median). A server on this machine varies at least as much from one "
+            f"window to the next, so with {st.get('repetitions', '?')} repetitions a median's 95 % interval can "
+            f"hardly be narrower than ±{floor:.1%}, however steady the server.")
+    return text, floor > 0.05
+
+
+def steadiness_paragraph(page: "TextPage", meta: dict[str, Any]) -> None:
+    out = steadiness_text(meta)
+    if out is not None:
+        page.paragraph(out[0], color=FLAG_COLOR if out[1] else "black")
 
 
 def _iv(iv: Interval | None, spec: str, scale: float = 1.0) -> str:
