@@ -8,10 +8,11 @@ slow second and less in a fast one, whatever the server does. So the coefficient
 the counts is a lower bound on the spread of repetitions, and from it follows the narrowest 95 %
 interval a median of n repetitions can have on this machine (``interval_floor``).
 
-Measured on the 2-core VM this project is developed on (2026-11): 0.25-s windows of the loop
-varied by 6–8 % (CV), 2-s windows by 5–6 %, 8-s windows still by 4 %, with dips of 25 % lasting
-seconds; no steal time reported, the two CPUs uncorrelated. docs/methodology.md ("How steady the
-machine is") explains what this means for the default experiment's intervals.
+The loop is a lower bound: it does not see what slows the kernel's network stack and not
+arithmetic (caches, memory shared with other guests). Measured on the 2-core VM this project is
+developed on (2026-11): 2-s windows of the loop varied by 1–6 % at different times of one day,
+while a capped server's 2-s windows varied by 4–14 %. docs/methodology.md ("How steady the
+machine is") has the measurements and what they mean for the default experiment's intervals.
 """
 
 from __future__ import annotations

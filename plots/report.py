@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import statistics
 import textwrap
 from pathlib import Path
 from typing import Any, Callable
@@ -279,7 +280,7 @@ def method_page(a: Analysis) -> list[Figure]:
         f"{SHORTFALL_RATIO:.0%} of the offered load and no failed response. Other points are drawn ringed and "
         f"listed with the reason, and left out of fits, intervals and rankings.")
     page.heading("Statistics")
-    steadiness_paragraph(page, meta)
+    steadiness_paragraph(page, meta, observed_spread(a))
     if kind != "load-sweep":
         page.paragraph("Repetitions combine by the median; every figure carries a 95 % percentile-bootstrap interval "
                        "(2,000 resamples of the repetitions, seeded). Claims get a verdict from those intervals.")
@@ -293,9 +294,22 @@ def method_page(a: Analysis) -> list[Figure]:
     return page.figs
 
 
-def steadiness_text(meta: dict[str, Any]) -> tuple[str, bool] | None:
+def observed_spread(a: Analysis) -> tuple[float, float, float] | None:
+    """How much the repetitions of one point differed in this run: the median, smallest and
+    largest relative standard deviation of mean response time over the points with at least two
+    repetitions."""
+    rel = sorted(p.mean_response_ms_stdev / p.mean_response_ms for p in a.points
+                 if p.mean_response_ms_stdev is not None and p.mean_response_ms > 0)
+    if not rel:
+        return None
+    return statistics.median(rel), rel[0], rel[-1]
+
+
+def steadiness_text(meta: dict[str, Any], spread: tuple[float, float, float] | None = None
+                    ) -> tuple[str, bool] | None:
     """The machine's own variation (meta.json's ``steadiness``, harness/steadiness.py) in one
-    paragraph, and whether it keeps intervals wider than ±5 %."""
+    paragraph, beside how much the run's repetitions differed (``spread``), and whether the
+    machine alone keeps intervals wider than ±5 %."""
     st = meta.get("steadiness")
     if not st:
         return None
@@ -306,13 +320,18 @@ def steadiness_text(meta: dict[str, Any]) -> tuple[str, bool] | None:
             f"on CPU {st['cpu']} for {st['windows']} windows of {st['window_s']:g} s; its rate varied by "
             f"{st['cv']:.1%} (coefficient of variation; slowest window {st['slowest'] - 1:+.0%}, fastest "
             f"{st['fastest'] - 1:+.0%} of the median). A server on this machine varies at least as much from one "
-            f"window to the next, so with {st.get('repetitions', '?')} repetitions a median's 95 % interval can "
-            f"hardly be narrower than ±{floor:.1%}, however steady the server.")
+            f"window to the next (usually more: the loop does not see what slows the kernel's network stack), so "
+            f"with {st.get('repetitions', '?')} repetitions a median's 95 % interval can hardly be narrower than "
+            f"±{floor:.1%}, however steady the server.")
+    if spread is not None:
+        text += (f" In this run the repetitions of one point differed by a median {spread[0]:.1%} in mean response "
+                 f"time (relative standard deviation; {spread[1]:.1%} to {spread[2]:.1%} across points).")
     return text, floor > 0.05
 
 
-def steadiness_paragraph(page: "TextPage", meta: dict[str, Any]) -> None:
-    out = steadiness_text(meta)
+def steadiness_paragraph(page: "TextPage", meta: dict[str, Any],
+                         spread: tuple[float, float, float] | None = None) -> None:
+    out = steadiness_text(meta, spread)
     if out is not None:
         page.paragraph(out[0], color=FLAG_COLOR if out[1] else "black")
 

@@ -81,6 +81,8 @@ def test_report_states_the_floor_and_flags_a_wide_one():
     assert not steadiness_text(meta)[1]
     assert steadiness_text({}) is None
     assert "could not be measured" in steadiness_text({"steadiness": {"error": "x"}})[0]
+    text, _ = steadiness_text(meta, spread=(0.08, 0.04, 0.14))
+    assert "a median 8.0%" in text and "4.0% to 14.0%" in text
 
 
 def test_the_run_records_steadiness_when_the_experiment_asks(tmp_path: Path, fake_build: Path, monkeypatch):
