@@ -63,8 +63,12 @@ void refill(free_list& to) noexcept {
 }  // namespace
 
 char* acquire_buffer() {
-  if (pool.count == 0 && cache_limit > 0) refill(pool);
-  if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
+  // With the pool off (a thread per connection) the thread's list is never touched: its first
+  // use would register its destructor for the thread's exit, once per connection there.
+  if (cache_limit > 0) {
+    if (pool.count == 0) refill(pool);
+    if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
+  }
   void* p = std::malloc(buffer_size);
   if (p == nullptr) throw std::bad_alloc();
   return static_cast<char*>(p);
@@ -72,9 +76,17 @@ char* acquire_buffer() {
 
 void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
-  if (pool.count >= cache_limit && cache_limit > 0) spill(pool);
+  if (cache_limit == 0) return std::free(buffer);
+  if (pool.count >= cache_limit) spill(pool);
   if (pool.count < cache_limit) pool.items[pool.count++] = buffer;
   else std::free(buffer);
+}
+
+void prime_buffer_pool(size_t buffers) {
+  char* taken[max_free_buffers];
+  size_t n = std::min(buffers, max_free_buffers);
+  for (size_t i = 0; i < n; ++i) taken[i] = acquire_buffer();
+  for (size_t i = n; i > 0; --i) release_buffer(taken[i - 1]);
 }
 
 void set_buffer_cache_limit(size_t buffers_per_thread) {

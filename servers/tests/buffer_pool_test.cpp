@@ -175,6 +175,26 @@ TEST(BufferPool, LimitZeroDoesNotTakeFromTheSharedList) {
   EXPECT_EQ(pooled.count(from_shared), 1u) << "the shared list was empty: the test proves nothing";
 }
 
+// A forking parent primes its list once; each child (here: the same thread afterwards) then
+// takes those buffers without calling malloc.
+TEST(BufferPool, PrimedBuffersAreTheNextOnesAcquired) {
+  emptied_shared_list emptied;
+  on_new_thread([] {
+    prime_buffer_pool(2);
+    char* first = acquire_buffer();
+    char* second = acquire_buffer();
+    size_t before = allocated_bytes();
+    release_buffer(second);
+    release_buffer(first);
+    prime_buffer_pool(2);  // both are in the list already: no malloc
+    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), 0, 0.5);
+    EXPECT_EQ(acquire_buffer(), first);
+    EXPECT_EQ(acquire_buffer(), second);
+    release_buffer(second);
+    release_buffer(first);
+  });
+}
+
 // Threads acquire buffers and hand most of them to other threads to release, as the pipeline
 // backend's stages do. Each buffer carries its owner's tag at both ends; a buffer handed out
 // twice at once would have its tag overwritten by the second owner. Run under ASan as well:
