@@ -664,20 +664,28 @@ void ring_loop::close_conn(conn& k, bool io_error) {
   ++closing_;
   deadlines_.remove(k.idle);
   by_fd_[static_cast<size_t>(k.fd)] = nullptr;
+  // A splice in flight runs on an io-wq worker, which looks the socket's descriptor up only when
+  // it runs: closed now, the number could already belong to the next accepted connection, and
+  // the file's bytes would go to that client. So with a splice in flight the socket is closed
+  // when the connection is freed, once the kernel has given back every request (a splice to a
+  // non-blocking socket ends by itself).
+  bool close_now = k.splice_pending == 0;
   auto cancel = [&](conn_op op) {
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel64(s, tag(&k, op), 0);
-    s->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+    s->flags |= (close_now ? IOSQE_IO_HARDLINK : 0) | IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(s, ignored);
   };
   if (io_uring_sq_space_left(&ring_) < 4) io_uring_submit(&ring_);  // keep the chain whole
   if (k.recv_armed && !k.recv_cancelled) cancel(recv_op);
   if (k.slot != nullptr) cancel(send_op);
   if (k.stage == file_stage::writable) cancel(writable_op);
-  io_uring_sqe* s = sqe();
-  io_uring_prep_close(s, k.owned.release());
-  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  io_uring_sqe_set_data64(s, ignored);
+  if (close_now) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_close(s, k.owned.release());
+    s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(s, ignored);
+  }
   --live_;
   maybe_free(k);
 }
@@ -685,8 +693,10 @@ void ring_loop::close_conn(conn& k, bool io_error) {
 void ring_loop::maybe_free(conn& k) {
   if (k.ops > 0) return;
   --closing_;
-  // A pipe may hold bytes that never left: close it rather than reuse it.
+  // A pipe may hold bytes that never left: close it rather than reuse it. A socket whose close
+  // waited for a splice (close_conn) is closed here, every request on it given back.
   k.pipe.reset();
+  k.owned.reset();
   k.next_free = to_free_;  // deleted after the batch: rearm_ may still name it
   to_free_ = &k;
 }
