@@ -639,7 +639,10 @@ class Runner:
     def new_cgroup(self, tag: str, share: float | None) -> ServerCgroup | None:
         if not self.use_cgroups:
             return None
-        name = f"{self.run_dir.name}-{tag}".replace("/", "_")[-200:]
+        # The harness's pid in the name: two runs whose directories share a name (tests in
+        # parallel, each with its own tmp/run) must not share a cgroup, or closing one point's
+        # cgroup kills the other run's server by pid.
+        name = f"{self.run_dir.name}-{os.getpid()}-{tag}".replace("/", "_")[-200:]
         try:
             return ServerCgroup(name, share=share, cpus=parse_cpu_list(self.server_cpus))
         except CgroupError as exc:

@@ -239,7 +239,9 @@ def test_server_cpu_share_runs_each_server_in_its_own_capped_cgroup_and_removes_
     meta = json.loads((run / "meta.json").read_text())
     assert meta["server_bound"] is True and meta["pinning"]["server_cpu_share_used"] == 0.5
     assert meta["calibration"]["method"] == "fixed"
-    assert not list(CGROUP_ROOT.glob(f"*/httpbench/{run.name}-*"))  # every point's cgroup is gone
+    # Every point's cgroup is gone (named after the run and this harness's pid, so that runs in
+    # parallel with the same directory name never share one).
+    assert not list(CGROUP_ROOT.glob(f"*/httpbench/{run.name}-{os.getpid()}-*"))
 
 
 def test_repetitions_run_in_a_freshly_shuffled_order(tmp_path, fake_build):
