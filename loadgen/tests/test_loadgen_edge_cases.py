@@ -5,6 +5,7 @@ warm-up, and httperf session files."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -225,7 +226,10 @@ def test_sessions_of_two_threads_interleave(threaded_server, run_loadgen):
     times = sorted(q.at for q in server.log)
     assert len(times) == 8
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps) > 0.025, gaps
+    # Not interleaved, the two threads would start together: gaps of ~0 and ~100 ms. A start
+    # late by a few ms on a loaded machine shortens one gap of ~50 ms (it failed once at 24.8).
+    assert min(gaps) > 0.0125, gaps
+    assert 0.035 < statistics.median(gaps) < 0.065, gaps
 
 
 def _burst_requests(server, *paths: str):
