@@ -100,3 +100,25 @@ def test_2000_concurrent_keep_alive_connections(launch):
     assert elapsed < 90
     assert fetch(server, request("/index.html")).body == INDEX
     server.check_clean_exit(server.stop())
+
+
+def test_children_resolve_no_symbols_of_their_own(launch, tmp_path, monkeypatch):
+    """Everything a child needs is bound and set up in the parent before it forks (`-z now`,
+    the primed buffer pool): a child that resolved a symbol itself would run the dynamic linker's
+    lookup and copy the pages it writes, once per connection (docs/methodology.md)."""
+    monkeypatch.setenv("LD_DEBUG", "bindings")
+    monkeypatch.setenv("LD_DEBUG_OUTPUT", str(tmp_path / "ld"))
+    server = launch(NAME)
+    for _ in range(5):
+        assert fetch(server, request("/index.html", close=True)).status == 200
+    parent = server.pid
+    server.stop()
+    by_pid: dict[int, list[str]] = {}
+    for path in tmp_path.glob("ld.*"):
+        for line in path.read_text(errors="replace").splitlines():
+            head, _, rest = line.partition(":")
+            if head.strip().isdigit() and "binding file" in rest:
+                by_pid.setdefault(int(head), []).append(rest.strip())
+    assert by_pid.get(parent), "LD_DEBUG recorded nothing for the parent: the check proves nothing"
+    children = {pid: lines for pid, lines in by_pid.items() if pid != parent}
+    assert not children, f"children bound symbols themselves: {list(children.values())[0][:5]}"
