@@ -102,7 +102,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    server_cpus, client_cpus, max_level, keep_alive = "0", "1", 1000, False
+    server_cpus, client_cpus, max_level, keep_alive, repetitions = "0", "1", 1000, False, 5
     if args.experiment:
         try:
             exp = load_experiment(_resolve_experiment(args.experiment), registry.backend_names_or_none())
@@ -112,8 +112,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             return 2
         server_cpus, client_cpus = exp.server_cpus, exp.client_cpus
         max_level, keep_alive = max(exp.load.levels), exp.load.keep_alive
+        repetitions = exp.load.repetitions
     verdicts = envinfo.check_environment(registry.build_dir(), server_cpus, client_cpus, max_level, keep_alive,
-                                         steadiness_s=args.steadiness)
+                                         steadiness_s=args.steadiness, repetitions=repetitions)
     worst = 0
     for v in verdicts:
         mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[v.status]

@@ -149,9 +149,11 @@ class Verdict:
 
 
 def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1",
-                      max_level: int = 1000, keep_alive: bool = False, steadiness_s: float = 0.0) -> list[Verdict]:
+                      max_level: int = 1000, keep_alive: bool = False, steadiness_s: float = 0.0,
+                      repetitions: int = 5) -> list[Verdict]:
     """Verdicts on whatever would distort or break a run with these settings (``steadiness_s`` > 0:
-    also how steady the server's CPU is, measured for that long)."""
+    also how steady the server's CPU is, measured for that long, and the narrowest interval of a
+    median of ``repetitions`` it allows)."""
     verdicts: list[Verdict] = []
     somax = sysctl_int("net.core.somaxconn")
     if somax is None:
@@ -279,7 +281,7 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
         verdicts.append(Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy."))
 
     if steadiness_s > 0:
-        verdicts.append(steadiness_verdict(build, parse_cpu_list(server_cpus)[0], steadiness_s))
+        verdicts.append(steadiness_verdict(build, parse_cpu_list(server_cpus)[0], steadiness_s, repetitions))
 
     lg = registry.loadgen_path(build)
     bj = registry.backends_json_path(build)
@@ -309,7 +311,7 @@ def steadiness_verdict(build: Path, cpu: int, seconds: float, repetitions: int =
     from harness import steadiness
 
     try:
-        s = steadiness.probe(build, cpu, seconds, min(0.5, seconds / 4))
+        s = steadiness.probe(build, cpu, seconds, steadiness.window_for(seconds))
     except steadiness.SteadinessError as exc:
         return Verdict("steadiness", "warn", "not measured", str(exc), "make build-bench")
     floor = steadiness.interval_floor(s.cv, repetitions)

@@ -572,11 +572,10 @@ class Runner:
 
         cpu = parse_cpu_list(self.server_cpus)[0]
         secs = self.exp.calibration.steadiness_s
-        window = min(0.5, secs / 4)
         if self.show_progress:
             print(f"steadiness: a fixed loop on CPU {cpu} for {secs:g} s", file=sys.stderr, flush=True)
         try:
-            s = steadiness.probe(self.build, cpu, secs, window)
+            s = steadiness.probe(self.build, cpu, secs, steadiness.window_for(secs))
         except steadiness.SteadinessError as exc:
             self._meta["steadiness"] = {"error": str(exc)}
         else:

@@ -53,6 +53,11 @@ def summarize(rates: list[float], cpu: int, window_s: float) -> Steadiness:
                       slowest=min(rates) / mid, fastest=max(rates) / mid, rates=rates)
 
 
+def window_for(seconds: float) -> float:
+    """The window a probe of ``seconds`` counts in: 0.5 s, or a quarter of a shorter probe."""
+    return min(0.5, seconds / 4)
+
+
 def loop_path(build: Path) -> Path:
     return Path(build) / "servers" / "microbench" / "steady_loop"
 

@@ -32,7 +32,7 @@ void release_buffer(char* buffer) noexcept;
 /// connection calls it once before its first fork, so that each child does not do that work
 /// itself: the registration's first call goes through the C++ runtime's lazily bound PLT (the
 /// dynamic linker's symbol lookup, in every child) and the mallocs write heap pages the child
-/// shares with its parent (copy-on-write faults) — 40 % of a fork child's page faults here.
+/// shares with its parent (copy-on-write faults) — a third of a fork child's page faults here.
 void prime_buffer_pool(size_t buffers);
 
 /// How many free buffers each thread keeps (default and maximum 256). 0 turns the pool off:
