@@ -19,7 +19,6 @@
 #include <cstring>
 #include <thread>
 
-#include "core/buffer_pool.hpp"
 #include "core/io.hpp"
 #include "core/listener.hpp"
 #include "core/server.hpp"
@@ -54,11 +53,7 @@ int serve_child(core::server_context& ctx, core::unique_fd fd) {
 class parent {
  public:
   explicit parent(core::server_context& ctx)
-      : ctx_(ctx), children_(ctx, SIGTERM), acceptor_(ctx.listener.get(), &ctx.stats) {
-    // A connection's input and output buffers, ready in the parent: every child finds them in
-    // its copy of the free list instead of setting the list up and calling malloc itself.
-    core::prime_buffer_pool(2);
-  }
+      : ctx_(ctx), children_(ctx, SIGTERM), acceptor_(ctx.listener.get(), &ctx.stats) {}
 
   int run() {
     while (!ctx_.stop_requested()) {

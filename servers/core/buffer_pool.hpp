@@ -29,10 +29,11 @@ void release_buffer(char* buffer) noexcept;
 
 /// Acquires `buffers` buffers and gives them back: this thread's free list is set up (its
 /// thread-exit destructor registered) and holds them. A process that forks a child per
-/// connection calls it once before its first fork, so that each child does not do that work
-/// itself: the registration's first call goes through the C++ runtime's lazily bound PLT (the
-/// dynamic linker's symbol lookup, in every child) and the mallocs write heap pages the child
-/// shares with its parent (copy-on-write faults) — a third of a fork child's page faults here.
+/// connection (supervisor::spawn_one) calls it once before its first fork, so that each child
+/// does not do that work itself: the registration's first call goes through the C++ runtime's
+/// lazily bound PLT (the dynamic linker's symbol lookup, in every child) and the mallocs write
+/// heap pages the child shares with its parent (copy-on-write faults) — a third of a fork
+/// child's page faults here.
 void prime_buffer_pool(size_t buffers);
 
 /// How many free buffers each thread keeps (default and maximum 256). 0 turns the pool off:

@@ -26,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "buffer_pool.hpp"
 #include "unique_fd.hpp"
 
 namespace httpbench::core {
@@ -48,9 +49,15 @@ class supervisor {
 
   /// Forks one child that runs `run()` and is not replaced when it exits (fork's child per
   /// connection); when such a child dies of a signal other than our SIGKILL, whatever it served
-  /// is lost and counts as an error. False when fork() failed.
+  /// is lost and counts as an error. False when fork() failed. Before the first one, the parent
+  /// primes its buffer pool with a connection's two buffers (prime_buffer_pool: each child then
+  /// finds them in its copy instead of setting the pool up and calling malloc itself).
   template <class Run>
   bool spawn_one(Run&& run) {
+    if (!primed_) {
+      prime_buffer_pool(2);
+      primed_ = true;
+    }
     pid_t pid = fork_child();
     if (pid == 0) _exit(run());
     if (pid < 0) return false;
@@ -109,6 +116,7 @@ class supervisor {
   std::function<int(size_t)> pool_run_;
   std::vector<pool_slot> pool_;
   std::unordered_set<pid_t> one_shot_;
+  bool primed_ = false;  ///< spawn_one primed the buffer pool
   slot_cell* cells_ = nullptr;  ///< MAP_SHARED, one per pool slot
   uint64_t restarts_ = 0;
   bool stopping_ = false;
