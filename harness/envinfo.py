@@ -315,15 +315,19 @@ def steadiness_verdict(build: Path, cpu: int, seconds: float, repetitions: int =
     except steadiness.SteadinessError as exc:
         return Verdict("steadiness", "warn", "not measured", str(exc), "make build-bench")
     floor = steadiness.interval_floor(s.cv, repetitions)
-    value = (f"CPU {cpu}: {s.cv:.1%} between {s.window_s:g}-s windows "
+    value = (f"CPU {cpu}: {s.cv:.1%} between {s.window_s:g}-s windows of the {s.loop} loop "
              f"(slowest {s.slowest - 1:+.0%}, fastest {s.fastest - 1:+.0%})")
+    if s.cache_cv is not None and s.arithmetic_cv is not None:
+        value += f"; arithmetic {s.arithmetic_cv:.1%}, cache chase ({s.cache_kib} KiB) {s.cache_cv:.1%}"
     if s.cv <= STEADY_CV:
-        return Verdict("steadiness", "ok", value, "A fixed loop runs at a steady rate on the server's CPU.")
+        return Verdict("steadiness", "ok", value,
+                       "Fixed loops (arithmetic, and a chase through the cache) run at a steady rate on the "
+                       "server's CPU.")
     return Verdict(
         "steadiness", "warn", value,
-        f"A fixed loop (no system calls) runs at a varying rate: the machine itself (a host shared with "
-        f"other guests, or a changing clock) makes a server cost more in some seconds than in others. With "
-        f"{repetitions} repetitions, a median's 95 % interval cannot be much narrower than ±{floor:.0%} here, "
-        f"whatever the server.",
+        f"A fixed loop runs at a varying rate: the machine itself (a host whose other guests share this "
+        f"core's caches or time, or a changing clock) makes a server cost more in some seconds than in others. "
+        f"With {repetitions} repetitions, a median's 95 % interval cannot be much narrower than ±{floor:.0%} "
+        f"here, whatever the server.",
         "more repetitions or longer windows narrow intervals; comparisons within one run stay fair "
         "(servers are interleaved)")

@@ -316,13 +316,20 @@ def steadiness_text(meta: dict[str, Any], spread: tuple[float, float, float] | N
     if st.get("error"):
         return f"How steady the machine was could not be measured: {st['error']}.", False
     floor = st.get("interval_floor") or 0.0
-    text = (f"How steady the machine was: before the run, a fixed loop (integer arithmetic, no system calls) ran "
-            f"on CPU {st['cpu']} for {st['windows']} windows of {st['window_s']:g} s; its rate varied by "
-            f"{st['cv']:.1%} (coefficient of variation; slowest window {st['slowest'] - 1:+.0%}, fastest "
-            f"{st['fastest'] - 1:+.0%} of the median). A server on this machine varies at least as much from one "
-            f"window to the next (usually more: the loop does not see what slows the kernel's network stack), so "
-            f"with {st.get('repetitions', '?')} repetitions a median's 95 % interval can hardly be narrower than "
-            f"±{floor:.1%}, however steady the server.")
+    if st.get("cache_cv") is not None and st.get("arithmetic_cv") is not None:
+        loops = (f"two fixed loops ran on CPU {st['cpu']} in windows of {st['window_s']:g} s: integer arithmetic, "
+                 f"whose rate varied by {st['arithmetic_cv']:.1%}, and a pointer chase through "
+                 f"{st.get('cache_kib', '?')} KiB (half the L2 cache), which varied by {st['cache_cv']:.1%} "
+                 f"(coefficients of variation; the {st.get('loop', 'cache')} loop's slowest window "
+                 f"{st['slowest'] - 1:+.0%}, fastest {st['fastest'] - 1:+.0%} of the median)")
+    else:  # a run recorded before the cache loop existed
+        loops = (f"a fixed loop (integer arithmetic, no system calls) ran on CPU {st['cpu']} for {st['windows']} "
+                 f"windows of {st['window_s']:g} s; its rate varied by {st['cv']:.1%} (coefficient of variation; "
+                 f"slowest window {st['slowest'] - 1:+.0%}, fastest {st['fastest'] - 1:+.0%} of the median)")
+    text = (f"How steady the machine was: before the run, {loops}. A server on this machine varies at least as "
+            f"much from one window to the next (a server's kernel work waits on the caches as the chase does), "
+            f"so with {st.get('repetitions', '?')} repetitions a median's 95 % interval can hardly be narrower "
+            f"than ±{floor:.1%}, however steady the server.")
     if spread is not None:
         text += (f" In this run the repetitions of one point differed by a median {spread[0]:.1%} in mean response "
                  f"time (relative standard deviation; {spread[1]:.1%} to {spread[2]:.1%} across points).")

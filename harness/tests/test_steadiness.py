@@ -64,11 +64,54 @@ def test_probe_without_the_loop_built_says_so(tmp_path: Path):
 
 
 @pytest.mark.skipif(not LOOP_BUILT, reason="needs servers/microbench/steady_loop (make build-bench)")
-def test_probe_counts_windows_of_the_compiled_loop():
-    s = steadiness.probe(BUILD, 0, 1.0, 0.25)
-    assert s.windows == 4
+def test_probe_runs_both_loops_and_keeps_the_less_steady():
+    s = steadiness.probe(BUILD, 0, 2.0, 0.25)
+    assert s.windows == 4  # each loop gets half the time
     assert all(r > 0 for r in s.rates)
     assert 0 <= s.cv < 1 and s.slowest <= 1 <= s.fastest
+    assert s.arithmetic_cv is not None and s.cache_cv is not None
+    assert s.cv == max(s.arithmetic_cv, s.cache_cv)
+    assert s.loop == ("cache" if s.cache_cv >= s.arithmetic_cv else "arithmetic")
+    assert s.cache_kib >= 32
+
+
+@pytest.mark.skipif(not LOOP_BUILT, reason="needs servers/microbench/steady_loop (make build-bench)")
+def test_the_cache_chase_is_slower_per_step_than_arithmetic():
+    """A step of the chase waits for a cache line; a step of the arithmetic loop does not. A chase
+    through 64 MiB (beyond any L2) is slower still: the loop really walks memory."""
+    arithmetic = steadiness.run_loop(BUILD, 0, 0.5, 0.25)
+    in_cache = steadiness.run_loop(BUILD, 0, 0.5, 0.25, 256)
+    in_memory = steadiness.run_loop(BUILD, 0, 0.5, 0.25, 64 * 1024)
+    assert (arithmetic.loop, in_cache.loop) == ("arithmetic", "cache")
+    assert statistics.median(in_cache.rates) < statistics.median(arithmetic.rates)
+    assert statistics.median(in_memory.rates) < statistics.median(in_cache.rates)
+
+
+def test_combine_keeps_the_less_steady_loop_with_both_variations():
+    arithmetic = steadiness.summarize([100.0, 101.0, 99.0, 100.0], 0, 0.5)
+    cache = steadiness.summarize([100.0, 80.0, 120.0, 100.0], 0, 0.5, "cache")
+    both = steadiness.combine(arithmetic, cache, 1024)
+    assert both.loop == "cache" and both.cv == cache.cv and both.rates == cache.rates
+    assert both.arithmetic_cv == arithmetic.cv and both.cache_cv == cache.cv and both.cache_kib == 1024
+    assert steadiness.combine(cache, arithmetic, 8).loop == "cache"  # the worse, whichever it is
+
+
+def test_the_chase_fills_half_the_l2_cache(tmp_path: Path):
+    def cache(cpu: int, index: int, level: str, kind: str, size: str) -> None:
+        d = tmp_path / f"cpu{cpu}" / "cache" / f"index{index}"
+        d.mkdir(parents=True)
+        (d / "level").write_text(level + "\n")
+        (d / "type").write_text(kind + "\n")
+        (d / "size").write_text(size + "\n")
+
+    cache(0, 0, "1", "Data", "48K")
+    cache(0, 1, "1", "Instruction", "32K")
+    cache(0, 2, "2", "Unified", "2048K")
+    cache(0, 3, "3", "Unified", "260M")
+    assert steadiness.cache_working_set_kib(0, tmp_path) == 1024
+    cache(1, 2, "2", "Unified", "1M")
+    assert steadiness.cache_working_set_kib(1, tmp_path) == 512
+    assert steadiness.cache_working_set_kib(2, tmp_path) == 1024  # unknown: 1 MiB
 
 
 def test_report_states_the_floor_and_flags_a_wide_one():
@@ -83,6 +126,16 @@ def test_report_states_the_floor_and_flags_a_wide_one():
     assert "could not be measured" in steadiness_text({"steadiness": {"error": "x"}})[0]
     text, _ = steadiness_text(meta, spread=(0.08, 0.04, 0.14))
     assert "a median 8.0%" in text and "4.0% to 14.0%" in text
+
+
+def test_report_names_both_loops_when_both_ran():
+    meta = {"steadiness": {"cpu": 0, "window_s": 0.5, "windows": 5, "cv": 0.09, "slowest": 0.8,
+                           "fastest": 1.1, "repetitions": 5, "interval_floor": 0.11, "loop": "cache",
+                           "arithmetic_cv": 0.007, "cache_cv": 0.09, "cache_kib": 1024}}
+    text, wide = steadiness_text(meta)
+    assert "arithmetic" in text and "0.7%" in text
+    assert "1024 KiB" in text and "9.0%" in text and "±11.0%" in text
+    assert wide
 
 
 def test_the_run_records_steadiness_when_the_experiment_asks(tmp_path: Path, fake_build: Path, monkeypatch):
@@ -100,7 +153,7 @@ def test_the_run_records_steadiness_when_the_experiment_asks(tmp_path: Path, fak
                            extra="[calibration]\nsteadiness_s = 2\n[pinning]\nserver_cpu_share = 1.0\n")
     run = run_experiment(exp, tmp_path / "run", False, None, None, fake_build, show_progress=False)
     meta = json.loads((run / "meta.json").read_text())
-    assert calls == [(0, 2.0, 0.5)]
+    assert calls == [(0, 2.0, 0.25)]
     st = meta["steadiness"]
     assert st["windows"] == 4 and st["repetitions"] == 2 and st["interval_floor"] > 0
 
