@@ -135,7 +135,7 @@ class pool {
 }  // namespace
 
 int run(core::server_context& ctx) {
-  core::set_buffer_cache_limit(0);  // one connection per thread: share buffers through malloc
+  core::set_buffer_cache_limit(0);  // one connection per thread: no per-thread lists, a shared handful
   size_t bound = ctx.number("queue");
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;

@@ -63,11 +63,19 @@ void refill(free_list& to) noexcept {
 }  // namespace
 
 char* acquire_buffer() {
-  // With the pool off (a thread per connection) the thread's list is never touched: its first
-  // use would register its destructor for the thread's exit, once per connection there.
   if (cache_limit > 0) {
     if (pool.count == 0) refill(pool);
     if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
+  } else if (shared.count.load(std::memory_order_relaxed) > 0) {
+    // The per-thread lists off (a thread per connection): the thread's list is never touched,
+    // since its first use would register its destructor for the thread's exit, once per
+    // connection there. One lock per buffer instead.
+    std::lock_guard lock(shared.mutex);
+    size_t have = shared.count.load(std::memory_order_relaxed);
+    if (have > 0) {
+      shared.count.store(have - 1, std::memory_order_relaxed);
+      return static_cast<char*>(shared.items[have - 1]);
+    }
   }
   void* p = std::malloc(buffer_size);
   if (p == nullptr) throw std::bad_alloc();
@@ -76,7 +84,18 @@ char* acquire_buffer() {
 
 void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
-  if (cache_limit == 0) return std::free(buffer);
+  if (cache_limit == 0) {
+    if (shared.count.load(std::memory_order_relaxed) < shared_free_buffers_without_cache) {
+      std::lock_guard lock(shared.mutex);
+      size_t have = shared.count.load(std::memory_order_relaxed);
+      if (have < shared_free_buffers_without_cache) {
+        shared.items[have] = buffer;
+        shared.count.store(have + 1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    return std::free(buffer);
+  }
   if (pool.count >= cache_limit) spill(pool);
   if (pool.count < cache_limit) pool.items[pool.count++] = buffer;
   else std::free(buffer);

@@ -18,6 +18,11 @@ inline constexpr size_t buffer_size = 16 * 1024;
 /// malloc, so memory freed after a burst is not pinned for ever.
 inline constexpr size_t shared_free_buffers_limit = 2048;
 
+/// With the per-thread lists off (set_buffer_cache_limit(0)): most free buffers the shared list
+/// keeps, enough for the requests being served at one moment on a few CPUs (1 MiB), however many
+/// threads sit idle.
+inline constexpr size_t shared_free_buffers_without_cache = 64;
+
 /// A buffer of buffer_size bytes, from this thread's free list, else the shared overflow list,
 /// else malloc. Never null; throws std::bad_alloc when malloc fails.
 char* acquire_buffer();
@@ -36,11 +41,14 @@ void release_buffer(char* buffer) noexcept;
 /// child's page faults here.
 void prime_buffer_pool(size_t buffers);
 
-/// How many free buffers each thread keeps (default and maximum 256). 0 turns the pool off:
-/// every acquire is a malloc and every release a free, and the shared list is not used.
-/// Backends with a thread per connection set 0: each of their threads serves one connection,
-/// so a per-thread cache would pin up to two buffers to every idle thread, while malloc's
-/// shared arenas let the threads reuse each other's. Call before starting threads.
+/// How many free buffers each thread keeps (default and maximum 256). 0 turns the per-thread
+/// lists off: every acquire and release takes the shared list's lock once, and the shared list
+/// then keeps at most shared_free_buffers_without_cache (beyond it, free()). Backends with a
+/// thread per connection set 0: each of their threads serves one connection, so a per-thread
+/// cache would pin up to two buffers to every idle thread, while the shared handful is reused
+/// by whichever thread has a request (a malloc and a free of 16 KiB per request cost 2 % of
+/// threadpool's CPU under wrk keep-alive; one uncontended lock each way costs a tenth of that).
+/// Call before starting threads.
 void set_buffer_cache_limit(size_t buffers_per_thread);
 
 }  // namespace httpbench::core

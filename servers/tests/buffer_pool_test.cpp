@@ -1,4 +1,5 @@
-// The buffer pool: per-thread free lists, the shared overflow list between them, and limit 0.
+// The pool: per-thread free lists, the shared overflow list between them, and limit 0 (no
+// per-thread lists: the shared list directly, keeping a handful).
 // The pool is process-wide state, so each test first empties the shared list (see
 // emptied_shared_list) and restores the default limit when it changes it.
 #include "core/buffer_pool.hpp"
@@ -133,46 +134,48 @@ TEST(BufferPool, SharedListIsBoundedSoSurplusBuffersGoBackToMalloc) {
               tolerance);
 }
 
-TEST(BufferPool, LimitZeroKeepsNoBuffer) {
+TEST(BufferPool, LimitZeroKeepsOnlyTheSharedHandful) {
+  emptied_shared_list emptied;
   cache_limit_set no_cache(0);
+  constexpr size_t n = 200;
   size_t before_release = 0, after_release = 0;
   on_new_thread([&] {
     std::vector<char*> buffers;
-    for (int i = 0; i < 64; ++i) buffers.push_back(acquire_buffer());
+    for (size_t i = 0; i < n; ++i) buffers.push_back(acquire_buffer());
     before_release = allocated_bytes();
     for (char* b : buffers) release_buffer(b);
     after_release = allocated_bytes();
   });
-  EXPECT_NEAR(buffers_freed(before_release, after_release), 64, tolerance);
+  // No per-thread list: all but the shared list's handful went back to malloc at once, while
+  // the thread was still running.
+  EXPECT_NEAR(buffers_freed(before_release, after_release),
+              double(n - shared_free_buffers_without_cache), tolerance);
+  // The handful is still there for any thread.
+  on_new_thread([&] {
+    size_t before = allocated_bytes();
+    std::vector<char*> again;
+    for (size_t i = 0; i < shared_free_buffers_without_cache; ++i) again.push_back(acquire_buffer());
+    EXPECT_NEAR(buffers_freed(allocated_bytes(), before), 0, tolerance) << "malloc'd instead of reused";
+    for (char* b : again) release_buffer(b);
+  });
 }
 
-TEST(BufferPool, LimitZeroDoesNotTakeFromTheSharedList) {
+TEST(BufferPool, LimitZeroHandsTheBufferJustReleasedToTheNextThread) {
   emptied_shared_list emptied;
-  std::vector<char*> released;
+  cache_limit_set no_cache(0);
+  char* released = nullptr;
+  char* taken = nullptr;
   on_new_thread([&] {
-    for (size_t i = 0; i < 2 * default_cache_limit; ++i) released.push_back(acquire_buffer());
+    released = acquire_buffer();
+    release_buffer(released);
   });
-  // Released on this thread, which outlives the test: some stay in its own list, the others
-  // (at least default_cache_limit) go to the shared list; none goes back to malloc, so malloc
-  // cannot return any of them.
-  for (char* b : released) release_buffer(b);
-  std::set<char*> pooled(released.begin(), released.end());
-  {
-    cache_limit_set no_cache(0);
-    on_new_thread([&] {
-      for (int i = 0; i < 64; ++i) {
-        char* b = acquire_buffer();
-        EXPECT_EQ(pooled.count(b), 0u) << "limit 0 took a buffer from the shared list";
-        release_buffer(b);
-      }
-    });
-  }
-  char* from_shared = nullptr;
   on_new_thread([&] {
-    from_shared = acquire_buffer();
-    release_buffer(from_shared);  // freed with the thread's list: only its address is used
+    size_t before = allocated_bytes();
+    taken = acquire_buffer();
+    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), 0, 0.5) << "malloc'd instead of reused";
+    release_buffer(taken);
   });
-  EXPECT_EQ(pooled.count(from_shared), 1u) << "the shared list was empty: the test proves nothing";
+  EXPECT_EQ(taken, released);
 }
 
 // A forking parent primes its list once; each child (here: the same thread afterwards) then
