@@ -199,7 +199,9 @@ def cmd_peers(args: argparse.Namespace) -> int:
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share)
-    peers.print_table(results, names, args.reference, peers.floors(names, build_dir()))
+    floor_of = peers.floors(names, build_dir())
+    peers.print_table(results, names, args.reference, floor_of)
+    peers.print_ratio_intervals(results, names, args.reference, floor_of)
     return 0
 
 

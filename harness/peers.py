@@ -2,8 +2,10 @@
 request): the peer comparisons the issues name (e.g. sped against h2o).
 
 Each server is started pinned to the server CPUs, measured with a client pinned to the client
-CPUs, and stopped; rounds alternate between servers so drift hits all of them alike. Reports
-every run and the medians, plus the server's CPU time per request. Not a test: numbers for notes.
+CPUs, and stopped; each round runs every server in turn, in reverse order every other round
+(A B B A: a drift that is linear over two rounds hits all of them alike), and ratios are formed
+within a round. Reports every run, the medians, the server's CPU time per request, and each
+ratio with a 95 % bootstrap interval over the rounds. Not a test: numbers for notes.
 
     /usr/bin/python3 -m harness peers sped,thread,h2o --rounds 3 --seconds 10 --ab-requests 50000
 
@@ -34,6 +36,7 @@ from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
 from .runner import write_page
 from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
+from .stats import Interval, bootstrap
 
 # The size of the built-in page, which the reference servers answer with whatever the path:
 # so a backend and its floor send responses of the same size.
@@ -60,6 +63,26 @@ class PeerResults:
         rps = statistics.median(s.requests_per_second for s in runs)
         cpu = [s.server_cpu_us_per_request for s in runs if s.server_cpu_us_per_request]
         return rps, statistics.median(cpu) if cpu else None
+
+    def paired_ratios(self, a: str, b: str, client: str, by_cpu: bool = False) -> list[float]:
+        """One ratio per round, a against b measured in the same round (minutes apart at most,
+        so the machine's slow drift cancels): a's requests/s over b's, or with ``by_cpu`` b's
+        server CPU per request over a's (both: above 1 means a is faster; by CPU it holds even
+        when the client, not the server, limits the rate)."""
+        out = []
+        for x, y in zip(self.samples.get((a, client), []), self.samples.get((b, client), [])):
+            if by_cpu:
+                if x.server_cpu_us_per_request and y.server_cpu_us_per_request:
+                    out.append(y.server_cpu_us_per_request / x.server_cpu_us_per_request)
+            elif y.requests_per_second > 0:
+                out.append(x.requests_per_second / y.requests_per_second)
+        return out
+
+    def ratio_interval(self, a: str, b: str, client: str, by_cpu: bool = False) -> Interval | None:
+        """The median of the per-round ratios with its 95 % percentile-bootstrap interval (the
+        analysis's, harness/stats.py); None without a round."""
+        ratios = self.paired_ratios(a, b, client, by_cpu)
+        return bootstrap(ratios) if ratios else None
 
     def median_client(self, server: str, client: str) -> tuple[float | None, float | None]:
         """The client's CPU per request and its share of one CPU (medians)."""
@@ -163,7 +186,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
         write_page(docroot, PAGE_BYTES)  # the same 305-byte page the experiments serve
         try:
             for r in range(rounds):
-                for name in servers:
+                for name in (servers if r % 2 == 0 else servers[::-1]):
                     for client in ("wrk", "ab"):
                         spec = _launch(name, work, docroot, build)
                         cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)
@@ -230,3 +253,31 @@ def print_table(results: PeerResults, servers: list[str], reference: str | None,
             columns.append(f"{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)")
         print(f"{name:<14} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {columns[0]:>14} {ab:>10.0f}"
               f" {ab_cpu or 0:>7.1f} {columns[1]:>14}{ratio}")
+
+
+def _fmt(iv: Interval | None) -> str:
+    if iv is None:
+        return "–"
+    if iv.lo is None or iv.hi is None:
+        return f"{iv.value:.2f}"
+    return f"{iv.value:.2f} [{iv.lo:.2f}–{iv.hi:.2f}]"
+
+
+def print_ratio_intervals(results: PeerResults, servers: list[str], reference: str | None,
+                          floor_of: dict[str, str] | None = None) -> None:
+    """Each backend against its floor, and each server against ``reference``: the median of the
+    per-round ratios with a 95 % bootstrap interval, by rate and by server CPU per request. A
+    target (say ≥ 0.95× the floor) is met when the interval lies above it, missed when below,
+    and not decided by this run when the interval straddles it."""
+    floor_of = floor_of or {}
+    pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
+    if reference:
+        pairs += [(name, reference) for name in servers if name != reference and (name, reference) not in pairs]
+    if not pairs:
+        return
+    print("\nratios: median of the per-round ratios [95 % bootstrap interval]; above 1 = the first is faster;"
+          " by CPU/req = the second's server CPU per request over the first's")
+    print(f"{'pair':<30} {'wrk req/s':>20} {'ab req/s':>20} {'wrk by CPU/req':>20} {'ab by CPU/req':>20}")
+    for a, b in pairs:
+        cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in ("wrk", "ab")]
+        print(f"{a + ' ÷ ' + b:<30} " + " ".join(f"{cell:>20}" for cell in cells))

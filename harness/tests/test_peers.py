@@ -88,3 +88,72 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
     assert caps == [0.25] * 8
     assert results.median_client("beta", "ab") == pytest.approx((60.0, 0.06))
+
+
+def test_rounds_run_the_servers_forward_then_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A B C, C B A, A B C: a drift that is linear over two rounds hits every server alike."""
+    started: list[str] = []
+
+    class FakeServer:
+        def __init__(self, spec, *args, **kwargs) -> None:
+            self.pid = 1
+            started.append(spec)
+
+        def start(self, timeout_s: float) -> int:
+            return 1
+
+        def stop(self) -> None: ...
+
+    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0))
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    results = peers._compare(["a", "b", "c"], tmp_path, 3, 1, 10, 1, "0", "1", None)
+    assert started[::2] == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]  # each runs wrk, then ab
+    assert all(len(results.samples[(n, c)]) == 3 for n in "abc" for c in ("wrk", "ab"))
+
+
+def _two_servers(rounds: list[tuple[float, float, float, float]]) -> PeerResults:
+    """(a's req/s, a's CPU µs/req, b's req/s, b's CPU µs/req) per round, the same for wrk and ab."""
+    results = PeerResults()
+    for a_rps, a_cpu, b_rps, b_cpu in rounds:
+        for client in ("wrk", "ab"):
+            results.add("sped", client, Sample(a_rps, a_cpu))
+            results.add("ref-sped", client, Sample(b_rps, b_cpu))
+    return results
+
+
+def test_ratios_pair_servers_within_a_round_so_drift_between_rounds_cancels():
+    # The machine is twice as fast in the even rounds; sped is 0.9x its floor in every round.
+    rounds = [(900.0 * (2 if r % 2 else 1), 10.0, 1000.0 * (2 if r % 2 else 1), 9.0) for r in range(7)]
+    results = _two_servers(rounds)
+    assert results.paired_ratios("sped", "ref-sped", "wrk") == pytest.approx([0.9] * 7)
+    iv = results.ratio_interval("sped", "ref-sped", "wrk")
+    assert iv.value == pytest.approx(0.9) and iv.lo == pytest.approx(0.9) and iv.hi == pytest.approx(0.9)
+    # Each server's own rates vary twofold between rounds; the paired ratio does not.
+    rates = [x.requests_per_second for x in results.samples[("sped", "wrk")]]
+    assert max(rates) == 2 * min(rates)
+    # By CPU: the floor's µs per request over sped's.
+    assert results.ratio_interval("sped", "ref-sped", "ab", by_cpu=True).value == pytest.approx(0.9)
+
+
+def test_ratio_interval_widens_with_disagreeing_rounds_and_is_none_without_rounds():
+    noisy = _two_servers([(r, 10.0, 100.0, 10.0) for r in (80.0, 90.0, 95.0, 100.0, 105.0, 110.0, 120.0)])
+    iv = noisy.ratio_interval("sped", "ref-sped", "wrk")
+    assert iv.value == pytest.approx(1.0)
+    assert iv.lo < 0.96 and iv.hi > 1.04
+    assert PeerResults().ratio_interval("sped", "ref-sped", "wrk") is None
+
+
+def test_ratio_table_lists_each_backend_against_its_floor_and_the_reference(capsys):
+    results = _two_servers([(900.0, 10.0, 1000.0, 9.0)] * 3)
+    for client in ("wrk", "ab"):
+        for _ in range(3):
+            results.add("h2o", client, Sample(800.0, 12.0))
+    peers.print_ratio_intervals(results, ["sped", "ref-sped", "h2o"], "h2o", {"sped": "ref-sped"})
+    out = capsys.readouterr().out
+    assert "sped ÷ ref-sped" in out and "0.90 [0.90–0.90]" in out
+    assert "sped ÷ h2o" in out and "1.12 [1.12–1.12]" in out  # 900 / 800
+    assert "ref-sped ÷ h2o" in out and "h2o ÷ h2o" not in out
