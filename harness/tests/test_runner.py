@@ -154,10 +154,16 @@ def test_only_restricts_the_servers_and_rejects_unknown_names(tmp_path, fake_bui
         run_experiment(exp, tmp_path / "run2", False, None, {"nosuch"}, fake_build, show_progress=False)
 
 
+def _default_sigint() -> None:
+    # As from a terminal: a test run started in the background (`make test &`, a CI runner's
+    # background shell) inherits SIGINT ignored, and Python then installs no Ctrl-C handler.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_harness(args: list[str], build: Path, extra_env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO,
                             env=harness_env(build, extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
 
 
 def test_resume_after_kill_finishes_without_redoing_points(tmp_path, fake_build, pid_dir):
