@@ -42,9 +42,11 @@ unit:
 	meson test -C $(BUILD) --print-errorlogs
 
 # ASan+UBSan: the unit tests, and the end-to-end suite against the sanitized sped server.
+# -O1 -g, as ASan's documentation suggests: the tests run as fast as at -O2 here (9 s and 22 s)
+# and the build takes 150 s instead of 190 s on two cores.
 sanitize:
 	@[ -f $(ASAN)/build.ninja ] || meson setup $(ASAN) -Dwerror=$(WERROR) \
-	    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Donly_backends=sped
+	    -Dbuildtype=debug -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false -Donly_backends=sped
 	meson compile -C $(ASAN) servers/tests/core_tests servers/httpd-sped servers/backends.json
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    $(ASAN)/servers/tests/core_tests --gtest_brief=1
