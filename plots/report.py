@@ -326,10 +326,16 @@ def steadiness_text(meta: dict[str, Any], spread: tuple[float, float, float] | N
         loops = (f"a fixed loop (integer arithmetic, no system calls) ran on CPU {st['cpu']} for {st['windows']} "
                  f"windows of {st['window_s']:g} s; its rate varied by {st['cv']:.1%} (coefficient of variation; "
                  f"slowest window {st['slowest'] - 1:+.0%}, fastest {st['fastest'] - 1:+.0%} of the median)")
+    reps = st.get("repetitions")
+    if isinstance(reps, int) and reps < 2:
+        consequence = (f"so with a single repetition no figure has an interval, and any one of them may be off by "
+                       f"about ±{2 * st['cv']:.0%} (twice that variation), however steady the server.")
+    else:
+        consequence = (f"so with {reps if reps is not None else '?'} repetitions a median's 95 % interval can "
+                       f"hardly be narrower than ±{floor:.1%}, however steady the server.")
     text = (f"How steady the machine was: before the run, {loops}. A server on this machine varies at least as "
             f"much from one window to the next (a server's kernel work waits on the caches as the chase does), "
-            f"so with {st.get('repetitions', '?')} repetitions a median's 95 % interval can hardly be narrower "
-            f"than ±{floor:.1%}, however steady the server.")
+            + consequence)
     if spread is not None:
         text += (f" In this run the repetitions of one point differed by a median {spread[0]:.1%} in mean response "
                  f"time (relative standard deviation; {spread[1]:.1%} to {spread[2]:.1%} across points).")

@@ -136,6 +136,10 @@ def test_report_names_both_loops_when_both_ran():
     assert "arithmetic" in text and "0.7%" in text
     assert "1024 KiB" in text and "9.0%" in text and "±11.0%" in text
     assert wide
+    meta["steadiness"].update(repetitions=1, interval_floor=0.0)
+    text, _ = steadiness_text(meta)
+    assert "single repetition no figure has an interval" in text and "±18%" in text
+    assert "±0.0%" not in text
 
 
 def test_the_run_records_steadiness_when_the_experiment_asks(tmp_path: Path, fake_build: Path, monkeypatch):
