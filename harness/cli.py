@@ -196,9 +196,10 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from . import peers
     from .registry import build_dir
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    clients = tuple(c.strip() for c in args.clients.split(",") if c.strip())
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
-                            args.server_cpu_share)
+                            args.server_cpu_share, clients)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -275,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers = sub.add_parser("peers", formatter_class=_Formatter, help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
     peers.add_argument("servers", help="comma-separated backends, reference servers (ref-<model>) and/or "
                                        "production servers")
-    peers.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
+    peers.add_argument("--rounds", type=int, default=3,
+                       help="rounds, the servers in A B B A order; medians and per-round ratios with "
+                            "95 %% intervals are reported")
     peers.add_argument("--seconds", type=int, default=10, help="wrk duration of each run, in seconds")
     peers.add_argument("--ab-requests", type=int, default=50000, help="requests of each ab run (-n)")
     peers.add_argument("--concurrency", type=int, default=100, help="connections of wrk and ab (-c)")
@@ -285,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--server-cpus", default="0", help="taskset CPU list of the servers")
     peers.add_argument("--client-cpus", default="1", help="taskset CPU list of wrk and ab")
     peers.add_argument("--reference", help="server the ratios are computed against")
+    peers.add_argument("--clients", default="wrk,ab",
+                       help="wrk (keep-alive), ab (a new connection per request) or both; one client "
+                            "gives twice the rounds in the same time")
     peers.set_defaults(func=cmd_peers)
 
     idle = sub.add_parser("idle-memory", formatter_class=_Formatter, help="RSS per idle keep-alive connection of backends")

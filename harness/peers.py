@@ -145,12 +145,18 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
     return production.launch_spec(name, exe, workdir / name, docroot, free_port())
 
 
+CLIENTS = ("wrk", "ab")
+
+
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
-            server_cpu_share: float | None = None) -> PeerResults:
+            server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
-    server, not the client, is the bottleneck: requests/s then compares the servers' cost."""
-    for tool in ("wrk", "ab", "taskset"):
+    server, not the client, is the bottleneck: requests/s then compares the servers' cost.
+    ``clients``: wrk, ab or both (one client gives twice the rounds in the same time)."""
+    if not clients or any(c not in CLIENTS for c in clients):
+        raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
+    for tool in (*clients, "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"peers: '{tool}' is not installed (make deps)")
     if server_cpu_share is not None:
@@ -160,7 +166,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
         if not ok:
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                    server_cpu_share)
+                    server_cpu_share, clients)
 
 
 def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | None:
@@ -176,7 +182,7 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
-             server_share: float | None) -> PeerResults:
+             server_share: float | None, clients: tuple[str, ...] = CLIENTS) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -187,7 +193,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
         try:
             for r in range(rounds):
                 for name in (servers if r % 2 == 0 else servers[::-1]):
-                    for client in ("wrk", "ab"):
+                    for client in clients:
                         spec = _launch(name, work, docroot, build)
                         cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)
                         srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
@@ -232,28 +238,42 @@ def floors(servers: list[str], build: Path) -> dict[str, str]:
 def print_table(results: PeerResults, servers: list[str], reference: str | None,
                 floor_of: dict[str, str] | None = None) -> None:
     """Medians per server; ratios against ``reference`` when given, and against each backend's
-    floor (``floor_of``: backend -> reference server, both measured in this run)."""
+    floor (``floor_of``: backend -> reference server, both measured in this run). A client that
+    did not run (``--clients``) shows as dashes."""
     floor_of = floor_of or {}
     print("\nus/req: server CPU per request; client: the client's CPU per request and its share"
           " of one CPU (near 100% = the client, not the server, limits)")
     print(f"{'server':<14} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
           f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else "")
           + ("   vs its floor (wrk, ab)" if floor_of else ""))
-    ref = {c: results.median(reference, c)[0] for c in ("wrk", "ab")} if reference else {}
-    for name in servers:
-        wrk, wrk_cpu = results.median(name, "wrk")
-        ab, ab_cpu = results.median(name, "ab")
-        ratio = f"   {wrk / ref['wrk']:.2f}x, {ab / ref['ab']:.2f}x" if reference else ""
-        if name in floor_of:
-            floor = {c: results.median(floor_of[name], c)[0] for c in ("wrk", "ab")}
-            ratio += f"   {wrk / floor['wrk']:.2f}x, {ab / floor['ab']:.2f}x of {floor_of[name]}"
-        columns = []
-        for client in ("wrk", "ab"):
-            us, share = results.median_client(name, client)
-            columns.append(f"{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)")
-        print(f"{name:<14} {wrk:>11.0f} {wrk_cpu or 0:>7.1f} {columns[0]:>14} {ab:>10.0f}"
-              f" {ab_cpu or 0:>7.1f} {columns[1]:>14}{ratio}")
 
+    def rate(name: str, client: str) -> float | None:
+        return results.median(name, client)[0] if results.samples.get((name, client)) else None
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a is not None and b else "–"
+
+    for name in servers:
+        cells, ratios, floors_ = [], [], []
+        for client in CLIENTS:
+            rps = rate(name, client)
+            if rps is None:
+                cells.append(f"{'–':>{11 if client == 'wrk' else 10}} {'–':>7} {'–':>14}")
+            else:
+                cpu = results.median(name, client)[1]
+                us, share = results.median_client(name, client)
+                cells.append(f"{rps:>{11 if client == 'wrk' else 10}.0f} {cpu or 0:>7.1f} "
+                             f"{f'{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)':>14}")
+            if reference:
+                ratios.append(ratio(rps, rate(reference, client)))
+            if name in floor_of:
+                floors_.append(ratio(rps, rate(floor_of[name], client)))
+        line = f"{name:<14} " + " ".join(cells)
+        if reference:
+            line += "   " + ", ".join(ratios)
+        if floors_:
+            line += "   " + ", ".join(floors_) + f" of {floor_of[name]}"
+        print(line)
 
 def _fmt(iv: Interval | None) -> str:
     if iv is None:
@@ -279,5 +299,5 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
           " by CPU/req = the second's server CPU per request over the first's")
     print(f"{'pair':<30} {'wrk req/s':>20} {'ab req/s':>20} {'wrk by CPU/req':>20} {'ab by CPU/req':>20}")
     for a, b in pairs:
-        cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in ("wrk", "ab")]
+        cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in CLIENTS]
         print(f"{a + ' ÷ ' + b:<30} " + " ".join(f"{cell:>20}" for cell in cells))

@@ -157,3 +157,41 @@ def test_ratio_table_lists_each_backend_against_its_floor_and_the_reference(caps
     assert "sped ÷ ref-sped" in out and "0.90 [0.90–0.90]" in out
     assert "sped ÷ h2o" in out and "1.12 [1.12–1.12]" in out  # 900 / 800
     assert "ref-sped ÷ h2o" in out and "h2o ÷ h2o" not in out
+
+
+def test_one_client_only_runs_that_client_and_the_table_shows_dashes_for_the_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    argvs: list[list[str]] = []
+
+    class FakeServer:
+        def __init__(self, *args, **kwargs) -> None:
+            self.pid = 1
+
+        def start(self, timeout_s: float) -> int:
+            return 1
+
+        def stop(self) -> None: ...
+
+    def fake_client(argv, cpus):
+        argvs.append(argv)
+        return "", 0.1, 1.0
+
+    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_client", fake_client)
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    results = peers._compare(["a", "b"], tmp_path, 2, 1, 10, 1, "0", "1", None, ("ab",))
+    assert [argv[0] for argv in argvs] == ["ab"] * 4
+    assert ("a", "wrk") not in results.samples and len(results.samples[("a", "ab")]) == 2
+    peers.print_table(results, ["a", "b"], "b")
+    peers.print_ratio_intervals(results, ["a", "b"], "b")
+    out = capsys.readouterr().out
+    assert "–, 1.00x" in out  # no wrk ratio, ab ratio 1
+    assert "a ÷ b" in out
+
+
+def test_an_unknown_client_is_refused_naming_the_option():
+    with pytest.raises(SystemExit, match="--clients takes wrk, ab or wrk,ab"):
+        peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", clients=("curl",))
