@@ -1,5 +1,6 @@
 #include "parser.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace httpbench::core {

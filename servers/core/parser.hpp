@@ -4,7 +4,6 @@
 /// The parser never allocates and never copies: every string_view in a `request` points into the
 /// caller's buffer. It resumes where it stopped: bytes already searched for the end of the header
 /// block are not searched again, so a client sending one byte at a time costs O(n), not O(n^2).
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -24,6 +23,24 @@ struct parser_limits {
 
 inline constexpr size_t max_header_fields = 64;  ///< more is answered with 431
 
+/// Room for a request's header fields, left uninitialised: the parser writes fields
+/// [0, header_count) before anything may read them. A `request` lives on the stack of every
+/// request's handling, and 64 string_view pairs constructed each time were 2 KiB of stores per
+/// request — on a thread-per-connection server, to a stack that is cold after every switch (a
+/// reference server touching 16 KiB more per request ran at 0.85× its plain self).
+class header_fields {
+ public:
+  header_fields() {}  // NOLINT: deliberately leaves the fields uninitialised
+  header_field& operator[](size_t i) { return fields_[i]; }
+  const header_field& operator[](size_t i) const { return fields_[i]; }
+  static constexpr size_t capacity() { return max_header_fields; }
+
+ private:
+  union {
+    header_field fields_[max_header_fields];
+  };
+};
+
 /// A parsed request. Every view points into the buffer given to request_parser::parse() and
 /// stays valid as long as those bytes are neither moved nor overwritten.
 struct request {
@@ -32,7 +49,7 @@ struct request {
   /// 0 for HTTP/1.0, 1 for HTTP/1.1 to 1.9 (a higher minor version is processed as the highest
   /// we implement, RFC 9110 §2.5).
   int version_minor = 1;
-  std::array<header_field, max_header_fields> headers;
+  header_fields headers;  ///< [0, header_count) are set
   size_t header_count = 0;
   bool keep_alive = true;        ///< after the version default and the Connection header
   uint64_t content_length = 0;   ///< body bytes that follow the header block

@@ -121,6 +121,27 @@ TEST(Parser, ValidRequestsParseWithTheirFields) {
   }
 }
 
+// The header storage is not initialised (header_fields); the parser sets every field up to
+// header_count, names as sent and values trimmed, and the same request object serves again.
+TEST(Parser, HeaderFieldsAreSetUpToTheCountWhenTheObjectIsReused) {
+  request req;
+  guarded_buffer first("GET / HTTP/1.1\r\nHost: a\r\nX-Long:   spaced value \t\r\nAccept: */*\r\n\r\n");
+  ASSERT_EQ(parse_all(first.view(), req).status, parse_status::complete);
+  ASSERT_EQ(req.header_count, 3u);
+  EXPECT_EQ(req.headers[0].name, "Host");
+  EXPECT_EQ(req.headers[0].value, "a");
+  EXPECT_EQ(req.headers[1].name, "X-Long");
+  EXPECT_EQ(req.headers[1].value, "spaced value");
+  EXPECT_EQ(req.headers[2].name, "Accept");
+  EXPECT_EQ(req.headers[2].value, "*/*");
+  guarded_buffer second("GET /b HTTP/1.0\r\nUser-Agent: x\r\n\r\n");
+  ASSERT_EQ(parse_all(second.view(), req).status, parse_status::complete);
+  ASSERT_EQ(req.header_count, 1u);
+  EXPECT_EQ(req.headers[0].name, "User-Agent");
+  EXPECT_EQ(req.headers[0].value, "x");
+  EXPECT_EQ(header_fields::capacity(), max_header_fields);
+}
+
 TEST(Parser, EveryProperPrefixOfAValidRequestIsIncomplete) {
   for (const auto& c : valid_cases()) {
     SCOPED_TRACE(c.label);
