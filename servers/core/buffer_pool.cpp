@@ -38,27 +38,37 @@ struct shared_list {
 };
 constinit shared_list shared;
 
-// Moves up to a batch from the top of `from` to the shared list, as far as it has room.
-void spill(free_list& from) noexcept {
-  if (shared.count.load(std::memory_order_relaxed) >= shared_free_buffers_limit) return;
+// Moves buffers from the end of the `n` at `items` to the shared list, as many as fit while it
+// holds fewer than `limit`; returns how many moved (the caller forgets that many from its end).
+size_t put_shared(void* const* items, size_t n, size_t limit) noexcept {
+  if (shared.count.load(std::memory_order_relaxed) >= limit) return 0;
   std::lock_guard lock(shared.mutex);
   size_t have = shared.count.load(std::memory_order_relaxed);
-  size_t n = std::min({transfer_batch, from.count, shared_free_buffers_limit - have});
-  std::copy(from.items + (from.count - n), from.items + from.count, shared.items + have);
-  from.count -= n;
-  shared.count.store(have + n, std::memory_order_relaxed);
+  size_t k = have < limit ? std::min(n, limit - have) : 0;
+  std::copy(items + (n - k), items + n, shared.items + have);
+  shared.count.store(have + k, std::memory_order_relaxed);
+  return k;
+}
+
+// Moves up to `n` buffers from the top of the shared list to `to`; returns how many.
+size_t take_shared(void** to, size_t n) noexcept {
+  if (shared.count.load(std::memory_order_relaxed) == 0) return 0;
+  std::lock_guard lock(shared.mutex);
+  size_t have = shared.count.load(std::memory_order_relaxed);
+  size_t k = std::min(n, have);
+  std::copy(shared.items + (have - k), shared.items + have, to);
+  shared.count.store(have - k, std::memory_order_relaxed);
+  return k;
+}
+
+// Moves up to a batch from the top of `from` to the shared list, as far as it has room.
+void spill(free_list& from) noexcept {
+  size_t n = std::min(transfer_batch, from.count);
+  from.count -= put_shared(from.items + (from.count - n), n, shared_free_buffers_limit);
 }
 
 // Moves up to a batch from the top of the shared list to the empty list `to`.
-void refill(free_list& to) noexcept {
-  if (shared.count.load(std::memory_order_relaxed) == 0) return;
-  std::lock_guard lock(shared.mutex);
-  size_t have = shared.count.load(std::memory_order_relaxed);
-  size_t n = std::min({transfer_batch, have, cache_limit});
-  std::copy(shared.items + (have - n), shared.items + have, to.items);
-  to.count = n;
-  shared.count.store(have - n, std::memory_order_relaxed);
-}
+void refill(free_list& to) noexcept { to.count = take_shared(to.items, std::min(transfer_batch, cache_limit)); }
 
 }  // namespace
 
@@ -66,16 +76,12 @@ char* acquire_buffer() {
   if (cache_limit > 0) {
     if (pool.count == 0) refill(pool);
     if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
-  } else if (shared.count.load(std::memory_order_relaxed) > 0) {
+  } else {
     // The per-thread lists off (a thread per connection): the thread's list is never touched,
     // since its first use would register its destructor for the thread's exit, once per
     // connection there. One lock per buffer instead.
-    std::lock_guard lock(shared.mutex);
-    size_t have = shared.count.load(std::memory_order_relaxed);
-    if (have > 0) {
-      shared.count.store(have - 1, std::memory_order_relaxed);
-      return static_cast<char*>(shared.items[have - 1]);
-    }
+    void* reused = nullptr;
+    if (take_shared(&reused, 1) == 1) return static_cast<char*>(reused);
   }
   void* p = std::malloc(buffer_size);
   if (p == nullptr) throw std::bad_alloc();
@@ -85,16 +91,9 @@ char* acquire_buffer() {
 void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
   if (cache_limit == 0) {
-    if (shared.count.load(std::memory_order_relaxed) < shared_free_buffers_without_cache) {
-      std::lock_guard lock(shared.mutex);
-      size_t have = shared.count.load(std::memory_order_relaxed);
-      if (have < shared_free_buffers_without_cache) {
-        shared.items[have] = buffer;
-        shared.count.store(have + 1, std::memory_order_relaxed);
-        return;
-      }
-    }
-    return std::free(buffer);
+    void* given = buffer;
+    if (put_shared(&given, 1, shared_free_buffers_without_cache) == 0) std::free(buffer);
+    return;
   }
   if (pool.count >= cache_limit) spill(pool);
   if (pool.count < cache_limit) pool.items[pool.count++] = buffer;
