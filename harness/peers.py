@@ -247,8 +247,9 @@ def print_table(results: PeerResults, servers: list[str], reference: str | None,
           f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else "")
           + ("   vs its floor (wrk, ab)" if floor_of else ""))
 
-    def rate(name: str, client: str) -> float | None:
-        return results.median(name, client)[0] if results.samples.get((name, client)) else None
+    def medians(name: str, client: str) -> tuple[float | None, float | None]:
+        """(requests/s, server µs/request), or Nones for a client that did not run."""
+        return results.median(name, client) if results.samples.get((name, client)) else (None, None)
 
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a is not None and b else "–"
@@ -256,24 +257,24 @@ def print_table(results: PeerResults, servers: list[str], reference: str | None,
     for name in servers:
         cells, ratios, floors_ = [], [], []
         for client in CLIENTS:
-            rps = rate(name, client)
+            rps, cpu = medians(name, client)
             if rps is None:
                 cells.append(f"{'–':>{11 if client == 'wrk' else 10}} {'–':>7} {'–':>14}")
             else:
-                cpu = results.median(name, client)[1]
                 us, share = results.median_client(name, client)
                 cells.append(f"{rps:>{11 if client == 'wrk' else 10}.0f} {cpu or 0:>7.1f} "
                              f"{f'{us or 0:>6.1f} ({(share or 0) * 100:>3.0f}%)':>14}")
             if reference:
-                ratios.append(ratio(rps, rate(reference, client)))
+                ratios.append(ratio(rps, medians(reference, client)[0]))
             if name in floor_of:
-                floors_.append(ratio(rps, rate(floor_of[name], client)))
+                floors_.append(ratio(rps, medians(floor_of[name], client)[0]))
         line = f"{name:<14} " + " ".join(cells)
         if reference:
             line += "   " + ", ".join(ratios)
         if floors_:
             line += "   " + ", ".join(floors_) + f" of {floor_of[name]}"
         print(line)
+
 
 def _fmt(iv: Interval | None) -> str:
     if iv is None:

@@ -90,9 +90,11 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     assert results.median_client("beta", "ab") == pytest.approx((60.0, 0.06))
 
 
-def test_rounds_run_the_servers_forward_then_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A B C, C B A, A B C: a drift that is linear over two rounds hits every server alike."""
+def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[str]]]:
+    """Replaces servers and clients with fakes for peers._compare: every run serves 1,000
+    requests. Returns the lists the fakes fill: servers started (by name), client argvs."""
     started: list[str] = []
+    argvs: list[list[str]] = []
 
     class FakeServer:
         def __init__(self, spec, *args, **kwargs) -> None:
@@ -104,12 +106,22 @@ def test_rounds_run_the_servers_forward_then_backward(tmp_path: Path, monkeypatc
 
         def stop(self) -> None: ...
 
+    def fake_client(argv, cpus):
+        argvs.append(argv)
+        return "", 0.1, 1.0
+
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0))
+    monkeypatch.setattr(peers, "_run_client", fake_client)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    return started, argvs
+
+
+def test_rounds_run_the_servers_forward_then_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A B C, C B A, A B C: a drift that is linear over two rounds hits every server alike."""
+    started, _ = _fake_runs(monkeypatch)
     results = peers._compare(["a", "b", "c"], tmp_path, 3, 1, 10, 1, "0", "1", None)
     assert started[::2] == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]  # each runs wrk, then ab
     assert all(len(results.samples[(n, c)]) == 3 for n in "abc" for c in ("wrk", "ab"))
@@ -161,27 +173,7 @@ def test_ratio_table_lists_each_backend_against_its_floor_and_the_reference(caps
 
 def test_one_client_only_runs_that_client_and_the_table_shows_dashes_for_the_other(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
-    argvs: list[list[str]] = []
-
-    class FakeServer:
-        def __init__(self, *args, **kwargs) -> None:
-            self.pid = 1
-
-        def start(self, timeout_s: float) -> int:
-            return 1
-
-        def stop(self) -> None: ...
-
-    def fake_client(argv, cpus):
-        argvs.append(argv)
-        return "", 0.1, 1.0
-
-    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
-    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
-    monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
-    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_client", fake_client)
-    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    _, argvs = _fake_runs(monkeypatch)
     results = peers._compare(["a", "b"], tmp_path, 2, 1, 10, 1, "0", "1", None, ("ab",))
     assert [argv[0] for argv in argvs] == ["ab"] * 4
     assert ("a", "wrk") not in results.samples and len(results.samples[("a", "ab")]) == 2
