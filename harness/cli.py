@@ -265,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", formatter_class=_Formatter, help="is this machine set up for meaningful numbers?")
     chk.add_argument("experiment", nargs="?", help="check against this experiment's levels and pinning")
     chk.add_argument("--steadiness", type=float, default=3.0, metavar="S",
-                     help="seconds of a fixed loop on the server's CPU measuring how steady the machine is "
-                          "(0: skip)")
+                     help="seconds of two fixed loops (arithmetic, a chase through the cache) on the server's "
+                          "CPU measuring how steady the machine is (0: skip)")
     chk.set_defaults(func=cmd_check)
 
     plot = sub.add_parser("plot", formatter_class=_Formatter, help="write RUN_DIR/figures/*.png and *.pdf")

@@ -304,7 +304,7 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
     return verdicts
 
 
-STEADY_CV = 0.02  # a machine whose fixed loop varies less than this between windows is steady
+STEADY_CV = 0.02  # a machine whose fixed loops vary less than this between windows is steady
 
 
 def steadiness_verdict(build: Path, cpu: int, seconds: float, repetitions: int = 5) -> Verdict:

@@ -83,8 +83,8 @@ class Validity:
 class Calibration:
     """``server_cpu_share = "auto"``: the largest share at which the client stays at most
     ``client_max`` busy against the fastest server at the heaviest load (probes of ``probe_s``).
-    ``steadiness_s`` > 0: first run harness/steadiness.py's fixed loop on the server's CPU for that
-    long, so the report can say how much of every interval is the machine's own variation."""
+    ``steadiness_s`` > 0: first run harness/steadiness.py's two fixed loops (arithmetic, a chase
+    through the cache) on the server's CPU for that long, so the report can say how much of every interval is the machine's own variation."""
 
     client_max: float = 0.5
     probe_s: float = 1.5

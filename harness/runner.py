@@ -573,7 +573,7 @@ class Runner:
         cpu = parse_cpu_list(self.server_cpus)[0]
         secs = self.exp.calibration.steadiness_s
         if self.show_progress:
-            print(f"steadiness: a fixed loop on CPU {cpu} for {secs:g} s", file=sys.stderr, flush=True)
+            print(f"steadiness: two fixed loops (arithmetic, cache) on CPU {cpu} for {secs:g} s", file=sys.stderr, flush=True)
         try:
             s = steadiness.probe(self.build, cpu, secs, steadiness.window_for(secs))
         except steadiness.SteadinessError as exc:
