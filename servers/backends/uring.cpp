@@ -7,9 +7,11 @@
 // the last one and waits for the next completions in the same call.
 // What decides its performance:
 // (1) multishot operations: one accept request yields every connection, and one receive request
-//     per connection yields every request that arrives on it, into a ring of provided buffers
-//     (a buffer is lent only while its bytes are copied into the connection, so an idle
+//     per keep-alive connection yields every request that arrives on it, into a ring of provided
+//     buffers (a buffer is lent only while its bytes are copied into the connection, so an idle
 //     connection holds none) — a keep-alive request costs one completion in and one sendmsg out;
+//     a connection's first receive is a single one, so a one-request connection (ab's) costs
+//     three ring operations (receive, sendmsg, close) and no cancel;
 // (2) IORING_SETUP_DEFER_TASKRUN with a single issuer: the kernel runs completion work only when
 //     the loop enters the ring, in a batch, instead of interrupting it;
 // (3) TCP_NODELAY is set once on the listening socket by the core (accepted sockets inherit it), and closes
@@ -148,7 +150,7 @@ class ring_loop {
   void dispatch(const io_uring_cqe& cqe);
   void on_accept(int res, uint32_t flags);
   void open_conn(core::unique_fd socket);
-  void arm_recv(conn& k);
+  void arm_recv(conn& k, bool multishot = true);
   void cancel_recv(conn& k);
   void on_recv(conn& k, int res, uint32_t flags);
   void take_input(conn& k, const char* data, size_t n);
@@ -416,13 +418,19 @@ void ring_loop::open_conn(core::unique_fd socket) {
     io_uring_sqe_set_data64(s, ignored);
     accept_cancelled_ = true;
   }
-  arm_recv(*k);
+  arm_recv(*k, false);
   deadlines_.start(k->idle, core::wait_kind::request, now_ms_);
 }
 
-void ring_loop::arm_recv(conn& k) {
+/// A connection's first receive is a single one: for a client that sends one request and
+/// reads until the close (ab's way, HTTP/1.0) it is the only receive, and no request is left
+/// armed that the close would have to cancel first. A connection that wants more input after
+/// it (keep-alive, pipelining, a head longer than one buffer) gets a multishot receive, which
+/// stays armed across all its requests.
+void ring_loop::arm_recv(conn& k, bool multishot) {
   io_uring_sqe* s = sqe();
-  io_uring_prep_recv_multishot(s, k.fd, nullptr, 0, 0);
+  if (multishot) io_uring_prep_recv_multishot(s, k.fd, nullptr, 0, 0);
+  else io_uring_prep_recv(s, k.fd, nullptr, buffer_bytes, 0);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = buffer_group;
   io_uring_sqe_set_data64(s, tag(&k, recv_op));
