@@ -185,6 +185,13 @@ pending_output connection::output() {
   return {{iov_scratch, n}, {}};
 }
 
+bool connection::closes_after(const pending_output& out) const {
+  // Closing after this response, or after the peer's EOF with no request left waiting for room
+  // (consumed() would answer it); a rejected request's close lingers instead.
+  if (error_close_ || !(closing_ || (peer_closed_ && !stalled_))) return false;
+  return wants_write() && out.file.length == 0 && out_->first + out.iov.size() == out_->count;
+}
+
 void connection::consumed(size_t n) {
   bytes_moved_ += n;
   stats_->add(stats_->bytes_sent, n);

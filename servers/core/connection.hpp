@@ -112,6 +112,11 @@ class connection {
   /// for room in the output queue.
   void consumed(size_t n);
 
+  /// True when `out` (what output() just returned) is everything left to send and, once it is
+  /// all sent, wants_close() holds and no lingering close is due: a completion-based backend
+  /// may then queue the socket's close right behind the send.
+  bool closes_after(const pending_output& out) const;
+
   /// True while more input can be accepted (not closing, and not waiting for output to drain).
   bool wants_read() const { return !closing_ && !peer_closed_ && !stalled_; }
   /// True while output() is not empty.

@@ -197,6 +197,53 @@ TEST_F(ConnectionTest, PartialWritesResumeWhereTheyStopped) {
   EXPECT_EQ(rs[0].body.size(), 305u);
 }
 
+// closes_after(): whether the output just offered is the last thing the connection sends
+// before wants_close(), so that a completion-based backend may queue the close behind it.
+TEST_F(ConnectionTest, ClosesAfterIsTrueOnlyForTheLastOutputOfANormalClose) {
+  c_.feed("GET / HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(c_.closes_after(c_.output()));
+
+  connection keep(content_, stats_);
+  keep.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_FALSE(keep.closes_after(keep.output()));  // keep-alive: more requests may come
+
+  connection bad(content_, stats_);
+  bad.feed("NONSENSE\r\n\r\n");
+  ASSERT_TRUE(bad.wants_write());
+  EXPECT_FALSE(bad.closes_after(bad.output()));  // a rejected request's close lingers
+
+  connection eof(content_, stats_);
+  eof.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  eof.peer_closed();
+  EXPECT_TRUE(eof.closes_after(eof.output()));
+
+  connection partly(content_, stats_);
+  partly.feed("GET / HTTP/1.0\r\n\r\n");
+  pending_output o = partly.output();
+  partly.consumed(10);
+  EXPECT_TRUE(partly.closes_after(partly.output()));  // what is left is still the last
+  EXPECT_FALSE(partly.closes_after({o.iov.first(0), {}}));  // not all of it
+}
+
+TEST(ConnectionFiles, ClosesAfterIsFalseWhileAFileRangeFollows) {
+  char tmpl[] = "/tmp/httpbench-conn-XXXXXX";
+  std::filesystem::path dir = mkdtemp(tmpl);
+  std::ofstream(dir / "big.bin") << std::string(200000, 'z');
+  {
+    content_store content = content_store::from_directory(dir.string(), 65536);
+    server_stats stats;
+    connection c(content, stats);
+    c.feed("GET /big.bin HTTP/1.0\r\n\r\n");
+    pending_output head = c.output();
+    EXPECT_FALSE(c.closes_after(head));  // the file's bytes come after the head
+    size_t n = 0;
+    for (const iovec& v : head.iov) n += v.iov_len;
+    c.consumed(n);
+    EXPECT_FALSE(c.closes_after(c.output()));  // a file range is sent by splice, not sendmsg
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
   char tmpl[] = "/tmp/httpbench-conn-XXXXXX";
   std::filesystem::path dir = mkdtemp(tmpl);

@@ -136,6 +136,69 @@ def test_a_client_that_stops_reading_a_large_file_does_not_stall_the_others(laun
     server.check_clean_exit(server.stop())
 
 
+def small_window_socket(server: ServerProcess) -> socket.socket:
+    """A connection whose receive buffer is set small before the handshake, so the window it
+    offers stays small and a 300 KiB response cannot be sent in one go."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((server.host, server.port))
+    return sock
+
+
+def read_until_the_end(sock: socket.socket) -> tuple[bytes, str]:
+    """Everything the socket yields, and how it ended: 'eof' or 'reset'."""
+    data = bytearray()
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        return bytes(data), "reset"
+    return bytes(data), "eof"
+
+
+# With --sendfile-threshold above big.bin's 300 KiB, the answers to PIPELINED big.bin requests
+# (the last one asking to close) go out of memory as sendmsg calls, the last with the close
+# linked behind it; 6 MB is more than loopback's send buffer takes at once, so that send is
+# partial at first and the kernel retries it as the client reads.
+PIPELINED = 20
+LAST_RESPONSES = b"".join(request("/big.bin") for _ in range(PIPELINED - 1)) + request("/big.bin", close=True)
+
+
+def test_last_responses_too_big_for_the_socket_are_sent_whole_before_the_linked_close(launch):
+    server = launch(NAME, "--sendfile-threshold", "1048576")
+    slow = small_window_socket(server)
+    try:
+        slow.sendall(LAST_RESPONSES)
+        time.sleep(0.3)  # the send waits for room; others are served meanwhile
+        assert fetch(server, request("/index.html", version="HTTP/1.0")).body == INDEX
+        data, ended = read_until_the_end(slow)
+    finally:
+        slow.close()
+    body = FILES["/big.bin"][0]
+    assert ended == "eof" and data.count(b"HTTP/1.1 200 OK\r\n") == PIPELINED, (len(data), ended)
+    assert data.endswith(body) and len(data) > PIPELINED * len(body), len(data)
+    stats = server.check_clean_exit(server.stop())
+    assert stats["errors"] == 0 and stats["requests"] == PIPELINED + 1, stats
+
+
+def test_a_client_that_never_reads_its_last_responses_is_reset_within_the_send_timeout(launch):
+    # The same linked send and close, but the client does not read: the send deadline cancels
+    # the send and the linked close with it, and the socket is reset (SO_LINGER 0) and closed.
+    server = launch(NAME, "--sendfile-threshold", "1048576", "--send-timeout", "1")
+    stuck = small_window_socket(server)
+    try:
+        stuck.sendall(LAST_RESPONSES)
+        time.sleep(2.5)  # the send timeout (1 s) and the loop's timer; read only after it
+        assert fetch(server, request("/index.html", version="HTTP/1.0")).body == INDEX
+        data, ended = read_until_the_end(stuck)  # had the server waited, this gets it all
+    finally:
+        stuck.close()
+    assert ended == "reset" and len(data) < PIPELINED * len(FILES["/big.bin"][0]), (len(data), ended)
+    stats = server.check_clean_exit(server.stop())
+    assert stats["errors_timeout"] == 1 and stats["bytes_sent"] >= len(data), stats
+
+
 def test_pipelined_large_and_small_files_arrive_whole_and_in_order(launch):
     # Splices and sendmsg alternate on one connection; the responses must not interleave.
     server = launch(NAME)
