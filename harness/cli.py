@@ -197,6 +197,10 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from .registry import build_dir
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     clients = tuple(c.strip() for c in args.clients.split(",") if c.strip())
+    if args.control:
+        if not args.reference:
+            raise SystemExit("peers: --control needs --reference (the server it measures twice)")
+        names = peers.with_control(names, args.reference)
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share, clients)
@@ -288,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--server-cpus", default="0", help="taskset CPU list of the servers")
     peers.add_argument("--client-cpus", default="1", help="taskset CPU list of wrk and ab")
     peers.add_argument("--reference", help="server the ratios are computed against")
+    peers.add_argument("--control", action="store_true",
+                       help="measure --reference a second time (<reference>:again, at the other end of the "
+                            "round): an A/A ratio that should be 1, showing what the run can resolve")
     peers.add_argument("--clients", default="wrk,ab",
                        help="wrk (keep-alive), ab (a new connection per request) or both; one client "
                             "gives twice the rounds in the same time")
@@ -321,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except registry.RegistryError as exc:  # no build, or a broken backends.json: one line, no traceback
+        print(f"httpbench: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head`: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -13,6 +13,11 @@ A reference server (``ref-<model>``, servers/reference/) is named like a backend
 and its reference in one run, the table adds each backend's ratio to its floor:
 
     /usr/bin/python3 -m harness peers sped,ref-sped --server-cpu-share 0.25
+
+``--control`` measures the reference server a second time, as ``<reference>:again``, at the other
+end of the round from it: an A/A comparison whose ratio should be 1. Its interval shows what this
+run can resolve; an interval that excludes 1 says the run's ratios are biased by more than their
+own intervals admit (seen here: 0.90 for a server against itself in 6 rounds of 6 servers).
 """
 
 from __future__ import annotations
@@ -131,7 +136,38 @@ def _parse(client: str, output: str) -> tuple[float, int, int]:
     return rps, n, failed
 
 
+CONTROL_SUFFIX = ":again"
+
+
+def with_control(servers: list[str], reference: str) -> list[str]:
+    """``servers`` plus a second instance of ``reference`` (``<reference>:again``) at the end of
+    the round farther from the reference, so that the A/A pair spans the round's positions."""
+    if reference not in servers:
+        raise SystemExit(f"peers: --control measures --reference twice, but '{reference}' is not among the servers")
+    again = reference + CONTROL_SUFFIX
+    if servers.index(reference) < len(servers) / 2:
+        return [*servers, again]
+    return [again, *servers]
+
+
+def control_verdict(results: PeerResults, reference: str, client: str) -> str | None:
+    """One line on the A/A pair for ``client``: how far apart this run puts a server and itself,
+    and whether that is within the interval (None when the client did not run)."""
+    iv = results.ratio_interval(reference + CONTROL_SUFFIX, reference, client)
+    if iv is None:
+        return None
+    if iv.lo is None or iv.hi is None:
+        return f"control {client}: {reference} ÷ itself {iv.value:.2f} (too few rounds for an interval)"
+    line = f"control {client}: {reference} ÷ itself {_fmt(iv)}"
+    if iv.lo > 1 or iv.hi < 1:
+        return line + (" — excludes 1: this run's ratios are biased beyond their intervals;"
+                       " run fewer servers per round or more rounds before trusting them")
+    spread = max(1 - iv.lo, iv.hi - 1)
+    return line + f" — includes 1; differences within ±{spread * 100:.0f} % are not resolved by this run"
+
+
 def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
+    name = name.removesuffix(CONTROL_SUFFIX)  # the A/A control is the same server again
     backends = {b.name: b for b in load_backends(build)}
     if name in backends:
         return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot)))
@@ -302,3 +338,8 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
     for a, b in pairs:
         cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in CLIENTS]
         print(f"{a + ' ÷ ' + b:<30} " + " ".join(f"{cell:>20}" for cell in cells))
+    if reference and reference + CONTROL_SUFFIX in servers:
+        for client in CLIENTS:
+            verdict = control_verdict(results, reference, client)
+            if verdict:
+                print(verdict)

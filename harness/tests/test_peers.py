@@ -187,3 +187,61 @@ def test_one_client_only_runs_that_client_and_the_table_shows_dashes_for_the_oth
 def test_an_unknown_client_is_refused_naming_the_option():
     with pytest.raises(SystemExit, match="--clients takes wrk, ab or wrk,ab"):
         peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", clients=("curl",))
+
+
+# ---- the A/A control (--control) ----
+
+def test_the_control_goes_to_the_end_of_the_round_farther_from_the_reference():
+    assert peers.with_control(["sped", "uring", "fiber"], "sped") == ["sped", "uring", "fiber", "sped:again"]
+    assert peers.with_control(["uring", "fiber", "sped"], "sped") == ["sped:again", "uring", "fiber", "sped"]
+    with pytest.raises(SystemExit, match="--control measures --reference twice"):
+        peers.with_control(["uring", "fiber"], "sped")
+
+
+def test_the_control_is_started_as_the_same_server_again():
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    spec = peers._launch("sped:again", Path("/tmp"), Path("/tmp"), build_dir())
+    assert Path(spec.argv[0]).name == "httpd-sped"
+
+
+def _control_rounds(ratios: list[float]) -> PeerResults:
+    results = PeerResults()
+    for ratio in ratios:
+        results.add("sped", "wrk", Sample(1000.0, 10.0))
+        results.add("sped:again", "wrk", Sample(1000.0 * ratio, 10.0 / ratio))
+    return results
+
+
+def test_a_control_whose_interval_includes_one_says_what_the_run_cannot_resolve():
+    verdict = peers.control_verdict(_control_rounds([0.96, 0.99, 1.0, 1.01, 1.03, 1.05]), "sped", "wrk")
+    assert "sped ÷ itself" in verdict and "includes 1" in verdict and "±" in verdict
+    assert peers.control_verdict(_control_rounds([1.0]), "sped", "ab") is None  # ab did not run
+
+
+def test_a_control_whose_interval_excludes_one_warns_that_the_ratios_are_biased():
+    verdict = peers.control_verdict(_control_rounds([0.86, 0.88, 0.90, 0.90, 0.91, 0.93]), "sped", "wrk")
+    assert "excludes 1" in verdict and "biased" in verdict
+
+
+def test_the_ratio_table_ends_with_the_control_verdict(capsys):
+    results = _control_rounds([0.97, 1.0, 1.02])
+    peers.print_ratio_intervals(results, ["sped", "sped:again"], "sped")
+    out = capsys.readouterr().out
+    assert "sped:again ÷ sped" in out and "control wrk: sped ÷ itself" in out
+
+
+def test_control_without_a_reference_is_refused_naming_both_options(capsys):
+    from harness import cli
+    with pytest.raises(SystemExit, match="--control needs --reference"):
+        cli.main(["peers", "sped,uring", "--control"])
+
+
+def test_peers_without_a_build_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    if shutil.which("wrk") is None or shutil.which("ab") is None:
+        pytest.skip("wrk/ab not installed")
+    from harness import cli
+    monkeypatch.setenv("HTTPBENCH_BUILD", str(tmp_path))
+    assert cli.main(["peers", "sped", "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "backends.json does not exist" in err and "Traceback" not in err
