@@ -60,9 +60,16 @@ class content_store {
   content_store() = default;
   void add(std::string path, std::shared_ptr<static_file> file);
 
+  /// FNV-1a, inline: a path is a few dozen bytes, and std::hash's murmur lives in libstdc++ —
+  /// one more code page that every forked child faults in and that a process or thread woken
+  /// among a hundred others finds cold (docs/methodology.md, fork's page faults).
   struct string_hash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const {
+      uint64_t h = 14695981039346656037ull;
+      for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+      return static_cast<size_t>(h);
+    }
   };
   std::unordered_map<std::string, std::shared_ptr<static_file>, string_hash, std::equal_to<>>
       files_;

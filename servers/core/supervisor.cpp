@@ -45,6 +45,7 @@ supervisor::supervisor(server_context& ctx, int death_signal)
     std::fprintf(stderr, "%s: signalfd: %s\n", program(ctx).c_str(), std::strerror(errno));
     std::abort();
   }
+  one_shot_.reserve(4096 / sizeof(pid_t));  // one page, so that it seldom grows
 }
 
 supervisor::~supervisor() {
@@ -99,16 +100,40 @@ void supervisor::start(size_t slot) {
 }
 
 void supervisor::reap() {
+  // SIGCHLD is blocked and goes to the signalfd: no signal read means no child has exited since
+  // the last reap (one that exits now raises it again), so waitpid() is skipped — the parent of
+  // fork calls this before every accept.
   signalfd_siginfo info;
-  while (::read(exit_fd_.get(), &info, sizeof info) == sizeof info) {
-  }
+  bool exited = false;
+  while (::read(exit_fd_.get(), &info, sizeof info) == sizeof info) exited = true;
+  if (!exited) return;
   int status;
   pid_t pid;
   while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) reaped(pid, status);
 }
 
+template <class T>
+T* unforked_allocator<T>::allocate(size_t n) {
+  size_t bytes = std::max<size_t>(n * sizeof(T), 1);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  ::madvise(p, bytes, MADV_DONTFORK);
+  return static_cast<T*>(p);
+}
+
+template <class T>
+void unforked_allocator<T>::deallocate(T* p, size_t n) noexcept {
+  ::munmap(p, std::max<size_t>(n * sizeof(T), 1));
+}
+
+template struct unforked_allocator<pid_t>;
+
 void supervisor::reaped(pid_t pid, int status) {
-  if (one_shot_.erase(pid) != 0) {
+  // Forgotten by swapping in the last one: the list is short-lived and unordered.
+  auto it = std::find(one_shot_.begin(), one_shot_.end(), pid);
+  if (it != one_shot_.end()) {
+    *it = one_shot_.back();
+    one_shot_.pop_back();
     // A child killed by a signal (a crash, a kill, our SIGKILL when the grace period ran out)
     // never closed its one connection: it was cut. (Its SIGTERM handler lets it finish.)
     if (WIFSIGNALED(status)) ctx_.stats.count_cut(1);

@@ -3,7 +3,10 @@
 // as an error, and the stop: SIGTERM, then SIGKILL after the grace period.
 #include <gtest/gtest.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <chrono>
 #include <csignal>
@@ -158,6 +161,46 @@ TEST_F(Supervisor, SuperviseReturnsAtTheStopAndExitsAreSeenOnTheExitFd) {
   s.supervise();
   s.stop();
   EXPECT_EQ(s.live(), 0u);
+}
+
+TEST_F(Supervisor, ManyOneShotChildrenAreAllReapedAndStopFindsNoneLeft) {
+  // More than the page the list starts with (1,024 pids), fewer alive at once.
+  supervisor s(ctx_, SIGTERM);
+  for (int i = 0; i < 1500; ++i) {
+    ASSERT_TRUE(s.spawn_one([] { return 0; }));
+    if (i % 100 == 99) s.reap();
+  }
+  ASSERT_TRUE(supervise_until(s, [&] { return s.live() == 0; }));
+  EXPECT_EQ(server_.stats.errors.load(), 0u);
+  s.stop();
+  EXPECT_EQ(s.live(), 0u);
+}
+
+// The parent's bookkeeping of its children is not shared with them (no copy-on-write fault when
+// the parent writes it while a child lives): a child does not have that memory at all.
+TEST(UnforkedAllocator, AForkedChildDoesNotInheritTheMemory) {
+  unforked_allocator<int> alloc;
+  int* p = alloc.allocate(16);
+  p[0] = 42;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Reading it would crash; look it up in the child's own map instead.
+    FILE* maps = std::fopen("/proc/self/maps", "r");
+    unsigned long lo, hi;
+    char line[512];
+    bool mapped = false;
+    while (std::fgets(line, sizeof line, maps))
+      if (std::sscanf(line, "%lx-%lx", &lo, &hi) == 2 && reinterpret_cast<unsigned long>(p) >= lo &&
+          reinterpret_cast<unsigned long>(p) < hi)
+        mapped = true;
+    _exit(mapped ? 1 : 0);
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child had the memory";
+  EXPECT_EQ(p[0], 42);  // the parent still has it
+  alloc.deallocate(p, 16);
 }
 
 }  // namespace
