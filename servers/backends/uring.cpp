@@ -696,9 +696,9 @@ void ring_loop::on_file_stage(conn& k, conn_op op, int res) {
 }
 
 /// Ends a connection: the requests that could wait for ever (its receive, a send or a poll
-/// on a socket the peer no longer reads) are cancelled, then the ring closes the socket (unless
-/// start_send() linked the close behind the last send already)
-/// (hard-linked, so the close runs only once each cancel has completed, whatever it found); a
+/// on a socket the peer no longer reads) are cancelled, then the ring closes the socket
+/// (hard-linked, so the close runs only once each cancel has completed, whatever it found) —
+/// unless start_send() already linked a close behind the connection's last send; a
 /// splice finishes by itself (the socket is non-blocking). It is deleted once the kernel has
 /// given back every request that refers to it, so a cancelled sendmsg's msghdr and iovecs stay
 /// valid until then. Cancelling by user_data is a hash lookup; by descriptor it would walk every
