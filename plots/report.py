@@ -39,6 +39,7 @@ from plots.style import FLAG_COLOR, share_used  # noqa: E402
 
 PAGE = (11.0, 8.5)  # landscape letter; figures use the same width
 WRAP = 126  # characters per line of body text at 9.5 pt on an 11-inch page
+TITLE_WRAP = 70  # characters per line of a page title at 16 pt bold
 
 
 class TextPage:
@@ -56,10 +57,12 @@ class TextPage:
     def _new_page(self, title: str) -> None:
         self.fig = plt.figure(figsize=PAGE)
         self.figs.append(self.fig)
-        self.fig.text(0.05, 0.95, title, fontsize=16, fontweight="bold", va="top")
+        # A long title (an experiment's own) wraps instead of running off the page.
+        lines = textwrap.wrap(title, width=TITLE_WRAP) or [""]
+        self.fig.text(0.05, 0.95, "\n".join(lines), fontsize=16, fontweight="bold", va="top")
         if self.footer:
             self.fig.text(0.05, 0.025, self.footer, fontsize=7.5, color="#666666")
-        self.y = 0.89
+        self.y = 0.89 - (len(lines) - 1) * self._line_h(16)
 
     def _ensure(self, height: float) -> None:
         if self.y - height < self.BOTTOM and self.y < 0.88:

@@ -120,3 +120,23 @@ def test_a_run_with_microbenchmarks_gets_the_primitives_chapter(tmp_path: Path):
     pdf, _ = build_report(run)
     assert pdf_page_count(pdf) > without + 2  # the targets and von Leitner page(s), and the families' figures
     assert (run / "figures" / "fig_primitives_events.png").exists()
+
+
+def test_a_long_title_wraps_and_every_line_of_a_text_page_stays_on_the_page():
+    # make bench's own title ran off the right edge of the first page.
+    from plots.report import TextPage
+
+    title = "httpbench: Are events fast? Server-bound comparison of the concurrency models (make bench)"
+    page = TextPage(title, footer="footer")
+    page.paragraph("A paragraph right under the title. " * 8)
+    fig = page.figs[0]
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    texts = fig.texts
+    assert "\n" in texts[0].get_text()  # the title took two lines
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= width and 0 <= box.y0 and box.y1 <= height, text.get_text()[:60]
+    title_box = texts[0].get_window_extent(renderer)
+    body_box = texts[2].get_window_extent(renderer)  # [0] title, [1] footer, [2] the paragraph
+    assert body_box.y1 <= title_box.y0  # the body starts below the title's last line
