@@ -72,8 +72,10 @@ class TextPage:
     def _line_h(size: float) -> float:
         return size / 72 / PAGE[1] * 1.35
 
-    def heading(self, text: str) -> None:
-        self._ensure(0.047 + 3 * self._line_h(9.5))  # never a heading alone at the bottom
+    def heading(self, text: str, keep_with: float = 0.0) -> None:
+        """``keep_with``: the height of what follows and must stay on the heading's page (a
+        table), when it fits on one; otherwise three lines of text."""
+        self._ensure(0.047 + max(3 * self._line_h(9.5), keep_with))  # never a heading alone at the bottom
         self.y -= 0.012
         self.fig.text(0.05, self.y, text, fontsize=12, fontweight="bold", va="top")
         self.y -= 0.035
@@ -89,6 +91,13 @@ class TextPage:
                           color=color, fontweight="bold" if bold else "normal")
             self.y -= line_h
         self.y -= line_h * 0.35
+
+    @staticmethod
+    def table_height(header: list[str], rows: list[list[str]], row_h: float) -> float:
+        """The page height table() takes for these rows (0 without rows: nothing is drawn)."""
+        if not rows:
+            return 0.0
+        return row_h * (len(rows) + max(h.count("\n") + 1 for h in header)) + 0.02
 
     def table(self, header: list[str], rows: list[list[str]], col_widths: list[float],
               size: float = 8.5, row_h: float = 0.028) -> None:
@@ -520,12 +529,13 @@ def primitives_pages(a: Analysis) -> tuple[list[Figure], list[tuple[str, Figure]
         "Google Benchmark programs (servers/microbench) measuring each primitive on its own with real system "
         f"calls, {how}; von Leitner's question for every primitive is 'does it get slower as more are "
         "alive?'. `make microbench` runs every program at full length (docs/microbench.md).", size=9.5)
-    page.heading("Targets")
     rows = primitives.target_rows(doc)
+    page.heading("Targets", keep_with=TextPage.table_height(primitives.TARGET_HEADER, rows, 0.028))
     if rows:
         page.table(primitives.TARGET_HEADER, rows, [0.5, 0.35, 0.15], size=8, row_h=0.028)
-    page.heading("Next to von Leitner 2003 (ratios carry over twenty years of hardware; absolute times do not)")
     rows = [[textwrap.fill(c, w) for c, w in zip(row, (46, 42, 46, 20))] for row in primitives.leitner_rows(doc)]
+    page.heading("Next to von Leitner 2003 (ratios carry over twenty years of hardware; absolute times do not)",
+                 keep_with=TextPage.table_height(primitives.LEITNER_HEADER, rows, 0.04))
     if rows:
         page.table(primitives.LEITNER_HEADER, rows, [0.3, 0.27, 0.3, 0.13], size=7, row_h=0.04)
     figs = []

@@ -140,3 +140,19 @@ def test_a_long_title_wraps_and_every_line_of_a_text_page_stays_on_the_page():
     title_box = texts[0].get_window_extent(renderer)
     body_box = texts[2].get_window_extent(renderer)  # [0] title, [1] footer, [2] the paragraph
     assert body_box.y1 <= title_box.y0  # the body starts below the title's last line
+
+
+def test_a_heading_goes_to_the_next_page_with_the_table_it_introduces():
+    from plots.report import TextPage
+
+    page = TextPage("Title")
+    while page.y > 0.4:  # fill the page down to 40 % of its height
+        page.paragraph("Filler text.")
+    rows = [["a", "b"]] * 14  # 14 rows of 0.028: more than the space left, less than a page
+    height = TextPage.table_height(["x", "y"], rows, 0.028)
+    page.heading("A table's heading", keep_with=height)
+    page.table(["x", "y"], rows, [0.5, 0.5])
+    assert len(page.figs) == 2
+    assert any(t.get_text() == "A table's heading" for t in page.figs[1].texts)
+    assert not any(t.get_text() == "A table's heading" for t in page.figs[0].texts)
+    assert TextPage.table_height(["x"], [], 0.028) == 0.0
