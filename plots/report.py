@@ -92,18 +92,24 @@ class TextPage:
             self.y -= line_h
         self.y -= line_h * 0.35
 
+    TABLE_GAP = 0.02  # below a table
+
     @staticmethod
-    def table_height(header: list[str], rows: list[list[str]], row_h: float) -> float:
-        """The page height table() takes for these rows (0 without rows: nothing is drawn)."""
-        if not rows:
-            return 0.0
-        return row_h * (len(rows) + max(h.count("\n") + 1 for h in header)) + 0.02
+    def _table_body(header: list[str], rows: list[list[str]], row_h: float) -> tuple[int, float]:
+        """(lines of the header, height of header and rows)."""
+        header_lines = max(h.count("\n") + 1 for h in header)
+        return header_lines, row_h * (len(rows) + header_lines)
+
+    @classmethod
+    def table_height(cls, header: list[str], rows: list[list[str]], row_h: float) -> float:
+        """The page height table() takes for these rows, its gap included (0 without rows:
+        callers draw no table then)."""
+        return cls._table_body(header, rows, row_h)[1] + cls.TABLE_GAP if rows else 0.0
 
     def table(self, header: list[str], rows: list[list[str]], col_widths: list[float],
               size: float = 8.5, row_h: float = 0.028) -> None:
-        header_lines = max(h.count("\n") + 1 for h in header)
-        height = row_h * (len(rows) + header_lines)
-        self._ensure(height + 0.02)
+        header_lines, height = self._table_body(header, rows, row_h)
+        self._ensure(height + self.TABLE_GAP)
         ax = self.fig.add_axes([0.05, self.y - height, 0.9, height])
         ax.axis("off")
         tbl = ax.table(cellText=rows, colLabels=header, colWidths=col_widths, loc="upper left",
@@ -120,7 +126,7 @@ class TextPage:
                 cell.set_text_props(fontweight="bold")
             elif r % 2 == 0:
                 cell.set_facecolor("#f7f7f7")
-        self.y -= height + 0.02
+        self.y -= height + self.TABLE_GAP
 
     def rows_that_fit(self, row_h: float, header_lines: int = 1) -> int:
         """Table rows that fit on what is left of this page (at least a few)."""

@@ -717,12 +717,10 @@ void ring_loop::close_conn(conn& k, bool io_error) {
   // the file's bytes would go to that client. So with a splice in flight the socket is closed
   // when the connection is freed, once the kernel has given back every request (a splice to a
   // non-blocking socket ends by itself).
-  bool close_now = k.splice_pending == 0;
-  // A close already linked behind a send in flight, or one that has run: the send is
-  // cancelled (if still waiting) and on_send() finds out which it was; maybe_free() closes the
-  // socket if the ring did not.
-  bool ring_closes = k.close_linked || k.ring_closed;
-  if (ring_closes) close_now = false;
+  // Nor is it closed here when start_send() linked a close behind a send (still in flight, or
+  // already run): the send is cancelled if it still waits, on_send() finds out which it was,
+  // and maybe_free() closes the socket if the ring did not.
+  bool close_now = k.splice_pending == 0 && !k.close_linked && !k.ring_closed;
   auto cancel = [&](conn_op op) {
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel64(s, tag(&k, op), 0);

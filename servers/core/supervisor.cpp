@@ -45,7 +45,6 @@ supervisor::supervisor(server_context& ctx, int death_signal)
     std::fprintf(stderr, "%s: signalfd: %s\n", program(ctx).c_str(), std::strerror(errno));
     std::abort();
   }
-  one_shot_.reserve(4096 / sizeof(pid_t));  // one page, so that it seldom grows
 }
 
 supervisor::~supervisor() {

@@ -71,6 +71,7 @@ class supervisor {
   bool spawn_one(Run&& run) {
     if (!primed_) {
       prime_buffer_pool(2);
+      one_shot_.reserve(4096 / sizeof(pid_t));  // one page, so that the list seldom grows
       primed_ = true;
     }
     pid_t pid = fork_child();
@@ -133,7 +134,7 @@ class supervisor {
   /// The children per connection alive: in memory they do not share, so that recording one
   /// (here) and forgetting it (reaped) make no copy-on-write fault in the parent.
   std::vector<pid_t, unforked_allocator<pid_t>> one_shot_;
-  bool primed_ = false;  ///< spawn_one primed the buffer pool
+  bool primed_ = false;  ///< spawn_one primed the buffer pool and reserved one_shot_
   slot_cell* cells_ = nullptr;  ///< MAP_SHARED, one per pool slot
   uint64_t restarts_ = 0;
   bool stopping_ = false;

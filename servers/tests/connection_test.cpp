@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -225,48 +226,50 @@ TEST_F(ConnectionTest, ClosesAfterIsTrueOnlyForTheLastOutputOfANormalClose) {
   EXPECT_FALSE(partly.closes_after({o.iov.first(0), {}}));  // not all of it
 }
 
-TEST(ConnectionFiles, ClosesAfterIsFalseWhileAFileRangeFollows) {
-  char tmpl[] = "/tmp/httpbench-conn-XXXXXX";
-  std::filesystem::path dir = mkdtemp(tmpl);
-  std::ofstream(dir / "big.bin") << std::string(200000, 'z');
-  {
-    content_store content = content_store::from_directory(dir.string(), 65536);
-    server_stats stats;
-    connection c(content, stats);
-    c.feed("GET /big.bin HTTP/1.0\r\n\r\n");
-    pending_output head = c.output();
-    EXPECT_FALSE(c.closes_after(head));  // the file's bytes come after the head
-    size_t n = 0;
-    for (const iovec& v : head.iov) n += v.iov_len;
-    c.consumed(n);
-    EXPECT_FALSE(c.closes_after(c.output()));  // a file range is sent by splice, not sendmsg
+// A docroot of one 200,000-byte file, above the 64 KiB sendfile threshold: served as a file range.
+class ConnectionFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/httpbench-conn-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::ofstream(dir_ / "big.bin") << std::string(200000, 'z');
+    content_ = std::make_unique<content_store>(content_store::from_directory(dir_.string(), 65536));
   }
-  std::filesystem::remove_all(dir);
+  void TearDown() override {
+    content_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<content_store> content_;
+  server_stats stats_;
+};
+
+TEST_F(ConnectionFiles, ClosesAfterIsFalseWhileAFileRangeFollows) {
+  connection c(*content_, stats_);
+  c.feed("GET /big.bin HTTP/1.0\r\n\r\n");
+  pending_output head = c.output();
+  EXPECT_FALSE(c.closes_after(head));  // the file's bytes come after the head
+  size_t n = 0;
+  for (const iovec& v : head.iov) n += v.iov_len;
+  c.consumed(n);
+  EXPECT_FALSE(c.closes_after(c.output()));  // a file range is sent by splice, not sendmsg
 }
 
-TEST(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
-  char tmpl[] = "/tmp/httpbench-conn-XXXXXX";
-  std::filesystem::path dir = mkdtemp(tmpl);
-  std::ofstream(dir / "big.bin") << std::string(200000, 'z');
-  {
-    content_store content = content_store::from_directory(dir.string(), 65536);
-    server_stats stats;
-    connection c(content, stats);
-    c.feed("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
-    pending_output o = c.output();
-    ASSERT_FALSE(o.iov.empty());  // the head first
-    size_t head = 0;
-    for (const iovec& v : o.iov) head += v.iov_len;
-    c.consumed(head);
-    o = c.output();
-    EXPECT_TRUE(o.iov.empty());
-    EXPECT_GE(o.file.fd, 0);
-    EXPECT_EQ(o.file.length, 200000u);
-    EXPECT_EQ(o.file.offset, 0);
-    c.consumed(1000);
-    EXPECT_EQ(c.output().file.offset, 1000);
-  }
-  std::filesystem::remove_all(dir);
+TEST_F(ConnectionFiles, LargeFilesAreOfferedAsFileRanges) {
+  connection c(*content_, stats_);
+  c.feed("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  pending_output o = c.output();
+  ASSERT_FALSE(o.iov.empty());  // the head first
+  size_t head = 0;
+  for (const iovec& v : o.iov) head += v.iov_len;
+  c.consumed(head);
+  o = c.output();
+  EXPECT_TRUE(o.iov.empty());
+  EXPECT_GE(o.file.fd, 0);
+  EXPECT_EQ(o.file.length, 200000u);
+  EXPECT_EQ(o.file.offset, 0);
+  c.consumed(1000);
+  EXPECT_EQ(c.output().file.offset, 1000);
 }
 
 // ---- how a connection ends: one definition of the counters (docs/interfaces.md) ----
