@@ -1,8 +1,10 @@
+#include "core/path.hpp"
+
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
-
-#include "core/path.hpp"
+#include <vector>
 
 using namespace httpbench::core;
 
@@ -19,6 +21,46 @@ outcome normalize(std::string raw, bool in_place = false) {
   path_status s = in_place ? normalize_path(raw, {raw.data(), raw.size()}, n)
                            : normalize_path(raw, {out.data(), out.size()}, n);
   return {s, s == path_status::ok ? (in_place ? raw : out).substr(0, n) : std::string()};
+}
+
+// normalize_path's contract written the plain way, for the differential test below: decode every
+// escape, then resolve the segments with a stack.
+outcome normalize_by_definition(const std::string& raw) {
+  if (raw.empty() || raw[0] != '/') return {path_status::bad, ""};
+  std::string decoded;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '%') {
+      decoded += raw[i];
+      continue;
+    }
+    if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(raw[i + 2])))
+      return {path_status::bad, ""};
+    decoded += static_cast<char>(std::stoi(raw.substr(i + 1, 2), nullptr, 16));
+    i += 2;
+  }
+  if (decoded.find('\0') != std::string::npos) return {path_status::bad, ""};
+  std::vector<std::string> kept;
+  std::string segment;
+  bool trailing_slash = false;
+  for (size_t i = 1; i <= decoded.size(); ++i) {
+    if (i < decoded.size() && decoded[i] != '/') {
+      segment += decoded[i];
+      continue;
+    }
+    trailing_slash = i < decoded.size() || segment.empty() || segment == "." || segment == "..";
+    if (segment == "..") {
+      if (kept.empty()) return {path_status::forbidden, ""};
+      kept.pop_back();
+    } else if (!segment.empty() && segment != ".") {
+      kept.push_back(segment);
+    }
+    segment.clear();
+  }
+  std::string out;
+  for (const std::string& s : kept) out += "/" + s;
+  if (out.empty() || trailing_slash) out += '/';
+  return {path_status::ok, out};
 }
 
 }  // namespace
@@ -69,6 +111,39 @@ TEST(Path, InPlaceDecodingGivesTheSameResult) {
   for (const char* p : {"/a%2Fb/../c", "//x/./y/", "/%41%42%43", "/a/b/c/../../d"}) {
     EXPECT_EQ(normalize(p, true).path, normalize(p).path) << p;
   }
+}
+
+TEST(Path, EveryPathOfUpToFivePiecesNormalizesAsTheDefinitionSays) {
+  // Every sequence of these pieces, in place and into a separate buffer: the quick check for an
+  // already-normal path must never change an answer of the general decoder and resolver.
+  const std::vector<std::string> pieces = {"/",   ".", "a",   "%2e",
+                                           "%2F", "%", "%41", std::string(1, '\0')};
+  std::vector<std::string> paths = {""};
+  size_t checked = 0;
+  for (int length = 1; length <= 5; ++length) {
+    std::vector<std::string> longer;
+    for (const std::string& p : paths)
+      for (const std::string& piece : pieces) longer.push_back(p + piece);
+    paths = std::move(longer);
+    for (const std::string& raw : paths) {
+      outcome expected = normalize_by_definition(raw);
+      outcome got = normalize(raw), in_place = normalize(raw, true);
+      ASSERT_EQ(got.status, expected.status) << raw;
+      ASSERT_EQ(got.path, expected.path) << raw;
+      ASSERT_EQ(in_place.status, expected.status) << raw << " (in place)";
+      ASSERT_EQ(in_place.path, expected.path) << raw << " (in place)";
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 8u + 64 + 512 + 4096 + 32768);
+}
+
+TEST(Path, APathLongerThanTheOutputIsBadEvenWhenAlreadyNormal) {
+  char out[4];
+  size_t n = 0;
+  EXPECT_EQ(normalize_path("/abcde", out, n), path_status::bad);
+  EXPECT_EQ(normalize_path("/abc", out, n), path_status::ok);
+  EXPECT_EQ(std::string_view(out, n), "/abc");
 }
 
 TEST(Path, SplitTargetSeparatesPathQueryAndAbsoluteForm) {
