@@ -40,6 +40,17 @@ bool valid_host(std::string_view value) {
   return true;
 }
 
+// True when the field name `name`, already checked to be token characters, is `lowercase`
+// (lowercase letters and '-') in any case. OR-ing 0x20 folds an uppercase letter onto its lowercase
+// one and leaves '-' and every other token character off the letters and '-', so one OR per byte is
+// exact here, where iequals folds both sides.
+inline bool name_is(std::string_view name, std::string_view lowercase) {
+  if (name.size() != lowercase.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i)
+    if ((name[i] | 0x20) != lowercase[i]) return false;
+  return true;
+}
+
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 std::string_view trim(std::string_view s) {
@@ -65,13 +76,17 @@ size_t find_block_end(std::string_view in, size_t from) {
   return 0;
 }
 
-// Splits the next line off `rest` (without its CRLF/LF). Returns false if a bare CR appears.
+// Splits the next line off `rest` (without its CRLF or LF); false when no line end is left. A
+// bare CR elsewhere in a line stays in it and makes the line bad where it is parsed: every byte
+// of a line is checked against a class without CR (token, target or field-value characters, or
+// the exact "HTTP/d.d"), so no second scan of each line for CR is needed.
 bool next_line(std::string_view& rest, std::string_view& line) {
   size_t nl = rest.find('\n');
+  if (nl == std::string_view::npos) return false;
   line = rest.substr(0, nl);
   rest.remove_prefix(nl + 1);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line.find('\r') == std::string_view::npos;
+  return true;
 }
 
 // Parses a Connection header's comma-separated tokens.
@@ -172,9 +187,9 @@ parse_result request_parser::parse_block(std::string_view block, size_t consumed
     header_field& h = out.headers[out.header_count++];
     h.name = line.substr(0, colon);
     h.value = trim(value);
-    if (iequals(h.name, "connection")) {
+    if (name_is(h.name, "connection")) {
       apply_connection_header(h.value, out);
-    } else if (iequals(h.name, "content-length")) {
+    } else if (name_is(h.name, "content-length")) {
       uint64_t n = 0;
       if (h.value.empty() || h.value.size() > 18) return bad;
       for (char c : h.value) {
@@ -184,14 +199,14 @@ parse_result request_parser::parse_block(std::string_view block, size_t consumed
       if (seen_length && n != out.content_length) return bad;  // request smuggling guard
       seen_length = true;
       out.content_length = n;
-    } else if (iequals(h.name, "transfer-encoding")) {
+    } else if (name_is(h.name, "transfer-encoding")) {
       out.has_transfer_encoding = true;
-    } else if (iequals(h.name, "host")) {
+    } else if (name_is(h.name, "host")) {
       if (!valid_host(h.value)) return bad;
       ++hosts;
     }
   }
-  return bad;  // a bare CR inside a line
+  return bad;  // no empty line: cannot happen, parse() passes whole blocks
 }
 
 }  // namespace httpbench::core
