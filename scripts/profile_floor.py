@@ -91,7 +91,7 @@ def _read_stat(path: Path, n: int) -> dict[str, float]:
 def profile(name: str, args: argparse.Namespace, work: Path) -> str:
     """The share of CPU samples per binary (kernel, the server, libc, ...), then per symbol."""
     data = work / f"{name}.perf.data"
-    run_one(name, ["record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-o", str(data)], args, work)
+    run_one(name, ["record", "-q", "-e", "cpu-clock", "-F", str(args.frequency), "-g", "-o", str(data)], args, work)
     parts = []
     for sort, limit in (("dso", 0.5), ("dso,sym", args.percent_limit)):
         report = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "-g", "none",
@@ -112,6 +112,7 @@ def main() -> int:
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--percent-limit", type=float, default=1.5, help="symbols below this share are left out")
+    parser.add_argument("--frequency", type=int, default=4000, help="perf record samples per CPU second")
     parser.add_argument("--no-record", action="store_true", help="counts only, no perf record")
     parser.add_argument("--keep", type=Path, help="keep each server's perf.data and perf stat output here")
     args = parser.parse_args()
