@@ -11,9 +11,9 @@ and pages may have to come back into the caches and the TLB.
 
 Each server runs alone under valgrind with one worker; one client connection sends --requests
 requests one at a time (a pause after each, so that every request is a fresh wake-up). The trace
-of the process that served them is cut at each call of --split (a libc function the server calls
-once per response, writev by default), and the figures are the medians over the middle third of
-those pieces. Needs valgrind. Numbers for notes, not a test.
+of the process that served them is cut at each call of the --split function it calls about once
+per response (writev, write, sendmsg or send), and the figures are the medians over the middle
+third of those pieces. Needs valgrind. Numbers for notes, not a test.
 """
 
 from __future__ import annotations
@@ -250,17 +250,43 @@ def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piec
     return out
 
 
+def calls(trace: Trace, program: str, functions: list[str]) -> collections.Counter:
+    """How often the trace enters each of the libc `functions` (those libc has)."""
+    symbols = Symbols(trace.maps, program)
+    entries = {}
+    for function in functions:
+        try:
+            entries[symbols.address_of("libc.so", function)] = function
+        except SystemExit:
+            continue
+    counts: collections.Counter = collections.Counter()
+    with trace.file.open() as f:
+        for line in f:
+            if line.startswith("I"):
+                function = entries.get(int(line[2:].strip().split(",")[0], 16))
+                if function:
+                    counts[function] += 1
+    return counts
+
+
+def split_point(traces: list[Trace], program: str, functions: list[str], requests: int) -> tuple[Trace, str]:
+    """The process and the function of `functions` it calls closest to once per request."""
+    best, distance = None, None
+    for trace in traces:
+        for function, n in calls(trace, program, functions).items():
+            if n >= requests // 2 and (distance is None or abs(n - requests) < distance):
+                best, distance = (trace, function), abs(n - requests)
+    if best is None:
+        raise SystemExit(f"footprint: no process of {program} called any of {', '.join(functions)} about "
+                         f"once per request; name the function it writes with in --split")
+    return best
+
+
 def measure(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str, float], list[Piece]]:
     program = os.path.basename(_launch(name, work, work / "docroot", build_dir()).argv[0])
     traces = run_server(name, args, work)
-    best: list[Piece] = []
-    for trace in traces:
-        cut = pieces(trace, program, args.split, args.functions > 0)
-        if len(cut) > len(best):
-            best = cut
-    if len(best) < args.requests // 2:
-        raise SystemExit(f"footprint: no process of {name} called {args.split} once per request "
-                         f"({len(best) - 1} calls for {args.requests} requests); try another --split")
+    trace, function = split_point(traces, program, args.split.split(","), args.requests)
+    best = pieces(trace, program, function, args.functions > 0)
     middle = best[len(best) // 3: 2 * len(best) // 3]
     row = {"instructions": statistics.median(p.instructions for p in middle)}
     code = [k for k in KINDS if "code" in k]
@@ -278,7 +304,8 @@ def main() -> int:
     parser.add_argument("servers", nargs="+", help="backends and reference servers (ref-<model>)")
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--pause", type=float, default=0.005, help="seconds between requests")
-    parser.add_argument("--split", default="writev", help="libc function called once per response")
+    parser.add_argument("--split", default="writev,write,sendmsg,send",
+                        help="libc functions, one of which the server calls once per response")
     parser.add_argument("--functions", type=int, default=0, help="also list the N functions with most instructions")
     args = parser.parse_args()
     if subprocess.run(["which", "valgrind"], capture_output=True).returncode != 0:
