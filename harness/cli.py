@@ -281,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("servers", help="comma-separated backends, reference servers (ref-<model>) and/or "
                                        "production servers")
     peers.add_argument("--rounds", type=int, default=3,
-                       help="rounds, the servers in A B B A order; medians and per-round ratios with "
-                            "95 %% intervals are reported")
+                       help="rounds, the servers in A B B A order, starting one server further every "
+                            "two rounds (2 x servers rounds put each in every position); medians and "
+                            "per-round ratios with 95 %% intervals are reported")
     peers.add_argument("--seconds", type=int, default=10, help="wrk duration of each run, in seconds")
     peers.add_argument("--ab-requests", type=int, default=50000, help="requests of each ab run (-n)")
     peers.add_argument("--concurrency", type=int, default=100, help="connections of wrk and ab (-c)")
@@ -293,8 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--client-cpus", default="1", help="taskset CPU list of wrk and ab")
     peers.add_argument("--reference", help="server the ratios are computed against")
     peers.add_argument("--control", action="store_true",
-                       help="measure --reference a second time (<reference>:again, at the other end of the "
-                            "round): an A/A ratio that should be 1, showing what the run can resolve")
+                       help="measure --reference a second time (<reference>:again, at the far end of the "
+                            "list from it): an A/A ratio that should be 1, showing what the run can "
+                            "resolve")
     peers.add_argument("--clients", default="wrk,ab",
                        help="wrk (keep-alive), ab (a new connection per request) or both; one client "
                             "gives twice the rounds in the same time")

@@ -3,8 +3,9 @@ request): the peer comparisons the issues name (e.g. sped against h2o).
 
 Each server is started pinned to the server CPUs, measured with a client pinned to the client
 CPUs, and stopped; each round runs every server in turn, in reverse order every other round
-(A B B A: a drift that is linear over two rounds hits all of them alike), and ratios are formed
-within a round. Reports every run, the medians, the server's CPU time per request, and each
+(A B B A: a drift that is linear over two rounds hits all of them alike), starting one place
+further along every two rounds (so that every server takes every position: `round_order`), and
+ratios are formed within a round. Reports every run, the medians, the server's CPU time per request, and each
 ratio with a 95 % bootstrap interval over the rounds. Not a test: numbers for notes.
 
     /usr/bin/python3 -m harness peers sped,thread,h2o --rounds 3 --seconds 10 --ab-requests 50000
@@ -14,8 +15,8 @@ and its reference in one run, the table adds each backend's ratio to its floor:
 
     /usr/bin/python3 -m harness peers sped,ref-sped --server-cpu-share 0.25
 
-``--control`` measures the reference server a second time, as ``<reference>:again``, at the other
-end of the round from it: an A/A comparison whose ratio should be 1. Its interval shows what this
+``--control`` measures the reference server a second time, as ``<reference>:again``, at the far
+end of the list from it: an A/A comparison whose ratio should be 1. Its interval shows what this
 run can resolve; an interval that excludes 1 says the run's ratios are biased by more than their
 own intervals admit (seen here: 0.90 for a server against itself in 6 rounds of 6 servers).
 """
@@ -139,6 +140,17 @@ def _parse(client: str, output: str) -> tuple[float, int, int]:
 CONTROL_SUFFIX = ":again"
 
 
+def round_order(servers: list[str], r: int) -> list[str]:
+    """The order of round ``r`` (from 0): the servers rotated by ``r // 2`` places, backward in
+    odd rounds. Each pair of rounds runs A … Z then Z … A, so a drift that is linear over two
+    rounds hits every server alike; over 2n rounds every one of n servers runs in every
+    position, forward and backward, so a cost of running first, last or in the middle (seen on
+    this host with six servers) falls on all of them alike instead of on one."""
+    k = (r // 2) % len(servers)
+    rotated = servers[k:] + servers[:k]
+    return rotated if r % 2 == 0 else rotated[::-1]
+
+
 def with_control(servers: list[str], reference: str) -> list[str]:
     """``servers`` plus a second instance of ``reference`` (``<reference>:again``) at the end of
     the round farther from the reference, so that the A/A pair spans the round's positions."""
@@ -228,7 +240,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
         write_page(docroot, PAGE_BYTES)  # the same 305-byte page the experiments serve
         try:
             for r in range(rounds):
-                for name in (servers if r % 2 == 0 else servers[::-1]):
+                for name in round_order(servers, r):
                     for client in clients:
                         spec = _launch(name, work, docroot, build)
                         cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)

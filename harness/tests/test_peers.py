@@ -119,12 +119,29 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
     return started, argvs
 
 
-def test_rounds_run_the_servers_forward_then_backward(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A B C, C B A, A B C: a drift that is linear over two rounds hits every server alike."""
+def test_rounds_run_the_servers_forward_then_backward_starting_one_further_every_two_rounds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A B C, C B A, B C A: a drift that is linear over two rounds hits every server alike."""
     started, _ = _fake_runs(monkeypatch)
     results = peers._compare(["a", "b", "c"], tmp_path, 3, 1, 10, 1, "0", "1", None)
-    assert started[::2] == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]  # each runs wrk, then ab
+    assert started[::2] == ["a", "b", "c", "c", "b", "a", "b", "c", "a"]  # each runs wrk, then ab
     assert all(len(results.samples[(n, c)]) == 3 for n in "abc" for c in ("wrk", "ab"))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 6])
+def test_over_two_n_rounds_every_server_runs_twice_in_every_position(n: int):
+    servers = [f"s{i}" for i in range(n)]
+    orders = [peers.round_order(servers, r) for r in range(2 * n)]
+    assert all(sorted(order) == servers for order in orders)
+    for position in range(n):
+        assert sorted(order[position] for order in orders) == sorted(servers * 2)
+    # each pair of rounds is one order and its reverse
+    assert all(orders[r + 1] == orders[r][::-1] for r in range(0, 2 * n, 2))
+
+
+def test_with_three_servers_six_rounds_run_all_six_orders():
+    orders = {tuple(peers.round_order(["a", "b", "c"], r)) for r in range(6)}
+    assert len(orders) == 6
 
 
 def _two_servers(rounds: list[tuple[float, float, float, float]]) -> PeerResults:
