@@ -125,7 +125,7 @@ def run_server(name: str, args: argparse.Namespace, work: Path) -> list[Trace]:
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the server and its workers
             proc.wait()
     return [Trace(pid, m, traces / f"trace.{pid}") for pid, m in maps.items() if (traces / f"trace.{pid}").exists()]
 
