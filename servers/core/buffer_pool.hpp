@@ -23,6 +23,10 @@ inline constexpr size_t shared_free_buffers_limit = 2048;
 /// threads sit idle.
 inline constexpr size_t shared_free_buffers_without_cache = 64;
 
+/// Of those, how many wait in slots taken and given without the shared list's lock (one atomic
+/// exchange each): the last few released, which the next requests take.
+inline constexpr size_t quick_free_buffers = 4;
+
 /// A buffer of buffer_size bytes, from this thread's free list, else the shared overflow list,
 /// else malloc. Never null; throws std::bad_alloc when malloc fails.
 char* acquire_buffer();
@@ -42,8 +46,8 @@ void release_buffer(char* buffer) noexcept;
 void prime_buffer_pool(size_t buffers);
 
 /// How many free buffers each thread keeps (default and maximum 256). 0 turns the per-thread
-/// lists off: every acquire and release takes the shared list's lock once, and the shared list
-/// then keeps at most shared_free_buffers_without_cache (beyond it, free()). Backends with a
+/// lists off: every acquire and release goes to the shared list (its quick slots, else its lock
+/// once), which then keeps at most shared_free_buffers_without_cache (beyond it, free()). Backends with a
 /// thread per connection set 0: each of their threads serves one connection, so a per-thread
 /// cache would pin up to two buffers to every idle thread, while the shared handful is reused
 /// by whichever thread has a request (a malloc and a free of 16 KiB per request cost 2 % of

@@ -12,7 +12,6 @@
 #include <cstring>
 #include <mutex>
 #include <random>
-#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -72,6 +71,12 @@ struct emptied_shared_list {
     on_new_thread([&] {
       for (size_t i = 0; i < shared_free_buffers_limit; ++i) held.push_back(acquire_buffer());
     });
+    // The quick slots are taken only with the per-thread lists off.
+    set_buffer_cache_limit(0);
+    on_new_thread([&] {
+      for (size_t i = 0; i < quick_free_buffers; ++i) held.push_back(acquire_buffer());
+    });
+    set_buffer_cache_limit(default_cache_limit);
   }
   ~emptied_shared_list() {
     for (char* b : held) release_buffer(b);
@@ -156,6 +161,27 @@ TEST(BufferPool, LimitZeroKeepsOnlyTheSharedHandful) {
     std::vector<char*> again;
     for (size_t i = 0; i < shared_free_buffers_without_cache; ++i) again.push_back(acquire_buffer());
     EXPECT_NEAR(buffers_freed(allocated_bytes(), before), 0, tolerance) << "malloc'd instead of reused";
+    for (char* b : again) release_buffer(b);
+  });
+}
+
+TEST(BufferPool, LimitZeroKeepsExactlyTheHandfulQuickSlotsIncluded) {
+  emptied_shared_list emptied;
+  cache_limit_set no_cache(0);
+  on_new_thread([] {
+    std::vector<char*> buffers;
+    for (size_t i = 0; i < 100; ++i) buffers.push_back(acquire_buffer());
+    for (char* b : buffers) release_buffer(b);
+  });
+  on_new_thread([] {
+    // The handful (slots and list together) comes back without malloc; the next one is new.
+    std::vector<char*> again;
+    size_t before = allocated_bytes();
+    for (size_t i = 0; i < shared_free_buffers_without_cache; ++i) again.push_back(acquire_buffer());
+    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), 0, 0.5) << "malloc'd instead of reused";
+    before = allocated_bytes();
+    again.push_back(acquire_buffer());
+    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), -1, 0.5) << "more than the handful was kept";
     for (char* b : again) release_buffer(b);
   });
 }
