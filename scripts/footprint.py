@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.metrics import session_members  # noqa: E402
 from harness.peers import PAGE_BYTES, _launch  # noqa: E402
 from harness.registry import build_dir, load_backends, load_references  # noqa: E402
 from harness.runner import write_page  # noqa: E402
@@ -77,19 +78,6 @@ def read_maps(pid: int) -> list[Mapping]:
     return maps
 
 
-def descendants(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return found
-
-
 def describe(name: str, build: Path) -> dict:
     for entry in [*load_backends(build), *load_references(build)]:
         if entry.name == name:
@@ -119,7 +107,8 @@ def run_server(name: str, args: argparse.Namespace, work: Path) -> list[Trace]:
                 conn.sendall(REQUEST)
                 read_response(conn, name)
                 time.sleep(args.pause)
-            maps = {pid: read_maps(pid) for pid in descendants(proc.pid)}
+            # Its own session: valgrind, the server and any processes it forked.
+            maps = {member.pid: read_maps(member.pid) for member in session_members(proc.pid)}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
