@@ -61,6 +61,11 @@ void on_new_thread(F f) {
   t.join();
 }
 
+struct cache_limit_set {
+  explicit cache_limit_set(size_t limit) { set_buffer_cache_limit(limit); }
+  ~cache_limit_set() { set_buffer_cache_limit(default_cache_limit); }
+};
+
 // Buffers taken out of the shared list so that a test starts with it empty; given back at the
 // end of the test.
 struct emptied_shared_list {
@@ -72,20 +77,14 @@ struct emptied_shared_list {
       for (size_t i = 0; i < shared_free_buffers_limit; ++i) held.push_back(acquire_buffer());
     });
     // The quick slots are taken only with the per-thread lists off.
-    set_buffer_cache_limit(0);
+    cache_limit_set no_cache(0);
     on_new_thread([&] {
       for (size_t i = 0; i < quick_free_buffers; ++i) held.push_back(acquire_buffer());
     });
-    set_buffer_cache_limit(default_cache_limit);
   }
   ~emptied_shared_list() {
     for (char* b : held) release_buffer(b);
   }
-};
-
-struct cache_limit_set {
-  explicit cache_limit_set(size_t limit) { set_buffer_cache_limit(limit); }
-  ~cache_limit_set() { set_buffer_cache_limit(default_cache_limit); }
 };
 
 TEST(BufferPool, AcquiredBuffersAreDistinctAndWritable) {

@@ -1,10 +1,10 @@
-#include "core/path.hpp"
-
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <string>
 #include <vector>
+
+#include "core/path.hpp"
 
 using namespace httpbench::core;
 
