@@ -5,8 +5,9 @@ Each server is started pinned to the server CPUs, measured with a client pinned 
 CPUs, and stopped; each round runs every server in turn, in reverse order every other round
 (A B B A: a drift that is linear over two rounds hits all of them alike), starting one place
 further along every two rounds (so that every server takes every position: `round_order`), and
-ratios are formed within a round. Reports every run, the medians, the server's CPU time per request, and each
-ratio with a 95 % bootstrap interval over the rounds. Not a test: numbers for notes.
+ratios are formed within a round. Reports every run, the medians, the server's CPU time per
+request, and each ratio with a 95 % bootstrap interval over the rounds. Not a test: numbers for
+notes.
 
     /usr/bin/python3 -m harness peers sped,thread,h2o --rounds 3 --seconds 10 --ab-requests 50000
 

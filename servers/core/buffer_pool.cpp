@@ -66,7 +66,7 @@ size_t take_shared(void** to, size_t n) noexcept {
 // connection takes and gives back two buffers per request (its input and its output): four
 // lock round trips were ~480 instructions a request (scripts/footprint.py threadpool). The
 // slots count against shared_free_buffers_without_cache.
-std::atomic<void*> quick[quick_free_buffers];
+constinit std::atomic<void*> quick[quick_free_buffers] = {};
 
 void* take_quick() noexcept {
   for (auto& slot : quick)

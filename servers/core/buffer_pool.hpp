@@ -47,12 +47,12 @@ void prime_buffer_pool(size_t buffers);
 
 /// How many free buffers each thread keeps (default and maximum 256). 0 turns the per-thread
 /// lists off: every acquire and release goes to the shared list (its quick slots, else its lock
-/// once), which then keeps at most shared_free_buffers_without_cache (beyond it, free()). Backends with a
-/// thread per connection set 0: each of their threads serves one connection, so a per-thread
-/// cache would pin up to two buffers to every idle thread, while the shared handful is reused
-/// by whichever thread has a request (a malloc and a free of 16 KiB per request cost 2 % of
-/// threadpool's CPU under wrk keep-alive; one uncontended lock each way costs a tenth of that).
-/// Call before starting threads.
+/// once), which then keeps at most shared_free_buffers_without_cache (beyond it, free()).
+/// Backends with a thread per connection set 0: each of their threads serves one connection,
+/// so a per-thread cache would pin up to two buffers to every idle thread, while the shared
+/// handful is reused by whichever thread has a request (a malloc and a free of 16 KiB per
+/// request cost 2 % of threadpool's CPU under wrk keep-alive; one uncontended lock each way
+/// costs a tenth of that, a quick slot less). Call before starting threads.
 void set_buffer_cache_limit(size_t buffers_per_thread);
 
 }  // namespace httpbench::core

@@ -176,11 +176,13 @@ TEST(BufferPool, LimitZeroKeepsExactlyTheHandfulQuickSlotsIncluded) {
     // The handful (slots and list together) comes back without malloc; the next one is new.
     std::vector<char*> again;
     size_t before = allocated_bytes();
-    for (size_t i = 0; i < shared_free_buffers_without_cache; ++i) again.push_back(acquire_buffer());
+    for (size_t i = 0; i < shared_free_buffers_without_cache; ++i)
+      again.push_back(acquire_buffer());
     EXPECT_NEAR(buffers_freed(before, allocated_bytes()), 0, 0.5) << "malloc'd instead of reused";
     before = allocated_bytes();
     again.push_back(acquire_buffer());
-    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), -1, 0.5) << "more than the handful was kept";
+    EXPECT_NEAR(buffers_freed(before, allocated_bytes()), -1, 0.5)
+        << "more than the handful was kept";
     for (char* b : again) release_buffer(b);
   });
 }
