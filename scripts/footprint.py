@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import collections
+import functools
 import os
 import re
 import signal
@@ -85,13 +86,11 @@ def describe(name: str, build: Path) -> dict:
     raise SystemExit(f"footprint: '{name}' is neither a built backend nor a reference server")
 
 
-def run_server(name: str, args: argparse.Namespace, work: Path) -> list[Trace]:
-    """Starts `name` under lackey, sends the requests, and returns every process's trace with
-    its memory map (read while the process is still alive)."""
-    build = build_dir()
-    argv = list(_launch(name, work, work / "docroot", build).argv)
-    if describe(name, build).get("default_workers", 1) > 1:
-        argv += ["--workers", "1"]
+def run_server(name: str, argv: list[str], args: argparse.Namespace, work: Path) -> list[Trace]:
+    """Starts `name` (`argv`) under lackey, sends the requests, and returns every process's trace
+    with its memory map (read while the process is still alive)."""
+    if describe(name, build_dir()).get("default_workers", 1) > 1:
+        argv = [*argv, "--workers", "1"]
     traces = work / name
     traces.mkdir()
     proc = subprocess.Popen(["valgrind", "--tool=lackey", "--trace-mem=yes",
@@ -136,6 +135,17 @@ def read_response(conn: socket.socket, name: str) -> None:
             return
 
 
+@functools.cache
+def dynamic_symbols(path: str) -> dict[str, int]:
+    """A library's exported functions and their offsets (`nm -D`), read once per library."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
+    symbols = {}
+    for line in out.splitlines():
+        addr, _, name = line.split(maxsplit=2)
+        symbols.setdefault(name.split("@")[0], int(addr, 16))
+    return symbols
+
+
 class Symbols:
     """Addresses to (file kind, function) through the process's maps and `nm`."""
 
@@ -170,12 +180,10 @@ class Symbols:
         path = next((p for p in self.bases if os.path.basename(p).startswith(library)), None)
         if path is None:
             raise SystemExit(f"footprint: the server has no {library} mapped")
-        out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            addr, _, name = line.split(maxsplit=2)
-            if name.split("@")[0] == symbol:
-                return self.bases[path] + int(addr, 16)
-        raise SystemExit(f"footprint: {symbol} is not in {path}")
+        offset = dynamic_symbols(path).get(symbol)
+        if offset is None:
+            raise SystemExit(f"footprint: {symbol} is not in {path}")
+        return self.bases[path] + offset
 
     def function(self, address: int) -> str:
         m = self.mapping(address)
@@ -272,8 +280,9 @@ def split_point(traces: list[Trace], program: str, functions: list[str], request
 
 
 def measure(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str, float], list[Piece]]:
-    program = os.path.basename(_launch(name, work, work / "docroot", build_dir()).argv[0])
-    traces = run_server(name, args, work)
+    argv = list(_launch(name, work, work / "docroot", build_dir()).argv)
+    program = os.path.basename(argv[0])
+    traces = run_server(name, argv, args, work)
     trace, function = split_point(traces, program, args.split.split(","), args.requests)
     best = pieces(trace, program, function, args.functions > 0)
     middle = best[len(best) // 3: 2 * len(best) // 3]

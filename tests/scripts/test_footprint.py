@@ -5,7 +5,6 @@ libraries (the valgrind run itself is a measurement for notes, not a test)."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,20 +20,11 @@ LIBC = Path("/usr/lib/x86_64-linux-gnu/libc.so.6")
 LIBC_BASE = 0x7F0000000000
 
 
-def writev_offset() -> int:
-    out = subprocess.run(["nm", "-D", "--defined-only", str(LIBC)], capture_output=True, text=True, check=True)
-    for line in out.stdout.splitlines():
-        address, _, name = line.split(maxsplit=2)
-        if name.split("@")[0] == "writev":
-            return int(address, 16)
-    raise AssertionError("libc has no writev")
-
-
 @pytest.fixture
 def trace(tmp_path: Path) -> footprint.Trace:
     if not LIBC.exists():
         pytest.skip(f"{LIBC} is not here")
-    cut = LIBC_BASE + writev_offset()
+    cut = LIBC_BASE + footprint.dynamic_symbols(str(LIBC))["writev"]
     maps = [
         footprint.Mapping(0x400000, 0x402000, 0, "r-xp", "/opt/x/httpd-test"),
         footprint.Mapping(0x402000, 0x403000, 0x2000, "rw-p", "/opt/x/httpd-test"),
