@@ -17,6 +17,8 @@ constexpr std::array<bool, 256> make_token_table() {
 }
 constexpr auto token_char = make_token_table();
 
+constexpr parse_result bad_request{parse_status::bad, 0, 400};
+
 inline bool is_target_char(unsigned char c) { return c > 0x20 && c != 0x7f; }
 inline bool is_value_char(unsigned char c) { return c >= 0x20 ? c != 0x7f : c == '\t'; }
 
@@ -76,19 +78,6 @@ size_t find_block_end(std::string_view in, size_t from) {
   return 0;
 }
 
-// Splits the next line off `rest` (without its CRLF or LF); false when no line end is left. A
-// bare CR elsewhere in a line stays in it and makes the line bad where it is parsed: every byte
-// of a line is checked against a class without CR (token, target or field-value characters, or
-// the exact "HTTP/d.d"), so no second scan of each line for CR is needed.
-bool next_line(std::string_view& rest, std::string_view& line) {
-  size_t nl = rest.find('\n');
-  if (nl == std::string_view::npos) return false;
-  line = rest.substr(0, nl);
-  rest.remove_prefix(nl + 1);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return true;
-}
-
 // Parses a Connection header's comma-separated tokens.
 void apply_connection_header(std::string_view value, request& out) {
   while (!value.empty()) {
@@ -128,6 +117,19 @@ parse_result request_parser::parse(std::string_view input, request& out) {
   if (line_length > limits_.max_request_line + (line_end_ == 0 ? 0 : 1))
     return {parse_status::bad, 0, 414};
 
+  if (scanned_ == skip_ && line_end_ != 0) {
+    // The first look at this request, with its request line whole: most often the whole head
+    // is here too (one read), and parsing it straight away finds its end as it goes — the
+    // search for the end below would be a second pass over the same lines. Only a complete
+    // head is taken from this pass; anything else (more to come, or something wrong, whose
+    // answer depends on the limits and on where the head ends) is decided below, as it would
+    // have been without the pass, which looks at these bytes once more at most.
+    parse_result r = parse_head(input.substr(skip_), line_end_ - skip_, out);
+    if (r.status == parse_status::complete) {
+      if (r.consumed > limits_.max_header_bytes + 4) return {parse_status::bad, 0, 431};
+      return {parse_status::complete, skip_ + r.consumed, 0};
+    }
+  }
   size_t from = scanned_ >= skip_ + 3 ? scanned_ - 3 : skip_;
   size_t end = find_block_end(input, from);
   scanned_ = input.size();
@@ -136,28 +138,35 @@ parse_result request_parser::parse(std::string_view input, request& out) {
     return {parse_status::incomplete, 0, 0};
   }
   if (end - skip_ > limits_.max_header_bytes + 4) return {parse_status::bad, 0, 431};
-  return parse_block(input.substr(skip_, end - skip_), end, out);
+  parse_result r = parse_head(input.substr(skip_, end - skip_), line_end_ - skip_, out);
+  // A whole head that ends the way it must cannot run out; should it, it is malformed.
+  if (r.status != parse_status::complete) return r.status == parse_status::bad ? r : bad_request;
+  return {parse_status::complete, end, 0};
 }
 
-parse_result request_parser::parse_block(std::string_view block, size_t consumed,
-                                         request& out) const {
-  const parse_result bad{parse_status::bad, 0, 400};
-  std::string_view rest = block, line;
-  if (!next_line(rest, line)) return bad;
+parse_result request_parser::parse_head(std::string_view in, size_t line_end, request& out) const {
+  // One pass over the bytes: every byte is checked against the class of the place it is in
+  // (token, target or field-value characters, or the exact "HTTP/d.d"), none of which holds CR
+  // or LF, so each scan stops at its line's end by itself and no line is searched for it first.
+  // A line ends in LF or CRLF; a CR anywhere else stops a scan where only LF may follow: 400.
+  const auto* s = reinterpret_cast<const unsigned char*>(in.data());
+  const size_t n = in.size();
+  const parse_result more{parse_status::incomplete, 0, 0};
 
-  // Request line: method SP target SP HTTP/1.x
+  // Request line: method SP target SP HTTP/1.x, up to its LF (at `line_end`, already found).
   size_t i = 0;
-  while (i < line.size() && token_char[static_cast<unsigned char>(line[i])]) ++i;
-  if (i == 0 || i >= line.size() || line[i] != ' ') return bad;
-  out.method = line.substr(0, i);
+  while (i < line_end && token_char[s[i]]) ++i;
+  if (i == 0 || s[i] != ' ') return bad_request;
+  out.method = in.substr(0, i);
   size_t t = ++i;
-  while (i < line.size() && is_target_char(static_cast<unsigned char>(line[i]))) ++i;
-  if (i == t || i >= line.size() || line[i] != ' ') return bad;
-  out.target = line.substr(t, i - t);
-  std::string_view version = line.substr(i + 1);
+  while (i < line_end && is_target_char(s[i])) ++i;
+  if (i == t || s[i] != ' ') return bad_request;
+  out.target = in.substr(t, i - t);
+  std::string_view version = in.substr(i + 1, line_end - i - 1);
+  if (!version.empty() && version.back() == '\r') version.remove_suffix(1);
   if (version.size() != 8 || !version.starts_with("HTTP/") || version[6] != '.' ||
       version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
-    return bad;
+    return bad_request;
   if (version[5] != '1') return {parse_status::bad, 0, 505};
   // HTTP/1.2 to 1.9 are processed as HTTP/1.1, the highest minor version we implement
   // (RFC 9110 §2.5), with 1.1's keep-alive default and Host rule, as nginx does.
@@ -169,44 +178,53 @@ parse_result request_parser::parse_block(std::string_view block, size_t consumed
 
   bool seen_length = false;
   int hosts = 0;
-  while (next_line(rest, line)) {
-    if (line.empty()) {
+  for (size_t p = line_end + 1;;) {
+    if (p >= n) return more;
+    if (s[p] == '\n' || s[p] == '\r') {
+      // The empty line (LF or CRLF) ends the head. A CR not followed by LF is a line that does
+      // not begin with a field name.
+      if (s[p] == '\r' && p + 1 >= n) return more;
+      if (s[p] == '\r' && s[p + 1] != '\n') return bad_request;
       // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with
       // more than one (HTTP/1.0 may omit it).
-      if (hosts > 1 || (hosts == 0 && out.version_minor >= 1)) return bad;
-      return {parse_status::complete, consumed, 0};
+      if (hosts > 1 || (hosts == 0 && out.version_minor >= 1)) return bad_request;
+      return {parse_status::complete, p + (s[p] == '\r' ? 2 : 1), 0};
     }
     // Obsolete line folding and whitespace before the colon are rejected (RFC 9112 §5).
-    size_t colon = 0;
-    while (colon < line.size() && token_char[static_cast<unsigned char>(line[colon])]) ++colon;
-    if (colon == 0 || colon >= line.size() || line[colon] != ':') return bad;
-    std::string_view value = line.substr(colon + 1);
-    for (unsigned char c : value)
-      if (!is_value_char(c)) return bad;
+    size_t name = p;
+    while (p < n && token_char[s[p]]) ++p;
+    if (p >= n) return more;
+    if (p == name || s[p] != ':') return bad_request;
+    size_t value = ++p;
+    while (p < n && is_value_char(s[p])) ++p;
+    if (p >= n || (s[p] == '\r' && p + 1 >= n)) return more;
+    size_t value_end = p;
+    if (s[p] == '\r' && s[p + 1] == '\n') p += 2;
+    else if (s[p] == '\n') p += 1;
+    else return bad_request;
     if (out.header_count == max_header_fields) return {parse_status::bad, 0, 431};
     header_field& h = out.headers[out.header_count++];
-    h.name = line.substr(0, colon);
-    h.value = trim(value);
+    h.name = in.substr(name, value - 1 - name);
+    h.value = trim(in.substr(value, value_end - value));
     if (name_is(h.name, "connection")) {
       apply_connection_header(h.value, out);
     } else if (name_is(h.name, "content-length")) {
-      uint64_t n = 0;
-      if (h.value.empty() || h.value.size() > 18) return bad;
+      uint64_t length = 0;
+      if (h.value.empty() || h.value.size() > 18) return bad_request;
       for (char c : h.value) {
-        if (c < '0' || c > '9') return bad;
-        n = n * 10 + static_cast<uint64_t>(c - '0');
+        if (c < '0' || c > '9') return bad_request;
+        length = length * 10 + static_cast<uint64_t>(c - '0');
       }
-      if (seen_length && n != out.content_length) return bad;  // request smuggling guard
+      if (seen_length && length != out.content_length) return bad_request;  // smuggling guard
       seen_length = true;
-      out.content_length = n;
+      out.content_length = length;
     } else if (name_is(h.name, "transfer-encoding")) {
       out.has_transfer_encoding = true;
     } else if (name_is(h.name, "host")) {
-      if (!valid_host(h.value)) return bad;
+      if (!valid_host(h.value)) return bad_request;
       ++hosts;
     }
   }
-  return bad;  // no empty line: cannot happen, parse() passes whole blocks
 }
 
 }  // namespace httpbench::core

@@ -86,7 +86,10 @@ class request_parser {
   }
 
  private:
-  parse_result parse_block(std::string_view block, size_t consumed, request& out) const;
+  /// Parses the head at the start of `in`, whose request line ends with the LF at `line_end`:
+  /// complete (`consumed` = the head's length, its empty line included), bad (the first thing
+  /// wrong in it), or incomplete (`in` ended before the empty line with nothing wrong so far).
+  parse_result parse_head(std::string_view in, size_t line_end, request& out) const;
 
   parser_limits limits_;
   size_t scanned_ = 0;    ///< bytes of the input already searched
