@@ -139,6 +139,7 @@ void connection::received(size_t n) {
   bytes_moved_ += n;
   stats_->add(stats_->bytes_received, n);
   process();
+  release_idle_buffers();
 }
 
 size_t connection::feed(std::string_view bytes) {
@@ -151,6 +152,34 @@ size_t connection::feed(std::string_view bytes) {
     received(n);
   }
   return taken;
+}
+
+size_t connection::feed_in_place(std::span<char> bytes) {
+  // A request already begun continues in its buffer; a connection that takes nothing takes
+  // nothing here either; and a span of a whole buffer could pass the full-buffer guard of
+  // process() by. Otherwise feed() would take every byte in one copy, and so does this.
+  if (in_ != nullptr || !wants_read() || bytes.size() >= buffer_size)
+    return feed({bytes.data(), bytes.size()});
+  if (bytes.empty()) return 0;
+  in_ = bytes.data();
+  in_start_ = 0;
+  in_end_ = static_cast<uint32_t>(bytes.size());
+  bytes_moved_ += bytes.size();
+  stats_->add(stats_->bytes_received, bytes.size());
+  process();
+  // Nothing may point into the caller's bytes once this returns: what is left of them (part
+  // of a request, requests waiting for output room, bytes after a closing request) moves to a
+  // pooled buffer, where feed() would have put it.
+  const char* left = in_ + in_start_;
+  uint32_t left_size = in_end_ - in_start_;
+  in_ = nullptr;
+  in_start_ = in_end_ = 0;
+  if (left_size > 0) {
+    in_ = acquire_buffer();
+    std::memcpy(in_, left, left_size);
+    in_end_ = left_size;
+  }
+  return bytes.size();
 }
 
 void connection::peer_closed() {
@@ -210,6 +239,7 @@ void connection::consumed(size_t n) {
     if (stalled_) {
       stalled_ = false;
       process();
+      release_idle_buffers();
     }
   }
 }
@@ -253,7 +283,6 @@ void connection::process() {
     parser_.reset();
     handle(req, r.consumed);
   }
-  release_idle_buffers();
 }
 
 void connection::handle(const request& req, size_t request_bytes) {

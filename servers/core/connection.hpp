@@ -90,6 +90,15 @@ class connection {
   /// connection stops reading (output queue full, or closing); returns the bytes taken.
   size_t feed(std::string_view bytes);
 
+  /// As feed(), but handles the bytes where they lie: a request that arrived whole in the
+  /// caller's buffer (core::read_idle's, on the stack) is parsed, decoded in place and answered
+  /// there, without borrowing, filling and giving back a pooled input buffer — per request on
+  /// a keep-alive connection, its cache lines and the pool's. `bytes` must be writable and
+  /// untouched by anyone else until the call returns; what is left of them then (part of a
+  /// request, requests waiting for output room) has been copied into a pooled buffer, so
+  /// nothing points into them afterwards. Returns the bytes taken, as feed() does.
+  size_t feed_in_place(std::span<char> bytes);
+
   /// The peer sent EOF: requests already received are answered, then wants_close().
   void peer_closed();
 
@@ -169,7 +178,8 @@ class connection {
   connection_limits limits_;
   request_parser parser_;
 
-  char* in_ = nullptr;  ///< borrowed from the buffer pool while there is input
+  /// Borrowed from the buffer pool while there is input; inside feed_in_place(), the caller's.
+  char* in_ = nullptr;
   uint32_t in_start_ = 0, in_end_ = 0;
   uint64_t body_to_skip_ = 0;
   output_queue* out_ = nullptr;  ///< borrowed from the buffer pool while there is output

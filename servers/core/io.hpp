@@ -165,9 +165,10 @@ io_status write_from(int fd, connection& c, Gate gate = {}) {
 }
 
 /// Reads the start of the next request of an idle connection into a small buffer on the stack,
-/// then hands it to `c`. A blocking backend waits in this read for as long as the client keeps
-/// the connection idle; reading into the connection's pooled 16 KiB buffer instead would pin
-/// that buffer to every idle connection (with 10,000 idle keep-alive connections, 160 MiB).
+/// then hands it to `c`, which answers a request that arrived whole right there
+/// (connection::feed_in_place). A blocking backend waits in this read for as long as the client
+/// keeps the connection idle; reading into the connection's pooled 16 KiB buffer instead would
+/// pin that buffer to every idle connection (with 10,000 idle keep-alive connections, 160 MiB).
 /// Bytes the connection cannot take yet (pipelined requests waiting for output room) are fed
 /// after writing what it has queued, so this may write.
 ///
@@ -192,10 +193,10 @@ io_status read_idle(int fd, connection& c) {
     return io_status::closed;
   }
   if (n < 0) return errno == EAGAIN ? io_status::again : io_status::error;
-  size_t taken = c.feed({first, static_cast<size_t>(n)});
+  size_t taken = c.feed_in_place({first, static_cast<size_t>(n)});
   while (taken < static_cast<size_t>(n) && c.wants_write()) {
     if (write_from<Sys>(fd, c) != io_status::ok) return io_status::error;
-    taken += c.feed({first + taken, static_cast<size_t>(n) - taken});
+    taken += c.feed_in_place({first + taken, static_cast<size_t>(n) - taken});
   }
   return io_status::ok;
 }

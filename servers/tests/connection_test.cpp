@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -91,6 +92,101 @@ TEST_F(ConnectionTest, RequestArrivingOneByteAtATimeGetsOneResponse) {
   auto rs = split_responses(out);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].status(), 200);
+}
+
+namespace {
+
+// Serves `in` in chunks of `chunk` bytes as core::read_idle does (feed_in_place from a
+// scratch buffer that the next read overwrites) or, with in_place false, with feed().
+// Returns everything written, with each Date value blanked (the two runs may straddle a
+// second), followed by the connection's state and counters.
+std::string served_in_chunks(std::string_view in, size_t chunk, bool in_place) {
+  content_store content = content_store::builtin();
+  server_stats stats;
+  std::string out;
+  {
+    connection c(content, stats);
+    std::vector<char> scratch(chunk);
+    while (!in.empty() && c.wants_read()) {
+      size_t n = std::min(chunk, in.size()), taken = 0;
+      std::copy_n(in.data(), n, scratch.data());
+      while (taken < n) {
+        size_t t = in_place ? c.feed_in_place({scratch.data() + taken, n - taken})
+                            : c.feed({scratch.data() + taken, n - taken});
+        // The next read lands in the same buffer: nothing may still point into it.
+        std::fill(scratch.begin(), scratch.begin() + static_cast<long>(taken + t), '#');
+        taken += t;
+        out += drain(c);
+        if (t == 0 && !c.wants_read()) break;
+      }
+      in.remove_prefix(n);
+      if (taken < n) break;
+    }
+    out += drain(c);
+    out += "|requests " + std::to_string(c.requests()) + " moved " +
+           std::to_string(c.bytes_moved()) + " idle " + std::to_string(c.idle()) + " close " +
+           std::to_string(c.wants_close()) + " rejected " + std::to_string(c.closing_on_error());
+  }
+  for (size_t at = out.find("\r\nDate: "); at != std::string::npos; at = out.find("\r\nDate: ", at + 1))
+    out.replace(at + 8, 29, 29, 'x');
+  return out + "|errors " + std::to_string(stats.errors.load()) + " received " +
+         std::to_string(stats.bytes_received.load()) + " sent " +
+         std::to_string(stats.bytes_sent.load());
+}
+
+}  // namespace
+
+TEST_F(ConnectionTest, FeedingInPlaceAnswersExactlyAsFeedingACopy) {
+  std::string pipelined;
+  for (int i = 0; i < 60; ++i)
+    pipelined += i % 2 ? "GET /hello?name=%3Ci%3E" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+                       : std::string("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string inputs[] = {
+      "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+      "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /a%2Fb/../index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nabcdefgGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET /%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      "\r\n\r\nGET / HTTP/1.1\nHost: x\n\n",
+      "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n",
+      pipelined,
+  };
+  for (const std::string& in : inputs) {
+    for (size_t chunk : {1, 5, 51, 200, 511, 8000}) {
+      std::string copied = served_in_chunks(in, chunk, false);
+      EXPECT_EQ(served_in_chunks(in, chunk, true), copied)
+          << "chunks of " << chunk << " of " << in.substr(0, 60);
+      EXPECT_NE(copied.find("HTTP/1.1 "), std::string::npos);
+    }
+  }
+}
+
+TEST_F(ConnectionTest, BytesLeftAfterFeedingInPlaceAreTheConnectionsOwnCopy) {
+  // Part of a request, then the rest after the caller reused its buffer.
+  std::string first = "GET /index.html HTTP/1.1\r\nHo";
+  EXPECT_EQ(c_.feed_in_place(first), first.size());
+  std::fill(first.begin(), first.end(), '#');
+  EXPECT_EQ(drain(c_), "");
+  std::string rest = "st: x\r\n\r\n";
+  auto rs = split_responses(drain(c_) + (c_.feed_in_place(rest), drain(c_)));
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status(), 200);
+  EXPECT_EQ(rs[0].body.size(), 305u);
+
+  // More pipelined requests than the output queue has room for: the ones waiting are answered
+  // from the copy once the first responses are written.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "GET /hello?name=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_LT(many.size(), 8000u);
+  EXPECT_EQ(c_.feed_in_place(many), many.size());
+  EXPECT_FALSE(c_.wants_read());  // stalled: requests wait for room
+  std::fill(many.begin(), many.end(), '#');
+  rs = split_responses(drain(c_));
+  ASSERT_EQ(rs.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(rs[i].body, "<h1>Hello " + std::to_string(i) + "</h1>");
+  EXPECT_TRUE(c_.idle());
 }
 
 TEST_F(ConnectionTest, HeadSendsHeadersWithoutBody) {
