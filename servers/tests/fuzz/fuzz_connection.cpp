@@ -4,46 +4,26 @@
 // same chunks also go through connection::feed_in_place() from a buffer that is overwritten
 // after each call (as core::read_idle's next read does), and both connections must write the
 // same bytes.
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "core/connection.hpp"
 #include "core/content.hpp"
 #include "core/parser.hpp"
 #include "core/stats.hpp"
+#include "tests/drive_connection.hpp"
 
 using namespace httpbench::core;
+using httpbench::core::test_support::serve_in_reads;
 
 namespace {
 
 const content_store& content() {
   static const content_store store = content_store::builtin();
   return store;
-}
-
-// Writes everything `c` has queued into `out` (file ranges as their length only), reading every
-// byte so that ASan sees a bad pointer; Date values are blanked, since two connections may
-// straddle a second.
-void drain(connection& c, std::string& out) {
-  for (pending_output o = c.output(); !o.empty(); o = c.output()) {
-    size_t n = 0;
-    for (const iovec& v : o.iov) {
-      out.append(static_cast<const char*>(v.iov_base), v.iov_len);
-      n += v.iov_len;
-    }
-    if (o.iov.empty()) {
-      n = o.file.length;
-      out += "<file " + std::to_string(n) + ">";
-    }
-    c.consumed(n);
-  }
-  for (size_t at = out.find("\r\nDate: "); at != std::string::npos; at = out.find("\r\nDate: ", at + 1))
-    if (out.size() >= at + 8 + 29) out.replace(at + 8, 29, 29, 'x');
 }
 
 }  // namespace
@@ -59,41 +39,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)p.parse(in, req);
 
   // The connection, fed in chunks, drained after each.
-  std::string copied, in_place;
   {
     server_stats stats;
     connection c(content(), stats);
-    for (std::string_view rest = in; !rest.empty() && c.wants_read();) {
-      size_t n = c.feed(rest.substr(0, chunk));
-      rest.remove_prefix(n);
-      drain(c, copied);
-      if (n == 0) break;
-    }
-    drain(c, copied);
+    (void)serve_in_reads(c, in, chunk, /*in_place=*/false);
   }
 
   // Two more, without the status page (its counters and uptime differ from one connection to
   // the next): one fed copies, one fed the same chunks in place, and they must agree.
   connection_limits no_status;
   no_status.status_path = {};
-  copied.clear();
-  for (bool feed_in_place : {false, true}) {
+  std::string written[2];
+  for (bool in_place : {false, true}) {
     server_stats stats;
     connection c(content(), stats, no_status);
-    std::string& out = feed_in_place ? in_place : copied;
-    std::vector<char> scratch(chunk);
-    for (std::string_view rest = in; !rest.empty() && c.wants_read();) {
-      size_t len = std::min(chunk, rest.size());
-      std::copy_n(rest.data(), len, scratch.data());
-      size_t n = feed_in_place ? c.feed_in_place({scratch.data(), len})
-                               : c.feed({scratch.data(), len});
-      std::fill(scratch.begin(), scratch.end(), '#');  // the next read's bytes
-      rest.remove_prefix(n);
-      drain(c, out);
-      if (n == 0) break;
-    }
-    drain(c, out);
+    written[in_place] = serve_in_reads(c, in, chunk, in_place);
   }
-  if (copied != in_place) std::abort();
+  if (written[0] != written[1]) std::abort();
   return 0;
 }
