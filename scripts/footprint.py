@@ -68,6 +68,11 @@ class Piece:
     lines: dict[str, set[int]] = field(default_factory=lambda: collections.defaultdict(set))
     pages: dict[str, set[int]] = field(default_factory=lambda: collections.defaultdict(set))
     by_function: collections.Counter = field(default_factory=collections.Counter)
+    # With --functions: the code and data lines each function touched, a line counted for the
+    # first function that touched it in the piece (lackey lists an instruction's data accesses
+    # right after it, so a data line goes to the function whose instruction read or wrote it).
+    code_lines_by_function: collections.Counter = field(default_factory=collections.Counter)
+    data_lines_by_function: collections.Counter = field(default_factory=collections.Counter)
 
 
 def read_maps(pid: int) -> list[Mapping]:
@@ -214,6 +219,7 @@ def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piec
     cut = symbols.address_of("libc.so", split)
     out: list[Piece] = [Piece()]
     kind_cache: dict[tuple[int, bool], str] = {}
+    current = 0  # address of the last instruction: the function data accesses are charged to
     with trace.file.open() as f:
         for line in f:
             if line.startswith("=="):
@@ -229,6 +235,7 @@ def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piec
             piece = out[-1]
             if code:
                 piece.instructions += 1
+                current = address
                 if functions:
                     piece.by_function[address] += 1
             page = address // PAGE
@@ -236,14 +243,20 @@ def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piec
             if kind is None:
                 kind = kind_cache[(page, code)] = symbols.kind(address, code)
             last = address + max(size, 1) - 1  # an access may cross into the next line or page
-            piece.lines[kind].update(range(address // LINE, last // LINE + 1))
+            touched = range(address // LINE, last // LINE + 1)
+            if functions:
+                first = [line for line in touched if line not in piece.lines[kind]]
+                if first:
+                    (piece.code_lines_by_function if code else piece.data_lines_by_function)[current] += len(first)
+            piece.lines[kind].update(touched)
             piece.pages[kind].update(range(page, last // PAGE + 1))
     if functions:
         for piece in out:
-            named = collections.Counter()
-            for address, n in piece.by_function.items():
-                named[symbols.function(address)] += n
-            piece.by_function = named
+            for attribute in ("by_function", "code_lines_by_function", "data_lines_by_function"):
+                named = collections.Counter()
+                for address, n in getattr(piece, attribute).items():
+                    named[symbols.function(address)] += n
+                setattr(piece, attribute, named)
     return out
 
 
@@ -304,7 +317,7 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.005, help="seconds between requests")
     parser.add_argument("--split", default="writev,write,sendmsg,send",
                         help="libc functions, one of which the server calls once per response")
-    parser.add_argument("--functions", type=int, default=0, help="also list the N functions with most instructions")
+    parser.add_argument("--functions", type=int, default=0, help="also list the N functions with most instructions, with the code and data lines each touched")
     args = parser.parse_args()
     if subprocess.run(["which", "valgrind"], capture_output=True).returncode != 0:
         raise SystemExit("footprint: needs valgrind (apt-get install valgrind)")
@@ -321,9 +334,14 @@ def main() -> int:
     for name in args.servers if args.functions else []:
         middle = results[name][1]
         piece = middle[len(middle) // 2]
-        print(f"\n--- {name}: instructions by function, one request ---")
+        print(f"\n--- {name}: by function, one request (instructions, code lines, data lines) ---")
         for function, n in piece.by_function.most_common(args.functions):
-            print(f"{n:>8}  {function[:110]}")
+            print(f"{n:>8} {piece.code_lines_by_function[function]:>5} "
+                  f"{piece.data_lines_by_function[function]:>5}  {function[:100]}")
+        rest = set(piece.code_lines_by_function) - {f for f, _ in piece.by_function.most_common(args.functions)}
+        if rest:
+            print(f"{'':>8} {sum(piece.code_lines_by_function[f] for f in rest):>5} "
+                  f"{sum(piece.data_lines_by_function[f] for f in rest):>5}  ({len(rest)} other functions)")
     return 0
 
 

@@ -68,3 +68,17 @@ def test_lines_and_pages_are_counted_once_each_and_by_kind(trace):
 def test_a_split_function_the_libraries_lack_is_a_clear_error(trace):
     with pytest.raises(SystemExit, match="no_such_function"):
         footprint.pieces(trace, "httpd-test", "no_such_function", functions=False)
+
+
+def test_each_line_is_charged_once_to_the_function_that_first_touched_it(trace):
+    _, first, second = footprint.pieces(trace, "httpd-test", "writev", functions=True)
+    program = "httpd-test: ?"  # the test's program is not on disk, so it has no symbols
+    writev = next(name for name in first.by_function if name.startswith("libc.so"))
+    assert "writev" in writev
+    assert first.by_function == {writev: 1, program: 2}
+    # writev's own line; the program's two code lines; the stack's two lines, the heap's and the
+    # program data's, all touched after the program's instruction at 0x40003e
+    assert first.code_lines_by_function == {writev: 1, program: 2}
+    assert first.data_lines_by_function == {program: 4}
+    assert second.code_lines_by_function == {writev: 1, program: 1}
+    assert second.data_lines_by_function == {program: 1}
