@@ -203,7 +203,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
         names = peers.with_control(names, args.reference)
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
-                            args.server_cpu_share, clients)
+                            args.server_cpu_share, clients, args.warmup)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "per-round ratios with 95 %% intervals are reported")
     peers.add_argument("--seconds", type=int, default=10, help="wrk duration of each run, in seconds")
     peers.add_argument("--ab-requests", type=int, default=50000, help="requests of each ab run (-n)")
+    peers.add_argument("--warmup", type=int, default=1,
+                       help="seconds the same client runs, unmeasured, before each measured run, so that "
+                            "a server's start-up (a pool forking its workers) is not measured; 0: none")
     peers.add_argument("--concurrency", type=int, default=100, help="connections of wrk and ab (-c)")
     peers.add_argument("--server-cpu-share", type=float, default=None,
                        help="cap the servers at this share of one CPU (cgroup; root) so that the "

@@ -5,7 +5,10 @@ Each server is started pinned to the server CPUs, measured with a client pinned 
 CPUs, and stopped; each round runs every server in turn, in reverse order every other round
 (A B B A: a drift that is linear over two rounds hits all of them alike), starting one place
 further along every two rounds (so that every server takes every position: `round_order`), and
-ratios are formed within a round. Reports every run, the medians, the server's CPU time per
+ratios are formed within a round. Before each measured run the same client runs for
+``--warmup`` seconds, unmeasured: a server's start-up (a process pool forks its workers after
+the ready line, a thread pool starts its threads) is not in the window, nor is the first
+touch of its caches and buffers. Reports every run, the medians, the server's CPU time per
 request, and each ratio with a 95 % bootstrap interval over the rounds. Not a test: numbers for
 notes.
 
@@ -121,6 +124,16 @@ def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
             time.monotonic() - wall_before)
 
 
+def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[str]:
+    """The client's command for an unmeasured run of ``seconds``: wrk's duration; ab's time
+    limit (-t) with a request count (-n, after it: -t alone means -n 50000) that one ab, at
+    under 100,000 new connections a second, does not reach first (ab allocates 32 bytes per
+    request of -n up front)."""
+    if client == "wrk":
+        return ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url]
+    return ["ab", "-q", f"-c{concurrency}", f"-t{seconds}", f"-n{100_000 * seconds}", url]
+
+
 def _parse(client: str, output: str) -> tuple[float, int, int]:
     """requests/s, completed requests, failed requests."""
     if client == "wrk":
@@ -135,7 +148,31 @@ def _parse(client: str, output: str) -> tuple[float, int, int]:
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", output).group(1))
     n = int(re.search(r"Complete requests:\s+(\d+)", output).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", output).group(1))
-    return rps, n, failed
+    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", output)  # ab does not count these as failed
+    return rps, n, failed + (int(non_2xx.group(1)) if non_2xx else 0)
+
+
+def failure_kinds(client: str, output: str) -> str:
+    """What failed, in the client's own words, for the line of a run that had failures: wrk's
+    non-2xx count and socket errors by kind, ab's failed requests by cause and non-2xx."""
+    found = []
+    if client == "wrk":
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        if m:
+            found.append(f"non-2xx {m.group(1)}")
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+        if m:
+            found += [f"{kind} {n}" for kind, n in zip(("connect", "read", "write", "timeout"), m.groups())
+                      if n != "0"]
+    else:
+        m = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", output)
+        if m:
+            found += [f"{kind} {n}" for kind, n in zip(("connect", "receive", "length", "exceptions"), m.groups())
+                      if n != "0"]
+        m = re.search(r"Non-2xx responses:\s+(\d+)", output)
+        if m:
+            found.append(f"non-2xx {m.group(1)}")
+    return ", ".join(found)
 
 
 CONTROL_SUFFIX = ":again"
@@ -199,10 +236,12 @@ CLIENTS = ("wrk", "ab")
 
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
-            server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS) -> PeerResults:
+            server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
+            warmup_s: int = 1) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
-    ``clients``: wrk, ab or both (one client gives twice the rounds in the same time)."""
+    ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
+    ``warmup_s``: the client runs this long, unmeasured, before each measured run (0: none)."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -214,8 +253,10 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
         ok, why = cgroups_available()
         if not ok:
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
+    if warmup_s < 0:
+        raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
     return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                    server_cpu_share, clients)
+                    server_cpu_share, clients, warmup_s)
 
 
 def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | None:
@@ -231,7 +272,8 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
-             server_share: float | None, clients: tuple[str, ...] = CLIENTS) -> PeerResults:
+             server_share: float | None, clients: tuple[str, ...] = CLIENTS,
+             warmup_s: int = 0) -> PeerResults:
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -250,6 +292,14 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         try:
                             port = srv.start(timeout_s=20)
                             url = f"http://127.0.0.1:{port}/index.html"
+                            if warmup_s > 0:
+                                warm_out, _, _ = _run_client(warmup_argv(client, concurrency, warmup_s, url),
+                                                             client_cpus)
+                                try:
+                                    _parse(client, warm_out)
+                                except (AttributeError, ValueError):  # no rate: the client failed
+                                    raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
+                                                     f"{warm_out.strip()}") from None
                             # Whole client run: the cgroup counts every thread and process (ns).
                             before = cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
                             argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
@@ -265,7 +315,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         client_us = client_s / n * 1e6 if n else None
                         client_share = client_s / wall_s if wall_s > 0 else None
                         results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
-                        flag = f"  FAILED {failed}" if failed else ""
+                        flag = f"  FAILED {failed} ({failure_kinds(client, out)})" if failed else ""
                         print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
                               f"  {cpu_us or 0:>6.1f} us server CPU/req"
                               f"  {client_us or 0:>6.1f} us client CPU/req"

@@ -262,3 +262,65 @@ def test_peers_without_a_build_says_so_in_one_line(tmp_path: Path, monkeypatch: 
     assert cli.main(["peers", "sped", "--rounds", "1"]) == 2
     err = capsys.readouterr().err
     assert "backends.json does not exist" in err and "Traceback" not in err
+
+
+WRK_WITH_ERRORS = """Running 3s test @ http://127.0.0.1:40000/index.html
+  1 threads and 100 connections
+  36412 requests in 3.00s, 23.06MB read
+  Socket errors: connect 0, read 0, write 0, timeout 4
+  Non-2xx or 3xx responses: 2
+Requests/sec:  12137.04
+Transfer/sec:      7.69MB
+"""
+
+AB_WITH_404 = """Concurrency Level:      100
+Complete requests:      2000
+Failed requests:        3
+   (Connect: 0, Receive: 0, Length: 3, Exceptions: 0)
+Non-2xx responses:      2000
+Requests per second:    10531.50 [#/sec] (mean)
+"""
+
+
+def test_wrk_socket_errors_and_non_2xx_responses_are_failures_and_say_their_kind():
+    assert peers._parse("wrk", WRK_WITH_ERRORS) == (12137.04, 36412, 6)
+    assert peers.failure_kinds("wrk", WRK_WITH_ERRORS) == "non-2xx 2, timeout 4"
+
+
+def test_ab_non_2xx_responses_are_failures_though_ab_does_not_count_them():
+    """A docroot the server cannot read answers 404 to everything, and ab still prints a rate."""
+    assert peers._parse("ab", AB_WITH_404) == (10531.50, 2000, 2003)
+    assert peers.failure_kinds("ab", AB_WITH_404) == "length 3, non-2xx 2000"
+
+
+def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A pool forking its workers after the ready line would otherwise be measured starting up."""
+    _, argvs = _fake_runs(monkeypatch)
+    server_cpu = [0.0]
+
+    def fake_client(argv, cpus):
+        argvs.append(argv)
+        warmup = "-d2s" in argv or "-t2" in argv
+        server_cpu[0] += 5.0 if warmup else 1.0  # the server's CPU during each run, seconds
+        return "", 0.1, 1.0
+
+    monkeypatch.setattr(peers, "_run_client", fake_client)
+    monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: server_cpu[0])
+    results = peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk", "ab"), 2)
+    assert [argv[:4] for argv in argvs] == [
+        ["wrk", "-t1", "-c7", "-d2s"], ["wrk", "-t1", "-c7", "-d3s"],
+        ["ab", "-q", "-c7", "-t2"], ["ab", "-q", "-c7", "-n10"]]
+    assert "-n200000" in argvs[2]  # ab's -t alone would stop at 50,000 requests
+    # 1 s of server CPU over 1,000 requests: the warm-up's 5 s are not counted
+    assert results.median("a", "wrk") == (1000.0, pytest.approx(1000.0))
+    assert results.median("a", "ab") == (1000.0, pytest.approx(1000.0))
+
+
+def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _fake_runs(monkeypatch)
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0))
+    monkeypatch.setattr(peers, "_parse", lambda client, output: float(output))  # no rate in it
+    with pytest.raises(SystemExit, match="warm-up of a with wrk failed:\nunable to connect"):
+        peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk",), 1)
