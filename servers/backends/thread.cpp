@@ -80,11 +80,8 @@ int run(core::server_context& ctx) {
     state.live.opened();
     auto* arg = new job{state, std::move(fd)};
     pthread_t tid;
-    int rc;
-    {
-      core::stop_signals_blocked blocked;  // the worker inherits the block
-      rc = pthread_create(&tid, &attr, serve_connection, arg);
-    }
+    // The attributes block the stop signals in the worker (worker_thread_attributes).
+    int rc = pthread_create(&tid, &attr, serve_connection, arg);
     if (rc != 0) {
       if (!warned)
         std::fprintf(stderr, "httpd-thread: pthread_create: %s (dropping connections)\n",

@@ -141,11 +141,8 @@ int run(core::server_context& ctx) {
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;
   // Leaked when a worker is still busy at exit: it may touch the pool until the process ends.
   auto* p = new pool(ctx, bound);
-  int started;
-  {
-    core::stop_signals_blocked blocked;  // workers inherit it: the acceptor sees the stop
-    started = p->start(ctx.config.workers, attr);
-  }
+  // The attributes block the stop signals in the workers: the acceptor sees the stop.
+  int started = p->start(ctx.config.workers, attr);
   pthread_attr_destroy(&attr);
   if (started == 0) return 1;
   p->accept_loop();
