@@ -103,6 +103,9 @@ class parent {
 
 }  // namespace
 
-int run(core::server_context& ctx) { return parent(ctx).run(); }
+int run(core::server_context& ctx) {
+  core::preset_socket_timeouts(ctx);  // accepted sockets inherit serve_socket's timeouts
+  return parent(ctx).run();
+}
 
 }  // namespace httpbench::backend

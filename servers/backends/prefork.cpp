@@ -70,6 +70,7 @@ int serve_connections(core::server_context& ctx) {
 int run(core::server_context& ctx) {
   // Blocking accept() is what gives one wake-up per connection (see the top of the file).
   core::set_nonblocking(ctx.listener.get(), false);
+  core::preset_socket_timeouts(ctx);  // accepted sockets inherit serve_socket's timeouts
   // A worker blocked in accept() would not notice SIGTERM: it dies with the parent by SIGKILL,
   // never leaving an orphaned pool on the port.
   core::supervisor workers(ctx, SIGKILL);

@@ -63,6 +63,7 @@ void* serve_connection(void* arg) {
 
 int run(core::server_context& ctx) {
   core::set_buffer_cache_limit(0);  // one connection per thread: no per-thread lists, a shared handful
+  core::preset_socket_timeouts(ctx);  // accepted sockets inherit serve_socket's timeouts
   // Static: detached workers may still run when run() returns and the process exits.
   static shared_state state{ctx, {}, {}};
   pthread_attr_t attr;

@@ -136,6 +136,7 @@ class pool {
 
 int run(core::server_context& ctx) {
   core::set_buffer_cache_limit(0);  // one connection per thread: no per-thread lists, a shared handful
+  core::preset_socket_timeouts(ctx);  // accepted sockets inherit serve_socket's timeouts
   size_t bound = ctx.number("queue");
   pthread_attr_t attr;
   if (!core::worker_thread_attributes(ctx, attr, /*detached=*/false)) return 2;

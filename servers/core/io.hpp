@@ -86,14 +86,33 @@ struct blocking_io {
   static ssize_t sendfile(int out, int in, off_t* off, size_t n) {
     return sliced([&] { return ::sendfile(out, in, off, std::min(n, max_chunk)); });
   }
+  /// The socket serve_socket() serves on this thread (-1: none), and its SO_RCVTIMEO and
+  /// SO_SNDTIMEO in ms as inherited from the listener (preset_socket_timeouts()) or last set
+  /// (-1: not known): set_timeout() makes no system call for a timeout that socket already has.
+  /// Any other socket gets its setsockopt every time.
+  static inline thread_local int socket_fd = -1;
+  static inline thread_local int socket_receive_ms = -1;
+  static inline thread_local int socket_send_ms = -1;
+
+  /// The socket timeout set_timeout(kind, ms) gives the socket: SO_SNDTIMEO for wait_kind::send
+  /// (a slice of `ms`), SO_RCVTIMEO for the others; never 0, which would mean none.
+  static int socket_timeout_ms(wait_kind kind, int ms) {
+    ms = std::max(ms, 1);
+    return kind == wait_kind::send ? std::min(ms, slice_of(ms)) : ms;
+  }
   static void set_timeout(int fd, wait_kind kind, int ms) {
-    ms = std::max(ms, 1);  // a timeout of 0 would mean none
+    int* current = &socket_receive_ms;
     int option = SO_RCVTIMEO;
     if (kind == wait_kind::send) {
-      send_timeout_ms = ms;
-      send_slice_ms = std::clamp(ms / 10, 10, 250);
-      ms = std::min(ms, send_slice_ms);
+      send_timeout_ms = std::max(ms, 1);
+      send_slice_ms = slice_of(send_timeout_ms);
+      current = &socket_send_ms;
       option = SO_SNDTIMEO;
+    }
+    ms = socket_timeout_ms(kind, ms);
+    if (fd == socket_fd) {  // serve_socket()'s connection: what its socket has is known
+      if (*current == ms) return;
+      *current = ms;
     }
     timeval tv{ms / 1000, (ms % 1000) * 1000};
     ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
@@ -102,6 +121,8 @@ struct blocking_io {
   static bool stopping() { return posix_io::stopping(); }
 
  private:
+  static int slice_of(int send_timeout) { return std::clamp(send_timeout / 10, 10, 250); }
+
   template <class Call>
   static ssize_t sliced(Call call) {
     for (int waited = 0;;) {
@@ -304,7 +325,18 @@ struct server_context;
 
 /// A connection's whole life on a blocking socket but the close, for the backends that give each
 /// connection a kernel thread or process of its own (thread, threadpool, fork, prefork):
-/// serve_blocking() with blocking_io, whose socket timeouts hold the deadlines.
+/// serve_blocking() with blocking_io, whose socket timeouts hold the deadlines. `fd` must have
+/// been accepted from ctx.listener.
 served serve_socket(server_context& ctx, int fd);
+
+/// Gives ctx.listener the socket timeouts serve_socket() starts every connection with (the
+/// send slice, and --idle-timeout for reads): Linux copies a listening socket's options to each
+/// socket accepted from it, so serve_socket() then makes no setsockopt for a connection that
+/// keeps to those (two system calls per connection, per request under ab). Call before the
+/// first accept and before forking workers. A listener in blocking mode (prefork) then has its
+/// accept() return EAGAIN after --idle-timeout without a connection, which the acceptor
+/// reports as accept_status::again. False (errno set) if the listener refused an option;
+/// serve_socket() then sets both per connection, as without this call.
+bool preset_socket_timeouts(server_context& ctx);
 
 }  // namespace httpbench::core

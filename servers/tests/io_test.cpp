@@ -19,6 +19,7 @@
 #include "core/content.hpp"
 #include "core/io.hpp"
 #include "core/stats.hpp"
+#include "test_server.hpp"
 
 namespace httpbench::core {
 namespace {
@@ -418,6 +419,54 @@ TEST(BlockingIo, ASendfileCallSendsAtMostOneChunk) {
   EXPECT_LE(static_cast<size_t>(n), blocking_io::max_chunk);
   ours.reset();
   reader.join();
+}
+
+long timeout_ms(int fd, int option) {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  ::getsockopt(fd, SOL_SOCKET, option, &tv, &len);
+  return tv.tv_sec * 1000 + tv.tv_usec / 1000;  // in jiffies: rounded up by a few ms
+}
+
+TEST(PresetSocketTimeouts, EverySocketAcceptedFromTheListenerInheritsServeSocketsTimeouts) {
+  test_support::test_server server;
+  server.config.idle_timeout_s = 7;
+  server.config.send_timeout_ms = 2000;
+  server_context ctx = server.context();
+  ASSERT_TRUE(preset_socket_timeouts(ctx));
+  for (int i = 0; i < 2; ++i) {
+    unique_fd client = test_support::connect_client(local_port(ctx.listener.get()));
+    unique_fd accepted(::accept4(ctx.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(accepted);
+    EXPECT_NEAR(timeout_ms(accepted.get(), SO_RCVTIMEO), 7000, 8);  // --idle-timeout
+    EXPECT_NEAR(timeout_ms(accepted.get(), SO_SNDTIMEO), 200, 8);   // a tenth of --send-timeout
+  }
+}
+
+TEST(BlockingIo, OnServeSocketsSocketATimeoutItAlreadyHasIsNotSetAgainAndAnyOtherIs) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  unique_fd ours(fds[0]), peer(fds[1]);
+  timeval one_second{1, 0};  // not what the bookkeeping below says the socket has
+  ::setsockopt(ours.get(), SOL_SOCKET, SO_RCVTIMEO, &one_second, sizeof one_second);
+  blocking_io::socket_fd = ours.get();  // as serve_socket() says of its connection
+  blocking_io::socket_receive_ms = 5000;
+  blocking_io::socket_send_ms = -1;
+  blocking_io::set_timeout(ours.get(), wait_kind::request, 5000);
+  EXPECT_NEAR(timeout_ms(ours.get(), SO_RCVTIMEO), 1000, 8) << "a timeout it has: no setsockopt";
+  blocking_io::set_timeout(ours.get(), wait_kind::head, 3000);
+  EXPECT_NEAR(timeout_ms(ours.get(), SO_RCVTIMEO), 3000, 8);
+  blocking_io::set_timeout(ours.get(), wait_kind::request, 5000);
+  EXPECT_NEAR(timeout_ms(ours.get(), SO_RCVTIMEO), 5000, 8);
+  blocking_io::set_timeout(ours.get(), wait_kind::send, 30'000);  // not known: set
+  EXPECT_NEAR(timeout_ms(ours.get(), SO_SNDTIMEO), 250, 8);
+  EXPECT_EQ(blocking_io::socket_send_ms, 250);
+
+  blocking_io::socket_fd = -1;  // any other socket is always set
+  ::setsockopt(ours.get(), SOL_SOCKET, SO_RCVTIMEO, &one_second, sizeof one_second);
+  blocking_io::set_timeout(ours.get(), wait_kind::request, 5000);
+  EXPECT_NEAR(timeout_ms(ours.get(), SO_RCVTIMEO), 5000, 8);
+  blocking_io::socket_receive_ms = blocking_io::socket_send_ms = -1;
 }
 
 }  // namespace
