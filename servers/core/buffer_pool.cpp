@@ -6,6 +6,8 @@
 #include <mutex>
 #include <new>
 
+#include "hot.hpp"
+
 namespace httpbench::core {
 namespace {
 
@@ -97,7 +99,7 @@ void refill(free_list& to) noexcept { to.count = take_shared(to.items, std::min(
 
 }  // namespace
 
-char* acquire_buffer() {
+HTTPBENCH_HOT char* acquire_buffer() {
   if (cache_limit > 0) {
     if (pool.count == 0) refill(pool);
     if (pool.count > 0) return static_cast<char*>(pool.items[--pool.count]);
@@ -114,7 +116,7 @@ char* acquire_buffer() {
   return static_cast<char*>(p);
 }
 
-void release_buffer(char* buffer) noexcept {
+HTTPBENCH_HOT void release_buffer(char* buffer) noexcept {
   if (buffer == nullptr) return;
   if (cache_limit == 0) {
     if (put_quick(buffer)) return;

@@ -7,6 +7,7 @@
 
 #include "buffer_pool.hpp"
 #include "content.hpp"
+#include "hot.hpp"
 #include "http_date.hpp"
 #include "options.hpp"
 #include "path.hpp"
@@ -120,7 +121,7 @@ void connection::count_end(error_kind kind) {
   stats_->add_error(kind);
 }
 
-std::span<char> connection::input_space() {
+HTTPBENCH_HOT std::span<char> connection::input_space() {
   if (in_ == nullptr) {
     in_ = acquire_buffer();
     in_start_ = in_end_ = 0;
@@ -134,7 +135,7 @@ std::span<char> connection::input_space() {
   return {in_ + in_end_, buffer_size - in_end_};
 }
 
-void connection::received(size_t n) {
+HTTPBENCH_HOT void connection::received(size_t n) {
   in_end_ += static_cast<uint32_t>(n);
   bytes_moved_ += n;
   stats_->add(stats_->bytes_received, n);
@@ -154,7 +155,7 @@ size_t connection::feed(std::string_view bytes) {
   return taken;
 }
 
-size_t connection::feed_in_place(std::span<char> bytes) {
+HTTPBENCH_HOT size_t connection::feed_in_place(std::span<char> bytes) {
   // A request already begun continues in its buffer; a connection that takes nothing takes
   // nothing here either; and a span of a whole buffer could pass the full-buffer guard of
   // process() by. Otherwise feed() would take every byte in one copy, and so does this.
@@ -202,9 +203,9 @@ void connection::cut() {
   end_counted_ = true;
 }
 
-bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
+HTTPBENCH_HOT bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
 
-pending_output connection::output() {
+HTTPBENCH_HOT pending_output connection::output() {
   if (!wants_write()) return {};
   const auto& front = out_->segs[out_->first];
   if (front.fd >= 0) return {{}, {front.fd, front.file_offset, front.length}};
@@ -221,7 +222,7 @@ bool connection::closes_after(const pending_output& out) const {
   return wants_write() && out.file.length == 0 && out_->first + out.iov.size() == out_->count;
 }
 
-void connection::consumed(size_t n) {
+HTTPBENCH_HOT void connection::consumed(size_t n) {
   bytes_moved_ += n;
   stats_->add(stats_->bytes_sent, n);
   while (n > 0 && wants_write()) {
@@ -244,7 +245,7 @@ void connection::consumed(size_t n) {
   }
 }
 
-void connection::process() {
+HTTPBENCH_HOT void connection::process() {
   while (!closing_ && in_end_ > in_start_) {
     if (body_to_skip_ > 0) {
       // A body we do not use (e.g. on a GET): skip it so the next pipelined request parses.
@@ -285,7 +286,7 @@ void connection::process() {
   }
 }
 
-void connection::handle(const request& req, size_t request_bytes) {
+HTTPBENCH_HOT void connection::handle(const request& req, size_t request_bytes) {
   bool head_only = req.method == "HEAD";
   std::string_view raw_path, query;
   split_target(req.target, raw_path, query);
@@ -420,13 +421,13 @@ void connection::give_back_unsent_status_bytes() {
     if (out_->segs[i].fd == status_segment) stats_->add(stats_->bytes_sent, out_->segs[i].length);
 }
 
-bool connection::has_room(size_t bytes) const {
+HTTPBENCH_HOT bool connection::has_room(size_t bytes) const {
   if (out_ == nullptr) return true;
   return out_->count + 4 <= output_queue::max_segments &&
          out_->used + bytes <= sizeof(out_->bytes);
 }
 
-char* connection::reserve_output(size_t bytes) {
+HTTPBENCH_HOT char* connection::reserve_output(size_t bytes) {
   // Default-initialised, not value-initialised (`output_queue()`): that zeroed all 16 KiB of
   // the buffer for every response, ~6 % of uring's CPU on new connections, where a buffer
   // stays out of the pool until its send completes and comes back cold.
@@ -435,7 +436,7 @@ char* connection::reserve_output(size_t bytes) {
   return out_->bytes + out_->used;
 }
 
-size_t connection::queue_head(std::string_view head, bool close, int version_minor,
+HTTPBENCH_HOT size_t connection::queue_head(std::string_view head, bool close, int version_minor,
                               int32_t kind) {
   if (head.size() > max_head) std::abort();  // content_store builds every head; they are short
   char* p = reserve_output(head.size() + head_extra);
@@ -459,7 +460,7 @@ size_t connection::queue_head(std::string_view head, bool close, int version_min
   return length;
 }
 
-void connection::queue_memory(const char* data, size_t length, int32_t kind) {
+HTTPBENCH_HOT void connection::queue_memory(const char* data, size_t length, int32_t kind) {
   if (length == 0) return;
   if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
   if (out_->count > out_->first) {
@@ -487,7 +488,7 @@ void connection::queue_file(int fd, uint64_t length) {
   }
 }
 
-void connection::release_idle_buffers() {
+HTTPBENCH_HOT void connection::release_idle_buffers() {
   if (in_ != nullptr && in_start_ == in_end_) {
     release_buffer(in_);
     in_ = nullptr;

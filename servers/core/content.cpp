@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "default_page.hpp"
+#include "hot.hpp"
 
 namespace httpbench::core {
 namespace fs = std::filesystem;
@@ -160,7 +161,7 @@ content_store content_store::from_directory(const std::string& docroot,
   return store;
 }
 
-const static_file* content_store::find(std::string_view path) const {
+HTTPBENCH_HOT const static_file* content_store::find(std::string_view path) const {
   auto it = files_.find(path);
   return it == files_.end() ? nullptr : it->second.get();
 }

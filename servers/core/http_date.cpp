@@ -4,6 +4,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "hot.hpp"
+
 namespace httpbench::core {
 
 namespace {
@@ -49,7 +51,7 @@ size_t format_date_line(time_t seconds, char (&line)[date_line_max]) {
   return static_cast<size_t>(p - line);
 }
 
-std::string_view date_line() {
+HTTPBENCH_HOT std::string_view date_line() {
   // Per-thread, so threaded backends neither lock nor race on it.
   thread_local time_t cached_second = -1;
   thread_local char line[date_line_max];

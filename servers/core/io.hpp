@@ -28,6 +28,7 @@
 
 #include "connection.hpp"
 #include "deadlines.hpp"
+#include "hot.hpp"
 #include "idle_list.hpp"
 #include "stop.hpp"
 #include "unique_fd.hpp"
@@ -134,7 +135,7 @@ struct blocking_io {
 
 /// Reads once into `c` and handles what arrived. `closed` means EOF (peer_closed() was called).
 template <class Sys = posix_io>
-io_status read_into(int fd, connection& c) {
+HTTPBENCH_HOT io_status read_into(int fd, connection& c) {
   for (;;) {
     auto space = c.input_space();
     ssize_t n = Sys::read(fd, space.data(), space.size());
@@ -162,7 +163,7 @@ struct send_whole_file {
 /// range not in the page cache is read by a helper instead of blocking the loop in sendfile
 /// (event_loop_options::gate); memory segments never ask the gate.
 template <class Sys = posix_io, class Gate = send_whole_file>
-io_status write_from(int fd, connection& c, Gate gate = {}) {
+HTTPBENCH_HOT io_status write_from(int fd, connection& c, Gate gate = {}) {
   for (;;) {
     pending_output out = c.output();
     if (out.empty()) return io_status::ok;
@@ -198,7 +199,7 @@ io_status write_from(int fd, connection& c, Gate gate = {}) {
 /// still answered and then EOF ends it. A backend only has to wake the reads that were already
 /// waiting when the stop came (they retry on EINTR, or see the EOF of a shutdown).
 template <class Sys = posix_io>
-io_status read_idle(int fd, connection& c) {
+HTTPBENCH_HOT io_status read_idle(int fd, connection& c) {
   char first[512];
   ssize_t n;
   do {
@@ -274,7 +275,7 @@ enum class served {
 /// cut); lingers after a rejected request (linger<Sys>()); and resets a connection abandoned
 /// by --send-timeout (SO_LINGER 0), so its unsent megabytes do not linger in the kernel.
 template <class Sys = posix_io>
-served serve_blocking(int fd, connection& c) {
+HTTPBENCH_HOT served serve_blocking(int fd, connection& c) {
   const connection_limits& limits = c.limits();
   Sys::set_timeout(fd, wait_kind::send, limits.send_timeout_ms);
   Sys::set_timeout(fd, wait_kind::request, limits.idle_timeout_ms);

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "hot.hpp"
+
 namespace httpbench::core {
 namespace {
 
@@ -99,7 +101,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-parse_result request_parser::parse(std::string_view input, request& out) {
+HTTPBENCH_HOT parse_result request_parser::parse(std::string_view input, request& out) {
   // Everything below looks only at bytes not seen by an earlier call (plus 3 bytes of overlap
   // for a terminator split across reads): a slow client cannot make us rescan.
   if (!start_known_) {
@@ -144,7 +146,7 @@ parse_result request_parser::parse(std::string_view input, request& out) {
   return {parse_status::complete, end, 0};
 }
 
-parse_result request_parser::parse_head(std::string_view in, size_t line_end, request& out) const {
+HTTPBENCH_HOT parse_result request_parser::parse_head(std::string_view in, size_t line_end, request& out) const {
   // One pass over the bytes: every byte is checked against the class of the place it is in
   // (token, target or field-value characters, or the exact "HTTP/d.d"), none of which holds CR
   // or LF, so each scan stops at its line's end by itself and no line is searched for it first.

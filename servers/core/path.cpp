@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "hot.hpp"
+
 namespace httpbench::core {
 namespace {
 
@@ -36,7 +38,7 @@ long percent_decode(std::string_view in, std::span<char> out, bool plus_is_space
 // is a plain name and normalize_path's general algorithm gives it back unchanged. Almost every
 // request's path is such a one; checking takes one pass, decoding and resolving took two plus a
 // copy (about 330 instructions for "/index.html", scripts/footprint.py).
-bool already_normal(std::string_view raw) {
+HTTPBENCH_HOT bool already_normal(std::string_view raw) {
   for (size_t i = 0; i < raw.size(); ++i) {
     char c = raw[i];
     if (c == '%' || c == '\0') return false;
@@ -47,7 +49,7 @@ bool already_normal(std::string_view raw) {
 
 }  // namespace
 
-void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+HTTPBENCH_HOT void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
   bool absolute_form =
       !target.starts_with('/') && (target.starts_with("http://") || target.starts_with("https://"));
   if (absolute_form) {
@@ -64,7 +66,7 @@ void split_target(std::string_view target, std::string_view& path, std::string_v
   if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
 }
 
-path_status normalize_path(std::string_view raw, std::span<char> out, size_t& out_len) {
+HTTPBENCH_HOT path_status normalize_path(std::string_view raw, std::span<char> out, size_t& out_len) {
   if (raw.empty() || raw.front() != '/' || out.empty()) return path_status::bad;
   if (already_normal(raw)) {
     if (raw.size() > out.size()) return path_status::bad;  // as the decoder says when out is full
