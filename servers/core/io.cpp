@@ -11,11 +11,6 @@ namespace {
 int inherited_receive_ms = -1;
 int inherited_send_ms = -1;
 
-bool set_socket_timeout(int fd, int option, int ms) {
-  timeval tv{ms / 1000, (ms % 1000) * 1000};
-  return ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) == 0;
-}
-
 }  // namespace
 
 served serve_socket(server_context& ctx, int fd) {
@@ -25,7 +20,8 @@ served serve_socket(server_context& ctx, int fd) {
   blocking_io::socket_receive_ms = inherited_receive_ms;
   blocking_io::socket_send_ms = inherited_send_ms;
   served how = serve_blocking<blocking_io>(fd, c);
-  blocking_io::socket_fd = -1;  // the caller closes `fd`; its number may come back as another socket
+  // The caller closes `fd`; its number may come back as another socket.
+  blocking_io::socket_fd = -1;
   return how;
 }
 
@@ -34,7 +30,8 @@ bool preset_socket_timeouts(server_context& ctx) {
   int receive = blocking_io::socket_timeout_ms(wait_kind::request, limits.idle_timeout_ms);
   int send = blocking_io::socket_timeout_ms(wait_kind::send, limits.send_timeout_ms);
   int fd = ctx.listener.get();
-  if (!set_socket_timeout(fd, SO_RCVTIMEO, receive) || !set_socket_timeout(fd, SO_SNDTIMEO, send))
+  if (!blocking_io::set_socket_timeout(fd, SO_RCVTIMEO, receive) ||
+      !blocking_io::set_socket_timeout(fd, SO_SNDTIMEO, send))
     return false;
   inherited_receive_ms = receive;
   inherited_send_ms = send;

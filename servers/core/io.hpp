@@ -115,8 +115,12 @@ struct blocking_io {
       if (*current == ms) return;
       *current = ms;
     }
+    set_socket_timeout(fd, option, ms);
+  }
+  /// setsockopt of SO_RCVTIMEO or SO_SNDTIMEO to `ms` (> 0); false (errno set) if refused.
+  static bool set_socket_timeout(int fd, int option, int ms) {
     timeval tv{ms / 1000, (ms % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+    return ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) == 0;
   }
   static bool wait_readable(int fd, int timeout_ms) { return posix_io::wait_readable(fd, timeout_ms); }
   static bool stopping() { return posix_io::stopping(); }

@@ -2,6 +2,8 @@
 // read_idle, linger and serve_blocking do with each answer a system call can give (partial,
 // EINTR, EAGAIN, EOF, errors), and the idle-at-stop rule. The socket is a real socketpair, so
 // what the policy does not script happens for real.
+#include "core/io.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,7 +19,6 @@
 #include <vector>
 
 #include "core/content.hpp"
-#include "core/io.hpp"
 #include "core/stats.hpp"
 #include "test_server.hpp"
 
@@ -371,15 +372,20 @@ TEST_F(Io, AWriteThatTimesOutIsATimeoutAndTheConnectionIsReset) {
   EXPECT_EQ(l.l_linger, 0);
 }
 
+/// A socket's SO_RCVTIMEO or SO_SNDTIMEO in ms.
+long timeout_ms(int fd, int option) {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  ::getsockopt(fd, SOL_SOCKET, option, &tv, &len);
+  return tv.tv_sec * 1000 + tv.tv_usec / 1000;  // in jiffies: rounded up by a few ms
+}
+
 TEST(BlockingIo, AWriteGivesUpOnlyAfterAWholeSendTimeoutWithoutProgressInSlices) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   unique_fd ours(fds[0]), peer(fds[1]);  // the peer never reads
   blocking_io::set_timeout(ours.get(), wait_kind::send, 300);
-  timeval slice{};
-  socklen_t len = sizeof slice;
-  ::getsockopt(ours.get(), SOL_SOCKET, SO_SNDTIMEO, &slice, &len);
-  long slice_ms = slice.tv_sec * 1000 + slice.tv_usec / 1000;  // in jiffies: rounded up
+  long slice_ms = timeout_ms(ours.get(), SO_SNDTIMEO);
   EXPECT_GE(slice_ms, 30);  // a tenth: the kernel's timer
   EXPECT_LE(slice_ms, 40);
   std::string big(4 << 20, 'x');
@@ -419,13 +425,6 @@ TEST(BlockingIo, ASendfileCallSendsAtMostOneChunk) {
   EXPECT_LE(static_cast<size_t>(n), blocking_io::max_chunk);
   ours.reset();
   reader.join();
-}
-
-long timeout_ms(int fd, int option) {
-  timeval tv{};
-  socklen_t len = sizeof tv;
-  ::getsockopt(fd, SOL_SOCKET, option, &tv, &len);
-  return tv.tv_sec * 1000 + tv.tv_usec / 1000;  // in jiffies: rounded up by a few ms
 }
 
 TEST(PresetSocketTimeouts, EverySocketAcceptedFromTheListenerInheritsServeSocketsTimeouts) {
