@@ -203,7 +203,9 @@ void connection::cut() {
   end_counted_ = true;
 }
 
-HTTPBENCH_HOT bool connection::wants_write() const { return out_ != nullptr && out_->first < out_->count; }
+HTTPBENCH_HOT bool connection::wants_write() const {
+  return out_ != nullptr && out_->first < out_->count;
+}
 
 HTTPBENCH_HOT pending_output connection::output() {
   if (!wants_write()) return {};
@@ -437,7 +439,7 @@ HTTPBENCH_HOT char* connection::reserve_output(size_t bytes) {
 }
 
 HTTPBENCH_HOT size_t connection::queue_head(std::string_view head, bool close, int version_minor,
-                              int32_t kind) {
+                                            int32_t kind) {
   if (head.size() > max_head) std::abort();  // content_store builds every head; they are short
   char* p = reserve_output(head.size() + head_extra);
   char* start = p;

@@ -146,7 +146,8 @@ HTTPBENCH_HOT parse_result request_parser::parse(std::string_view input, request
   return {parse_status::complete, end, 0};
 }
 
-HTTPBENCH_HOT parse_result request_parser::parse_head(std::string_view in, size_t line_end, request& out) const {
+HTTPBENCH_HOT parse_result request_parser::parse_head(std::string_view in, size_t line_end,
+                                                      request& out) const {
   // One pass over the bytes: every byte is checked against the class of the place it is in
   // (token, target or field-value characters, or the exact "HTTP/d.d"), none of which holds CR
   // or LF, so each scan stops at its line's end by itself and no line is searched for it first.

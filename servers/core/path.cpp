@@ -49,7 +49,8 @@ HTTPBENCH_HOT bool already_normal(std::string_view raw) {
 
 }  // namespace
 
-HTTPBENCH_HOT void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+HTTPBENCH_HOT void split_target(std::string_view target, std::string_view& path,
+                                std::string_view& query) {
   bool absolute_form =
       !target.starts_with('/') && (target.starts_with("http://") || target.starts_with("https://"));
   if (absolute_form) {
@@ -66,7 +67,8 @@ HTTPBENCH_HOT void split_target(std::string_view target, std::string_view& path,
   if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
 }
 
-HTTPBENCH_HOT path_status normalize_path(std::string_view raw, std::span<char> out, size_t& out_len) {
+HTTPBENCH_HOT path_status normalize_path(std::string_view raw, std::span<char> out,
+                                         size_t& out_len) {
   if (raw.empty() || raw.front() != '/' || out.empty()) return path_status::bad;
   if (already_normal(raw)) {
     if (raw.size() > out.size()) return path_status::bad;  // as the decoder says when out is full

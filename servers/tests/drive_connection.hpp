@@ -72,7 +72,8 @@ inline std::string serve_in_reads(connection& c, std::string_view in, size_t chu
     if (taken < n) break;
   }
   out += drain(c);
-  for (size_t at = out.find("\r\nDate: "); at != std::string::npos; at = out.find("\r\nDate: ", at + 1))
+  for (size_t at = out.find("\r\nDate: "); at != std::string::npos;
+       at = out.find("\r\nDate: ", at + 1))
     if (out.size() >= at + 8 + 29) out.replace(at + 8, 29, 29, 'x');
   return out;
 }
