@@ -135,44 +135,35 @@ def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[s
 
 
 def _parse(client: str, output: str) -> tuple[float, int, int]:
-    """requests/s, completed requests, failed requests."""
+    """requests/s, completed requests, failed requests (every kind failures() finds)."""
     if client == "wrk":
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
         n = int(re.search(r"(\d+) requests in", output).group(1))
-        failed = 0
-        for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
-            m = re.search(pattern, output)
-            if m:
-                failed += sum(int(g) for g in m.groups())
-        return rps, n, failed
+        return rps, n, sum(failures(client, output).values())
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", output).group(1))
     n = int(re.search(r"Complete requests:\s+(\d+)", output).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", output).group(1))
-    non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", output)  # ab does not count these as failed
-    return rps, n, failed + (int(non_2xx.group(1)) if non_2xx else 0)
+    return rps, n, failed + failures(client, output).get("non-2xx", 0)  # ab does not count non-2xx
 
 
-def failure_kinds(client: str, output: str) -> str:
-    """What failed, in the client's own words, for the line of a run that had failures: wrk's
-    non-2xx count and socket errors by kind, ab's failed requests by cause and non-2xx."""
-    found = []
+def failures(client: str, output: str) -> dict[str, int]:
+    """The client's failures by kind, in its own words (non-zero kinds only): wrk's non-2xx
+    responses and socket errors; ab's failed requests by cause (printed when there are any) and
+    its non-2xx responses, which ab itself does not count as failed."""
     if client == "wrk":
-        m = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-        if m:
-            found.append(f"non-2xx {m.group(1)}")
-        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-        if m:
-            found += [f"{kind} {n}" for kind, n in zip(("connect", "read", "write", "timeout"), m.groups())
-                      if n != "0"]
+        patterns = [(("non-2xx",), r"Non-2xx or 3xx responses: (\d+)"),
+                    (("connect", "read", "write", "timeout"),
+                     r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
     else:
-        m = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)", output)
+        patterns = [(("connect", "receive", "length", "exceptions"),
+                     r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), Exceptions: (\d+)\)"),
+                    (("non-2xx",), r"Non-2xx responses:\s+(\d+)")]
+    found: dict[str, int] = {}
+    for kinds, pattern in patterns:
+        m = re.search(pattern, output)
         if m:
-            found += [f"{kind} {n}" for kind, n in zip(("connect", "receive", "length", "exceptions"), m.groups())
-                      if n != "0"]
-        m = re.search(r"Non-2xx responses:\s+(\d+)", output)
-        if m:
-            found.append(f"non-2xx {m.group(1)}")
-    return ", ".join(found)
+            found.update((kind, int(n)) for kind, n in zip(kinds, m.groups()) if n != "0")
+    return found
 
 
 CONTROL_SUFFIX = ":again"
@@ -315,7 +306,8 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                         client_us = client_s / n * 1e6 if n else None
                         client_share = client_s / wall_s if wall_s > 0 else None
                         results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
-                        flag = f"  FAILED {failed} ({failure_kinds(client, out)})" if failed else ""
+                        kinds = ", ".join(f"{kind} {n}" for kind, n in failures(client, out).items())
+                        flag = f"  FAILED {failed} ({kinds})" if failed else ""
                         print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
                               f"  {cpu_us or 0:>6.1f} us server CPU/req"
                               f"  {client_us or 0:>6.1f} us client CPU/req"

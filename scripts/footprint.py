@@ -317,7 +317,9 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.005, help="seconds between requests")
     parser.add_argument("--split", default="writev,write,sendmsg,send",
                         help="libc functions, one of which the server calls once per response")
-    parser.add_argument("--functions", type=int, default=0, help="also list the N functions with most instructions, with the code and data lines each touched")
+    parser.add_argument("--functions", type=int, default=0,
+                        help="also list the N functions with most instructions, with the code and data lines "
+                             "each touched")
     args = parser.parse_args()
     if subprocess.run(["which", "valgrind"], capture_output=True).returncode != 0:
         raise SystemExit("footprint: needs valgrind (apt-get install valgrind)")

@@ -284,13 +284,13 @@ Requests per second:    10531.50 [#/sec] (mean)
 
 def test_wrk_socket_errors_and_non_2xx_responses_are_failures_and_say_their_kind():
     assert peers._parse("wrk", WRK_WITH_ERRORS) == (12137.04, 36412, 6)
-    assert peers.failure_kinds("wrk", WRK_WITH_ERRORS) == "non-2xx 2, timeout 4"
+    assert peers.failures("wrk", WRK_WITH_ERRORS) == {"non-2xx": 2, "timeout": 4}
 
 
 def test_ab_non_2xx_responses_are_failures_though_ab_does_not_count_them():
     """A docroot the server cannot read answers 404 to everything, and ab still prints a rate."""
     assert peers._parse("ab", AB_WITH_404) == (10531.50, 2000, 2003)
-    assert peers.failure_kinds("ab", AB_WITH_404) == "length 3, non-2xx 2000"
+    assert peers.failures("ab", AB_WITH_404) == {"length": 3, "non-2xx": 2000}
 
 
 def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
