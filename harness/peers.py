@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from . import production
 from .cgroup import CgroupError, ServerCgroup
@@ -64,9 +65,18 @@ class Sample:
 @dataclass
 class PeerResults:
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
+    # --simultaneous: (a, b, client) -> a's and b's samples of each run that measured them at once
+    together: dict[tuple[str, str, str], list[tuple[Sample, Sample]]] = field(default_factory=dict)
 
     def add(self, server: str, client: str, sample: Sample) -> None:
         self.samples.setdefault((server, client), []).append(sample)
+
+    def add_pair(self, a: str, b: str, client: str, sample_a: Sample, sample_b: Sample) -> None:
+        """a and b measured at the same time: each counts among its server's samples, and the
+        two are kept together for their ratio."""
+        self.add(a, client, sample_a)
+        self.add(b, client, sample_b)
+        self.together.setdefault((a, b, client), []).append((sample_a, sample_b))
 
     def median(self, server: str, client: str) -> tuple[float, float | None]:
         runs = self.samples.get((server, client), [])
@@ -78,9 +88,17 @@ class PeerResults:
         """One ratio per round, a against b measured in the same round (minutes apart at most,
         so the machine's slow drift cancels): a's requests/s over b's, or with ``by_cpu`` b's
         server CPU per request over a's (both: above 1 means a is faster; by CPU it holds even
-        when the client, not the server, limits the rate)."""
+        when the client, not the server, limits the rate). In a --simultaneous run, one ratio per
+        run that measured the two at the same time, and none for two never measured together."""
+        if self.together:
+            if (a, b, client) in self.together:
+                rows = self.together[(a, b, client)]
+            else:
+                rows = [(x, y) for y, x in self.together.get((b, a, client), [])]
+        else:
+            rows = list(zip(self.samples.get((a, client), []), self.samples.get((b, client), [])))
         out = []
-        for x, y in zip(self.samples.get((a, client), []), self.samples.get((b, client), [])):
+        for x, y in rows:
             if by_cpu:
                 if x.server_cpu_us_per_request and y.server_cpu_us_per_request:
                     out.append(y.server_cpu_us_per_request / x.server_cpu_us_per_request)
@@ -109,19 +127,51 @@ def _cpu_seconds(session_id: int) -> float:
     return sum(p.cpu_user_s + p.cpu_sys_s for p in session_members(session_id))
 
 
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+CLIENT_TIMEOUT_S = 600
+
+
+def _run_clients(argvs: list[list[str]], client_cpus: str) -> list[tuple[str, float, float]]:
+    """Runs the clients at once, pinned to ``client_cpus``, and returns for each its output
+    (stdout then stderr), its CPU seconds (user + system, from its own rusage: wait4 on its pid,
+    so two clients running together are told apart) and its wall seconds. A client still
+    running after CLIENT_TIMEOUT_S is killed (by pid) and the run fails."""
+    started = time.monotonic()
+    procs = [subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for argv in argvs]
+    outputs: list[list[str]] = [["", ""] for _ in procs]
+
+    def drain(i: int, which: int) -> None:
+        stream = procs[i].stdout if which == 0 else procs[i].stderr
+        outputs[i][which] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=(i, w), daemon=True) for i in range(len(procs)) for w in (0, 1)]
+    for t in readers:
+        t.start()
+    results: list[tuple[str, float, float]] = [("", 0.0, 0.0)] * len(procs)
+    try:
+        for i, proc in enumerate(procs):
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid == proc.pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    results[i] = ("", usage.ru_utime + usage.ru_stime, time.monotonic() - started)
+                    break
+                if time.monotonic() - started > CLIENT_TIMEOUT_S:
+                    raise SystemExit(f"peers: {argvs[i][0]} still running after {CLIENT_TIMEOUT_S} s")
+                time.sleep(0.01)
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+    return [(outputs[i][0] + outputs[i][1], cpu, wall) for i, (_, cpu, wall) in enumerate(results)]
 
 
 def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
-    """The client's output, its CPU seconds (from the rusage of reaped children: taskset execs
-    the client, and no server is reaped while it runs) and its wall seconds."""
-    cpu_before, wall_before = _children_cpu_seconds(), time.monotonic()
-    done = subprocess.run(["taskset", "-c", client_cpus, *argv], capture_output=True, text=True,
-                          timeout=600)
-    return (done.stdout + done.stderr, _children_cpu_seconds() - cpu_before,
-            time.monotonic() - wall_before)
+    """One client: its output, CPU seconds and wall seconds (``_run_clients``)."""
+    return _run_clients([argv], client_cpus)[0]
 
 
 def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[str]:
@@ -169,7 +219,10 @@ def failures(client: str, output: str) -> dict[str, int]:
 CONTROL_SUFFIX = ":again"
 
 
-def round_order(servers: list[str], r: int) -> list[str]:
+T = TypeVar("T")
+
+
+def round_order(servers: list[T], r: int) -> list[T]:
     """The order of round ``r`` (from 0): the servers rotated by ``r // 2`` places, backward in
     odd rounds. Each pair of rounds runs A … Z then Z … A, so a drift that is linear over two
     rounds hits every server alike; over 2n rounds every one of n servers runs in every
@@ -228,11 +281,12 @@ CLIENTS = ("wrk", "ab")
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
-            warmup_s: int = 1) -> PeerResults:
+            warmup_s: int = 1, simultaneous: bool = False, reference: str | None = None) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
-    ``warmup_s``: the client runs this long, unmeasured, before each measured run (0: none)."""
+    ``warmup_s``: the client runs this long, unmeasured, before each measured run (0: none).
+    ``simultaneous``: the servers run two at a time, the pairs of ``simultaneous_pairs``."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -246,8 +300,33 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
+    pairs = None
+    if simultaneous:
+        cpus = len(parse_cpu_list(server_cpus))
+        if server_cpu_share is None or 2 * server_cpu_share > cpus:
+            raise SystemExit(f"peers: --simultaneous runs two servers at once on the server CPUs ({server_cpus}), so it "
+                             f"needs --server-cpu-share at most {cpus / 2:g}, that both caps fit without the two "
+                             f"competing for CPU time; got {server_cpu_share}")
+        pairs = simultaneous_pairs(servers, reference, floors(servers, build))
     return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                    server_cpu_share, clients, warmup_s)
+                    server_cpu_share, clients, warmup_s, pairs)
+
+
+def simultaneous_pairs(servers: list[str], reference: str | None,
+                       floor_of: dict[str, str]) -> list[tuple[str, str]]:
+    """The pairs a --simultaneous run measures, each at the same time: every backend with its
+    floor (``floor_of``), then every other server with ``reference`` (the A/A control too).
+    A server in neither kind of pair could not be compared with anything: refused, naming it."""
+    pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
+    if reference is not None:
+        pairs += [(name, reference) for name in servers
+                  if name != reference and (name, reference) not in pairs and (reference, name) not in pairs]
+    alone = [name for name in servers if not any(name in pair for pair in pairs)]
+    if alone:
+        raise SystemExit(f"peers: --simultaneous measures servers in pairs (each backend with its floor, "
+                         f"every server with --reference), and {', '.join(alone)} would be in none: "
+                         f"add their floors or a --reference")
+    return pairs
 
 
 def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | None:
@@ -264,7 +343,10 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
-             warmup_s: int = 0) -> PeerResults:
+             warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None) -> PeerResults:
+    """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
+    with its two servers at the same time (the pairs in ``round_order``, and within a pair the
+    other one first in odd rounds)."""
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -274,47 +356,75 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
         write_page(docroot, PAGE_BYTES)  # the same 305-byte page the experiments serve
         try:
             for r in range(rounds):
-                for name in round_order(servers, r):
+                units = [(name,) for name in round_order(servers, r)] if pairs is None else round_order(pairs, r)
+                for unit in units:
+                    group = unit if r % 2 == 0 else unit[::-1]
                     for client in clients:
-                        spec = _launch(name, work, docroot, build)
-                        cg = _cgroup(f"{r}-{name}-{client}", server_share, server_cpus)
-                        srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
-                                            cgroup_enter=cg.enter if cg else None)
-                        try:
-                            port = srv.start(timeout_s=20)
-                            url = f"http://127.0.0.1:{port}/index.html"
-                            if warmup_s > 0:
-                                warm_out, _, _ = _run_client(warmup_argv(client, concurrency, warmup_s, url),
-                                                             client_cpus)
-                                try:
-                                    _parse(client, warm_out)
-                                except (AttributeError, ValueError):  # no rate: the client failed
-                                    raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
-                                                     f"{warm_out.strip()}") from None
-                            # Whole client run: the cgroup counts every thread and process (ns).
-                            before = cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
-                            argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
-                                    else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url])
-                            out, client_s, wall_s = _run_client(argv, client_cpus)
-                            used = (cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)) - before
-                        finally:
-                            srv.stop()
-                            if cg is not None:
-                                cg.close()
-                        rps, n, failed = _parse(client, out)
-                        cpu_us = used / n * 1e6 if n else None
-                        client_us = client_s / n * 1e6 if n else None
-                        client_share = client_s / wall_s if wall_s > 0 else None
-                        results.add(name, client, Sample(rps, cpu_us, client_us, client_share))
-                        kinds = ", ".join(f"{kind} {n}" for kind, n in failures(client, out).items())
-                        flag = f"  FAILED {failed} ({kinds})" if failed else ""
-                        print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
-                              f"  {cpu_us or 0:>6.1f} us server CPU/req"
-                              f"  {client_us or 0:>6.1f} us client CPU/req"
-                              f" ({(client_share or 0) * 100:.0f}% of a CPU){flag}", flush=True)
+                        samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
+                                                           ab_requests, concurrency, server_cpus, client_cpus,
+                                                           server_share, warmup_s)))
+                        if pairs is None:
+                            results.add(unit[0], client, samples[unit[0]])
+                        else:
+                            results.add_pair(unit[0], unit[1], client, samples[unit[0]], samples[unit[1]])
         finally:
             guard.kill_all()
     return results
+
+
+def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
+             guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
+             client_cpus: str, server_share: float | None, warmup_s: int) -> list[Sample]:
+    """Starts the servers of ``group`` (each in its own cgroup, with the same cap), warms each
+    up with its own client, then runs one client per server, all at once, and stops them.
+    Returns one sample per server and prints one line each."""
+    started: list[tuple[ServerProcess, ServerCgroup | None]] = []
+    try:
+        urls = []
+        for i, name in enumerate(group):
+            spec = _launch(name, work, docroot, build)
+            cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus)
+            srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
+                                cgroup_enter=cg.enter if cg else None)
+            started.append((srv, cg))
+            urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
+        if warmup_s > 0:
+            warm = _run_clients([warmup_argv(client, concurrency, warmup_s, url) for url in urls], client_cpus)
+            for name, (warm_out, _, _) in zip(group, warm):
+                try:
+                    _parse(client, warm_out)
+                except (AttributeError, ValueError):  # no rate: the client failed
+                    raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
+                                     f"{warm_out.strip()}") from None
+
+        def cpu_seconds(srv: ServerProcess, cg: ServerCgroup | None) -> float:
+            # The cgroup counts every thread and process (ns); without one, /proc's ticks.
+            return cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
+
+        before = [cpu_seconds(srv, cg) for srv, cg in started]
+        runs = _run_clients([["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
+                             else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url] for url in urls],
+                            client_cpus)
+        used = [cpu_seconds(srv, cg) - b for (srv, cg), b in zip(started, before)]
+    finally:
+        for srv, cg in started:
+            srv.stop()
+            if cg is not None:
+                cg.close()
+    samples = []
+    for name, (out, client_s, wall_s), server_s in zip(group, runs, used):
+        rps, n, failed = _parse(client, out)
+        sample = Sample(rps, server_s / n * 1e6 if n else None, client_s / n * 1e6 if n else None,
+                        client_s / wall_s if wall_s > 0 else None)
+        samples.append(sample)
+        kinds = ", ".join(f"{kind} {k}" for kind, k in failures(client, out).items())
+        flag = f"  FAILED {failed} ({kinds})" if failed else ""
+        together = f"  (with {', '.join(g for g in group if g is not name)})" if len(group) > 1 else ""
+        print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
+              f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
+              f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
+              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{together}", flush=True)
+    return samples
 
 
 def floors(servers: list[str], build: Path) -> dict[str, str]:

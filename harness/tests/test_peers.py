@@ -12,6 +12,11 @@ from harness.peers import PeerResults, Sample
 from harness.registry import backends_json_path, build_dir
 
 
+def each(client):
+    """A fake of peers._run_clients from a fake of one client run: the clients one by one."""
+    return lambda argvs, cpus: [client(argv, cpus) for argv in argvs]
+
+
 def test_client_cpu_medians_skip_runs_without_a_reading():
     results = PeerResults()
     results.add("sped", "wrk", Sample(100.0, 6.0, 7.0, 0.99))
@@ -82,7 +87,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     monkeypatch.setattr(peers, "_launch", lambda *args: None)
     monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0))  # 6 % of a CPU
+    monkeypatch.setattr(peers, "_run_clients", each(lambda argv, cpus: ("", 0.06, 1.0)))  # 6 % of a CPU
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
     results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
@@ -114,7 +119,7 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
     monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_client", fake_client)
+    monkeypatch.setattr(peers, "_run_clients", each(fake_client))
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     return started, argvs
 
@@ -305,7 +310,7 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
         server_cpu[0] += 5.0 if warmup else 1.0  # the server's CPU during each run, seconds
         return "", 0.1, 1.0
 
-    monkeypatch.setattr(peers, "_run_client", fake_client)
+    monkeypatch.setattr(peers, "_run_clients", each(fake_client))
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: server_cpu[0])
     results = peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk", "ab"), 2)
     assert [argv[:4] for argv in argvs] == [
@@ -320,7 +325,74 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
 def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _fake_runs(monkeypatch)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0))
+    monkeypatch.setattr(peers, "_run_clients", each(lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0)))
     monkeypatch.setattr(peers, "_parse", lambda client, output: float(output))  # no rate in it
     with pytest.raises(SystemExit, match="warm-up of a with wrk failed:\nunable to connect"):
         peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk",), 1)
+
+
+# ---- --simultaneous: pairs measured at the same time ----
+
+def test_clients_run_together_each_get_their_own_cpu_time_and_output():
+    """Two clients at once: RUSAGE_CHILDREN would add them up; each one's wait4 does not."""
+    burn = ["/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo burnt; echo err >&2"]
+    idle = ["/bin/sh", "-c", "sleep 0.3; echo slept"]
+    (burn_out, burn_cpu, burn_wall), (idle_out, idle_cpu, idle_wall) = peers._run_clients([burn, idle], "0")
+    assert "burnt" in burn_out and "err" in burn_out and "slept" in idle_out
+    assert burn_cpu > 0.1 and idle_cpu < 0.05
+    assert idle_wall >= 0.3 and burn_wall >= burn_cpu * 0.9
+
+
+def test_pairs_are_each_backend_with_its_floor_then_every_other_server_with_the_reference():
+    servers = ["sped", "ref-sped", "thread", "ref-thread", "h2o", "h2o:again"]
+    pairs = peers.simultaneous_pairs(servers, "h2o", {"sped": "ref-sped", "thread": "ref-thread"})
+    assert pairs == [("sped", "ref-sped"), ("thread", "ref-thread"), ("sped", "h2o"), ("ref-sped", "h2o"),
+                     ("thread", "h2o"), ("ref-thread", "h2o"), ("h2o:again", "h2o")]
+    assert peers.simultaneous_pairs(["sped", "ref-sped"], None, {"sped": "ref-sped"}) == [("sped", "ref-sped")]
+
+
+def test_a_server_in_no_pair_is_refused_naming_it():
+    with pytest.raises(SystemExit, match="and h2o, nginx would be in none"):
+        peers.simultaneous_pairs(["sped", "ref-sped", "h2o", "nginx"], None, {"sped": "ref-sped"})
+
+
+@pytest.mark.parametrize("share, cpus", [(None, "0"), (0.6, "0"), (0.51, "0")])
+def test_simultaneous_without_room_for_both_caps_is_refused_naming_the_options(share, cpus):
+    if shutil.which("wrk") is None or shutil.which("ab") is None:
+        pytest.skip("wrk/ab not installed")
+    with pytest.raises(SystemExit, match="--simultaneous .* needs --server-cpu-share at most"):
+        peers.compare(["a", "b"], Path("/nonexistent"), 1, 1, 100, 10, cpus, "2", server_cpu_share=share,
+                      simultaneous=True, reference="b")
+
+
+def test_a_pair_is_started_together_warmed_up_together_and_measured_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    started, _ = _fake_runs(monkeypatch)
+    calls: list[list[str]] = []  # the URLs' servers of each _run_clients call, by its argvs
+
+    def fake_clients(argvs, cpus):
+        calls.append([argv[1] for argv in argvs])
+        return [("", 0.1, 1.0) for _ in argvs]
+
+    monkeypatch.setattr(peers, "_run_clients", fake_clients)
+    pairs = [("a", "ref-a"), ("b", "h")]
+    results = peers._compare(["a", "ref-a", "b", "h"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25, ("wrk",), 1, pairs)
+    # round 1: the pairs in order, each as given; round 2: backward, each pair the other way round
+    assert started == ["a", "ref-a", "b", "h", "h", "b", "ref-a", "a"]
+    # per pair: one warm-up call and one measured call, each with both clients
+    assert len(calls) == 8 and all(len(c) == 2 for c in calls)
+    assert [len(rows) for rows in results.together.values()] == [2, 2]
+    assert len(results.samples[("a", "wrk")]) == 2 and len(results.samples[("h", "wrk")]) == 2
+
+
+def test_simultaneous_ratios_come_only_from_runs_that_measured_the_two_together():
+    results = PeerResults()
+    # the host slows down fourfold between the rounds; a is 0.9x b in each simultaneous run
+    for speed in (1.0, 0.25, 0.5):
+        results.add_pair("a", "b", "wrk", Sample(900.0 * speed, 10.0 / speed), Sample(1000.0 * speed, 9.0 / speed))
+    results.add_pair("c", "b", "wrk", Sample(500.0, 20.0), Sample(1000.0, 10.0))
+    assert results.paired_ratios("a", "b", "wrk") == pytest.approx([0.9] * 3)
+    assert results.paired_ratios("b", "a", "wrk") == pytest.approx([1 / 0.9] * 3)
+    assert results.paired_ratios("a", "b", "wrk", by_cpu=True) == pytest.approx([0.9] * 3)
+    assert results.paired_ratios("a", "c", "wrk") == []  # never measured at the same time
+    assert len(results.samples[("b", "wrk")]) == 4  # b's medians pool every run it was in
