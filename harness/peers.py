@@ -233,6 +233,13 @@ def round_order(servers: list[T], r: int) -> list[T]:
     return rotated if r % 2 == 0 else rotated[::-1]
 
 
+def controls(servers: list[str]) -> list[tuple[str, str]]:
+    """(``X:again``, X) for every A/A control among ``servers`` whose server is there too: the
+    one --control adds, or any named in the list (``ref-prefork:again``)."""
+    return [(name, name.removesuffix(CONTROL_SUFFIX)) for name in servers
+            if name.endswith(CONTROL_SUFFIX) and name.removesuffix(CONTROL_SUFFIX) in servers]
+
+
 def with_control(servers: list[str], reference: str) -> list[str]:
     """``servers`` plus a second instance of ``reference`` (``<reference>:again``) at the end of
     the round farther from the reference, so that the A/A pair spans the round's positions."""
@@ -315,9 +322,11 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
 def simultaneous_pairs(servers: list[str], reference: str | None,
                        floor_of: dict[str, str]) -> list[tuple[str, str]]:
     """The pairs a --simultaneous run measures, each at the same time: every backend with its
-    floor (``floor_of``), then every other server with ``reference`` (the A/A control too).
+    floor (``floor_of``), every A/A control with its server (``controls``), then every other
+    server with ``reference``.
     A server in neither kind of pair could not be compared with anything: refused, naming it."""
     pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
+    pairs += controls(servers)
     if reference is not None:
         pairs += [(name, reference) for name in servers
                   if name != reference and (name, reference) not in pairs and (reference, name) not in pairs]
@@ -487,12 +496,14 @@ def _fmt(iv: Interval | None) -> str:
 
 def print_ratio_intervals(results: PeerResults, servers: list[str], reference: str | None,
                           floor_of: dict[str, str] | None = None) -> None:
-    """Each backend against its floor, and each server against ``reference``: the median of the
+    """Each backend against its floor, each A/A control against its server, and each server
+    against ``reference``: the median of the
     per-round ratios with a 95 % bootstrap interval, by rate and by server CPU per request. A
     target (say ≥ 0.95× the floor) is met when the interval lies above it, missed when below,
     and not decided by this run when the interval straddles it."""
     floor_of = floor_of or {}
     pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
+    pairs += [pair for pair in controls(servers) if pair not in pairs]
     if reference:
         pairs += [(name, reference) for name in servers if name != reference and (name, reference) not in pairs]
     if not pairs:
@@ -503,8 +514,8 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
     for a, b in pairs:
         cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in CLIENTS]
         print(f"{a + ' ÷ ' + b:<30} " + " ".join(f"{cell:>20}" for cell in cells))
-    if reference and reference + CONTROL_SUFFIX in servers:
+    for _, server in controls(servers):
         for client in CLIENTS:
-            verdict = control_verdict(results, reference, client)
+            verdict = control_verdict(results, server, client)
             if verdict:
                 print(verdict)

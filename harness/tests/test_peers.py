@@ -343,11 +343,11 @@ def test_clients_run_together_each_get_their_own_cpu_time_and_output():
     assert idle_wall >= 0.3 and burn_wall >= burn_cpu * 0.9
 
 
-def test_pairs_are_each_backend_with_its_floor_then_every_other_server_with_the_reference():
+def test_pairs_are_each_backend_with_its_floor_the_control_with_its_server_then_the_rest_with_the_reference():
     servers = ["sped", "ref-sped", "thread", "ref-thread", "h2o", "h2o:again"]
     pairs = peers.simultaneous_pairs(servers, "h2o", {"sped": "ref-sped", "thread": "ref-thread"})
-    assert pairs == [("sped", "ref-sped"), ("thread", "ref-thread"), ("sped", "h2o"), ("ref-sped", "h2o"),
-                     ("thread", "h2o"), ("ref-thread", "h2o"), ("h2o:again", "h2o")]
+    assert pairs == [("sped", "ref-sped"), ("thread", "ref-thread"), ("h2o:again", "h2o"), ("sped", "h2o"),
+                     ("ref-sped", "h2o"), ("thread", "h2o"), ("ref-thread", "h2o")]
     assert peers.simultaneous_pairs(["sped", "ref-sped"], None, {"sped": "ref-sped"}) == [("sped", "ref-sped")]
 
 
@@ -396,3 +396,15 @@ def test_simultaneous_ratios_come_only_from_runs_that_measured_the_two_together(
     assert results.paired_ratios("a", "b", "wrk", by_cpu=True) == pytest.approx([0.9] * 3)
     assert results.paired_ratios("a", "c", "wrk") == []  # never measured at the same time
     assert len(results.samples[("b", "wrk")]) == 4  # b's medians pool every run it was in
+
+
+def test_a_control_named_in_the_list_pairs_with_its_server_and_gets_a_verdict(capsys):
+    servers = ["prefork", "ref-prefork", "ref-prefork:again"]
+    assert peers.simultaneous_pairs(servers, None, {"prefork": "ref-prefork"}) == [
+        ("prefork", "ref-prefork"), ("ref-prefork:again", "ref-prefork")]
+    results = PeerResults()
+    for ratio in (0.97, 1.0, 1.02):
+        results.add_pair("ref-prefork:again", "ref-prefork", "wrk", Sample(1000.0 * ratio, 10.0), Sample(1000.0, 10.0))
+    peers.print_ratio_intervals(results, servers, None, {"prefork": "ref-prefork"})
+    out = capsys.readouterr().out
+    assert "ref-prefork:again ÷ ref-prefork" in out and "control wrk: ref-prefork ÷ itself 1.00" in out
