@@ -203,7 +203,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
         names = peers.with_control(names, args.reference)
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
-                            args.server_cpu_share, clients, args.warmup, args.simultaneous, args.reference)
+                            args.server_cpu_share, clients, args.warmup, args.interleave, args.reference)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -303,11 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     peers.add_argument("--clients", default="wrk,ab",
                        help="wrk (keep-alive), ab (a new connection per request) or both; one client "
                             "gives twice the rounds in the same time")
-    peers.add_argument("--simultaneous", action="store_true",
-                       help="measure servers two at a time, each pair at once (each backend with its "
-                            "floor, every other server with --reference; two cgroups with the same cap, "
-                            "two clients): a drift of the host hits both alike, where runs one after "
-                            "the other take it into their ratio; needs --server-cpu-share")
+    peers.add_argument("--interleave", type=int, default=0, metavar="SLICES",
+                       help="measure servers in pairs (each backend with its floor, an A/A control "
+                            "X:again with X, every other server with --reference), both started, one "
+                            "loaded at a time: each run cut into SLICES turns A B B A A B ..., so that a "
+                            "drift of the host over more than one turn hits both sides of the ratio "
+                            "alike; 0: every server alone, one after the other")
     peers.set_defaults(func=cmd_peers)
 
     idle = sub.add_parser("idle-memory", formatter_class=_Formatter, help="RSS per idle keep-alive connection of backends")

@@ -65,7 +65,7 @@ class Sample:
 @dataclass
 class PeerResults:
     samples: dict[tuple[str, str], list[Sample]] = field(default_factory=dict)
-    # --simultaneous: (a, b, client) -> a's and b's samples of each run that measured them at once
+    # --interleave: (a, b, client) -> a's and b's samples of each run that measured them in turns
     together: dict[tuple[str, str, str], list[tuple[Sample, Sample]]] = field(default_factory=dict)
 
     def add(self, server: str, client: str, sample: Sample) -> None:
@@ -88,8 +88,8 @@ class PeerResults:
         """One ratio per round, a against b measured in the same round (minutes apart at most,
         so the machine's slow drift cancels): a's requests/s over b's, or with ``by_cpu`` b's
         server CPU per request over a's (both: above 1 means a is faster; by CPU it holds even
-        when the client, not the server, limits the rate). In a --simultaneous run, one ratio per
-        run that measured the two at the same time, and none for two never measured together."""
+        when the client, not the server, limits the rate). In an --interleave run, one ratio per
+        run that measured the two in turns, and none for two never measured together."""
         if self.together:
             if (a, b, client) in self.together:
                 rows = self.together[(a, b, client)]
@@ -130,48 +130,38 @@ def _cpu_seconds(session_id: int) -> float:
 CLIENT_TIMEOUT_S = 600
 
 
-def _run_clients(argvs: list[list[str]], client_cpus: str) -> list[tuple[str, float, float]]:
-    """Runs the clients at once, pinned to ``client_cpus``, and returns for each its output
-    (stdout then stderr), its CPU seconds (user + system, from its own rusage: wait4 on its pid,
-    so two clients running together are told apart) and its wall seconds. A client still
-    running after CLIENT_TIMEOUT_S is killed (by pid) and the run fails."""
+def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
+    """Runs the client pinned to ``client_cpus``; returns its output (stdout then stderr), its
+    CPU seconds (user + system, from its own rusage: wait4 on its pid, which counts nothing
+    else the harness ran) and its wall seconds. A client still running after CLIENT_TIMEOUT_S
+    is killed (by pid) and the run fails."""
     started = time.monotonic()
-    procs = [subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for argv in argvs]
-    outputs: list[list[str]] = [["", ""] for _ in procs]
+    proc = subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    outputs = ["", ""]
 
-    def drain(i: int, which: int) -> None:
-        stream = procs[i].stdout if which == 0 else procs[i].stderr
-        outputs[i][which] = stream.read()
+    def drain(which: int) -> None:
+        outputs[which] = (proc.stdout if which == 0 else proc.stderr).read()
 
-    readers = [threading.Thread(target=drain, args=(i, w), daemon=True) for i in range(len(procs)) for w in (0, 1)]
+    readers = [threading.Thread(target=drain, args=(w,), daemon=True) for w in (0, 1)]
     for t in readers:
         t.start()
-    results: list[tuple[str, float, float]] = [("", 0.0, 0.0)] * len(procs)
     try:
-        for i, proc in enumerate(procs):
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid == proc.pid:
-                    proc.returncode = os.waitstatus_to_exitcode(status)
-                    results[i] = ("", usage.ru_utime + usage.ru_stime, time.monotonic() - started)
-                    break
-                if time.monotonic() - started > CLIENT_TIMEOUT_S:
-                    raise SystemExit(f"peers: {argvs[i][0]} still running after {CLIENT_TIMEOUT_S} s")
-                time.sleep(0.01)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() - started > CLIENT_TIMEOUT_S:
+                raise SystemExit(f"peers: {argv[0]} still running after {CLIENT_TIMEOUT_S} s")
+            time.sleep(0.005)
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
         for t in readers:
             t.join(timeout=5)
-    return [(outputs[i][0] + outputs[i][1], cpu, wall) for i, (_, cpu, wall) in enumerate(results)]
-
-
-def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
-    """One client: its output, CPU seconds and wall seconds (``_run_clients``)."""
-    return _run_clients([argv], client_cpus)[0]
+    return outputs[0] + outputs[1], usage.ru_utime + usage.ru_stime, time.monotonic() - started
 
 
 def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[str]:
@@ -288,12 +278,13 @@ CLIENTS = ("wrk", "ab")
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
-            warmup_s: int = 1, simultaneous: bool = False, reference: str | None = None) -> PeerResults:
+            warmup_s: int = 1, interleave: int = 0, reference: str | None = None) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
     ``warmup_s``: the client runs this long, unmeasured, before each measured run (0: none).
-    ``simultaneous``: the servers run two at a time, the pairs of ``simultaneous_pairs``."""
+    ``interleave`` (slices, 0: off): the servers run in pairs (``pairs_of``), both started, each
+    loaded in turns, ``interleave`` slices each (``_measure``)."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -308,20 +299,22 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
     pairs = None
-    if simultaneous:
-        cpus = len(parse_cpu_list(server_cpus))
-        if server_cpu_share is None or 2 * server_cpu_share > cpus:
-            raise SystemExit(f"peers: --simultaneous runs two servers at once on the server CPUs ({server_cpus}), so it "
-                             f"needs --server-cpu-share at most {cpus / 2:g}, that both caps fit without the two "
-                             f"competing for CPU time; got {server_cpu_share}")
-        pairs = simultaneous_pairs(servers, reference, floors(servers, build))
+    if interleave < 0:
+        raise SystemExit(f"peers: --interleave must be 0 (off) or a number of slices, got {interleave}")
+    if interleave > 0:
+        if "wrk" in clients and (seconds % interleave or seconds < interleave):
+            raise SystemExit(f"peers: --interleave {interleave} cuts each wrk run of --seconds {seconds} into "
+                             f"{interleave} slices, and wrk takes whole seconds: make --seconds a multiple of it")
+        if "ab" in clients and ab_requests < interleave:
+            raise SystemExit(f"peers: --interleave {interleave} cuts --ab-requests {ab_requests} into "
+                             f"{interleave} slices: too few requests")
+        pairs = pairs_of(servers, reference, floors(servers, build))
     return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                    server_cpu_share, clients, warmup_s, pairs)
+                    server_cpu_share, clients, warmup_s, pairs, max(interleave, 1))
 
 
-def simultaneous_pairs(servers: list[str], reference: str | None,
-                       floor_of: dict[str, str]) -> list[tuple[str, str]]:
-    """The pairs a --simultaneous run measures, each at the same time: every backend with its
+def pairs_of(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
+    """The pairs an --interleave run measures, each in turns: every backend with its
     floor (``floor_of``), every A/A control with its server (``controls``), then every other
     server with ``reference``.
     A server in neither kind of pair could not be compared with anything: refused, naming it."""
@@ -332,7 +325,7 @@ def simultaneous_pairs(servers: list[str], reference: str | None,
                   if name != reference and (name, reference) not in pairs and (reference, name) not in pairs]
     alone = [name for name in servers if not any(name in pair for pair in pairs)]
     if alone:
-        raise SystemExit(f"peers: --simultaneous measures servers in pairs (each backend with its floor, "
+        raise SystemExit(f"peers: --interleave measures servers in pairs (each backend with its floor, "
                          f"every server with --reference), and {', '.join(alone)} would be in none: "
                          f"add their floors or a --reference")
     return pairs
@@ -352,10 +345,10 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
-             warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None) -> PeerResults:
+             warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
-    with its two servers at the same time (the pairs in ``round_order``, and within a pair the
-    other one first in odd rounds)."""
+    with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
+    within a pair the other one first in odd rounds)."""
     results = PeerResults()
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
@@ -371,7 +364,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s)))
+                                                           server_share, warmup_s, slices)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -381,13 +374,33 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
     return results
 
 
+@dataclass
+class _Tally:
+    """One server's slices of one run, summed."""
+    requests: int = 0
+    loaded_s: float = 0.0  # the client's own measure of each slice: requests / its rate
+    server_s: float = 0.0
+    client_s: float = 0.0
+    client_wall_s: float = 0.0
+    failed: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def sample(self) -> Sample:
+        n = self.requests
+        return Sample(n / self.loaded_s if self.loaded_s > 0 else 0.0,
+                      self.server_s / n * 1e6 if n else None, self.client_s / n * 1e6 if n else None,
+                      self.client_s / self.client_wall_s if self.client_wall_s > 0 else None)
+
+
 def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
-             client_cpus: str, server_share: float | None, warmup_s: int) -> list[Sample]:
-    """Starts the servers of ``group`` (each in its own cgroup, with the same cap), warms each
-    up with its own client, then runs one client per server, all at once, and stops them.
-    Returns one sample per server and prints one line each."""
+             client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1) -> list[Sample]:
+    """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
+    each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
+    A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
+    and stops them. Returns one sample per server over all its slices; prints a line each."""
     started: list[tuple[ServerProcess, ServerCgroup | None]] = []
+    tallies = [_Tally() for _ in group]
     try:
         urls = []
         for i, name in enumerate(group):
@@ -397,42 +410,52 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                                 cgroup_enter=cg.enter if cg else None)
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
-        if warmup_s > 0:
-            warm = _run_clients([warmup_argv(client, concurrency, warmup_s, url) for url in urls], client_cpus)
-            for name, (warm_out, _, _) in zip(group, warm):
-                try:
-                    _parse(client, warm_out)
-                except (AttributeError, ValueError):  # no rate: the client failed
-                    raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
-                                     f"{warm_out.strip()}") from None
+        for name, url in zip(group, urls) if warmup_s > 0 else ():
+            warm_out, _, _ = _run_client(warmup_argv(client, concurrency, warmup_s, url), client_cpus)
+            try:
+                _parse(client, warm_out)
+            except (AttributeError, ValueError):  # no rate: the client failed
+                raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
+                                 f"{warm_out.strip()}") from None
 
-        def cpu_seconds(srv: ServerProcess, cg: ServerCgroup | None) -> float:
+        def cpu_seconds(i: int) -> float:
             # The cgroup counts every thread and process (ns); without one, /proc's ticks.
+            srv, cg = started[i]
             return cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
 
-        before = [cpu_seconds(srv, cg) for srv, cg in started]
-        runs = _run_clients([["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
-                             else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url] for url in urls],
-                            client_cpus)
-        used = [cpu_seconds(srv, cg) - b for (srv, cg), b in zip(started, before)]
+        for j in range(slices):
+            for i in range(len(group)) if j % 2 == 0 else reversed(range(len(group))):
+                argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds // slices}s", urls[i]] if client == "wrk"
+                        else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests // slices}", urls[i]])
+                before = cpu_seconds(i)
+                out, client_s, wall_s = _run_client(argv, client_cpus)
+                t = tallies[i]
+                t.server_s += cpu_seconds(i) - before
+                rps, n, failed = _parse(client, out)
+                t.requests += n
+                t.loaded_s += n / rps if rps > 0 else 0.0
+                t.client_s += client_s
+                t.client_wall_s += wall_s
+                t.failed += failed
+                for kind, k in failures(client, out).items():
+                    t.kinds[kind] = t.kinds.get(kind, 0) + k
     finally:
         for srv, cg in started:
             srv.stop()
             if cg is not None:
                 cg.close()
     samples = []
-    for name, (out, client_s, wall_s), server_s in zip(group, runs, used):
-        rps, n, failed = _parse(client, out)
-        sample = Sample(rps, server_s / n * 1e6 if n else None, client_s / n * 1e6 if n else None,
-                        client_s / wall_s if wall_s > 0 else None)
+    for name, t in zip(group, tallies):
+        sample = t.sample()
         samples.append(sample)
-        kinds = ", ".join(f"{kind} {k}" for kind, k in failures(client, out).items())
-        flag = f"  FAILED {failed} ({kinds})" if failed else ""
-        together = f"  (with {', '.join(g for g in group if g is not name)})" if len(group) > 1 else ""
-        print(f"round {r + 1}  {name:<14} {client:<4} {rps:>10.0f} req/s"
+        kinds = ", ".join(f"{kind} {k}" for kind, k in t.kinds.items())
+        flag = f"  FAILED {t.failed} ({kinds})" if t.failed else ""
+        turns = (f"  (in {slices} turns with {', '.join(g for g in group if g != name)})"
+                 if len(group) > 1 else "")
+        print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
-              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{together}", flush=True)
+              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{turns}", flush=True)
     return samples
 
 

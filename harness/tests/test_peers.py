@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,6 @@ import pytest
 from harness import peers
 from harness.peers import PeerResults, Sample
 from harness.registry import backends_json_path, build_dir
-
-
-def each(client):
-    """A fake of peers._run_clients from a fake of one client run: the clients one by one."""
-    return lambda argvs, cpus: [client(argv, cpus) for argv in argvs]
 
 
 def test_client_cpu_medians_skip_runs_without_a_reading():
@@ -87,7 +83,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     monkeypatch.setattr(peers, "_launch", lambda *args: None)
     monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_clients", each(lambda argv, cpus: ("", 0.06, 1.0)))  # 6 % of a CPU
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0))  # 6 % of a CPU
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
     results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
@@ -119,7 +115,7 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
     monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_clients", each(fake_client))
+    monkeypatch.setattr(peers, "_run_client", fake_client)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     return started, argvs
 
@@ -310,7 +306,7 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
         server_cpu[0] += 5.0 if warmup else 1.0  # the server's CPU during each run, seconds
         return "", 0.1, 1.0
 
-    monkeypatch.setattr(peers, "_run_clients", each(fake_client))
+    monkeypatch.setattr(peers, "_run_client", fake_client)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: server_cpu[0])
     results = peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk", "ab"), 2)
     assert [argv[:4] for argv in argvs] == [
@@ -325,82 +321,94 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
 def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _fake_runs(monkeypatch)
-    monkeypatch.setattr(peers, "_run_clients", each(lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0)))
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0))
     monkeypatch.setattr(peers, "_parse", lambda client, output: float(output))  # no rate in it
     with pytest.raises(SystemExit, match="warm-up of a with wrk failed:\nunable to connect"):
         peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk",), 1)
 
 
-# ---- --simultaneous: pairs measured at the same time ----
+# ---- --interleave: pairs measured in turns ----
 
-def test_clients_run_together_each_get_their_own_cpu_time_and_output():
-    """Two clients at once: RUSAGE_CHILDREN would add them up; each one's wait4 does not."""
-    burn = ["/bin/sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo burnt; echo err >&2"]
-    idle = ["/bin/sh", "-c", "sleep 0.3; echo slept"]
-    (burn_out, burn_cpu, burn_wall), (idle_out, idle_cpu, idle_wall) = peers._run_clients([burn, idle], "0")
-    assert "burnt" in burn_out and "err" in burn_out and "slept" in idle_out
-    assert burn_cpu > 0.1 and idle_cpu < 0.05
-    assert idle_wall >= 0.3 and burn_wall >= burn_cpu * 0.9
+def test_a_clients_cpu_time_is_its_own_not_that_of_other_children_of_the_harness():
+    """RUSAGE_CHILDREN would add every reaped child; wait4 on the client's pid does not."""
+    subprocess.run(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], check=True)
+    out, cpu, wall = peers._run_client(["/bin/sh", "-c", "sleep 0.3; echo slept; echo err >&2"], "0")
+    assert "slept" in out and "err" in out
+    assert cpu < 0.05 and wall >= 0.3
+    out, cpu, _ = peers._run_client(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], "0")
+    assert cpu > 0.05
 
 
 def test_pairs_are_each_backend_with_its_floor_the_control_with_its_server_then_the_rest_with_the_reference():
     servers = ["sped", "ref-sped", "thread", "ref-thread", "h2o", "h2o:again"]
-    pairs = peers.simultaneous_pairs(servers, "h2o", {"sped": "ref-sped", "thread": "ref-thread"})
+    pairs = peers.pairs_of(servers, "h2o", {"sped": "ref-sped", "thread": "ref-thread"})
     assert pairs == [("sped", "ref-sped"), ("thread", "ref-thread"), ("h2o:again", "h2o"), ("sped", "h2o"),
                      ("ref-sped", "h2o"), ("thread", "h2o"), ("ref-thread", "h2o")]
-    assert peers.simultaneous_pairs(["sped", "ref-sped"], None, {"sped": "ref-sped"}) == [("sped", "ref-sped")]
+    assert peers.pairs_of(["sped", "ref-sped"], None, {"sped": "ref-sped"}) == [("sped", "ref-sped")]
 
 
 def test_a_server_in_no_pair_is_refused_naming_it():
     with pytest.raises(SystemExit, match="and h2o, nginx would be in none"):
-        peers.simultaneous_pairs(["sped", "ref-sped", "h2o", "nginx"], None, {"sped": "ref-sped"})
+        peers.pairs_of(["sped", "ref-sped", "h2o", "nginx"], None, {"sped": "ref-sped"})
 
 
-@pytest.mark.parametrize("share, cpus", [(None, "0"), (0.6, "0"), (0.51, "0")])
-def test_simultaneous_without_room_for_both_caps_is_refused_naming_the_options(share, cpus):
+@pytest.mark.parametrize("slices, seconds, ab_requests, match", [
+    (-1, 4, 100, "--interleave must be 0"), (3, 4, 100, "make --seconds a multiple of it"),
+    (8, 4, 100, "make --seconds a multiple of it"), (4, 4, 3, "too few requests")])
+def test_slices_that_do_not_divide_the_run_are_refused_naming_the_options(slices, seconds, ab_requests, match):
     if shutil.which("wrk") is None or shutil.which("ab") is None:
         pytest.skip("wrk/ab not installed")
-    with pytest.raises(SystemExit, match="--simultaneous .* needs --server-cpu-share at most"):
-        peers.compare(["a", "b"], Path("/nonexistent"), 1, 1, 100, 10, cpus, "2", server_cpu_share=share,
-                      simultaneous=True, reference="b")
+    with pytest.raises(SystemExit, match=match):
+        peers.compare(["a", "b"], Path("/nonexistent"), 1, seconds, ab_requests, 10, "0", "1",
+                      interleave=slices, reference="b")
 
 
-def test_a_pair_is_started_together_warmed_up_together_and_measured_together(
+def test_a_pair_is_started_together_and_loaded_one_at_a_time_in_turns_a_b_b_a(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    started, _ = _fake_runs(monkeypatch)
-    calls: list[list[str]] = []  # the URLs' servers of each _run_clients call, by its argvs
-
-    def fake_clients(argvs, cpus):
-        calls.append([argv[1] for argv in argvs])
-        return [("", 0.1, 1.0) for _ in argvs]
-
-    monkeypatch.setattr(peers, "_run_clients", fake_clients)
+    started, argvs = _fake_runs(monkeypatch)
     pairs = [("a", "ref-a"), ("b", "h")]
-    results = peers._compare(["a", "ref-a", "b", "h"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25, ("wrk",), 1, pairs)
+    urls = {}
+
+    class FakeServer:
+        def __init__(self, spec, *args, **kwargs) -> None:
+            self.pid, self.name = 1, spec
+            started.append(spec)
+
+        def start(self, timeout_s: float) -> int:
+            urls[len(urls) + 1] = self.name
+            return len(urls)  # the port names the server
+
+        def stop(self) -> None: ...
+
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    results = peers._compare(["a", "ref-a", "b", "h"], tmp_path, 2, 4, 10, 1, "0", "1", None, ("wrk",), 1, pairs, 4)
     # round 1: the pairs in order, each as given; round 2: backward, each pair the other way round
     assert started == ["a", "ref-a", "b", "h", "h", "b", "ref-a", "a"]
-    # per pair: one warm-up call and one measured call, each with both clients
-    assert len(calls) == 8 and all(len(c) == 2 for c in calls)
+    loaded = [urls[int(argv[-1].split(":")[2].split("/")[0])] for argv in argvs]
+    # each server warmed up in turn (-d1s), then 4 slices of 1 s each in the turns A B B A A B B A
+    assert loaded[:10] == ["a", "ref-a", "a", "ref-a", "ref-a", "a", "a", "ref-a", "ref-a", "a"]
+    assert [argv[3] for argv in argvs[:10]] == ["-d1s"] * 10
     assert [len(rows) for rows in results.together.values()] == [2, 2]
-    assert len(results.samples[("a", "wrk")]) == 2 and len(results.samples[("h", "wrk")]) == 2
+    # a sample sums its slices: 4 x 1,000 requests at 1,000/s -> 1,000 req/s
+    assert results.samples[("a", "wrk")][0].requests_per_second == pytest.approx(1000.0)
 
 
-def test_simultaneous_ratios_come_only_from_runs_that_measured_the_two_together():
+def test_interleaved_ratios_come_only_from_runs_that_measured_the_two_together():
     results = PeerResults()
-    # the host slows down fourfold between the rounds; a is 0.9x b in each simultaneous run
+    # the host slows down fourfold between the rounds; a is 0.9x b in each run of the pair
     for speed in (1.0, 0.25, 0.5):
         results.add_pair("a", "b", "wrk", Sample(900.0 * speed, 10.0 / speed), Sample(1000.0 * speed, 9.0 / speed))
     results.add_pair("c", "b", "wrk", Sample(500.0, 20.0), Sample(1000.0, 10.0))
     assert results.paired_ratios("a", "b", "wrk") == pytest.approx([0.9] * 3)
     assert results.paired_ratios("b", "a", "wrk") == pytest.approx([1 / 0.9] * 3)
     assert results.paired_ratios("a", "b", "wrk", by_cpu=True) == pytest.approx([0.9] * 3)
-    assert results.paired_ratios("a", "c", "wrk") == []  # never measured at the same time
+    assert results.paired_ratios("a", "c", "wrk") == []  # never measured together
     assert len(results.samples[("b", "wrk")]) == 4  # b's medians pool every run it was in
 
 
 def test_a_control_named_in_the_list_pairs_with_its_server_and_gets_a_verdict(capsys):
     servers = ["prefork", "ref-prefork", "ref-prefork:again"]
-    assert peers.simultaneous_pairs(servers, None, {"prefork": "ref-prefork"}) == [
+    assert peers.pairs_of(servers, None, {"prefork": "ref-prefork"}) == [
         ("prefork", "ref-prefork"), ("ref-prefork:again", "ref-prefork")]
     results = PeerResults()
     for ratio in (0.97, 1.0, 1.02):
