@@ -23,6 +23,13 @@ and its reference in one run, the table adds each backend's ratio to its floor:
 end of the list from it: an A/A comparison whose ratio should be 1. Its interval shows what this
 run can resolve; an interval that excludes 1 says the run's ratios are biased by more than their
 own intervals admit (seen here: 0.90 for a server against itself in 6 rounds of 6 servers).
+
+``--interleave SLICES`` measures in pairs instead (each backend with its floor, an A/A control
+``X:again`` with X, every other server with the reference): both servers of a pair are
+started, and loaded one at a time in SLICES turns A B B A …, so a drift of the host slower than
+one turn cancels within the pair's ratio (``_measure``):
+
+    /usr/bin/python3 -m harness peers prefork,ref-prefork,ref-prefork:again --clients wrk --server-cpu-share 0.25 --interleave 4 --seconds 4
 """
 
 from __future__ import annotations
@@ -72,8 +79,8 @@ class PeerResults:
         self.samples.setdefault((server, client), []).append(sample)
 
     def add_pair(self, a: str, b: str, client: str, sample_a: Sample, sample_b: Sample) -> None:
-        """a and b measured at the same time: each counts among its server's samples, and the
-        two are kept together for their ratio."""
+        """a and b measured in turns within one run (--interleave): each counts among its
+        server's samples, and the two are kept together for their ratio."""
         self.add(a, client, sample_a)
         self.add(b, client, sample_b)
         self.together.setdefault((a, b, client), []).append((sample_a, sample_b))
