@@ -279,6 +279,20 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
     return production.launch_spec(name, exe, workdir / name, docroot, free_port())
 
 
+def _pool(name: str, build: Path) -> int | None:
+    """The pool size of a server whose workers each hold one connection (prefork, threadpool
+    and their references: ``workers_bound_connections``), else None."""
+    name = name.removesuffix(CONTROL_SUFFIX)
+    try:
+        entries = [*load_backends(build), *load_references(build)]
+    except RegistryError:
+        return None
+    for entry in entries:
+        if entry.name == name and entry.raw.get("workers_bound_connections"):
+            return int(entry.raw.get("default_workers", 0)) or None
+    return None
+
+
 CLIENTS = ("wrk", "ab")
 
 
@@ -418,7 +432,12 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
         for name, url in zip(group, urls) if warmup_s > 0 else ():
-            warm_out, _, _ = _run_client(warmup_argv(client, concurrency, warmup_s, url), client_cpus)
+            # A pool's warm-up opens a connection per worker: a blocking accept() wakes the
+            # worker that has waited longest, so with fewer connections the measured run's would
+            # go to workers that have not served since the fork, and their first requests (the
+            # pages each touches first) would be measured instead of the pool's steady state.
+            warm_c = max(concurrency, _pool(name, build) or 0)
+            warm_out, _, _ = _run_client(warmup_argv(client, warm_c, warmup_s, url), client_cpus)
             try:
                 _parse(client, warm_out)
             except (AttributeError, ValueError):  # no rate: the client failed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -416,3 +417,22 @@ def test_a_control_named_in_the_list_pairs_with_its_server_and_gets_a_verdict(ca
     peers.print_ratio_intervals(results, servers, None, {"prefork": "ref-prefork"})
     out = capsys.readouterr().out
     assert "ref-prefork:again ÷ ref-prefork" in out and "control wrk: ref-prefork ÷ itself 1.00" in out
+
+
+def test_a_pools_warmup_opens_a_connection_per_worker_so_the_measured_run_meets_warm_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Blocking accept() wakes the longest-waiting worker: with 100 warm-up connections and 256
+    workers, the measured run's connections would all go to workers that never served."""
+    _, argvs = _fake_runs(monkeypatch)
+    (tmp_path / "servers").mkdir()
+    (tmp_path / "servers" / "backends.json").write_text(json.dumps({
+        "backends": [{"name": "prefork", "binary": "/x/httpd-prefork", "default_workers": 256,
+                      "workers_bound_connections": True},
+                     {"name": "sped", "binary": "/x/httpd-sped", "default_workers": 1,
+                      "workers_bound_connections": False}],
+        "references": [{"name": "ref-prefork", "binary": "/x/ref-prefork", "reference_for": "prefork",
+                        "default_workers": 256, "workers_bound_connections": True}]}))
+    peers._compare(["prefork", "ref-prefork:again", "sped"], tmp_path, 1, 3, 10, 100, "0", "1", None, ("wrk",), 1)
+    warmups = [argv[2] for argv in argvs if "-d1s" in argv]
+    measured = [argv[2] for argv in argvs if "-d3s" in argv]
+    assert warmups == ["-c256", "-c256", "-c100"] and measured == ["-c100"] * 3
