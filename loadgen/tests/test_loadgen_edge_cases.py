@@ -226,9 +226,10 @@ def test_sessions_of_two_threads_interleave(threaded_server, run_loadgen):
     times = sorted(q.at for q in server.log)
     assert len(times) == 8
     gaps = [b - a for a, b in zip(times, times[1:])]
-    # Not interleaved, the two threads would start together: gaps of ~0 and ~100 ms. A start
-    # late by a few ms on a loaded machine shortens one gap of ~50 ms (it failed once at 24.8).
-    assert min(gaps) > 0.0125, gaps
+    # Not interleaved, the two threads would start together: gaps of ~0 and ~100 ms, four of
+    # the seven near 0. A start late on a loaded machine shortens one gap of ~50 ms (seen: 24.8
+    # ms; and 3.1 ms when one thread's first session came 47 ms late, under a parallel make test).
+    assert sum(gap < 0.0125 for gap in gaps) <= 1, gaps
     assert 0.035 < statistics.median(gaps) < 0.065, gaps
 
 
