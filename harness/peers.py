@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,41 +134,19 @@ def _cpu_seconds(session_id: int) -> float:
     return sum(p.cpu_user_s + p.cpu_sys_s for p in session_members(session_id))
 
 
-CLIENT_TIMEOUT_S = 600
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
-    """Runs the client pinned to ``client_cpus``; returns its output (stdout then stderr), its
-    CPU seconds (user + system, from its own rusage: wait4 on its pid, which counts nothing
-    else the harness ran) and its wall seconds. A client still running after CLIENT_TIMEOUT_S
-    is killed (by pid) and the run fails."""
-    started = time.monotonic()
-    proc = subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    outputs = ["", ""]
-
-    def drain(which: int) -> None:
-        outputs[which] = (proc.stdout if which == 0 else proc.stderr).read()
-
-    readers = [threading.Thread(target=drain, args=(w,), daemon=True) for w in (0, 1)]
-    for t in readers:
-        t.start()
-    try:
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() - started > CLIENT_TIMEOUT_S:
-                raise SystemExit(f"peers: {argv[0]} still running after {CLIENT_TIMEOUT_S} s")
-            time.sleep(0.005)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            proc.wait()
-        for t in readers:
-            t.join(timeout=5)
-    return outputs[0] + outputs[1], usage.ru_utime + usage.ru_stime, time.monotonic() - started
+    """The client's output, its CPU seconds (from the rusage of reaped children: taskset execs
+    the client, and no server is reaped while it runs) and its wall seconds."""
+    cpu_before, wall_before = _children_cpu_seconds(), time.monotonic()
+    done = subprocess.run(["taskset", "-c", client_cpus, *argv], capture_output=True, text=True,
+                          timeout=600)
+    return (done.stdout + done.stderr, _children_cpu_seconds() - cpu_before,
+            time.monotonic() - wall_before)
 
 
 def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[str]:
@@ -279,18 +257,20 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
     return production.launch_spec(name, exe, workdir / name, docroot, free_port())
 
 
-def _pool(name: str, build: Path) -> int | None:
-    """The pool size of a server whose workers each hold one connection (prefork, threadpool
-    and their references: ``workers_bound_connections``), else None."""
-    name = name.removesuffix(CONTROL_SUFFIX)
+def _pools(servers: list[str], build: Path) -> dict[str, int]:
+    """Server -> pool size, for those whose workers each hold one connection (prefork,
+    threadpool and their references: ``workers_bound_connections``), from one read of the
+    registry; an A/A control takes its server's."""
     try:
-        entries = [*load_backends(build), *load_references(build)]
+        entries = {e.name: e for e in [*load_backends(build), *load_references(build)]}
     except RegistryError:
-        return None
-    for entry in entries:
-        if entry.name == name and entry.raw.get("workers_bound_connections"):
-            return int(entry.raw.get("default_workers", 0)) or None
-    return None
+        return {}
+    pools = {}
+    for name in servers:
+        entry = entries.get(name.removesuffix(CONTROL_SUFFIX))
+        if entry is not None and entry.raw.get("workers_bound_connections") and entry.raw.get("default_workers"):
+            pools[name] = int(entry.raw["default_workers"])
+    return pools
 
 
 CLIENTS = ("wrk", "ab")
@@ -334,16 +314,22 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
                     server_cpu_share, clients, warmup_s, pairs, max(interleave, 1))
 
 
-def pairs_of(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
-    """The pairs an --interleave run measures, each in turns: every backend with its
-    floor (``floor_of``), every A/A control with its server (``controls``), then every other
-    server with ``reference``.
-    A server in neither kind of pair could not be compared with anything: refused, naming it."""
+def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
+    """The ratios a run reports, and the pairs an --interleave run measures (each in turns):
+    every backend with its floor (``floor_of``), every A/A control with its server
+    (``controls``), then every other server with ``reference``."""
     pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
-    pairs += controls(servers)
+    pairs += [pair for pair in controls(servers) if pair not in pairs]
     if reference is not None:
         pairs += [(name, reference) for name in servers
                   if name != reference and (name, reference) not in pairs and (reference, name) not in pairs]
+    return pairs
+
+
+def pairs_of(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
+    """``ratio_pairs``, for an --interleave run: a server in none of them could not be compared
+    with anything, and is refused, by name."""
+    pairs = ratio_pairs(servers, reference, floor_of)
     alone = [name for name in servers if not any(name in pair for pair in pairs)]
     if alone:
         raise SystemExit(f"peers: --interleave measures servers in pairs (each backend with its floor, "
@@ -372,6 +358,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
     within a pair the other one first in odd rounds)."""
     results = PeerResults()
     guard = ProcessGuard()
+    pools = _pools(servers, build)
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
         work = Path(tmp)
         docroot = work / "docroot"
@@ -385,7 +372,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices)))
+                                                           server_share, warmup_s, slices, pools)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -415,7 +402,8 @@ class _Tally:
 
 def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
-             client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1) -> list[Sample]:
+             client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
+             pools: dict[str, int] | None = None) -> list[Sample]:
     """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
     each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
     A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
@@ -431,12 +419,14 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                                 cgroup_enter=cg.enter if cg else None)
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
-        for name, url in zip(group, urls) if warmup_s > 0 else ():
-            # A pool's warm-up opens a connection per worker: a blocking accept() wakes the
-            # worker that has waited longest, so with fewer connections the measured run's would
-            # go to workers that have not served since the fork, and their first requests (the
-            # pages each touches first) would be measured instead of the pool's steady state.
-            warm_c = max(concurrency, _pool(name, build) or 0)
+        warmups = list(zip(group, urls)) if warmup_s > 0 else []
+        for name, url in warmups:
+            # A pool's keep-alive warm-up opens a connection per worker: a blocking accept()
+            # wakes the worker that has waited longest, so with fewer connections the measured
+            # run's would go to workers that have not served since the fork, and their first
+            # requests (the pages each touches first) would be measured instead of the pool's
+            # steady state. ab's new connection per request already rotates through the pool.
+            warm_c = max(concurrency, (pools or {}).get(name, 0)) if client == "wrk" else concurrency
             warm_out, _, _ = _run_client(warmup_argv(client, warm_c, warmup_s, url), client_cpus)
             try:
                 _parse(client, warm_out)
@@ -550,11 +540,7 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
     per-round ratios with a 95 % bootstrap interval, by rate and by server CPU per request. A
     target (say ≥ 0.95× the floor) is met when the interval lies above it, missed when below,
     and not decided by this run when the interval straddles it."""
-    floor_of = floor_of or {}
-    pairs = [(name, floor_of[name]) for name in servers if name in floor_of]
-    pairs += [pair for pair in controls(servers) if pair not in pairs]
-    if reference:
-        pairs += [(name, reference) for name in servers if name != reference and (name, reference) not in pairs]
+    pairs = ratio_pairs(servers, reference, floor_of or {})
     if not pairs:
         return
     print("\nratios: median of the per-round ratios [95 % bootstrap interval]; above 1 = the first is faster;"

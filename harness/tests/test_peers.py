@@ -331,7 +331,7 @@ def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
 # ---- --interleave: pairs measured in turns ----
 
 def test_a_clients_cpu_time_is_its_own_not_that_of_other_children_of_the_harness():
-    """RUSAGE_CHILDREN would add every reaped child; wait4 on the client's pid does not."""
+    """A child the harness reaped before the client (a finished run) is not the client's CPU."""
     subprocess.run(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], check=True)
     out, cpu, wall = peers._run_client(["/bin/sh", "-c", "sleep 0.3; echo slept; echo err >&2"], "0")
     assert "slept" in out and "err" in out
@@ -436,3 +436,14 @@ def test_a_pools_warmup_opens_a_connection_per_worker_so_the_measured_run_meets_
     warmups = [argv[2] for argv in argvs if "-d1s" in argv]
     measured = [argv[2] for argv in argvs if "-d3s" in argv]
     assert warmups == ["-c256", "-c256", "-c100"] and measured == ["-c100"] * 3
+
+
+def test_abs_warmup_keeps_its_concurrency_for_a_pool_since_each_new_connection_rotates_workers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _, argvs = _fake_runs(monkeypatch)
+    (tmp_path / "servers").mkdir()
+    (tmp_path / "servers" / "backends.json").write_text(json.dumps({
+        "backends": [{"name": "prefork", "binary": "/x/httpd-prefork", "default_workers": 256,
+                      "workers_bound_connections": True}]}))
+    peers._compare(["prefork"], tmp_path, 1, 3, 10, 100, "0", "1", None, ("ab",), 1)
+    assert [argv[2] for argv in argvs] == ["-c100", "-c100"]
