@@ -93,6 +93,7 @@ def _measure(make_spec: Callable[[Path], LaunchSpec], connections: int, server_c
     with tempfile.TemporaryDirectory(prefix="httpbench-idle-") as tmp:
         srv = ServerProcess(make_spec(Path(tmp)), server_cpus, Path(tmp) / "server.log", guard)
         port = srv.start(timeout_s=20)
+        srv.wait_settled()  # a pool still forking after its ready line belongs to the baseline
         socks: list[socket.socket] = []
         try:
             # One request first: lazily built state (date cache, pools) belongs to the baseline.

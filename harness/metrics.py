@@ -98,6 +98,26 @@ def tree_runtime_s(session_id: int) -> float:
     return total_ns / 1e9
 
 
+def wait_quiet(session_id: int, timeout_s: float = 10.0, window_s: float = 0.2,
+               busy_share: float = 0.02) -> tuple[float, bool]:
+    """Waits until the session's threads use less than ``busy_share`` of one CPU over one
+    ``window_s``: the end of a server's start-up. A server says it is listening as soon as its
+    socket is, and a pool may go on starting after that: prefork capped at 25 % of a CPU was still
+    forking its 256 workers seconds later, inside the warm-up and the measured run (their
+    clone()s, page faults and first requests counted as the pool's steady state). Returns the
+    seconds waited and whether the server went quiet before ``timeout_s``."""
+    t0 = time.monotonic()
+    before = tree_runtime_s(session_id)
+    while True:
+        time.sleep(window_s)
+        now = tree_runtime_s(session_id)
+        if now - before < busy_share * window_s:
+            return time.monotonic() - t0, True
+        if time.monotonic() - t0 >= timeout_s:
+            return time.monotonic() - t0, False
+        before = now
+
+
 def pss_sum_kib(session_id: int) -> int | None:
     """Proportional set size summed over the session (shared pages split between their users,
     unlike RSS, which counts a page shared by 64 pool processes 64 times)."""

@@ -40,6 +40,7 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -157,6 +158,26 @@ def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[s
     if client == "wrk":
         return ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url]
     return ["ab", "-q", f"-c{concurrency}", f"-t{seconds}", f"-n{100_000 * seconds}", url]
+
+
+def settle(srv: ServerProcess, name: str, timeout_s: float = 10.0) -> None:
+    """Waits until the server has finished starting (ServerProcess.wait_settled): a pool that
+    is still forking or spawning when the warm-up begins goes on doing so inside the warm-up and
+    the measured run. Warns if it does not go quiet."""
+    if not srv.wait_settled(timeout_s):
+        print(f"warning: {name} was still busy {timeout_s:g} s after it said it was listening; "
+              f"measuring it anyway", file=sys.stderr)
+
+
+def warmup_concurrency(client: str, concurrency: int, pool: int) -> int:
+    """The connections of a warm-up before a run with ``concurrency``, for a server whose
+    ``pool`` workers each hold one connection (0: not such a server). A pool's keep-alive (wrk)
+    warm-up opens a connection per worker: a blocking accept() wakes the worker that has waited
+    longest, so with fewer connections the measured run's would go to workers that have not
+    served since the fork, and their first requests (the pages each touches first) would be
+    measured instead of the pool's steady state. ab's new connection per request already
+    rotates through the pool."""
+    return max(concurrency, pool) if client == "wrk" else concurrency
 
 
 def _parse(client: str, output: str) -> tuple[float, int, int]:
@@ -419,14 +440,10 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                                 cgroup_enter=cg.enter if cg else None)
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
+            settle(srv, name)
         warmups = list(zip(group, urls)) if warmup_s > 0 else []
         for name, url in warmups:
-            # A pool's keep-alive warm-up opens a connection per worker: a blocking accept()
-            # wakes the worker that has waited longest, so with fewer connections the measured
-            # run's would go to workers that have not served since the fork, and their first
-            # requests (the pages each touches first) would be measured instead of the pool's
-            # steady state. ab's new connection per request already rotates through the pool.
-            warm_c = max(concurrency, (pools or {}).get(name, 0)) if client == "wrk" else concurrency
+            warm_c = warmup_concurrency(client, concurrency, (pools or {}).get(name, 0))
             warm_out, _, _ = _run_client(warmup_argv(client, warm_c, warmup_s, url), client_cpus)
             try:
                 _parse(client, warm_out)

@@ -28,6 +28,7 @@ class ServerInfo:
     stats: dict[str, Any] | None  # the server's final stats line (docs/interfaces.md)
     rusage: dict[str, float]  # whole life: user_s, sys_s, ctx_voluntary, ctx_involuntary
     cgroup_leftovers_killed: int = 0  # processes still in its cgroup after the stop, killed by pid
+    settle_s: float | None = None  # from ready to idle: a pool's start-up after its ready line
 
 
 @dataclass

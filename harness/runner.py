@@ -690,6 +690,11 @@ class Runner:
             record.fail(str(exc))
             return running
         assert srv.pid is not None
+        # A pool may go on forking or spawning after its ready line: not inside the point.
+        if not srv.wait_settled(self.exp.load.ready_timeout_s):
+            record.extra["settled"] = False
+            print(f"warning: {target.label} was still busy {srv.settle_s:.1f} s after its ready line; "
+                  f"measured anyway", file=sys.stderr, flush=True)
         if cg is None:  # no cgroup: the /proc sampler of an uncapped run without root
             running.cpu_at_start_s = metrics.tree_runtime_s(srv.pid)
             running.legacy = metrics.TreeSampler(srv.pid)
@@ -766,7 +771,8 @@ class Runner:
         leftovers = cg.close() if cg is not None else 0
         record.server = ServerInfo(
             argv=srv.argv, pid=srv.pid, port=srv.port, cpus=self.server_cpus, client_cpus=self.client_cpus,
-            startup_s=None if srv.startup_s is None else round(srv.startup_s, 4), exit_code=stopped.exit_code,
+            startup_s=None if srv.startup_s is None else round(srv.startup_s, 4),
+            settle_s=None if srv.settle_s is None else round(srv.settle_s, 3), exit_code=stopped.exit_code,
             killed_after_grace=stopped.killed, stats=stopped.stats, rusage=stopped.rusage,
             cgroup_leftovers_killed=leftovers)
         record.cgroup = None if cg is None else CgroupInfo(share=cg.share, quota_us=cg.quota_us,
@@ -892,6 +898,7 @@ class Runner:
         try:
             port = srv.start(self.exp.load.ready_timeout_s)
             assert srv.pid is not None
+            srv.wait_settled(self.exp.load.ready_timeout_s)  # the whole pool is in the baseline
             with hold_idle_connections(port, 1, self.exp.page_size):
                 pass  # lazily built state (date cache, pools) belongs to the baseline
             time.sleep(0.3)

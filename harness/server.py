@@ -167,6 +167,7 @@ class ServerProcess:
         self.port: int | None = None
         self.host: str = "127.0.0.1"
         self.startup_s: float | None = None
+        self.settle_s: float | None = None
         self.stdout_lines: list[str] = []
         self.stderr_lines: list[str] = []
         self._ready = threading.Event()
@@ -241,6 +242,15 @@ class ServerProcess:
             else f"was not ready after {timeout_s:g} s"
         )
         raise ServerStartError(f"{self.spec.argv[0]} {why}; last log lines:\n{self._log_tail()}")
+
+    def wait_settled(self, timeout_s: float = 10.0) -> bool:
+        """After ``start``: waits until the server has finished starting (its processes and
+        threads idle, ``metrics.wait_quiet``), so that nothing measured next includes a pool
+        still forking or spawning. True if it settled within ``timeout_s``; ``settle_s`` holds
+        the wait."""
+        assert self.proc is not None
+        self.settle_s, quiet = metrics.wait_quiet(self.proc.pid, timeout_s)
+        return quiet
 
     def _exited(self) -> bool:
         """Reap the server if it has exited, keeping its rusage (Popen.poll would discard it)."""

@@ -75,6 +75,9 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
         def start(self, timeout_s: float) -> int:
             return 1
 
+        def wait_settled(self, timeout_s: float = 10.0) -> bool:
+            return True
+
         def stop(self) -> None: ...
 
     def fake_cgroup(tag: str, share: float | None, server_cpus: str) -> FakeCgroup:
@@ -105,6 +108,9 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
 
         def start(self, timeout_s: float) -> int:
             return 1
+
+        def wait_settled(self, timeout_s: float = 10.0) -> bool:
+            return True
 
         def stop(self) -> None: ...
 
@@ -379,6 +385,9 @@ def test_a_pair_is_started_together_and_loaded_one_at_a_time_in_turns_a_b_b_a(
             urls[len(urls) + 1] = self.name
             return len(urls)  # the port names the server
 
+        def wait_settled(self, timeout_s: float = 10.0) -> bool:
+            return True
+
         def stop(self) -> None: ...
 
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
@@ -447,3 +456,37 @@ def test_abs_warmup_keeps_its_concurrency_for_a_pool_since_each_new_connection_r
                       "workers_bound_connections": True}]}))
     peers._compare(["prefork"], tmp_path, 1, 3, 10, 100, "0", "1", None, ("ab",), 1)
     assert [argv[2] for argv in argvs] == ["-c100", "-c100"]
+
+
+def test_each_server_has_finished_starting_before_its_warm_up_and_one_that_stays_busy_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """A pool may go on forking after its ready line: the warm-up waits until it is idle."""
+    events: list[str] = []
+
+    class FakeServer:
+        def __init__(self, spec, *args, **kwargs) -> None:
+            self.pid, self.name = 1, spec
+
+        def start(self, timeout_s: float) -> int:
+            events.append(f"start {self.name}")
+            return 1
+
+        def wait_settled(self, timeout_s: float = 10.0) -> bool:
+            events.append(f"settled {self.name}")
+            return self.name != "busy"
+
+        def stop(self) -> None: ...
+
+    def fake_client(argv, cpus):
+        events.append("client")
+        return "", 0.1, 1.0
+
+    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_client", fake_client)
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    peers._compare(["calm", "busy"], tmp_path, 1, 2, 10, 1, "0", "1", None, ("wrk",), 1, [("calm", "busy")], 2)
+    assert events[:4] == ["start calm", "settled calm", "start busy", "settled busy"]
+    assert events[4:] == ["client"] * 6  # two warm-ups, then two turns each
+    assert "warning: busy was still busy" in capsys.readouterr().err
