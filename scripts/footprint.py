@@ -73,6 +73,8 @@ class Piece:
     # right after it, so a data line goes to the function whose instruction read or wrote it).
     code_lines_by_function: collections.Counter = field(default_factory=collections.Counter)
     data_lines_by_function: collections.Counter = field(default_factory=collections.Counter)
+    # With --pages: each page touched, (page, code?) -> the instruction that touched it first.
+    first_touch: dict[tuple[int, bool], int] = field(default_factory=dict)
 
 
 def read_maps(pid: int) -> list[Mapping]:
@@ -213,7 +215,7 @@ class Symbols:
         return f"{os.path.basename(m.path)}: {name}"
 
 
-def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piece]:
+def pieces(trace: Trace, program: str, split: str, functions: bool, pages: bool = False) -> list[Piece]:
     """The trace cut at each entry of the libc function `split`."""
     symbols = Symbols(trace.maps, program)
     cut = symbols.address_of("libc.so", split)
@@ -250,6 +252,9 @@ def pieces(trace: Trace, program: str, split: str, functions: bool) -> list[Piec
                     (piece.code_lines_by_function if code else piece.data_lines_by_function)[current] += len(first)
             piece.lines[kind].update(touched)
             piece.pages[kind].update(range(page, last // PAGE + 1))
+            if pages:
+                for p in range(page, last // PAGE + 1):
+                    piece.first_touch.setdefault((p, code), current)
     if functions:
         for piece in out:
             for attribute in ("by_function", "code_lines_by_function", "data_lines_by_function"):
@@ -297,7 +302,9 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str, 
     program = os.path.basename(argv[0])
     traces = run_server(name, argv, args, work)
     trace, function = split_point(traces, program, args.split.split(","), args.requests)
-    best = pieces(trace, program, function, args.functions > 0)
+    best = pieces(trace, program, function, args.functions > 0, args.pages)
+    if args.pages:
+        print_pages(name, trace, program, best[len(best) // 3: 2 * len(best) // 3])
     middle = best[len(best) // 3: 2 * len(best) // 3]
     row = {"instructions": statistics.median(p.instructions for p in middle)}
     code = [k for k in KINDS if "code" in k]
@@ -310,6 +317,20 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str, 
     return row, middle
 
 
+def print_pages(name: str, trace: Trace, program: str, middle: list[Piece]) -> None:
+    """Every page one request (the median piece of the middle third) touched: its mapping, the
+    page's place in it, and the function whose instruction touched it first."""
+    symbols = Symbols(trace.maps, program)
+    piece = middle[len(middle) // 2]
+    print(f"\n--- {name}: the {len(piece.first_touch)} pages one request touched (code/data, mapping, "
+          f"page in it, first toucher) ---")
+    for (page, code), at in sorted(piece.first_touch.items(), key=lambda item: (not item[0][1], item[0][0])):
+        m = symbols.mapping(page * PAGE)
+        where = (os.path.basename(m.path) or "[anon]") if m else "?"
+        index = (page * PAGE - m.start) // PAGE if m else 0
+        print(f"  {'code' if code else 'data'}  {where:<28} +{index:<6} {symbols.function(at)[:90]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("servers", nargs="+", help="backends and reference servers (ref-<model>)")
@@ -320,6 +341,8 @@ def main() -> int:
     parser.add_argument("--functions", type=int, default=0,
                         help="also list the N functions with most instructions, with the code and data lines "
                              "each touched")
+    parser.add_argument("--pages", action="store_true",
+                        help="also list every page one request touched, with the function that touched it first")
     args = parser.parse_args()
     if subprocess.run(["which", "valgrind"], capture_output=True).returncode != 0:
         raise SystemExit("footprint: needs valgrind (apt-get install valgrind)")

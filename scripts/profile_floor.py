@@ -4,7 +4,9 @@ both run at the same load — each capped in its own cgroup (as `harness peers
 --server-cpu-share`), pinned to the server CPU, driven by the same client on the client CPU —
 under `perf stat` (CPU, context switches and page faults per request; then, in a run of its own,
 every system call per request), then under `perf record -g` on the software CPU clock (the share
-of each binary and the top symbols, kernel and user).
+of each binary and the top symbols, kernel and user). perf's events are enabled only for the
+measured client run: not for the server's start-up (a pool forking its workers), the warm-up
+before it (--warmup, as in `harness peers`) or the stop.
 
     /usr/bin/python3 scripts/profile_floor.py sped ref-sped --client wrk --seconds 5
     /usr/bin/python3 scripts/profile_floor.py fork ref-fork --client ab --requests 5000
@@ -28,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.cgroup import ServerCgroup  # noqa: E402
-from harness.peers import PAGE_BYTES, _launch, _parse  # noqa: E402
+from harness.metrics import wait_quiet  # noqa: E402
+from harness.peers import PAGE_BYTES, _launch, _parse, _pools, warmup_argv, warmup_concurrency  # noqa: E402
 from harness.registry import build_dir  # noqa: E402
 from harness.runner import write_page  # noqa: E402
 
@@ -36,11 +39,19 @@ SOFTWARE_EVENTS = "task-clock,context-switches,cpu-migrations,page-faults"
 
 
 def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) -> tuple[str, int]:
-    """Starts `perf ... -- <server>` capped and pinned, runs the client, stops the server (not
+    """Starts `perf ... -- <server>` capped and pinned with its events disabled, waits until the
+    server has finished starting (a pool forks on after its ready line), warms it up with the client (--warmup seconds; a pool's keep-alive warm-up reaches every worker, as in
+    `harness peers`), enables the events for the measured client run only, stops the server (not
     perf, which then writes its output). Returns the client's output and its request count."""
     spec = _launch(name, work, work / "docroot", build_dir())
     cg = ServerCgroup(f"profile-{os.getpid()}-{name}-{perf[0]}", share=args.share, cpus=[args.server_cpu])
-    proc = subprocess.Popen(["taskset", "-c", str(args.server_cpu), "perf", *perf, "--", *spec.argv],
+    ctl, ack = work / f"{name}.{perf[0]}.ctl", work / f"{name}.{perf[0]}.ack"
+    for fifo in (ctl, ack):
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
+    control = ["-D", "-1", "--control", f"fifo:{ctl},{ack}"]  # events off until "enable"
+    proc = subprocess.Popen(["taskset", "-c", str(args.server_cpu), "perf", perf[0], *control, *perf[1:], "--",
+                             *spec.argv],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True, preexec_fn=cg.enter)
     try:
@@ -48,10 +59,17 @@ def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) ->
         port = int(re.fullmatch(r"listening on .*:(\d+)\s*", line).group(1))
         server_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
         url = f"http://127.0.0.1:{port}/index.html"
+        client_cpu = ["taskset", "-c", str(args.client_cpu)]
+        wait_quiet(proc.pid)  # a pool may go on forking after its ready line
+        if args.warmup > 0:
+            connections = warmup_concurrency(args.client, args.concurrency, _pools([name], build_dir()).get(name, 0))
+            subprocess.run([*client_cpu, *warmup_argv(args.client, connections, args.warmup, url)],
+                           capture_output=True, timeout=600)
+        perf_control(ctl, ack, "enable")
         client = (["wrk", "-t1", f"-c{args.concurrency}", f"-d{args.seconds}s", url] if args.client == "wrk"
                   else ["ab", "-q", f"-c{args.concurrency}", f"-n{args.requests}", url])
-        done = subprocess.run(["taskset", "-c", str(args.client_cpu), *client], capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run([*client_cpu, *client], capture_output=True, text=True, timeout=600)
+        perf_control(ctl, ack, "disable")  # the stop is not counted either
         _, n, failed = _parse(args.client, done.stdout)
         if failed:
             print(f"warning: {name}: {failed} failed requests", file=sys.stderr)
@@ -63,6 +81,26 @@ def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) ->
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         cg.close()
+
+
+def perf_control(ctl: Path, ack: Path, command: str) -> None:
+    """Sends perf's --control fifo `command` and waits for perf's ack (at most 10 s)."""
+    with ctl.open("w") as c:
+        c.write(command + "\n")
+    fd = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        deadline = time.monotonic() + 10
+        reply = b""
+        while b"ack" not in reply:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"profile_floor: perf did not acknowledge '{command}'")
+            try:
+                reply += os.read(fd, 64)
+            except BlockingIOError:
+                pass
+            time.sleep(0.01)
+    finally:
+        os.close(fd)
 
 
 def counts(name: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
@@ -108,6 +146,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration")
     parser.add_argument("--requests", type=int, default=20000, help="ab -n")
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="seconds the client runs, not counted, before the measured run (0: none)")
     parser.add_argument("--share", type=float, default=0.25, help="CPU cap of each server")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
