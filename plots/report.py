@@ -433,6 +433,24 @@ def core_cost_rows(costs) -> list[list[str]]:
     return rows
 
 
+def core_cost_gaps(a: Analysis, costs) -> list[str]:
+    """Why a row of the core-cost table has no CPU figure (and no bar in its figure): the
+    server's points that were left out, and the reasons."""
+    notes = []
+    for c in costs:
+        for name, cpu in ((c.backend, c.backend_cpu), (c.reference, c.reference_cpu)):
+            if cpu is not None:
+                continue
+            pts = [p for p in a.points if p.backend == name]
+            total = sum(p.repetitions for p in pts)
+            left = sum(p.repetitions - p.valid_repetitions for p in pts)
+            reasons = sorted({f for p in pts for f in p.flags})
+            why = "; ".join(FLAG_TEXT.get(f, f).split(" (")[0] for f in reasons)
+            notes.append(f"{name}: no valid point at or beyond its knee, so no CPU figure here and no bar in the "
+                         f"figure ({left} of {total} points left out" + (f": {why}" if why else "") + ").")
+    return notes
+
+
 def core_cost_pages(a: Analysis) -> list:
     """The page "what the HTTP core costs", when the run measured a backend and its reference."""
     costs = core_costs(a)
@@ -455,6 +473,8 @@ def core_cost_pages(a: Analysis) -> list:
         n = page.rows_that_fit(0.03, header_lines=2)
         page.table(CORE_COST_HEADER, rows[:n], widths, size=8, row_h=0.03)
         rows = rows[n:]
+    for note in core_cost_gaps(a, costs):
+        page.paragraph(note, size=9)
     return page.figs + [(core_cost.NAME, core_cost.draw(a, costs))]
 
 

@@ -282,3 +282,27 @@ def test_report_of_a_run_without_references_has_no_core_cost_page(tmp_path: Path
     run = make_run(tmp_path / "run", flagged=False)
     build_report(run)
     assert not (run / "core_cost.csv").exists() and not (run / "figures" / "core_cost.png").exists()
+
+
+def test_core_cost_page_says_why_a_backend_left_out_of_every_point_has_no_figure(tmp_path: Path):
+    import subprocess as sp
+
+    from harness.analysis import analyze, core_costs
+    from harness.tests.synthetic import make_run
+    from plots.report import build_report, core_cost_gaps
+
+    run = make_run(tmp_path / "run", references=True, flagged=False)
+    runs = run / "runs.jsonl"
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    for r in records:  # every fork point: clients waited where no kept response time shows
+        if r["backend"] == "fork" and "loadgen" in r:
+            r["loadgen"]["measured_load_nt"] = 0.5 * r["loadgen"]["measured_load"]
+    runs.write_text("".join(json.dumps(r) + "\n" for r in records))
+    a = analyze(run)
+    [note] = core_cost_gaps(a, core_costs(a))
+    assert note.startswith("fork: no valid point") and "n·t_r/t below 90 %" in note
+    total = sum(1 for r in records if r["backend"] == "fork" and "loadgen" in r)
+    assert f"{total} of {total} points left out" in note
+    pdf, _ = build_report(run)
+    text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "fork: no valid point at or beyond its knee" in text
