@@ -441,8 +441,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
             settle(srv, name)
-        warmups = list(zip(group, urls)) if warmup_s > 0 else []
-        for name, url in warmups:
+        for name, url in zip(group, urls) if warmup_s > 0 else ():
             warm_c = warmup_concurrency(client, concurrency, (pools or {}).get(name, 0))
             warm_out, _, _ = _run_client(warmup_argv(client, warm_c, warmup_s, url), client_cpus)
             try:

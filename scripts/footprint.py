@@ -303,9 +303,9 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> tuple[dict[str, 
     traces = run_server(name, argv, args, work)
     trace, function = split_point(traces, program, args.split.split(","), args.requests)
     best = pieces(trace, program, function, args.functions > 0, args.pages)
-    if args.pages:
-        print_pages(name, trace, program, best[len(best) // 3: 2 * len(best) // 3])
     middle = best[len(best) // 3: 2 * len(best) // 3]
+    if args.pages:
+        print_pages(name, trace, program, middle)
     row = {"instructions": statistics.median(p.instructions for p in middle)}
     code = [k for k in KINDS if "code" in k]
     for label, kinds in (("code lines", code), ("data lines", [k for k in KINDS if k not in code])):

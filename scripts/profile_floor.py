@@ -60,9 +60,10 @@ def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) ->
         server_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
         url = f"http://127.0.0.1:{port}/index.html"
         client_cpu = ["taskset", "-c", str(args.client_cpu)]
-        wait_quiet(proc.pid)  # a pool may go on forking after its ready line
+        if not wait_quiet(proc.pid)[1]:  # a pool may go on forking after its ready line
+            print(f"warning: {name} was still busy 10 s after its ready line; measuring it anyway", file=sys.stderr)
         if args.warmup > 0:
-            connections = warmup_concurrency(args.client, args.concurrency, _pools([name], build_dir()).get(name, 0))
+            connections = warmup_concurrency(args.client, args.concurrency, args.pools.get(name, 0))
             subprocess.run([*client_cpu, *warmup_argv(args.client, connections, args.warmup, url)],
                            capture_output=True, timeout=600)
         perf_control(ctl, ack, "enable")
@@ -156,6 +157,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true", help="counts only, no perf record")
     parser.add_argument("--keep", type=Path, help="keep each server's perf.data and perf stat output here")
     args = parser.parse_args()
+    args.pools = _pools(args.servers, build_dir())  # one read of the registry for every warm-up
     with tempfile.TemporaryDirectory(prefix="httpbench-profile-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
