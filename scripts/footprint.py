@@ -42,7 +42,8 @@ from harness.registry import build_dir, load_backends, load_references  # noqa: 
 from harness.runner import write_page  # noqa: E402
 
 LINE, PAGE = 64, 4096
-REQUEST = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # wrk's request
+# wrk's request for http://127.0.0.1:PORT/index.html, byte for byte
+REQUEST = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
 KINDS = ("program code", "library code", "stack+heap", "program data", "library data", "other")
 
 
@@ -108,9 +109,11 @@ def run_server(name: str, argv: list[str], args: argparse.Namespace, work: Path)
         match = re.fullmatch(r"listening on .*:(\d+)\s*", line)
         if not match:
             raise SystemExit(f"footprint: {name} did not start under valgrind: {line!r}")
-        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=30) as conn:
+        port = int(match.group(1))
+        request = REQUEST.format(port=port).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
             for _ in range(args.requests):
-                conn.sendall(REQUEST)
+                conn.sendall(request)
                 read_response(conn, name)
                 time.sleep(args.pause)
             # Its own session: valgrind, the server and any processes it forked.

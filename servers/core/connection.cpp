@@ -291,11 +291,15 @@ HTTPBENCH_HOT void connection::process() {
 HTTPBENCH_HOT void connection::handle(const request& req, size_t request_bytes) {
   bool head_only = req.method == "HEAD";
   std::string_view raw_path, query;
-  split_target(req.target, raw_path, query);
-  // The request's bytes are ours and already consumed: decode the path (and the query below)
-  // in place, since decoding never lengthens them. No copy, no scratch buffer.
   std::string_view path = "/";  // "GET http://host HTTP/1.1" names the root
   path_status where = path_status::ok;
+  if (req.target_is_path) {
+    path = req.target;  // what splitting and normalising it would give (parser.hpp)
+  } else {
+    split_target(req.target, raw_path, query);
+  }
+  // The request's bytes are ours and already consumed: decode the path (and the query below)
+  // in place, since decoding never lengthens them. No copy, no scratch buffer.
   if (!raw_path.empty()) {
     char* raw_path_bytes = in_ + (raw_path.data() - in_);
     size_t path_len = 0;

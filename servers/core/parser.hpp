@@ -46,6 +46,11 @@ class header_fields {
 struct request {
   std::string_view method;
   std::string_view target;  ///< as sent, still percent-encoded
+  /// True when the target is a path that split_target() and normalize_path() (path.hpp) give
+  /// back unchanged: it starts with '/' and holds no '%', '?', '#', "//" or "/." — most
+  /// requests' targets. The parser finds this in the pass it makes over the target anyway, so
+  /// the connection need not look at the target's bytes again.
+  bool target_is_path = false;
   /// 0 for HTTP/1.0, 1 for HTTP/1.1 to 1.9 (a higher minor version is processed as the highest
   /// we implement, RFC 9110 §2.5).
   int version_minor = 1;

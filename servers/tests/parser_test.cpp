@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/parser.hpp"
+#include "core/path.hpp"
 #include "guarded_buffer.hpp"
 
 using namespace httpbench::core;
@@ -319,4 +320,142 @@ TEST(Parser, ResumingNeverRereadsBytesAlreadySearched) {
   mprotect(base, page, PROT_READ | PROT_WRITE);
   EXPECT_EQ(p.parse({base, in.size()}, req).status, parse_status::complete);
   munmap(base, 3 * page);
+}
+
+namespace {
+
+// target_is_path by its definition (parser.hpp), byte by byte.
+bool is_path_by_definition(std::string_view t) {
+  if (t.empty() || t[0] != '/') return false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '%' || t[i] == '?' || t[i] == '#') return false;
+    if (t[i] == '/' && i + 1 < t.size() && (t[i + 1] == '/' || t[i + 1] == '.')) return false;
+  }
+  return true;
+}
+
+// Targets of 1 to 40 bytes with one pattern at every position: the scans take 16 bytes at a
+// time while 16 are left, so a pattern lands in every place of a block and across two blocks.
+std::vector<std::string> targets_with_patterns() {
+  std::vector<std::string> targets;
+  for (std::string pattern : {"", "%", "?", "#", "//", "/.", "/a", ".", "a/", "%2e", "/..", "./"}) {
+    for (size_t length = 1; length <= 40; ++length) {
+      for (size_t at = 1; at + pattern.size() <= length; ++at) {
+        std::string filler(length - pattern.size() - 1, 'x');
+        std::string t(1, '/');
+        t.append(filler, 0, at - 1).append(pattern).append(filler, at - 1);
+        targets.push_back(t);
+      }
+    }
+  }
+  for (const char* t : {"*", "x/a", "http://h/p", "/", "/index.html", "/a/b/c.html", "/.well"})
+    targets.push_back(t);
+  return targets;
+}
+
+}  // namespace
+
+// The flag lets the connection skip split_target() and normalize_path(): it may be set only
+// when both give the target back unchanged, and must be set for ordinary paths.
+TEST(Parser, TargetIsPathOnlyWhenSplittingAndNormalisingLeaveItUnchanged) {
+  struct expectation {
+    const char* target;
+    bool is_path;
+  };
+  for (auto [target, is_path] : std::vector<expectation>{
+           {"/", true}, {"/index.html", true}, {"/a/b.c/d", true}, {"/a.b/", true},
+           {"/a//b", false}, {"/./a", false}, {"/a/.", false}, {"/a/..", false},
+           {"/a%20b", false}, {"/hello?name=x", false}, {"/a#f", false}, {"*", false},
+           {"http://h/p", false}, {"/.hidden", false}}) {
+    SCOPED_TRACE(target);
+    std::string in = std::string("GET ") + target + " HTTP/1.1\r\nHost: a\r\n\r\n";
+    request req;
+    ASSERT_EQ(parse_all(in, req).status, parse_status::complete);
+    EXPECT_EQ(req.target_is_path, is_path);
+  }
+  for (const std::string& target : targets_with_patterns()) {
+    if (!is_path_by_definition(target)) continue;
+    SCOPED_TRACE(target);
+    std::string_view path, query;
+    split_target(target, path, query);
+    EXPECT_EQ(path, target);
+    EXPECT_TRUE(query.empty());
+    std::string out(target.size(), '\0');
+    size_t n = 0;
+    ASSERT_EQ(normalize_path(target, {out.data(), out.size()}, n), path_status::ok);
+    EXPECT_EQ(out.substr(0, n), target);
+  }
+}
+
+// Each target is parsed with 0 to 20 bytes of header after it (so its scan runs 16 bytes at a
+// time, byte by byte, or both), and from a buffer ending at a guard page: the target and the
+// flag are the same whichever way it was scanned.
+TEST(Parser, TargetScanGivesTheSameAnswerWideAndByteByByte) {
+  for (const std::string& target : targets_with_patterns()) {
+    SCOPED_TRACE(target);
+    for (size_t extra = 0; extra <= 20; ++extra) {
+      std::string in = "GET " + target + " HTTP/1.0\r\n" +
+                       (extra == 0 ? "" : "X: " + std::string(extra, 'v') + "\r\n") + "\r\n";
+      guarded_buffer buf(in);
+      request req;
+      ASSERT_EQ(parse_all(buf.view(), req).status, parse_status::complete) << extra;
+      EXPECT_EQ(req.target, target);
+      EXPECT_EQ(req.target_is_path, is_path_by_definition(target)) << extra;
+    }
+  }
+}
+
+// A field value ends at CR or LF; a control byte other than HTAB, or DEL, anywhere in it is a
+// 400 and HTAB is kept; at every place of a 16-byte block, with the head ending right after
+// the value or 17 bytes later.
+TEST(Parser, ValueScanFindsEveryForbiddenByteWideAndByteByByte) {
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (bool more : {false, true}) {
+        std::string value(length, 'v');
+        std::string tail = more ? "Y: 0123456789abc\r\n\r\n" : "\r\n";
+        for (char c : {'\x01', '\x7f', '\x1f', '\0'}) {
+          value[at] = c;
+          std::string in = "GET / HTTP/1.0\r\nX: " + value + "\r\n" + tail;
+          guarded_buffer buf(in);
+          request req;
+          parse_result r = parse_all(buf.view(), req);
+          EXPECT_EQ(r.status, parse_status::bad) << length << " " << at << " " << int(c);
+        }
+        value[at] = '\t';
+        if (at == 0 || at + 1 == length) value[at] = 'w';  // an HTAB at an end is trimmed
+        std::string in = "GET / HTTP/1.0\r\nX: " + value + "\r\n" + tail;
+        guarded_buffer buf(in);
+        request req;
+        ASSERT_EQ(parse_all(buf.view(), req).status, parse_status::complete) << length << at;
+        EXPECT_EQ(req.headers[0].value, value);
+      }
+    }
+  }
+}
+
+// A Host value is uri-host[:port]: each visible or non-ASCII byte, at every place of a block,
+// in values that end before, at and after a block's end, with few or many bytes after them.
+TEST(Parser, HostValueIsCheckedByteByByteAtEveryPlace) {
+  auto allowed = [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) !=
+                                  std::string_view::npos;
+  };
+  for (size_t length : {1, 7, 8, 9, 15, 16, 17, 24, 31, 33}) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int c = 0x21; c <= 0xff; ++c) {
+        if (c == 0x7f) continue;
+        std::string host(length, 'h');
+        host[at] = static_cast<char>(c);
+        for (const char* tail : {"\r\n", "X: 0123456789abcdef\r\n\r\n"}) {
+          std::string in = "GET / HTTP/1.1\r\nHost: " + host + "\r\n" + tail;
+          request req;
+          parse_result r = parse_all(in, req);
+          ASSERT_EQ(r.status, allowed(static_cast<unsigned char>(c)) ? parse_status::complete
+                                                                     : parse_status::bad)
+              << length << " " << at << " " << c;
+        }
+      }
+    }
+  }
 }
