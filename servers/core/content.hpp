@@ -4,10 +4,10 @@
 /// sendfile). Nothing outside the document root is ever loaded, so nothing outside it can be
 /// served.
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "unique_fd.hpp"
@@ -60,19 +60,26 @@ class content_store {
   content_store() = default;
   void add(std::string path, std::shared_ptr<static_file> file);
 
-  /// FNV-1a, inline: a path is a few dozen bytes, and std::hash's murmur lives in libstdc++ —
-  /// one more code page that every forked child faults in and that a process or thread woken
-  /// among a hundred others finds cold (docs/methodology.md, fork's page faults).
-  struct string_hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const {
-      uint64_t h = 14695981039346656037ull;
-      for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-      return static_cast<size_t>(h);
-    }
+  /// Hashes a path 8 bytes at a time (the last word overlapping the one before it), inline: a
+  /// path is a few dozen bytes, and std::hash's murmur lives in libstdc++ — one more code page
+  /// that every forked child faults in and that a process or thread woken among a hundred
+  /// others finds cold (docs/methodology.md, fork's page faults).
+  static uint64_t hash_path(std::string_view path);
+  void place(std::string_view path, uint64_t hash, const static_file* file);
+
+  /// One slot of the open-addressed table (linear probing, at most half full): find() hashes
+  /// the path, takes the slot its hash's top bits name and compares one or two slots; no
+  /// division, no call (std::unordered_map's find took 130 instructions for "/index.html").
+  struct slot {
+    uint64_t hash = 0;
+    std::string_view path;             ///< into files_; empty path: a free slot
+    const static_file* file = nullptr;
   };
-  std::unordered_map<std::string, std::shared_ptr<static_file>, string_hash, std::equal_to<>>
-      files_;
+  /// The files by path, first added wins. A deque: its strings never move, so the slots'
+  /// views stay valid as it grows and when the store is moved.
+  std::deque<std::pair<std::string, std::shared_ptr<static_file>>> files_;
+  std::vector<slot> slots_;
+  unsigned slot_bits_ = 0;  ///< slots_.size() == 1 << slot_bits_
   std::vector<unique_fd> open_files_;  ///< files kept open for sendfile
   uint64_t bytes_in_memory_ = 0;
 };

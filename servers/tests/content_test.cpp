@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/content.hpp"
 #include "core/default_page.hpp"
@@ -103,4 +105,38 @@ TEST(Content, ErrorPagesCarryTheirStatusAndLength) {
               std::string::npos);
   }
   EXPECT_NE(content_store::error_page(405).head.find("Allow: GET, HEAD\r\n"), std::string::npos);
+}
+
+// The path table grows as files are added and is moved with the store: every file of a large
+// docroot whose paths differ only inside (as in a SPECweb-like file set) is found under its own
+// path, and no near miss (a byte changed, one byte more, a prefix) finds anything.
+TEST(Content, EveryPathOfALargeDocrootFindsItsOwnFileAndNoNearMissFindsAny) {
+  char tmpl[] = "/tmp/httpbench-content-XXXXXX";
+  fs::path root = mkdtemp(tmpl);
+  std::vector<std::string> paths;
+  for (int dir = 0; dir < 20; ++dir) {
+    for (int file = 0; file < 50; ++file) {
+      std::string rel = "dir" + std::to_string(1000 + dir) + "/class1_" + std::to_string(file);
+      fs::create_directories(root / ("dir" + std::to_string(1000 + dir)));
+      std::ofstream(root / rel) << rel;
+      paths.push_back("/" + rel);
+    }
+  }
+  content_store loaded = content_store::from_directory(root.string(), 65536);
+  content_store store = std::move(loaded);
+  EXPECT_EQ(store.file_count(), paths.size());
+  for (const std::string& p : paths) {
+    const static_file* f = store.find(p);
+    ASSERT_NE(f, nullptr) << p;
+    EXPECT_EQ("/" + f->body, p);
+    std::string changed = p;
+    changed[5] = 'x';
+    EXPECT_EQ(store.find(changed), nullptr) << changed;
+    EXPECT_EQ(store.find(p + "z"), nullptr);
+    EXPECT_EQ(store.find(p.substr(0, p.size() - 1) + "z"), nullptr);
+    EXPECT_EQ(store.find(p.substr(0, 9)), nullptr);  // "/dir1000/"
+    EXPECT_EQ(store.find(std::string_view(p).substr(0, 7)), nullptr);
+  }
+  EXPECT_EQ(store.find(""), nullptr);
+  fs::remove_all(root);
 }
