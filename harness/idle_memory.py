@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 from . import production
 from .metrics import read_status_kib, session_members
 from .registry import load_backends
-from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
+from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port, settle
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: idle-memory\r\n\r\n"
 
@@ -68,7 +68,7 @@ def hold_idle_connections(port: int, n: int, body_bytes: int = 305, timeout_s: f
 def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[str]) -> tuple[int, int]:
     """RSS (kB) with no connection and with `connections` idle ones."""
     spec = LaunchSpec(argv=(str(binary), "--port", "0", "--idle-timeout", "300", *extra_args))
-    return _measure(lambda _scratch: spec, connections, server_cpus)
+    return _measure(lambda _scratch: spec, connections, server_cpus, binary.name)
 
 
 def measure_production(name: str, executable: str, connections: int, server_cpus: str) -> tuple[int, int]:
@@ -83,17 +83,18 @@ def measure_production(name: str, executable: str, connections: int, server_cpus
         write_page(docroot, 305)
         return production.launch_spec(name, executable, scratch / name, docroot, free_port())
 
-    return _measure(spec, connections, server_cpus)
+    return _measure(spec, connections, server_cpus, name)
 
 
-def _measure(make_spec: Callable[[Path], LaunchSpec], connections: int, server_cpus: str) -> tuple[int, int]:
+def _measure(make_spec: Callable[[Path], LaunchSpec], connections: int, server_cpus: str,
+             label: str) -> tuple[int, int]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="httpbench-idle-") as tmp:
         srv = ServerProcess(make_spec(Path(tmp)), server_cpus, Path(tmp) / "server.log", guard)
         port = srv.start(timeout_s=20)
-        srv.wait_settled()  # a pool still forking after its ready line belongs to the baseline
+        settle(srv, label)  # a pool still forking after its ready line belongs to the baseline
         socks: list[socket.socket] = []
         try:
             # One request first: lazily built state (date cache, pools) belongs to the baseline.

@@ -40,7 +40,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
 from .runner import write_page
-from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port
+from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port, settle
 from .stats import Interval, bootstrap
 
 # The size of the built-in page, which the reference servers answer with whatever the path:
@@ -158,15 +157,6 @@ def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[s
     if client == "wrk":
         return ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url]
     return ["ab", "-q", f"-c{concurrency}", f"-t{seconds}", f"-n{100_000 * seconds}", url]
-
-
-def settle(srv: ServerProcess, name: str, timeout_s: float = 10.0) -> None:
-    """Waits until the server has finished starting (ServerProcess.wait_settled): a pool that
-    is still forking or spawning when the warm-up begins goes on doing so inside the warm-up and
-    the measured run. Warns if it does not go quiet."""
-    if not srv.wait_settled(timeout_s):
-        print(f"warning: {name} was still busy {timeout_s:g} s after it said it was listening; "
-              f"measuring it anyway", file=sys.stderr)
 
 
 def warmup_concurrency(client: str, concurrency: int, pool: int) -> int:
@@ -440,6 +430,8 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                                 cgroup_enter=cg.enter if cg else None)
             started.append((srv, cg))
             urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
+            # A pool that is still forking when the warm-up begins goes on doing so inside the
+            # warm-up and the measured run.
             settle(srv, name)
         for name, url in zip(group, urls) if warmup_s > 0 else ():
             warm_c = warmup_concurrency(client, concurrency, (pools or {}).get(name, 0))

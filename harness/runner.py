@@ -39,7 +39,7 @@ from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
 from harness.record import CgroupInfo, PointRecord, ServerInfo
-from harness.server import LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port
+from harness.server import LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port, settle
 
 PAGE_FILE = "index.html"
 STATUS_PATH = "/server-status"
@@ -691,10 +691,8 @@ class Runner:
             return running
         assert srv.pid is not None
         # A pool may go on forking or spawning after its ready line: not inside the point.
-        if not srv.wait_settled(self.exp.load.ready_timeout_s):
+        if not settle(srv, target.label, self.exp.load.ready_timeout_s):
             record.extra["settled"] = False
-            print(f"warning: {target.label} was still busy {srv.settle_s:.1f} s after its ready line; "
-                  f"measured anyway", file=sys.stderr, flush=True)
         if cg is None:  # no cgroup: the /proc sampler of an uncapped run without root
             running.cpu_at_start_s = metrics.tree_runtime_s(srv.pid)
             running.legacy = metrics.TreeSampler(srv.pid)
@@ -898,7 +896,7 @@ class Runner:
         try:
             port = srv.start(self.exp.load.ready_timeout_s)
             assert srv.pid is not None
-            srv.wait_settled(self.exp.load.ready_timeout_s)  # the whole pool is in the baseline
+            settle(srv, target.label, self.exp.load.ready_timeout_s)  # the whole pool is in the baseline
             with hold_idle_connections(port, 1, self.exp.page_size):
                 pass  # lazily built state (date cache, pools) belongs to the baseline
             time.sleep(0.3)

@@ -22,6 +22,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -148,6 +149,21 @@ def parse_stats_line(lines: list[str]) -> dict[str, Any] | None:
             if isinstance(obj, dict) and isinstance(obj.get("stats"), dict):
                 return obj["stats"]
     return None
+
+
+def unsettled_warning(label: str, timeout_s: float) -> str:
+    """The one warning for a server that has not gone quiet ``timeout_s`` after its ready line
+    (a pool still forking, say): what is measured next includes the rest of its start-up."""
+    return f"warning: {label} was still busy {timeout_s:g} s after its ready line; measured anyway"
+
+
+def settle(server: "ServerProcess", label: str, timeout_s: float = 10.0) -> bool:
+    """``server.wait_settled(timeout_s)``, with ``unsettled_warning`` on stderr when it does not
+    settle: every command that measures a server waits and warns through this one call."""
+    if server.wait_settled(timeout_s):
+        return True
+    print(unsettled_warning(label, timeout_s), file=sys.stderr, flush=True)
+    return False
 
 
 class ServerProcess:

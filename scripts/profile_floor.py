@@ -34,6 +34,7 @@ from harness.metrics import wait_quiet  # noqa: E402
 from harness.peers import PAGE_BYTES, _launch, _parse, _pools, warmup_argv, warmup_concurrency  # noqa: E402
 from harness.registry import build_dir  # noqa: E402
 from harness.runner import write_page  # noqa: E402
+from harness.server import unsettled_warning  # noqa: E402
 
 SOFTWARE_EVENTS = "task-clock,context-switches,cpu-migrations,page-faults"
 
@@ -60,8 +61,8 @@ def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) ->
         server_pid = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
         url = f"http://127.0.0.1:{port}/index.html"
         client_cpu = ["taskset", "-c", str(args.client_cpu)]
-        if not wait_quiet(proc.pid)[1]:  # a pool may go on forking after its ready line
-            print(f"warning: {name} was still busy 10 s after its ready line; measuring it anyway", file=sys.stderr)
+        if not wait_quiet(proc.pid, 10.0)[1]:  # a pool may go on forking after its ready line
+            print(unsettled_warning(name, 10.0), file=sys.stderr)
         if args.warmup > 0:
             connections = warmup_concurrency(args.client, args.concurrency, args.pools.get(name, 0))
             subprocess.run([*client_cpu, *warmup_argv(args.client, connections, args.warmup, url)],

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.server import LaunchSpec, ServerProcess
+from harness.server import LaunchSpec, ServerProcess, settle
 
 STAND_IN = """
 import signal, socket, sys
@@ -95,3 +95,20 @@ def test_wait_settled_gives_up_after_its_timeout_on_a_server_that_stays_busy(tmp
     finally:
         server.stop(grace_s=2)
     assert 0.6 <= server.settle_s < 3
+
+
+def test_settle_names_a_server_that_stays_busy_in_one_warning_and_is_silent_otherwise(tmp_path: Path, capsys):
+    busy = still_starting(tmp_path, busy_s=60)
+    try:
+        busy.start(timeout_s=10)
+        assert not settle(busy, "pool-x", timeout_s=0.6)
+    finally:
+        busy.stop(grace_s=2)
+    assert capsys.readouterr().err == "warning: pool-x was still busy 0.6 s after its ready line; measured anyway\n"
+    calm = stand_in(tmp_path)
+    try:
+        calm.start(timeout_s=10)
+        assert settle(calm, "calm", timeout_s=10)
+    finally:
+        calm.stop(grace_s=2)
+    assert capsys.readouterr().err == ""
