@@ -184,7 +184,10 @@ def test_open_loop_warmup_and_cooldown_default_to_times(real_server, run_loadgen
     assert r["window_start_ns"] - r["run_start_ns"] == 50_000_000
     assert r["window_end_ns"] - r["run_start_ns"] == 950_000_000
     assert r["elapsed_s"] == pytest.approx(0.9, abs=1e-9)
-    assert r["completed"] == pytest.approx(1800, abs=20)
+    # 1,800 arrivals fall in the window; a few fewer are counted there when the machine is busy
+    # (1,753 once, in a fresh make test running four test processes beside ASan servers). The
+    # old default's window held at most ~1,000.
+    assert 1700 <= r["completed"] <= 1820
     assert r["completed"] + r["warmup_dropped"] + r["cooldown_dropped"] == r["completed_total"]
 
 
