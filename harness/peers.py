@@ -37,11 +37,13 @@ from __future__ import annotations
 import os
 import re
 import resource
+import json
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -290,13 +292,17 @@ CLIENTS = ("wrk", "ab")
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
-            warmup_s: int = 1, interleave: int = 0, reference: str | None = None) -> PeerResults:
+            warmup_s: int = 1, interleave: int = 0, reference: str | None = None,
+            turns: Path | None = None) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
     ``warmup_s``: the client runs this long, unmeasured, before each measured run (0: none).
     ``interleave`` (slices, 0: off): the servers run in pairs (``pairs_of``), both started, each
-    loaded in turns, ``interleave`` slices each (``_measure``)."""
+    loaded in turns, ``interleave`` slices each (``_measure``).
+    ``turns``: a file that gets one JSON line per client run measured (round, client, server,
+    turn, requests, requests_per_s, server_cpu_s), to see within a run what its medians hide (a
+    slow first turn, a drift)."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -321,8 +327,15 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --interleave {interleave} cuts --ab-requests {ab_requests} into "
                              f"{interleave} slices: too few requests")
         pairs = pairs_of(servers, reference, floors(servers, build))
-    return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                    server_cpu_share, clients, warmup_s, pairs, max(interleave, 1))
+    if turns is None:
+        return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
+                        server_cpu_share, clients, warmup_s, pairs, max(interleave, 1))
+    with open(turns, "w") as log:
+        def write_turn(turn: dict) -> None:
+            log.write(json.dumps(turn) + "\n")
+            log.flush()
+        return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
+                        server_cpu_share, clients, warmup_s, pairs, max(interleave, 1), write_turn)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -363,7 +376,8 @@ def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | N
 def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
              concurrency: int, server_cpus: str, client_cpus: str,
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
-             warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1) -> PeerResults:
+             warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
+             turn_log: Callable[[dict], None] | None = None) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
     within a pair the other one first in odd rounds)."""
@@ -383,7 +397,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices, pools)))
+                                                           server_share, warmup_s, slices, pools, turn_log)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -414,7 +428,8 @@ class _Tally:
 def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
              client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
-             pools: dict[str, int] | None = None) -> list[Sample]:
+             pools: dict[str, int] | None = None,
+             turn_log: Callable[[dict], None] | None = None) -> list[Sample]:
     """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
     each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
     A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
@@ -454,8 +469,12 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                 before = cpu_seconds(i)
                 out, client_s, wall_s = _run_client(argv, client_cpus)
                 t = tallies[i]
-                t.server_s += cpu_seconds(i) - before
+                server_s = cpu_seconds(i) - before
+                t.server_s += server_s
                 rps, n, failed = _parse(client, out)
+                if turn_log is not None:
+                    turn_log({"round": r + 1, "client": client, "server": group[i], "turn": j + 1,
+                              "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6)})
                 t.requests += n
                 t.loaded_s += n / rps if rps > 0 else 0.0
                 t.client_s += client_s

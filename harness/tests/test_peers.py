@@ -490,3 +490,47 @@ def test_each_server_has_finished_starting_before_its_warm_up_and_one_that_stays
     assert events[:4] == ["start calm", "settled calm", "start busy", "settled busy"]
     assert events[4:] == ["client"] * 6  # two warm-ups, then two turns each
     assert "warning: busy was still busy" in capsys.readouterr().err
+
+
+def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """--turns: one record per client run measured, in the order A B B A, none for warm-ups."""
+
+    class FakeServer:
+        def __init__(self, spec, *args, **kwargs) -> None:
+            self.pid, self.name = 1, spec
+
+        def start(self, timeout_s: float) -> int:
+            return 1
+
+        def wait_settled(self, timeout_s: float = 10.0) -> bool:
+            return True
+
+        def stop(self) -> None: ...
+
+    rates = iter([500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0])
+    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0))
+    monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (next(rates), 1000, 0))
+    turns: list[dict] = []
+    peers._compare(["a", "b"], tmp_path, 1, 2, 10, 1, "0", "1", None, ("wrk",), 1, [("a", "b")], 2, turns.append)
+    # Two warm-ups (500, 1000 req/s) are not turns; then a, b, b, a.
+    assert [(t["server"], t["turn"], t["requests_per_s"]) for t in turns] == [
+        ("a", 1, 2000.0), ("b", 1, 4000.0), ("b", 2, 8000.0), ("a", 2, 16000.0)]
+    assert all(t["round"] == 1 and t["client"] == "wrk" and t["requests"] == 1000 for t in turns)
+
+
+def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def fake_compare(*args):
+        turn_log = args[-1]
+        turn_log({"round": 1, "server": "a", "turn": 1})
+        turn_log({"round": 1, "server": "b", "turn": 1})
+        return peers.PeerResults()
+
+    monkeypatch.setattr(peers, "_compare", fake_compare)
+    monkeypatch.setattr(peers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    out = tmp_path / "turns.jsonl"
+    peers.compare(["a"], tmp_path, 1, 1, 10, 1, "0", "1", None, ("wrk",), 0, 0, None, turns=out)
+    assert [json.loads(line)["server"] for line in out.read_text().splitlines()] == ["a", "b"]
