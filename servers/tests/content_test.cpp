@@ -113,6 +113,10 @@ TEST(Content, ErrorPagesCarryTheirStatusAndLength) {
 TEST(Content, EveryPathOfALargeDocrootFindsItsOwnFileAndNoNearMissFindsAny) {
   char tmpl[] = "/tmp/httpbench-content-XXXXXX";
   fs::path root = mkdtemp(tmpl);
+  struct remove_at_exit {
+    fs::path dir;
+    ~remove_at_exit() { fs::remove_all(dir); }  // also when an ASSERT returns early
+  } cleanup{root};
   std::vector<std::string> paths;
   for (int dir = 0; dir < 20; ++dir) {
     for (int file = 0; file < 50; ++file) {
@@ -138,5 +142,4 @@ TEST(Content, EveryPathOfALargeDocrootFindsItsOwnFileAndNoNearMissFindsAny) {
     EXPECT_EQ(store.find(std::string_view(p).substr(0, 7)), nullptr);
   }
   EXPECT_EQ(store.find(""), nullptr);
-  fs::remove_all(root);
 }
