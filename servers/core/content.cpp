@@ -125,26 +125,31 @@ HTTPBENCH_HOT uint64_t content_store::hash_path(std::string_view path) {
   return mix(h, word) * k;  // the slot is taken from the top bits, a product's best mixed
 }
 
-void content_store::place(std::string_view path, uint64_t hash, const static_file* file) {
+// inline: only this file calls it, and find() with its probe in one piece is 19 instructions a
+// request shorter (footprint.py) than with a call.
+inline size_t content_store::slot_of(std::string_view path, uint64_t hash) const {
   size_t mask = slots_.size() - 1;
-  for (size_t i = hash >> (64 - slot_bits_);; i = (i + 1) & mask) {
-    if (slots_[i].path.empty()) {
-      slots_[i] = {hash, path, file};
-      return;
-    }
-  }
+  size_t i = hash >> (64 - slot_bits_);
+  while (!slots_[i].path.empty() && (slots_[i].hash != hash || slots_[i].path != path))
+    i = (i + 1) & mask;  // the table is never full, so an empty slot ends every probe
+  return i;
 }
 
 void content_store::add(std::string path, std::shared_ptr<static_file> file) {
-  if (path.empty() || find(path) != nullptr) return;  // the first file for a path stays
+  if (path.empty()) return;
+  uint64_t hash = hash_path(path);
+  if (!slots_.empty() && !slots_[slot_of(path, hash)].path.empty()) return;  // the first file stays
   files_.emplace_back(std::move(path), std::move(file));
-  if (2 * files_.size() > slots_.size()) {
+  if (2 * files_.size() > slots_.size()) {  // at most half full: grow, and place every path again
     slot_bits_ = std::max(4u, slot_bits_ + 1);
     slots_.assign(size_t{1} << slot_bits_, slot{});
-    for (const auto& [p, f] : files_) place(p, hash_path(p), f.get());
+    for (const auto& [p, f] : files_) {
+      uint64_t h = hash_path(p);
+      slots_[slot_of(p, h)] = {h, p, f.get()};
+    }
   } else {
     const auto& [p, f] = files_.back();
-    place(p, hash_path(p), f.get());
+    slots_[slot_of(p, hash)] = {hash, p, f.get()};
   }
 }
 
@@ -208,13 +213,8 @@ content_store content_store::from_directory(const std::string& docroot,
 
 HTTPBENCH_HOT const static_file* content_store::find(std::string_view path) const {
   if (slots_.empty()) return nullptr;
-  uint64_t hash = hash_path(path);
-  size_t mask = slots_.size() - 1;
-  for (size_t i = hash >> (64 - slot_bits_);; i = (i + 1) & mask) {
-    const slot& s = slots_[i];
-    if (s.path.empty()) return nullptr;  // the table is never full
-    if (s.hash == hash && s.path == path) return s.file;
-  }
+  const slot& s = slots_[slot_of(path, hash_path(path))];
+  return s.path.empty() ? nullptr : s.file;
 }
 
 const static_file& content_store::error_page(int status) {

@@ -60,12 +60,14 @@ class content_store {
   content_store() = default;
   void add(std::string path, std::shared_ptr<static_file> file);
 
-  /// Hashes a path 8 bytes at a time (the last word overlapping the one before it), inline: a
-  /// path is a few dozen bytes, and std::hash's murmur lives in libstdc++ — one more code page
-  /// that every forked child faults in and that a process or thread woken among a hundred
-  /// others finds cold (docs/methodology.md, fork's page faults).
+  /// Hashes a path 8 bytes at a time (the last word overlapping the one before it), in the
+  /// core's hot text: std::hash's murmur lives in libstdc++ — one more code page that every
+  /// forked child faults in and that a process or thread woken among a hundred others finds
+  /// cold (docs/methodology.md, fork's page faults).
   static uint64_t hash_path(std::string_view path);
-  void place(std::string_view path, uint64_t hash, const static_file* file);
+  /// The slot that holds `path` (whose hash is `hash`), or the empty one where it would go.
+  /// slots_ must not be empty.
+  size_t slot_of(std::string_view path, uint64_t hash) const;
 
   /// One slot of the open-addressed table (linear probing, at most half full): find() hashes
   /// the path, takes the slot its hash's top bits name and compares one or two slots; no
