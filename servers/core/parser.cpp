@@ -40,9 +40,6 @@ constexpr std::array<bool, 256> make_host_table() {
   return t;
 }
 constexpr auto host_char = make_host_table();
-// A Host field value (RFC 9112 §3.2, RFC 9110 §7.2) is uri-host [ ":" port ] in these
-// characters (valid_host, below); empty is valid (a target URI without an authority).
-
 
 // True when the field name `name`, already checked to be token characters, is `lowercase`
 // (lowercase letters and '-') in any case. OR-ing 0x20 folds an uppercase letter onto its lowercase
@@ -146,7 +143,9 @@ HTTPBENCH_HOT size_t scan_value(const unsigned char* s, size_t p, size_t n) {
   return p;
 }
 
-// True when s[from, to) is a valid Host value (see host_char); s[to, n) may be read too.
+// True when s[from, to) is a valid Host field value (RFC 9112 §3.2, RFC 9110 §7.2): uri-host
+// [ ":" port ] in host_char's characters; empty is valid (a target URI without an authority).
+// s[to, n) may be read too.
 HTTPBENCH_HOT bool valid_host(const unsigned char* s, size_t from, size_t to, size_t n) {
 #if defined(__SSE2__)
   while (from + 8 <= n && from < to) {
@@ -331,9 +330,8 @@ HTTPBENCH_HOT parse_result request_parser::parse_head(std::string_view in, size_
     } else if (name_is(h.name, "transfer-encoding")) {
       out.has_transfer_encoding = true;
     } else if (name_is(h.name, "host")) {
-      const auto* host = reinterpret_cast<const unsigned char*>(h.value.data());
-      if (!valid_host(s, static_cast<size_t>(host - s), static_cast<size_t>(host - s) + h.value.size(), n))
-        return bad_request;
+      size_t host = static_cast<size_t>(h.value.data() - in.data());
+      if (!valid_host(s, host, host + h.value.size(), n)) return bad_request;
       ++hosts;
     }
   }
