@@ -34,10 +34,11 @@ one turn cancels within the pair's ratio (``_measure``):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import resource
-import json
 import shutil
 import statistics
 import subprocess
@@ -327,15 +328,13 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --interleave {interleave} cuts --ab-requests {ab_requests} into "
                              f"{interleave} slices: too few requests")
         pairs = pairs_of(servers, reference, floors(servers, build))
-    if turns is None:
-        return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                        server_cpu_share, clients, warmup_s, pairs, max(interleave, 1))
-    with open(turns, "w") as log:
+    with open(turns, "w") if turns is not None else contextlib.nullcontext() as log:
         def write_turn(turn: dict) -> None:
             log.write(json.dumps(turn) + "\n")
             log.flush()
         return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
-                        server_cpu_share, clients, warmup_s, pairs, max(interleave, 1), write_turn)
+                        server_cpu_share, clients, warmup_s, pairs, max(interleave, 1),
+                        write_turn if log is not None else None)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
