@@ -117,6 +117,9 @@ class Experiment:
     backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     workers: int | None = None
+    # The size of every fixed pool of the toy servers (prefork's processes, threadpool's threads)
+    # and of their reference servers; None: each backend's default. Apache's is apache_pool.
+    pool: int | None = None
     apache_pool: int = 64
     load: LoadSpec = LoadSpec()
     page_size: int = 305
@@ -305,7 +308,7 @@ def _describe(value: Any) -> str:
 TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
             "quick")
 EXPERIMENT_KEYS = ("name", "title", "description", "paper", "kind", "claims")
-SERVERS_KEYS = ("backends", "production", "references", "args", "variant", "workers", "apache_pool")
+SERVERS_KEYS = ("backends", "production", "references", "args", "variant", "workers", "pool", "apache_pool")
 REFERENCE_RE = re.compile(r"^ref-[A-Za-z0-9_-]+$")
 REFERENCE_PAGE_SIZE = 305  # the built-in page every reference server answers with
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
@@ -373,6 +376,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     else:
         references = tuple(dict.fromkeys(raw_refs))
     workers = c.integer(srv, "servers", "workers", None, 1)
+    pool = c.integer(srv, "servers", "pool", None, 1)
     apache_pool = c.integer(srv, "servers", "apache_pool", 64, 1) or 64
 
     backend_args: dict[str, tuple[str, ...]] = {}
@@ -542,7 +546,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
                       claims=claims, dynamic_page=dynamic_page,
                       backends=backends, production=production, references=references, backend_args=backend_args,
-                      variants=tuple(variants), workers=workers, apache_pool=apache_pool, load=load,
+                      variants=tuple(variants), workers=workers, pool=pool, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
                       server_cpu_share=share if share == "auto" else float(share), validity=validity,
                       calibration=calibration, memory_connections=memory_connections, microbench=microbench,
@@ -566,6 +570,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "backend_args": {k: list(v) for k, v in exp.backend_args.items()},
         "variants": [dataclasses.asdict(v) for v in exp.variants],
         "workers": exp.workers,
+        "pool": exp.pool,
         "apache_pool": exp.apache_pool,
         "load": dataclasses.asdict(exp.load),
         "page_size": exp.page_size,

@@ -72,6 +72,14 @@ def sizes_a_pool(backend: registry.Backend) -> bool:
     return backend.raw.get("workers_bound_connections") is True
 
 
+def _pool_bound(backend: registry.Backend, exp: Experiment) -> int | None:
+    """The connections a backend holds at once in this experiment: its described max_connections,
+    and for a pool whose workers each hold one connection, at most the experiment's ``pool``."""
+    if exp.pool is not None and sizes_a_pool(backend):
+        return min(x for x in (backend.max_connections, exp.pool) if x)
+    return backend.max_connections
+
+
 @dataclass(frozen=True)
 class Target:
     """One curve in the figures: a backend (or variant of one), a reference server (the floor of
@@ -139,15 +147,15 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
         b = backends[name]
         targets.append(Target(label=name, kind="toy", backend=name, model=b.model, category=category_of(b),
                               executable=str(b.binary), args=exp.backend_args.get(name, ()),
-                              max_connections=b.max_connections, pool=sizes_a_pool(b)))
+                              max_connections=_pool_bound(b, exp), pool=sizes_a_pool(b)))
     for v in exp.variants:
         if v.backend not in backends:
             raise RunError(f"variant {v.name!r}: backend {v.backend!r} is not built")
         b = backends[v.backend]
         targets.append(Target(label=v.name, kind="toy", backend=v.backend, model=b.model, category=category_of(b),
                               executable=str(b.binary), args=exp.backend_args.get(v.backend, ()) + v.args,
-                              max_connections=min(x for x in (b.max_connections, v.max_connections) if x)
-                              if (b.max_connections or v.max_connections) else None,
+                              max_connections=min(x for x in (_pool_bound(b, exp), v.max_connections) if x)
+                              if (_pool_bound(b, exp) or v.max_connections) else None,
                               ranked=v.ranked, pool=sizes_a_pool(b), repetitions=v.repetitions))
     targets += _reference_targets(exp, build, backends, [t.backend for t in targets])
     inst = production.installed()
@@ -619,6 +627,8 @@ class Runner:
         takes_workers = target.kind == "toy" or target.pool  # of the references, only the pools
         if workers is not None and takes_workers:
             argv += ["--workers", str(workers)]
+        elif self.exp.pool is not None and target.pool:  # a fixed pool: the experiment's size
+            argv += ["--workers", str(self.exp.pool)]
         elif self.exp.workers is not None and takes_workers:
             argv += ["--workers", str(self.exp.workers)]
         argv += list(target.args)

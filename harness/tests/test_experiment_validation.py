@@ -75,6 +75,10 @@ def test_a_valid_experiment_parses_with_defaults():
          "field 'experiment.claims': must be a list of claim sets; known: kerneis2009"),
         ("[load]", '[servers.args]\nnosuch = ["--set", "x=y"]\n[load]',
          "field 'servers.args.nosuch': unknown backend; allowed: sped, thread, fork"),
+        ('production = ["nginx"]', 'production = ["nginx"]\npool = 0',
+         "field 'servers.pool': must be an integer ≥ 1, got 0"),
+        ('production = ["nginx"]', 'production = ["nginx"]\npool = "big"',
+         "field 'servers.pool': must be an integer ≥ 1, got string 'big'"),
     ],
 )
 def test_each_bad_field_gets_its_own_message(old, new, expected):
@@ -144,6 +148,8 @@ def test_the_default_experiment_is_server_bound_with_repetitions_and_long_window
     assert exp.memory_connections > 0 and exp.claims == ("kerneis2009",)
     # the paper's toy servers and the events that stand for CPC are in
     assert {"fork", "thread", "pth", "st", "sped", "coro"} <= set(exp.backends)
+    # our pools are Apache's size, which keeps a 256-process pool's cap-made tails out of the window
+    assert exp.pool == exp.apache_pool == 64
 
 
 def test_cli_reports_a_bad_file_with_exit_code_2_and_no_traceback(tmp_path: Path):

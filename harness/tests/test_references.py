@@ -306,3 +306,32 @@ def test_core_cost_page_says_why_a_backend_left_out_of_every_point_has_no_figure
     pdf, _ = build_report(run)
     text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
     assert "fork: no valid point at or beyond its knee" in text
+
+
+def test_the_experiments_pool_sizes_each_fixed_pool_and_its_reference_and_bounds_its_connections(
+        tmp_path: Path, fake_build: Path):
+    from harness import runner
+    from harness.experiment import parse_experiment
+
+    path = fake_build / "servers" / "backends.json"
+    data = json.loads(path.read_text())
+    data["backends"][0] |= {"workers_bound_connections": True, "max_connections": 256}  # alpha: a pool
+    path.write_text(json.dumps(data))
+    add_references(fake_build, [reference_entry(fake_build, "alpha"), reference_entry(fake_build, "beta")])
+    exp = parse_experiment('[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha", "beta"]\n'
+                           'pool = 64\nproduction = []\nreferences = "all"\n[load]\nlevels = [1]\n'
+                           'requests = 100\ndiscard = 1\n', "x.toml")
+    targets, _ = runner.resolve_targets(exp, fake_build)
+    r = runner.Runner.__new__(runner.Runner)  # launch_spec needs only the experiment and the docroot
+    r.exp, r.docroot, r.run_dir = exp, tmp_path / "docroot", tmp_path
+    by_label = {t.label: t for t in targets}
+
+    def workers(label: str, **kw) -> list[str]:
+        argv = list(r.launch_spec(by_label[label], **kw).argv)
+        return [argv[i + 1] for i, a in enumerate(argv) if a == "--workers"]
+
+    assert workers("alpha") == ["64"] and workers("ref-alpha") == ["64"]  # the pool and its floor
+    assert workers("beta") == [] and workers("ref-beta") == []  # not pools: their own defaults
+    assert by_label["alpha"].max_connections == 64  # one connection per worker
+    assert by_label["beta"].max_connections == 20
+    assert workers("alpha", workers=10) == ["10"]  # the memory point's own count wins
