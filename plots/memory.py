@@ -41,6 +41,7 @@ def draw(analysis) -> Figure:
     ax_per.grid(False, axis="y")
     ax_per.set_xlabel("bytes per idle keep-alive connection (connections held)")
     ax_per.set_title("(a) memory per held-open connection", fontsize=10)
+    style.fit_left(fig, ax_per)  # "apache-prefork (64) *" must not lose its "apache-"
 
     handles, labels, values = [], [], []
     for b in sorted(analysis.backends, key=lambda b: (b.peak_memory_mib is None, b.peak_memory_mib or 0)):

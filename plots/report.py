@@ -201,6 +201,21 @@ def title_page(a: Analysis) -> list[Figure]:
     return page.figs
 
 
+def _pools_sentence(exp: dict, ours: list[dict], prod: list[dict]) -> str:
+    """How many workers each fixed pool ran: a process or thread pool's size decides how its
+    clients beyond the pool wait (in the accept queue), so the report says it."""
+    pools = [t["label"] for t in ours if t.get("pool")]
+    apache = [t["label"] for t in prod if t.get("pool")]
+    parts = []
+    if pools:
+        size = exp.get("pool")
+        parts.append(f"{', '.join(pools)} {'each ran ' + str(size) + ' workers' if size else 'ran their default pools'}"
+                     f"{' ([servers] pool)' if size else ''}")
+    if apache:
+        parts.append(f"{' and '.join(apache)} a pool of {exp.get('apache_pool', 64)}")
+    return f" Fixed pools: {'; '.join(parts)}." if parts else ""
+
+
 def method_page(a: Analysis) -> list[Figure]:
     meta = a.meta
     exp = meta.get("experiment", {})
@@ -226,7 +241,8 @@ def method_page(a: Analysis) -> list[Figure]:
         + (f" Reference servers, the floor of a model (servers/reference/: the least a server of that model does "
            f"to answer the same request with the same bytes), measured like the others and set beside their "
            f"backends, never ranked: {', '.join(t['label'] + ' (' + t.get('reference_for', '?') + ')' for t in refs)}."
-           if refs else ""))
+           if refs else "")
+        + _pools_sentence(exp, toy + extra + refs, prod))
     kind = exp.get("kind", "load-sweep")
     if kind == "idle-connections":
         page.paragraph(f"Each point also holds {', '.join(f'{n:,}' for n in load.get('idle_connections', []))} idle "

@@ -88,9 +88,30 @@ def legend_right(fig: Figure, handles: list, labels: list[str], title: str | Non
         labels.append(l)
     n = len(labels)
     fontsize = 8.5 if n <= 18 else 7
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(LEGEND_RIGHT + 0.01, 0.86),
-               fontsize=fontsize, title=title, title_fontsize=9, frameon=False,
-               handlelength=2.6, borderaxespad=0.0)
+
+    def draw(size: float):
+        return fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(LEGEND_RIGHT + 0.01, 0.86),
+                          fontsize=size, title=title, title_fontsize=min(9.0, size + 0.5), frameon=False,
+                          handlelength=2.6, borderaxespad=0.0)
+
+    # Long entries (a slope with its interval and r) would run off the page's right edge: the
+    # legend gets smaller until it fits the figure.
+    legend = draw(fontsize)
+    renderer = fig.canvas.get_renderer()
+    while fontsize > 5.0 and legend.get_window_extent(renderer).x1 > fig.bbox.x1:
+        legend.remove()
+        fontsize -= 0.5
+        legend = draw(fontsize)
+
+
+def fit_left(fig: Figure, ax: Axes) -> None:
+    """Widens the figure's left margin until `ax`'s tick labels (long server names on a bar
+    chart's y axis) start inside the figure, instead of being cut at its left edge."""
+    renderer = fig.canvas.get_renderer()
+    left = fig.subplotpars.left
+    while left < 0.3 and ax.get_tightbbox(renderer).x0 < fig.bbox.x0:
+        left += 0.01
+        fig.subplots_adjust(left=left)
 
 
 def flagged_handle() -> tuple[Line2D, str]:

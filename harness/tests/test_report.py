@@ -156,3 +156,50 @@ def test_a_heading_goes_to_the_next_page_with_the_table_it_introduces():
     assert any(t.get_text() == "A table's heading" for t in page.figs[1].texts)
     assert not any(t.get_text() == "A table's heading" for t in page.figs[0].texts)
     assert TextPage.table_height(["x"], [], 0.028) == 0.0
+
+
+def test_the_method_page_says_how_many_workers_each_fixed_pool_ran():
+    from plots.report import _pools_sentence
+
+    ours = [{"label": "prefork", "pool": True}, {"label": "sped", "pool": False},
+            {"label": "ref-prefork", "pool": True}]
+    apache = [{"label": "apache-prefork", "pool": True}, {"label": "nginx", "pool": False}]
+    sized = _pools_sentence({"pool": 64, "apache_pool": 32}, ours, apache)
+    assert "prefork, ref-prefork each ran 64 workers" in sized and "sped" not in sized
+    assert "apache-prefork a pool of 32" in sized and "nginx" not in sized
+    assert "default pools" in _pools_sentence({"pool": None}, ours, [])
+    assert _pools_sentence({"pool": 64}, [{"label": "sped", "pool": False}], []) == ""
+
+
+def test_a_legend_of_long_entries_stays_inside_the_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from plots import style
+
+    labels = [f"={i}. apache-worker-{i}: 0.6001 [0.4744, 0.7683] (r=0.9589)" for i in range(15)]
+    fig = plt.figure(figsize=style.FIGSIZE)
+    style.legend_right(fig, [Line2D([], []) for _ in labels], labels, title="rank. server: slope ms/client")
+    renderer = fig.canvas.get_renderer()
+    [legend] = fig.legends
+    assert legend.get_window_extent(renderer).x1 <= fig.bbox.x1
+    assert legend.get_texts()[0].get_fontsize() < 8.5  # it had to shrink to fit
+    short = plt.figure(figsize=style.FIGSIZE)
+    style.legend_right(short, [Line2D([], [])], ["1. sped"])
+    assert short.legends[0].get_texts()[0].get_fontsize() == 8.5  # a short one keeps its size
+    plt.close("all")
+
+
+def test_the_memory_figure_shows_every_server_name_whole(tmp_path: Path):
+    from harness.analysis import analyze
+    from harness.tests.synthetic import make_run
+    from plots import memory
+
+    fig = memory.draw(analyze(make_run(tmp_path / "run", levels=(1, 10))))
+    bars = fig.axes[0]
+    names = [t.get_text() for t in bars.get_yticklabels()]
+    assert any(n.startswith("apache-prefork") for n in names)  # the longest names are there
+    assert bars.get_tightbbox(fig.canvas.get_renderer()).x0 >= fig.bbox.x0  # and not cut at the edge
