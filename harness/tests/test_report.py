@@ -162,12 +162,15 @@ def test_the_method_page_says_how_many_workers_each_fixed_pool_ran():
     from plots.report import _pools_sentence
 
     ours = [{"label": "prefork", "pool": True}, {"label": "sped", "pool": False},
-            {"label": "ref-prefork", "pool": True}]
+            {"label": "ref-prefork", "pool": True},
+            {"label": "prefork-16", "pool": True, "args": ["--workers", "16"]}]
     apache = [{"label": "apache-prefork", "pool": True}, {"label": "nginx", "pool": False}]
     sized = _pools_sentence({"pool": 64, "apache_pool": 32}, ours, apache)
-    assert "prefork, ref-prefork each ran 64 workers" in sized and "sped" not in sized
-    assert "apache-prefork a pool of 32" in sized and "nginx" not in sized
-    assert "default pools" in _pools_sentence({"pool": None}, ours, [])
+    assert "prefork, ref-prefork: 64 workers" in sized and "sped" not in sized
+    assert "prefork-16: 16 workers" in sized  # a variant's own --workers wins over the pool
+    assert "apache-prefork: 32 (apache_pool)" in sized and "nginx" not in sized
+    unsized = _pools_sentence({"pool": None}, ours, [])
+    assert "prefork, ref-prefork: the backend default" in unsized and "prefork-16: 16 workers" in unsized
     assert _pools_sentence({"pool": 64}, [{"label": "sped", "pool": False}], []) == ""
 
 
