@@ -204,7 +204,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share, clients, args.warmup, args.interleave, args.reference,
-                            Path(args.turns) if args.turns else None)
+                            Path(args.turns) if args.turns else None, args.pool)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -310,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "loaded at a time: each run cut into SLICES turns A B B A A B ..., so that a "
                             "drift of the host over more than one turn hits both sides of the ratio "
                             "alike; 0: every server alone, one after the other")
+    peers.add_argument("--pool", type=int, metavar="N",
+                       help="run every fixed pool (prefork, threadpool and their references) with N "
+                            "workers instead of its default (256): with fewer workers than ab's "
+                            "clients a pool serves queued connections back to back (make pools)")
     peers.add_argument("--turns", metavar="FILE",
                        help="write one JSON line per measured client run (round, client, server, turn, "
                             "requests, requests_per_s, server_cpu_s) to FILE: what happens inside a run")

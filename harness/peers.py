@@ -256,14 +256,16 @@ def control_verdict(results: PeerResults, reference: str, client: str) -> str | 
     return line + f" — includes 1; differences within ±{spread * 100:.0f} % are not resolved by this run"
 
 
-def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
+def _launch(name: str, workdir: Path, docroot: Path, build: Path, workers: int | None = None) -> LaunchSpec:
+    """``workers``: a fixed pool's size (--pool), for the servers ``_pools`` lists."""
     name = name.removesuffix(CONTROL_SUFFIX)  # the A/A control is the same server again
+    pool = ("--workers", str(workers)) if workers is not None else ()
     backends = {b.name: b for b in load_backends(build)}
     if name in backends:
-        return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot)))
+        return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot), *pool))
     references = {r.name: r for r in load_references(build)}
     if name in references:  # no docroot: it answers every request with its canned page
-        return LaunchSpec(argv=(str(references[name].binary), "--port", "0"))
+        return LaunchSpec(argv=(str(references[name].binary), "--port", "0", *pool))
     exe = production.installed().get(name)
     if exe is None:
         raise SystemExit(f"peers: '{name}' is neither a built backend, a reference server (ref-<model>) "
@@ -271,10 +273,11 @@ def _launch(name: str, workdir: Path, docroot: Path, build: Path) -> LaunchSpec:
     return production.launch_spec(name, exe, workdir / name, docroot, free_port())
 
 
-def _pools(servers: list[str], build: Path) -> dict[str, int]:
+def _pools(servers: list[str], build: Path, size: int | None = None) -> dict[str, int]:
     """Server -> pool size, for those whose workers each hold one connection (prefork,
     threadpool and their references: ``workers_bound_connections``), from one read of the
-    registry; an A/A control takes its server's."""
+    registry; an A/A control takes its server's. ``size`` (--pool): every such pool's size,
+    instead of each one's default."""
     try:
         entries = {e.name: e for e in [*load_backends(build), *load_references(build)]}
     except RegistryError:
@@ -283,7 +286,7 @@ def _pools(servers: list[str], build: Path) -> dict[str, int]:
     for name in servers:
         entry = entries.get(name.removesuffix(CONTROL_SUFFIX))
         if entry is not None and entry.raw.get("workers_bound_connections") and entry.raw.get("default_workers"):
-            pools[name] = int(entry.raw["default_workers"])
+            pools[name] = size if size is not None else int(entry.raw["default_workers"])
     return pools
 
 
@@ -294,7 +297,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
             warmup_s: int = 1, interleave: int = 0, reference: str | None = None,
-            turns: Path | None = None) -> PeerResults:
+            turns: Path | None = None, pool: int | None = None) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
@@ -303,7 +306,9 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     loaded in turns, ``interleave`` slices each (``_measure``).
     ``turns``: a file that gets one JSON line per client run measured (round, client, server,
     turn, requests, requests_per_s, server_cpu_s), to see within a run what its medians hide (a
-    slow first turn, a drift)."""
+    slow first turn, a drift).
+    ``pool``: the workers of every fixed pool among the servers (prefork, threadpool, their
+    references; ``_pools``) instead of each one's default, as an experiment's ``[servers] pool``."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -317,6 +322,14 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
+    if pool is not None:
+        if pool < 1:
+            raise SystemExit(f"peers: --pool must be 1 or more workers, got {pool}")
+        pooled = list(_pools(servers, build, pool))
+        if "wrk" in clients and pool < concurrency and pooled:
+            raise SystemExit(f"peers: --pool {pool} is below --concurrency {concurrency}: wrk keeps its "
+                             f"connections alive, and those beyond the pool of {', '.join(pooled)} would wait "
+                             f"in the backlog for the whole run; use ab, or a pool of at least {concurrency}")
     pairs = None
     if interleave < 0:
         raise SystemExit(f"peers: --interleave must be 0 (off) or a number of slices, got {interleave}")
@@ -334,7 +347,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             log.flush()
         return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
                         server_cpu_share, clients, warmup_s, pairs, max(interleave, 1),
-                        write_turn if log is not None else None)
+                        write_turn if log is not None else None, pool=pool)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -376,13 +389,13 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              concurrency: int, server_cpus: str, client_cpus: str,
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
-             turn_log: Callable[[dict], None] | None = None) -> PeerResults:
+             turn_log: Callable[[dict], None] | None = None, pool: int | None = None) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
     within a pair the other one first in odd rounds)."""
     results = PeerResults()
     guard = ProcessGuard()
-    pools = _pools(servers, build)
+    pools = _pools(servers, build, pool)
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
         work = Path(tmp)
         docroot = work / "docroot"
@@ -396,7 +409,8 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices, pools, turn_log)))
+                                                           server_share, warmup_s, slices, pools, turn_log,
+                                                           pool)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -428,7 +442,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
              client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
              pools: dict[str, int] | None = None,
-             turn_log: Callable[[dict], None] | None = None) -> list[Sample]:
+             turn_log: Callable[[dict], None] | None = None, pool: int | None = None) -> list[Sample]:
     """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
     each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
     A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
@@ -438,7 +452,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
     try:
         urls = []
         for i, name in enumerate(group):
-            spec = _launch(name, work, docroot, build)
+            spec = _launch(name, work, docroot, build, pool if name in (pools or {}) else None)
             cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus)
             srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
                                 cgroup_enter=cg.enter if cg else None)

@@ -523,7 +523,7 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
 
 
 def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    def fake_compare(*args):
+    def fake_compare(*args, **kwargs):
         turn_log = args[-1]
         turn_log({"round": 1, "server": "a", "turn": 1})
         turn_log({"round": 1, "server": "b", "turn": 1})

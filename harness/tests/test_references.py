@@ -335,3 +335,24 @@ def test_the_experiments_pool_sizes_each_fixed_pool_and_its_reference_and_bounds
     assert by_label["alpha"].max_connections == 64  # one connection per worker
     assert by_label["beta"].max_connections == 20
     assert workers("alpha", workers=10) == ["10"]  # the memory point's own count wins
+
+
+def test_peers_pool_sizes_every_fixed_pool_and_its_floor_and_refuses_a_keep_alive_run_it_cannot_hold(
+        tmp_path: Path, fake_build: Path):
+    path = fake_build / "servers" / "backends.json"
+    data = json.loads(path.read_text())
+    data["backends"][0] |= {"workers_bound_connections": True, "default_workers": 256}  # alpha: a pool
+    path.write_text(json.dumps(data))
+    add_references(fake_build, [reference_entry(fake_build, "alpha") | {"workers_bound_connections": True,
+                                                                         "default_workers": 256}])
+    servers = ["alpha", "ref-alpha", "beta", "alpha:again"]
+    assert peers._pools(servers, fake_build) == {"alpha": 256, "ref-alpha": 256, "alpha:again": 256}
+    assert peers._pools(servers, fake_build, 64) == {"alpha": 64, "ref-alpha": 64, "alpha:again": 64}
+    for name in ("alpha", "ref-alpha"):
+        argv = list(peers._launch(name, tmp_path, tmp_path / "docroot", fake_build, 64).argv)
+        assert argv[argv.index("--workers") + 1] == "64"
+    assert "--workers" not in peers._launch("beta", tmp_path, tmp_path / "docroot", fake_build).argv
+    with pytest.raises(SystemExit, match="--pool 64 is below --concurrency 100: wrk .* alpha, ref-alpha"):
+        peers.compare(["alpha", "ref-alpha"], fake_build, 1, 1, 100, 100, "0", "1", clients=("wrk",), pool=64)
+    with pytest.raises(SystemExit, match="--pool must be 1 or more workers, got 0"):
+        peers.compare(["alpha", "ref-alpha"], fake_build, 1, 1, 100, 100, "0", "1", clients=("ab",), pool=0)
