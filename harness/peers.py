@@ -257,7 +257,7 @@ def control_verdict(results: PeerResults, reference: str, client: str) -> str | 
 
 
 def _launch(name: str, workdir: Path, docroot: Path, build: Path, workers: int | None = None) -> LaunchSpec:
-    """``workers``: a fixed pool's size (--pool), for the servers ``_pools`` lists."""
+    """``workers``: a fixed pool's size (``_pools``: its default, or --pool)."""
     name = name.removesuffix(CONTROL_SUFFIX)  # the A/A control is the same server again
     pool = ("--workers", str(workers)) if workers is not None else ()
     backends = {b.name: b for b in load_backends(build)}
@@ -409,8 +409,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices, pools, turn_log,
-                                                           pool)))
+                                                           server_share, warmup_s, slices, pools, turn_log)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -442,7 +441,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
              client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
              pools: dict[str, int] | None = None,
-             turn_log: Callable[[dict], None] | None = None, pool: int | None = None) -> list[Sample]:
+             turn_log: Callable[[dict], None] | None = None) -> list[Sample]:
     """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
     each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
     A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
@@ -452,7 +451,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
     try:
         urls = []
         for i, name in enumerate(group):
-            spec = _launch(name, work, docroot, build, pool if name in (pools or {}) else None)
+            spec = _launch(name, work, docroot, build, (pools or {}).get(name))  # a pool at its size
             cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus)
             srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
                                 cgroup_enter=cg.enter if cg else None)

@@ -72,12 +72,17 @@ def sizes_a_pool(backend: registry.Backend) -> bool:
     return backend.raw.get("workers_bound_connections") is True
 
 
-def _pool_bound(backend: registry.Backend, exp: Experiment) -> int | None:
-    """The connections a backend holds at once in this experiment: its described max_connections,
-    and for a pool whose workers each hold one connection, at most the experiment's ``pool``."""
-    if exp.pool is not None and sizes_a_pool(backend):
-        return min(x for x in (backend.max_connections, exp.pool) if x)
-    return backend.max_connections
+def pool_size(args: tuple[str, ...], exp: Experiment) -> int | None:
+    """The workers a fixed pool runs with: the last ``--workers N`` of its own arguments (a
+    variant's come last on its command line), else the experiment's ``[servers] pool``; None:
+    its default."""
+    given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--workers"]
+    return int(given[-1]) if given and given[-1].isdigit() else exp.pool
+
+
+def _held(*bounds: int | None) -> int | None:
+    """The smallest of the bounds given on the connections a server holds; None if there is none."""
+    return min((b for b in bounds if b), default=None)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class Target:
     max_connections: int | None = None
     ranked: bool = True  # False: a series drawn for a figure (Fig. 1(a)), left out of rankings
     pool: bool = False  # --workers sizes a pool of processes or threads
+    workers: int | None = None  # a pool's size as launched (pool_size); None: not a pool, or its default
     repetitions: int | None = None  # measured in the first N repetitions only (None: every one)
     reference_for: str = ""  # a reference server: the backend whose model it is the floor of
 
@@ -145,18 +151,21 @@ def resolve_targets(exp: Experiment, build: Path) -> tuple[list[Target], list[st
         if name not in backends:
             raise RunError(f"backend {name!r} is not in backends.json; built: {', '.join(backends) or 'none'}")
         b = backends[name]
+        args = exp.backend_args.get(name, ())
+        workers = pool_size(args, exp) if sizes_a_pool(b) else None
         targets.append(Target(label=name, kind="toy", backend=name, model=b.model, category=category_of(b),
-                              executable=str(b.binary), args=exp.backend_args.get(name, ()),
-                              max_connections=_pool_bound(b, exp), pool=sizes_a_pool(b)))
+                              executable=str(b.binary), args=args, max_connections=_held(b.max_connections, workers),
+                              pool=sizes_a_pool(b), workers=workers))
     for v in exp.variants:
         if v.backend not in backends:
             raise RunError(f"variant {v.name!r}: backend {v.backend!r} is not built")
         b = backends[v.backend]
+        args = exp.backend_args.get(v.backend, ()) + v.args
+        workers = pool_size(args, exp) if sizes_a_pool(b) else None
         targets.append(Target(label=v.name, kind="toy", backend=v.backend, model=b.model, category=category_of(b),
-                              executable=str(b.binary), args=exp.backend_args.get(v.backend, ()) + v.args,
-                              max_connections=min(x for x in (_pool_bound(b, exp), v.max_connections) if x)
-                              if (_pool_bound(b, exp) or v.max_connections) else None,
-                              ranked=v.ranked, pool=sizes_a_pool(b), repetitions=v.repetitions))
+                              executable=str(b.binary), args=args,
+                              max_connections=_held(b.max_connections, workers, v.max_connections),
+                              ranked=v.ranked, pool=sizes_a_pool(b), workers=workers, repetitions=v.repetitions))
     targets += _reference_targets(exp, build, backends, [t.backend for t in targets])
     inst = production.installed()
     wanted = list(production.PRODUCTION_SERVERS) if exp.production == "all" else list(exp.production)
@@ -193,10 +202,10 @@ def _reference_targets(exp: Experiment, build: Path, backends: dict[str, registr
     for name in names:
         r = built[name]
         of = backends.get(r.reference_for)
+        pool = sizes_a_pool(of) if of is not None else False
         targets.append(Target(label=name, kind="reference", backend=name, model=r.model,
                               category=category_of(r), executable=str(r.binary), ranked=False,
-                              pool=sizes_a_pool(of) if of is not None else False,
-                              reference_for=r.reference_for))
+                              pool=pool, workers=exp.pool if pool else None, reference_for=r.reference_for))
     return targets
 
 

@@ -201,24 +201,14 @@ def title_page(a: Analysis) -> list[Figure]:
     return page.figs
 
 
-def _pool_workers(target: dict, exp: dict) -> int | None:
-    """The workers a fixed pool ran: its own `--workers` (a variant's args come last on the
-    command line, so the last one counts), else the experiment's `[servers] pool`, else None
-    (the backend's default)."""
-    args = list(target.get("args") or [])
-    given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--workers"]
-    if given and given[-1].isdigit():
-        return int(given[-1])
-    return exp.get("pool")
-
-
 def _pools_sentence(exp: dict, ours: list[dict], prod: list[dict]) -> str:
-    """How many workers each fixed pool ran: a process or thread pool's size decides how its
-    clients beyond the pool wait (in the accept queue), so the report says it."""
+    """How many workers each fixed pool ran (the runner's Target.workers): a process or thread
+    pool's size decides how its clients beyond the pool wait (in the accept queue), so the
+    report says it."""
     by_size: dict[int | None, list[str]] = {}
     for t in ours:
         if t.get("pool"):
-            by_size.setdefault(_pool_workers(t, exp), []).append(t["label"])
+            by_size.setdefault(t.get("workers"), []).append(t["label"])  # as the runner launched it
     parts = [f"{', '.join(labels)}: {'the backend default (--workers)' if size is None else f'{size} workers'}"
              for size, labels in by_size.items()]
     apache = [t["label"] for t in prod if t.get("pool")]

@@ -29,6 +29,17 @@ def add_references(build: Path, references: list[dict]) -> None:
     path.write_text(json.dumps(data))
 
 
+POOL_FIELDS = {"workers_bound_connections": True, "default_workers": 256, "max_connections": 256}
+
+
+def make_alpha_a_pool(build: Path) -> None:
+    """The fake build's alpha becomes a fixed pool (as prefork: one connection per worker)."""
+    path = build / "servers" / "backends.json"
+    data = json.loads(path.read_text())
+    data["backends"][0] |= POOL_FIELDS
+    path.write_text(json.dumps(data))
+
+
 def reference_entry(build: Path, model: str) -> dict:
     return {"name": f"ref-{model}", "binary": str(build / "servers" / f"ref-{model}"), "reference": True,
             "reference_for": model, "model": f"{model} model, reference", "category": "event",
@@ -313,13 +324,11 @@ def test_the_experiments_pool_sizes_each_fixed_pool_and_its_reference_and_bounds
     from harness import runner
     from harness.experiment import parse_experiment
 
-    path = fake_build / "servers" / "backends.json"
-    data = json.loads(path.read_text())
-    data["backends"][0] |= {"workers_bound_connections": True, "max_connections": 256}  # alpha: a pool
-    path.write_text(json.dumps(data))
+    make_alpha_a_pool(fake_build)
     add_references(fake_build, [reference_entry(fake_build, "alpha"), reference_entry(fake_build, "beta")])
     exp = parse_experiment('[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = ["alpha", "beta"]\n'
-                           'pool = 64\nproduction = []\nreferences = "all"\n[load]\nlevels = [1]\n'
+                           'pool = 64\nproduction = []\nreferences = "all"\n[[servers.variant]]\nname = "alpha-16"\n'
+                           'backend = "alpha"\nargs = ["--workers", "16"]\n[load]\nlevels = [1]\n'
                            'requests = 100\ndiscard = 1\n', "x.toml")
     targets, _ = runner.resolve_targets(exp, fake_build)
     r = runner.Runner.__new__(runner.Runner)  # launch_spec needs only the experiment and the docroot
@@ -335,16 +344,14 @@ def test_the_experiments_pool_sizes_each_fixed_pool_and_its_reference_and_bounds
     assert by_label["alpha"].max_connections == 64  # one connection per worker
     assert by_label["beta"].max_connections == 20
     assert workers("alpha", workers=10) == ["10"]  # the memory point's own count wins
+    assert workers("alpha-16")[-1] == "16" and by_label["alpha-16"].max_connections == 16  # a variant's own wins
+    assert [by_label[n].workers for n in ("alpha", "ref-alpha", "alpha-16", "beta")] == [64, 64, 16, None]
 
 
 def test_peers_pool_sizes_every_fixed_pool_and_its_floor_and_refuses_a_keep_alive_run_it_cannot_hold(
         tmp_path: Path, fake_build: Path):
-    path = fake_build / "servers" / "backends.json"
-    data = json.loads(path.read_text())
-    data["backends"][0] |= {"workers_bound_connections": True, "default_workers": 256}  # alpha: a pool
-    path.write_text(json.dumps(data))
-    add_references(fake_build, [reference_entry(fake_build, "alpha") | {"workers_bound_connections": True,
-                                                                         "default_workers": 256}])
+    make_alpha_a_pool(fake_build)
+    add_references(fake_build, [reference_entry(fake_build, "alpha") | POOL_FIELDS])
     servers = ["alpha", "ref-alpha", "beta", "alpha:again"]
     assert peers._pools(servers, fake_build) == {"alpha": 256, "ref-alpha": 256, "alpha:again": 256}
     assert peers._pools(servers, fake_build, 64) == {"alpha": 64, "ref-alpha": 64, "alpha:again": 64}

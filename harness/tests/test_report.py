@@ -161,17 +161,19 @@ def test_a_heading_goes_to_the_next_page_with_the_table_it_introduces():
 def test_the_method_page_says_how_many_workers_each_fixed_pool_ran():
     from plots.report import _pools_sentence
 
-    ours = [{"label": "prefork", "pool": True}, {"label": "sped", "pool": False},
-            {"label": "ref-prefork", "pool": True},
-            {"label": "prefork-16", "pool": True, "args": ["--workers", "16"]}]
+    def ours(size: int | None) -> list[dict]:
+        return [{"label": "prefork", "pool": True, "workers": size}, {"label": "sped", "pool": False},
+                {"label": "ref-prefork", "pool": True, "workers": size},
+                {"label": "prefork-16", "pool": True, "workers": 16}]
+
     apache = [{"label": "apache-prefork", "pool": True}, {"label": "nginx", "pool": False}]
-    sized = _pools_sentence({"pool": 64, "apache_pool": 32}, ours, apache)
+    sized = _pools_sentence({"apache_pool": 32}, ours(64), apache)
     assert "prefork, ref-prefork: 64 workers" in sized and "sped" not in sized
-    assert "prefork-16: 16 workers" in sized  # a variant's own --workers wins over the pool
+    assert "prefork-16: 16 workers" in sized
     assert "apache-prefork: 32 (apache_pool)" in sized and "nginx" not in sized
-    unsized = _pools_sentence({"pool": None}, ours, [])
+    unsized = _pools_sentence({}, ours(None), [])
     assert "prefork, ref-prefork: the backend default" in unsized and "prefork-16: 16 workers" in unsized
-    assert _pools_sentence({"pool": 64}, [{"label": "sped", "pool": False}], []) == ""
+    assert _pools_sentence({}, [{"label": "sped", "pool": False}], []) == ""
 
 
 def test_a_legend_of_long_entries_stays_inside_the_figure():
