@@ -636,8 +636,8 @@ class Runner:
         takes_workers = target.kind == "toy" or target.pool  # of the references, only the pools
         if workers is not None and takes_workers:
             argv += ["--workers", str(workers)]
-        elif self.exp.pool is not None and target.pool:  # a fixed pool: the experiment's size
-            argv += ["--workers", str(self.exp.pool)]
+        elif target.workers is not None and "--workers" not in target.args:  # a pool at the experiment's size
+            argv += ["--workers", str(target.workers)]
         elif self.exp.workers is not None and takes_workers:
             argv += ["--workers", str(self.exp.workers)]
         argv += list(target.args)

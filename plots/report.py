@@ -208,7 +208,8 @@ def _pools_sentence(exp: dict, ours: list[dict], prod: list[dict]) -> str:
     by_size: dict[int | None, list[str]] = {}
     for t in ours:
         if t.get("pool"):
-            by_size.setdefault(t.get("workers"), []).append(t["label"])  # as the runner launched it
+            # As the runner launched it; a run recorded before targets carried it: the experiment's.
+            by_size.setdefault(t.get("workers", exp.get("pool")), []).append(t["label"])
     parts = [f"{', '.join(labels)}: {'the backend default (--workers)' if size is None else f'{size} workers'}"
              for size, labels in by_size.items()]
     apache = [t["label"] for t in prod if t.get("pool")]

@@ -174,6 +174,8 @@ def test_the_method_page_says_how_many_workers_each_fixed_pool_ran():
     unsized = _pools_sentence({}, ours(None), [])
     assert "prefork, ref-prefork: the backend default" in unsized and "prefork-16: 16 workers" in unsized
     assert _pools_sentence({}, [{"label": "sped", "pool": False}], []) == ""
+    recorded_before = _pools_sentence({"pool": 64}, [{"label": "prefork", "pool": True}], [])
+    assert "prefork: 64 workers" in recorded_before  # no workers in its targets: the experiment's pool
 
 
 def test_a_legend_of_long_entries_stays_inside_the_figure():
