@@ -33,11 +33,10 @@ struct connection::output_queue {
     int32_t fd;        ///< >= 0: a file segment
   };
   static constexpr size_t max_segments = max_output_segments;
-  // The counters before the segments: with them, the first two segments share their cache line
-  // (after the segments they were a line of their own, 1,152 bytes further on).
-  uint32_t first = 0;  ///< next segment to send
-  uint32_t count = 0;  ///< segments queued
-  uint32_t used = 0;   ///< bytes of `bytes` in use
+  // The counter before the segments: with it, the first segments share its cache line (after
+  // the segments it was a line of its own, 1,152 bytes further on). Which segments are queued
+  // the connection keeps (out_first_, out_count_), so wants_write() reads no pooled buffer.
+  uint32_t used = 0;  ///< bytes of `bytes` in use
   segment segs[max_segments];
   static constexpr size_t header_size = sizeof(segs) + 4 * sizeof(uint32_t);
   char bytes[buffer_size - header_size - 16];
@@ -205,16 +204,28 @@ void connection::cut() {
   end_counted_ = true;
 }
 
-HTTPBENCH_HOT bool connection::wants_write() const {
-  return out_ != nullptr && out_->first < out_->count;
+HTTPBENCH_HOT size_t connection::stored_iov(iovec* iov) const {
+  std::string_view parts[3] = {stored_->head, {stored_tail_, stored_tail_length_}, {}};
+  if (!stored_head_only_) parts[2] = stored_->body;
+  size_t skip = stored_sent_, n = 0;
+  for (std::string_view part : parts) {
+    if (skip >= part.size()) {
+      skip -= part.size();
+      continue;
+    }
+    iov[n++] = {const_cast<char*>(part.data() + skip), part.size() - skip};
+    skip = 0;
+  }
+  return n;
 }
 
 HTTPBENCH_HOT pending_output connection::output() {
-  if (!wants_write()) return {};
-  const auto& front = out_->segs[out_->first];
+  if (stored_ != nullptr) return {{iov_scratch, stored_iov(iov_scratch)}, {}};
+  if (out_first_ == out_count_) return {};
+  const auto& front = out_->segs[out_first_];
   if (front.fd >= 0) return {{}, {front.fd, front.file_offset, front.length}};
   size_t n = 0;
-  for (uint32_t i = out_->first; i < out_->count && out_->segs[i].fd < 0; ++i)
+  for (uint32_t i = out_first_; i < out_count_ && out_->segs[i].fd < 0; ++i)
     iov_scratch[n++] = {const_cast<char*>(out_->segs[i].data), out_->segs[i].length};
   return {{iov_scratch, n}, {}};
 }
@@ -223,24 +234,40 @@ bool connection::closes_after(const pending_output& out) const {
   // Closing after this response, or after the peer's EOF with no request left waiting for room
   // (consumed() would answer it); a rejected request's close lingers instead.
   if (error_close_ || !(closing_ || (peer_closed_ && !stalled_))) return false;
-  return wants_write() && out.file.length == 0 && out_->first + out.iov.size() == out_->count;
+  if (out.file.length != 0) return false;
+  if (stored_ != nullptr) {
+    iovec left[3];
+    return out.iov.size() == stored_iov(left);
+  }
+  return wants_write() && out_first_ + out.iov.size() == out_count_;
 }
 
 HTTPBENCH_HOT void connection::consumed(size_t n) {
   bytes_moved_ += n;
   stats_->add(stats_->bytes_sent, n);
-  while (n > 0 && wants_write()) {
-    auto& s = out_->segs[out_->first];
-    size_t take = std::min<size_t>(n, s.length);
-    if (s.fd >= 0) s.file_offset += static_cast<off_t>(take);
-    else s.data += take;
-    s.length -= static_cast<uint32_t>(take);
-    n -= take;
-    if (s.length == 0) ++out_->first;
+  if (stored_ != nullptr) {
+    // output() offered nothing but the stored response while there is one.
+    stored_sent_ += n;
+    size_t length = stored_->head.size() + stored_tail_length_ +
+                    (stored_head_only_ ? 0 : stored_->body.size());
+    if (stored_sent_ >= length) stored_ = nullptr;
+  } else {
+    while (n > 0 && out_first_ < out_count_) {
+      auto& s = out_->segs[out_first_];
+      size_t take = std::min<size_t>(n, s.length);
+      if (s.fd >= 0) s.file_offset += static_cast<off_t>(take);
+      else s.data += take;
+      s.length -= static_cast<uint32_t>(take);
+      n -= take;
+      if (s.length == 0) ++out_first_;
+    }
   }
   if (!wants_write()) {
-    release_buffer(reinterpret_cast<char*>(out_));
-    out_ = nullptr;
+    if (out_ != nullptr) {
+      release_buffer(reinterpret_cast<char*>(out_));
+      out_ = nullptr;
+      out_first_ = out_count_ = 0;
+    }
     if (stalled_) {
       stalled_ = false;
       process();
@@ -365,10 +392,36 @@ HTTPBENCH_HOT void connection::handle(const request& req, size_t request_bytes) 
 
   const static_file* file = content_->find(path);
   if (file == nullptr) return respond_error(404, close, head_only);
-  queue_head(file->head, close, req.version_minor);
-  if (head_only) return;
-  if (file->in_memory()) queue_memory(file->body.data(), file->body.size());
-  else queue_file(file->fd, file->size);
+  respond_stored(*file, close, req.version_minor, head_only);
+}
+
+HTTPBENCH_HOT void connection::respond_stored(const static_file& file, bool close,
+                                              int version_minor, bool head_only) {
+  if (wants_write() || !file.in_memory()) [[unlikely]] {
+    // Behind other responses (pipelining), or a file range for sendfile: queued.
+    queue_head(file.head, close, version_minor);
+    if (head_only) return;
+    if (file.in_memory()) queue_memory(file.body.data(), file.body.size());
+    else queue_file(file.fd, file.size);
+    return;
+  }
+  std::string_view date = date_line();
+  std::string_view conn = close                ? "Connection: close\r\n"
+                          : version_minor == 0 ? "Connection: keep-alive\r\n"
+                                               : "";
+  if (date.size() + conn.size() + 2 > sizeof stored_tail_) std::abort();  // the date is 37 bytes
+  char* p = stored_tail_;
+  std::memcpy(p, date.data(), date.size());
+  p += date.size();
+  std::memcpy(p, conn.data(), conn.size());
+  p += conn.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  stored_tail_length_ = static_cast<uint8_t>(p - stored_tail_);
+  stored_ = &file;
+  stored_sent_ = 0;
+  stored_head_only_ = head_only;
+  if (close) closing_ = true;
 }
 
 void connection::respond_error(int status, bool close, bool head_only) {
@@ -380,9 +433,7 @@ void connection::respond_error(int status, bool close, bool head_only) {
     in_start_ = in_end_;
     body_to_skip_ = 0;
   }
-  const static_file& page = content_store::error_page(status);
-  queue_head(page.head, close, 1);
-  if (!head_only) queue_memory(page.body.data(), page.body.size());
+  respond_stored(content_store::error_page(status), close, 1, head_only);
 }
 
 // The counters are read before this response's own bytes are queued; its request's bytes, which
@@ -425,13 +476,13 @@ void connection::respond_status(const request& req, size_t request_bytes) {
 }
 
 void connection::give_back_unsent_status_bytes() {
-  for (uint32_t i = out_->first; i < out_->count; ++i)
+  for (uint32_t i = out_first_; i < out_count_; ++i)
     if (out_->segs[i].fd == status_segment) stats_->add(stats_->bytes_sent, out_->segs[i].length);
 }
 
 HTTPBENCH_HOT bool connection::has_room(size_t bytes) const {
-  if (out_ == nullptr) return true;
-  return out_->count + 4 <= output_queue::max_segments &&
+  if (out_ == nullptr) return true;  // a stored response moved into a new queue takes 3 segments
+  return out_count_ + 4 <= output_queue::max_segments &&
          out_->used + bytes <= sizeof(out_->bytes);
 }
 
@@ -439,9 +490,21 @@ HTTPBENCH_HOT char* connection::reserve_output(size_t bytes) {
   // Default-initialised, not value-initialised (`output_queue()`): that zeroed all 16 KiB of
   // the buffer for every response, ~6 % of uring's CPU on new connections, where a buffer
   // stays out of the pool until its send completes and comes back cold.
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
+  ensure_queue();
   (void)bytes;  // process() checked has_room() for the largest response before handle()
   return out_->bytes + out_->used;
+}
+
+void connection::ensure_queue() {
+  if (stored_ != nullptr) {
+    // Its iovecs point into the content store and stored_tail_, which stay put until they are
+    // sent: no new stored response starts while anything waits (respond_stored()).
+    iovec left[3];
+    size_t n = stored_iov(left);
+    stored_ = nullptr;
+    for (size_t i = 0; i < n; ++i) queue_memory(static_cast<const char*>(left[i].iov_base), left[i].iov_len);
+  }
+  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
 }
 
 HTTPBENCH_HOT size_t connection::queue_head(std::string_view head, bool close, int version_minor,
@@ -470,27 +533,27 @@ HTTPBENCH_HOT size_t connection::queue_head(std::string_view head, bool close, i
 
 HTTPBENCH_HOT void connection::queue_memory(const char* data, size_t length, int32_t kind) {
   if (length == 0) return;
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
-  if (out_->count > out_->first) {
+  ensure_queue();
+  if (out_count_ > out_first_) {
     // Heads of consecutive responses built in our own buffer are adjacent: one iovec.
-    auto& last = out_->segs[out_->count - 1];
+    auto& last = out_->segs[out_count_ - 1];
     if (last.fd == kind && last.data + last.length == data) {
       last.length += static_cast<uint32_t>(length);
       return;
     }
   }
-  out_->segs[out_->count++] = {data, 0, static_cast<uint32_t>(length), kind};
+  out_->segs[out_count_++] = {data, 0, static_cast<uint32_t>(length), kind};
 }
 
 void connection::queue_file(int fd, uint64_t length) {
-  if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
+  ensure_queue();
   // Segments hold 32-bit lengths: a file over 1 GiB takes several; has_room() keeps four
   // free, so files up to 3 GiB are served whole.
   constexpr uint64_t chunk = 1u << 30;
   off_t offset = 0;
-  while (length > 0 && out_->count < output_queue::max_segments) {
+  while (length > 0 && out_count_ < output_queue::max_segments) {
     uint32_t n = static_cast<uint32_t>(std::min(length, chunk));
-    out_->segs[out_->count++] = {nullptr, offset, n, fd};
+    out_->segs[out_count_++] = {nullptr, offset, n, fd};
     offset += n;
     length -= n;
   }

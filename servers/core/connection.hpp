@@ -23,6 +23,7 @@
 namespace httpbench::core {
 
 class content_store;
+struct static_file;
 struct server_stats;
 struct server_config;
 enum class error_kind;
@@ -129,7 +130,7 @@ class connection {
   /// True while more input can be accepted (not closing, and not waiting for output to drain).
   bool wants_read() const { return !closing_ && !peer_closed_ && !stalled_; }
   /// True while output() is not empty.
-  bool wants_write() const;
+  bool wants_write() const { return stored_ != nullptr || out_first_ < out_count_; }
   /// True once the socket should be closed: after a response marked "close" (or the peer's EOF)
   /// has been completely sent.
   bool wants_close() const { return (closing_ || peer_closed_) && !wants_write(); }
@@ -165,6 +166,15 @@ class connection {
   size_t queue_head(std::string_view head, bool close, int version_minor, int32_t kind = -1);
   void queue_memory(const char* data, size_t length, int32_t kind = -1);
   void queue_file(int fd, uint64_t length);
+  /// Answers with a stored response (a file's or an error page's prebuilt head and body):
+  /// straight from the content store when nothing else waits to be sent, else queued.
+  void respond_stored(const static_file& file, bool close, int version_minor, bool head_only);
+  /// The stored response being sent, as up to three iovecs (what is left of its head, its tail,
+  /// its body) written to `iov`; returns how many.
+  size_t stored_iov(iovec* iov) const;
+  /// Makes out_ the place to queue output: borrows it from the pool if needed, and first moves
+  /// a stored response still being sent into it, so that what is queued next goes out after.
+  void ensure_queue();
   bool has_room(size_t bytes) const;
   char* reserve_output(size_t bytes);
   void release_idle_buffers();
@@ -183,6 +193,17 @@ class connection {
   uint32_t in_start_ = 0, in_end_ = 0;
   uint64_t body_to_skip_ = 0;
   output_queue* out_ = nullptr;  ///< borrowed from the buffer pool while there is output
+  uint32_t out_first_ = 0;  ///< out_'s next segment to send
+  uint32_t out_count_ = 0;  ///< out_'s segments queued
+  /// The one response being sent, when it is a stored one and nothing was queued before it
+  /// (most responses): its head and body go out from the content store itself, and only its
+  /// tail (Date, Connection, the empty line) is written per request, into stored_tail_ — no
+  /// pooled buffer borrowed, no head copied, for the response of a keep-alive request.
+  const static_file* stored_ = nullptr;
+  size_t stored_sent_ = 0;  ///< bytes of it sent so far
+  uint8_t stored_tail_length_ = 0;
+  bool stored_head_only_ = false;  ///< a HEAD request's: no body
+  char stored_tail_[64];  ///< the Date line (37 bytes), a Connection line (at most 24), CRLF
   uint64_t requests_ = 0;
   uint64_t bytes_moved_ = 0;
   bool closing_ = false;      ///< a response with "Connection: close" was queued

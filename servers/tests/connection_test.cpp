@@ -274,6 +274,66 @@ TEST_F(ConnectionTest, PartialWritesResumeWhereTheyStopped) {
   EXPECT_EQ(rs[0].body.size(), 305u);
 }
 
+// A stored response goes out from the content store itself: its head and body are not copied.
+TEST_F(ConnectionTest, AStoredResponseIsSentFromTheContentStoreWithoutCopies) {
+  const static_file* page = content_.find("/index.html");
+  ASSERT_NE(page, nullptr);
+  c_.feed("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+  pending_output o = c_.output();
+  ASSERT_EQ(o.iov.size(), 3u);  // head, Date and the empty line, body
+  EXPECT_EQ(o.iov[0].iov_base, page->head.data());
+  EXPECT_EQ(o.iov[2].iov_base, page->body.data());
+  std::string tail(static_cast<const char*>(o.iov[1].iov_base), o.iov[1].iov_len);
+  EXPECT_TRUE(tail.starts_with("Date: ")) << tail;
+  EXPECT_TRUE(tail.ends_with(" GMT\r\n\r\n")) << tail;
+}
+
+// A pipelined request that arrives while a stored response is half sent is answered after
+// the rest of it, and both responses arrive whole, in order, for every split of the first.
+TEST_F(ConnectionTest, APipelinedRequestArrivingMidResponseIsAnsweredAfterIt) {
+  const std::string first = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string second = "GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string whole;
+  {
+    connection ref(content_, stats_);
+    whole = serve_bytes(ref, first);
+  }
+  for (size_t sent = 0; sent < whole.size(); sent += 37) {
+    connection c(content_, stats_);
+    c.feed(first);
+    std::string out;
+    while (out.size() < sent) {  // the socket takes `sent` bytes of the first response
+      pending_output o = c.output();
+      size_t n = std::min<size_t>(sent - out.size(), o.iov[0].iov_len);
+      out.append(static_cast<const char*>(o.iov[0].iov_base), n);
+      c.consumed(n);
+    }
+    c.feed(second);
+    out += drain(c);
+    auto rs = split_responses(out);
+    ASSERT_EQ(rs.size(), 2u) << "after " << sent << " bytes";
+    EXPECT_EQ(rs[0].status(), 200);
+    EXPECT_EQ(rs[0].body.size(), 305u);
+    EXPECT_EQ(rs[1].status(), 404);
+    EXPECT_TRUE(c.idle());
+  }
+}
+
+// A HEAD request's stored response is its head and tail only, sent as the GET's would be.
+TEST_F(ConnectionTest, AStoredResponseToHeadHasNoBodyEvenWhenSentInPieces) {
+  c_.feed("HEAD / HTTP/1.0\r\n\r\n");
+  std::string out;
+  while (c_.wants_write()) {
+    pending_output o = c_.output();
+    size_t n = std::min<size_t>(5, o.iov[0].iov_len);
+    out.append(static_cast<const char*>(o.iov[0].iov_base), n);
+    c_.consumed(n);
+  }
+  EXPECT_TRUE(out.ends_with("Connection: close\r\n\r\n")) << out;
+  EXPECT_NE(out.find("Content-Length: 305\r\n"), std::string::npos);
+  EXPECT_TRUE(c_.wants_close());
+}
+
 // closes_after(): whether the output just offered is the last thing the connection sends
 // before wants_close(), so that a completion-based backend may queue the close behind it.
 TEST_F(ConnectionTest, ClosesAfterIsTrueOnlyForTheLastOutputOfANormalClose) {
