@@ -205,6 +205,13 @@ void connection::cut() {
 }
 
 HTTPBENCH_HOT size_t connection::stored_iov(iovec* iov) const {
+  if (stored_sent_ == 0) [[likely]] {  // all of it: one writev sends the whole response
+    iov[0] = {const_cast<char*>(stored_->head.data()), stored_->head.size()};
+    iov[1] = {const_cast<char*>(stored_tail_), stored_tail_length_};
+    if (stored_head_only_ || stored_->body.empty()) return 2;
+    iov[2] = {const_cast<char*>(stored_->body.data()), stored_->body.size()};
+    return 3;
+  }
   std::string_view parts[3] = {stored_->head, {stored_tail_, stored_tail_length_}, {}};
   if (!stored_head_only_) parts[2] = stored_->body;
   size_t skip = stored_sent_, n = 0;

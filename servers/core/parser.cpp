@@ -262,7 +262,9 @@ HTTPBENCH_HOT parse_result request_parser::parse_head(std::string_view in, size_
 
   // Request line: method SP target SP HTTP/1.x, up to its LF (at `line_end`, already found).
   size_t i = 0;
-  while (i < line_end && token_char[s[i]]) ++i;
+  // GET, the method of nearly every request, in one 4-byte comparison; any other byte by byte.
+  if (line_end > 4 && std::memcmp(s, "GET ", 4) == 0) i = 3;
+  else while (i < line_end && token_char[s[i]]) ++i;
   if (i == 0 || s[i] != ' ') return bad_request;
   out.method = in.substr(0, i);
   size_t t = ++i;
