@@ -344,9 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.runner import terminate_as_interrupt
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        # SIGTERM and SIGHUP unwind like Ctrl-C, so that every command's `finally` stops the
+        # servers it started and removes their cgroups (`peers` left its cgroups behind).
+        with terminate_as_interrupt():
+            return args.func(args)
+    except KeyboardInterrupt:
+        print("harness: interrupted; the servers it started were stopped.", file=sys.stderr)
+        return 130
     except registry.RegistryError as exc:  # no build, or a broken backends.json: one line, no traceback
         print(f"httpbench: {exc}", file=sys.stderr)
         return 2

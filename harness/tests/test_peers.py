@@ -534,3 +534,66 @@ def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: py
     out = tmp_path / "turns.jsonl"
     peers.compare(["a"], tmp_path, 1, 1, 10, 1, "0", "1", None, ("wrk",), 0, 0, None, turns=out)
     assert [json.loads(line)["server"] for line in out.read_text().splitlines()] == ["a", "b"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroups():
+    import signal
+    import time
+
+    from harness.cgroup import CGROUP_ROOT, PARENT, available
+
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk not installed")
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", "-m", "harness", "peers", "sped", "--clients", "wrk", "--seconds", "30",
+         "--rounds", "1", "--server-cpu-share", "0.5"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pattern = f"*/{PARENT}/peers-{proc.pid}-*"
+
+    def inside() -> list[int]:
+        return [int(pid) for cg in CGROUP_ROOT.glob(pattern) if (cg / "cgroup.procs").exists()
+                for pid in (cg / "cgroup.procs").read_text().split()]
+
+    try:
+        deadline = time.monotonic() + 30
+        children: list[int] = []
+        while time.monotonic() < deadline:  # the server in its cgroup, and the client running
+            children = [int(c) for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+            if inside() and len(children) >= 2:
+                break
+            time.sleep(0.1)
+        started = set(inside()) | set(children)
+        assert len(started) >= 2, f"the server and a client did not start: {started}"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = list(CGROUP_ROOT.glob(pattern))
+    for cg in left:  # a failing run must not leave them behind either
+        for _ in range(50):
+            try:
+                cg.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    time.sleep(0.2)  # an orphan of the harness would still be alive now
+    assert not [pid for pid in started if _alive(pid)]
+    assert not left
