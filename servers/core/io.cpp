@@ -13,7 +13,9 @@ int inherited_send_ms = -1;
 
 }  // namespace
 
-served serve_socket(server_context& ctx, int fd) {
+// In .text.hot with the rest of the request path: serve_blocking() and read_idle() are inlined
+// here, and this loop runs every keep-alive request of the thread and process models.
+HTTPBENCH_HOT served serve_socket(server_context& ctx, int fd) {
   connection c(ctx.content, ctx.stats, ctx.limits());
   // This thread's last connection may have left other timeouts on its own socket.
   blocking_io::socket_fd = fd;
