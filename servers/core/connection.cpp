@@ -76,6 +76,11 @@ size_t html_escape(std::string_view s, char* out) {
 
 thread_local iovec iov_scratch[max_output_segments];
 
+// How a stored response's head ends (connection::stored_ending_): the Connection line, if any,
+// and the empty line.
+constexpr std::string_view head_endings[3] = {"\r\n", "Connection: close\r\n\r\n",
+                                              "Connection: keep-alive\r\n\r\n"};
+
 }  // namespace
 
 connection_limits limits_from(const server_config& config) {
@@ -205,15 +210,14 @@ void connection::cut() {
 }
 
 HTTPBENCH_HOT size_t connection::stored_iov(iovec* iov) const {
+  std::string_view parts[4] = {stored_->head, {stored_date_, stored_date_length_},
+                               head_endings[stored_ending_], {}};
+  if (!stored_head_only_) parts[3] = stored_->body;
   if (stored_sent_ == 0) [[likely]] {  // all of it: one writev sends the whole response
-    iov[0] = {const_cast<char*>(stored_->head.data()), stored_->head.size()};
-    iov[1] = {const_cast<char*>(stored_tail_), stored_tail_length_};
-    if (stored_head_only_ || stored_->body.empty()) return 2;
-    iov[2] = {const_cast<char*>(stored_->body.data()), stored_->body.size()};
-    return 3;
+    size_t n = parts[3].empty() ? 3 : 4;
+    for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<char*>(parts[i].data()), parts[i].size()};
+    return n;
   }
-  std::string_view parts[3] = {stored_->head, {stored_tail_, stored_tail_length_}, {}};
-  if (!stored_head_only_) parts[2] = stored_->body;
   size_t skip = stored_sent_, n = 0;
   for (std::string_view part : parts) {
     if (skip >= part.size()) {
@@ -243,7 +247,7 @@ bool connection::closes_after(const pending_output& out) const {
   if (error_close_ || !(closing_ || (peer_closed_ && !stalled_))) return false;
   if (out.file.length != 0) return false;
   if (stored_ != nullptr) {
-    iovec left[3];
+    iovec left[4];
     return out.iov.size() == stored_iov(left);
   }
   return wants_write() && out_first_ + out.iov.size() == out_count_;
@@ -254,10 +258,11 @@ HTTPBENCH_HOT void connection::consumed(size_t n) {
   stats_->add(stats_->bytes_sent, n);
   if (stored_ != nullptr) {
     // output() offered nothing but the stored response while there is one.
-    stored_sent_ += n;
-    size_t length = stored_->head.size() + stored_tail_length_ +
+    size_t length = stored_->head.size() + stored_date_length_ +
+                    head_endings[stored_ending_].size() +
                     (stored_head_only_ ? 0 : stored_->body.size());
-    if (stored_sent_ >= length) stored_ = nullptr;
+    if (stored_sent_ + n >= length) stored_ = nullptr;
+    else stored_sent_ += static_cast<uint32_t>(n);
   } else {
     while (n > 0 && out_first_ < out_count_) {
       auto& s = out_->segs[out_first_];
@@ -404,8 +409,9 @@ HTTPBENCH_HOT void connection::handle(const request& req, size_t request_bytes) 
 
 HTTPBENCH_HOT void connection::respond_stored(const static_file& file, bool close,
                                               int version_minor, bool head_only) {
-  if (wants_write() || !file.in_memory()) [[unlikely]] {
-    // Behind other responses (pipelining), or a file range for sendfile: queued.
+  // Behind other responses (pipelining), a file range for sendfile, or a body too large for
+  // stored_sent_: queued.
+  if (wants_write() || !file.in_memory() || file.body.size() > (1u << 31)) [[unlikely]] {
     queue_head(file.head, close, version_minor);
     if (head_only) return;
     if (file.in_memory()) queue_memory(file.body.data(), file.body.size());
@@ -413,18 +419,10 @@ HTTPBENCH_HOT void connection::respond_stored(const static_file& file, bool clos
     return;
   }
   std::string_view date = date_line();
-  std::string_view conn = close                ? "Connection: close\r\n"
-                          : version_minor == 0 ? "Connection: keep-alive\r\n"
-                                               : "";
-  if (date.size() + conn.size() + 2 > sizeof stored_tail_) std::abort();  // the date is 37 bytes
-  char* p = stored_tail_;
-  std::memcpy(p, date.data(), date.size());
-  p += date.size();
-  std::memcpy(p, conn.data(), conn.size());
-  p += conn.size();
-  *p++ = '\r';
-  *p++ = '\n';
-  stored_tail_length_ = static_cast<uint8_t>(p - stored_tail_);
+  if (date.size() > sizeof stored_date_) std::abort();  // it is 37 bytes
+  std::memcpy(stored_date_, date.data(), date.size());
+  stored_date_length_ = static_cast<uint8_t>(date.size());
+  stored_ending_ = close ? 1 : version_minor == 0 ? 2 : 0;
   stored_ = &file;
   stored_sent_ = 0;
   stored_head_only_ = head_only;
@@ -488,8 +486,8 @@ void connection::give_back_unsent_status_bytes() {
 }
 
 HTTPBENCH_HOT bool connection::has_room(size_t bytes) const {
-  if (out_ == nullptr) return true;  // a stored response moved into a new queue takes 3 segments
-  return out_count_ + 4 <= output_queue::max_segments &&
+  if (out_ == nullptr) return true;  // a stored response moved into a new queue takes 4 segments
+  return size_t{out_count_} + 4 <= output_queue::max_segments &&
          out_->used + bytes <= sizeof(out_->bytes);
 }
 
@@ -504,9 +502,9 @@ HTTPBENCH_HOT char* connection::reserve_output(size_t bytes) {
 
 void connection::ensure_queue() {
   if (stored_ != nullptr) {
-    // Its iovecs point into the content store and stored_tail_, which stay put until they are
-    // sent: no new stored response starts while anything waits (respond_stored()).
-    iovec left[3];
+    // Its iovecs point into the content store, constants and stored_date_, which stays put
+    // until it is sent: no new stored response starts while anything waits (respond_stored()).
+    iovec left[4];
     size_t n = stored_iov(left);
     stored_ = nullptr;
     for (size_t i = 0; i < n; ++i) queue_memory(static_cast<const char*>(left[i].iov_base), left[i].iov_len);

@@ -169,8 +169,8 @@ class connection {
   /// Answers with a stored response (a file's or an error page's prebuilt head and body):
   /// straight from the content store when nothing else waits to be sent, else queued.
   void respond_stored(const static_file& file, bool close, int version_minor, bool head_only);
-  /// The stored response being sent, as up to three iovecs (what is left of its head, its tail,
-  /// its body) written to `iov`; returns how many.
+  /// The stored response being sent, as up to four iovecs (what is left of its head, its Date
+  /// line, its Connection line and empty line, its body) written to `iov`; returns how many.
   size_t stored_iov(iovec* iov) const;
   /// Makes out_ the place to queue output: borrows it from the pool if needed, and first moves
   /// a stored response still being sent into it, so that what is queued next goes out after.
@@ -193,17 +193,16 @@ class connection {
   uint32_t in_start_ = 0, in_end_ = 0;
   uint64_t body_to_skip_ = 0;
   output_queue* out_ = nullptr;  ///< borrowed from the buffer pool while there is output
-  uint32_t out_first_ = 0;  ///< out_'s next segment to send
-  uint32_t out_count_ = 0;  ///< out_'s segments queued
+  uint16_t out_first_ = 0;  ///< out_'s next segment to send
+  uint16_t out_count_ = 0;  ///< out_'s segments queued
+  /// Bytes of the stored response sent so far (respond_stored() keeps it below 4 GiB).
+  uint32_t stored_sent_ = 0;
   /// The one response being sent, when it is a stored one and nothing was queued before it
-  /// (most responses): its head and body go out from the content store itself, and only its
-  /// tail (Date, Connection, the empty line) is written per request, into stored_tail_ — no
-  /// pooled buffer borrowed, no head copied, for the response of a keep-alive request.
+  /// (most responses): its head and body go out from the content store itself, its Date line
+  /// from stored_date_ and its Connection line and empty line from constants — no pooled buffer
+  /// borrowed and no head copied for the response of a keep-alive request, for 48 bytes more per
+  /// connection.
   const static_file* stored_ = nullptr;
-  size_t stored_sent_ = 0;  ///< bytes of it sent so far
-  uint8_t stored_tail_length_ = 0;
-  bool stored_head_only_ = false;  ///< a HEAD request's: no body
-  char stored_tail_[64];  ///< the Date line (37 bytes), a Connection line (at most 24), CRLF
   uint64_t requests_ = 0;
   uint64_t bytes_moved_ = 0;
   bool closing_ = false;      ///< a response with "Connection: close" was queued
@@ -211,6 +210,10 @@ class connection {
   bool stalled_ = false;      ///< complete input waits for room in the output queue
   bool error_close_ = false;  ///< closing_ because a request was rejected
   bool end_counted_ = false;  ///< broken(), timed_out() or cut() has decided how it ended
+  bool stored_head_only_ = false;  ///< the stored response answers a HEAD: no body
+  uint8_t stored_ending_ = 0;      ///< which Connection line and empty line end its head
+  uint8_t stored_date_length_ = 0;
+  char stored_date_[40];  ///< the stored response's Date line (37 bytes)
 };
 
 }  // namespace httpbench::core

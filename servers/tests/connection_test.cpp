@@ -280,12 +280,12 @@ TEST_F(ConnectionTest, AStoredResponseIsSentFromTheContentStoreWithoutCopies) {
   ASSERT_NE(page, nullptr);
   c_.feed("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
   pending_output o = c_.output();
-  ASSERT_EQ(o.iov.size(), 3u);  // head, Date and the empty line, body
+  ASSERT_EQ(o.iov.size(), 4u);  // head, Date line, the empty line, body
   EXPECT_EQ(o.iov[0].iov_base, page->head.data());
-  EXPECT_EQ(o.iov[2].iov_base, page->body.data());
-  std::string tail(static_cast<const char*>(o.iov[1].iov_base), o.iov[1].iov_len);
-  EXPECT_TRUE(tail.starts_with("Date: ")) << tail;
-  EXPECT_TRUE(tail.ends_with(" GMT\r\n\r\n")) << tail;
+  EXPECT_EQ(o.iov[3].iov_base, page->body.data());
+  std::string date(static_cast<const char*>(o.iov[1].iov_base), o.iov[1].iov_len);
+  EXPECT_TRUE(date.starts_with("Date: ") && date.ends_with(" GMT\r\n")) << date;
+  EXPECT_EQ(std::string(static_cast<const char*>(o.iov[2].iov_base), o.iov[2].iov_len), "\r\n");
 }
 
 // A pipelined request that arrives while a stored response is half sent is answered after
