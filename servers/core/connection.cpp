@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,10 +77,16 @@ size_t html_escape(std::string_view s, char* out) {
 
 thread_local iovec iov_scratch[max_output_segments];
 
-// How a stored response's head ends (connection::stored_ending_): the Connection line, if any,
-// and the empty line.
+// How every head ends after its Date line: the Connection line, if any, and the empty line.
 constexpr std::string_view head_endings[3] = {"\r\n", "Connection: close\r\n\r\n",
                                               "Connection: keep-alive\r\n\r\n"};
+
+// The one keep-alive rule of a response's head, as an index into head_endings: "close" when the
+// connection closes after it, "keep-alive" for an HTTP/1.0 request that asked to stay open (1.1
+// keeps connections open without saying so).
+uint8_t head_ending(bool close, int version_minor) {
+  return close ? 1 : version_minor == 0 ? 2 : 0;
+}
 
 }  // namespace
 
@@ -209,17 +216,15 @@ void connection::cut() {
   end_counted_ = true;
 }
 
+HTTPBENCH_HOT std::array<std::string_view, 4> connection::stored_parts() const {
+  return {stored_->head, std::string_view(stored_date_, stored_date_length_),
+          head_endings[stored_ending_],
+          stored_head_only_ ? std::string_view() : std::string_view(stored_->body)};
+}
+
 HTTPBENCH_HOT size_t connection::stored_iov(iovec* iov) const {
-  std::string_view parts[4] = {stored_->head, {stored_date_, stored_date_length_},
-                               head_endings[stored_ending_], {}};
-  if (!stored_head_only_) parts[3] = stored_->body;
-  if (stored_sent_ == 0) [[likely]] {  // all of it: one writev sends the whole response
-    size_t n = parts[3].empty() ? 3 : 4;
-    for (size_t i = 0; i < n; ++i) iov[i] = {const_cast<char*>(parts[i].data()), parts[i].size()};
-    return n;
-  }
   size_t skip = stored_sent_, n = 0;
-  for (std::string_view part : parts) {
+  for (std::string_view part : stored_parts()) {
     if (skip >= part.size()) {
       skip -= part.size();
       continue;
@@ -258,9 +263,8 @@ HTTPBENCH_HOT void connection::consumed(size_t n) {
   stats_->add(stats_->bytes_sent, n);
   if (stored_ != nullptr) {
     // output() offered nothing but the stored response while there is one.
-    size_t length = stored_->head.size() + stored_date_length_ +
-                    head_endings[stored_ending_].size() +
-                    (stored_head_only_ ? 0 : stored_->body.size());
+    size_t length = 0;
+    for (std::string_view part : stored_parts()) length += part.size();
     if (stored_sent_ + n >= length) stored_ = nullptr;
     else stored_sent_ += static_cast<uint32_t>(n);
   } else {
@@ -422,7 +426,7 @@ HTTPBENCH_HOT void connection::respond_stored(const static_file& file, bool clos
   if (date.size() > sizeof stored_date_) std::abort();  // it is 37 bytes
   std::memcpy(stored_date_, date.data(), date.size());
   stored_date_length_ = static_cast<uint8_t>(date.size());
-  stored_ending_ = close ? 1 : version_minor == 0 ? 2 : 0;
+  stored_ending_ = head_ending(close, version_minor);
   stored_ = &file;
   stored_sent_ = 0;
   stored_head_only_ = head_only;
@@ -507,7 +511,8 @@ void connection::ensure_queue() {
     iovec left[4];
     size_t n = stored_iov(left);
     stored_ = nullptr;
-    for (size_t i = 0; i < n; ++i) queue_memory(static_cast<const char*>(left[i].iov_base), left[i].iov_len);
+    for (size_t i = 0; i < n; ++i)
+      queue_memory(static_cast<const char*>(left[i].iov_base), left[i].iov_len);
   }
   if (out_ == nullptr) out_ = new (acquire_buffer()) output_queue;
 }
@@ -522,13 +527,9 @@ HTTPBENCH_HOT size_t connection::queue_head(std::string_view head, bool close, i
   std::string_view date = date_line();
   std::memcpy(p, date.data(), date.size());
   p += date.size();
-  std::string_view conn = close                ? "Connection: close\r\n"
-                          : version_minor == 0 ? "Connection: keep-alive\r\n"
-                                               : "";
-  std::memcpy(p, conn.data(), conn.size());
-  p += conn.size();
-  *p++ = '\r';
-  *p++ = '\n';
+  std::string_view ending = head_endings[head_ending(close, version_minor)];
+  std::memcpy(p, ending.data(), ending.size());
+  p += ending.size();
   size_t length = static_cast<size_t>(p - start);
   out_->used += static_cast<uint32_t>(length);
   if (close) closing_ = true;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -169,6 +170,9 @@ class connection {
   /// Answers with a stored response (a file's or an error page's prebuilt head and body):
   /// straight from the content store when nothing else waits to be sent, else queued.
   void respond_stored(const static_file& file, bool close, int version_minor, bool head_only);
+  /// The stored response's four parts, whole: its head, its Date line, its Connection line and
+  /// empty line, its body (empty for a HEAD).
+  std::array<std::string_view, 4> stored_parts() const;
   /// The stored response being sent, as up to four iovecs (what is left of its head, its Date
   /// line, its Connection line and empty line, its body) written to `iov`; returns how many.
   size_t stored_iov(iovec* iov) const;

@@ -51,8 +51,7 @@ bool already_normal(std::string_view raw) {
 
 // Not in .text.hot: a target the parser found plain (request::target_is_path, most requests)
 // never comes here, and hot code it does not run would spread the request path over more pages.
-void split_target(std::string_view target, std::string_view& path,
-                                std::string_view& query) {
+void split_target(std::string_view target, std::string_view& path, std::string_view& query) {
   bool absolute_form =
       !target.starts_with('/') && (target.starts_with("http://") || target.starts_with("https://"));
   if (absolute_form) {
@@ -69,8 +68,7 @@ void split_target(std::string_view target, std::string_view& path,
   if (size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
 }
 
-path_status normalize_path(std::string_view raw, std::span<char> out,
-                                         size_t& out_len) {
+path_status normalize_path(std::string_view raw, std::span<char> out, size_t& out_len) {
   if (raw.empty() || raw.front() != '/' || out.empty()) return path_status::bad;
   if (already_normal(raw)) {
     if (raw.size() > out.size()) return path_status::bad;  // as the decoder says when out is full
