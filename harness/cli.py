@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import envinfo, production, registry
 from harness.experiment import ExperimentError, load_experiment
+from harness.server import terminate_as_interrupt
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
 
@@ -344,8 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.runner import terminate_as_interrupt
-
     args = build_parser().parse_args(argv)
     try:
         # SIGTERM and SIGHUP unwind like Ctrl-C, so that every command's `finally` stops the

@@ -22,13 +22,12 @@ import os
 import random
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness import envinfo, metrics, production, registry
 from harness.accounting import StatusClient, WindowSampler, window_metrics
@@ -39,7 +38,8 @@ from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
 from harness.record import CgroupInfo, PointRecord, ServerInfo
-from harness.server import LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port, settle
+from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port, settle,
+                            terminate_as_interrupt)
 
 PAGE_FILE = "index.html"
 STATUS_PATH = "/server-status"
@@ -308,21 +308,6 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 def finished_keys(run_dir: Path) -> set[str]:
     return {r["key"] for r in read_records(run_dir) if r.get("status") in ("ok", "skipped") and "key" in r}
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so every ``finally`` runs."""
-
-    def handler(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def raise_nofile_limit() -> None:

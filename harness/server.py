@@ -15,6 +15,7 @@ by threads, so a chatty server never blocks on a full pipe.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from harness import metrics
 
@@ -76,6 +77,21 @@ class StopResult:
     leftover_pids: list[int] = field(default_factory=list)  # session members that outlived it
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so every ``finally`` runs."""
+
+    def handler(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class ProcessGuard:

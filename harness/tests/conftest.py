@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,29 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+def remove_cgroups(name_glob: str) -> list[Path]:
+    """Removes the (empty) cgroups matching ``name_glob`` under the harness's parent, in every
+    hierarchy, and returns those it found: a harness killed or failing before it could close
+    them leaves them behind (their names hold its pid), and they would stay on the machine."""
+    from harness.cgroup import PARENT, CgroupError, detect_layout
+
+    try:
+        layout = detect_layout()
+    except CgroupError:  # no cgroups here: no run made any
+        return []
+    found = [cg for root in layout.roots() for cg in (root / PARENT).glob(name_glob)]
+    for leftover in found:
+        for _ in range(100):  # its last task may still be leaving
+            try:
+                leftover.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+    return found
 
 
 def recorded_pids(pid_dir: Path) -> list[int]:

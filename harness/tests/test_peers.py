@@ -12,6 +12,7 @@ import pytest
 from harness import peers
 from harness.peers import PeerResults, Sample
 from harness.registry import backends_json_path, build_dir
+from harness.tests.conftest import REPO, alive, remove_cgroups
 
 
 def test_client_cpu_medians_skip_runs_without_a_reading():
@@ -536,19 +537,11 @@ def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: py
     assert [json.loads(line)["server"] for line in out.read_text().splitlines()] == ["a", "b"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
 def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroups():
     import signal
     import time
 
-    from harness.cgroup import CGROUP_ROOT, PARENT, available
+    from harness.cgroup import PARENT, available, detect_layout
 
     if not backends_json_path().exists():
         pytest.skip("servers not built (make build)")
@@ -557,16 +550,15 @@ def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroup
     ok, why = available()
     if not ok:
         pytest.skip(why)
-    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         ["/usr/bin/python3", "-m", "harness", "peers", "sped", "--clients", "wrk", "--seconds", "30",
          "--rounds", "1", "--server-cpu-share", "0.5"],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    pattern = f"*/{PARENT}/peers-{proc.pid}-*"
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    name_glob = f"peers-{proc.pid}-*"  # peers names each server's cgroup after its own pid
 
     def inside() -> list[int]:
-        return [int(pid) for cg in CGROUP_ROOT.glob(pattern) if (cg / "cgroup.procs").exists()
-                for pid in (cg / "cgroup.procs").read_text().split()]
+        return [int(pid) for root in detect_layout().roots() for cg in (root / PARENT).glob(name_glob)
+                if (cg / "cgroup.procs").exists() for pid in (cg / "cgroup.procs").read_text().split()]
 
     try:
         deadline = time.monotonic() + 30
@@ -584,16 +576,9 @@ def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroup
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    left = list(CGROUP_ROOT.glob(pattern))
-    for cg in left:  # a failing run must not leave them behind either
-        for _ in range(50):
-            try:
-                cg.rmdir()
-                break
-            except OSError:
-                time.sleep(0.1)
+    left = remove_cgroups(name_glob)  # a failing run must not leave them behind either
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     time.sleep(0.2)  # an orphan of the harness would still be alive now
-    assert not [pid for pid in started if _alive(pid)]
+    assert not [pid for pid in started if alive(pid)]
     assert not left

@@ -15,7 +15,7 @@ import pytest
 
 from harness import runner as runner_mod
 from harness.runner import RunError, run_experiment
-from harness.tests.conftest import REPO, alive, harness_env, recorded_pids, write_experiment
+from harness.tests.conftest import REPO, alive, harness_env, recorded_pids, remove_cgroups, write_experiment
 
 
 def lines(run: Path) -> list[dict]:
@@ -166,27 +166,6 @@ def start_harness(args: list[str], build: Path, extra_env: dict[str, str]) -> su
                             text=True, preexec_fn=_default_sigint)
 
 
-def remove_cgroups_of(run_name: str, harness_pid: int) -> None:
-    """Removes the (empty) cgroups a harness killed by SIGKILL left behind: their names hold its
-    pid (Runner.new_cgroup), and with no one to close them they would stay on the machine."""
-    from harness.cgroup import PARENT, CgroupError, detect_layout
-
-    try:
-        layout = detect_layout()
-    except CgroupError:  # no cgroups here: the run made none
-        return
-    for root in layout.roots():
-        for leftover in (root / PARENT).glob(f"{run_name}-{harness_pid}-*"):
-            for _ in range(100):  # its last task may still be leaving
-                try:
-                    leftover.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-
-
 def test_resume_after_kill_finishes_without_redoing_points(tmp_path, fake_build, pid_dir):
     exp = write_experiment(tmp_path, levels=(1, 2, 3, 4), backends='["alpha"]')
     run = tmp_path / "run"
@@ -202,7 +181,7 @@ def test_resume_after_kill_finishes_without_redoing_points(tmp_path, fake_build,
             proc.wait()
     # the servers and the loadgen die with the harness (PR_SET_PDEATHSIG)
     assert wait_for(lambda: not [p for p in recorded_pids(pid_dir) if alive(p)], timeout=10)
-    remove_cgroups_of(run.name, proc.pid)  # the killed harness could not remove its point's
+    remove_cgroups(f"{run.name}-{proc.pid}-*")  # the killed harness could not remove its point's
     done_before = {r["key"] for r in lines(run)}
     assert 2 <= len(done_before) < 4
 
