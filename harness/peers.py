@@ -322,14 +322,13 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
-    if pool is not None:
-        if pool < 1:
-            raise SystemExit(f"peers: --pool must be 1 or more workers, got {pool}")
-        pooled = list(_pools(servers, build, pool))
-        if "wrk" in clients and pool < concurrency and pooled:
-            raise SystemExit(f"peers: --pool {pool} is below --concurrency {concurrency}: wrk keeps its "
-                             f"connections alive, and those beyond the pool of {', '.join(pooled)} would wait "
-                             f"in the backlog for the whole run; use ab, or a pool of at least {concurrency}")
+    if pool is not None and pool < 1:
+        raise SystemExit(f"peers: --pool must be 1 or more workers, got {pool}")
+    pools = _pools(servers, build, pool)
+    if pool is not None and "wrk" in clients and pool < concurrency and pools:
+        raise SystemExit(f"peers: --pool {pool} is below --concurrency {concurrency}: wrk keeps its "
+                         f"connections alive, and those beyond the pool of {', '.join(pools)} would wait "
+                         f"in the backlog for the whole run; use ab, or a pool of at least {concurrency}")
     pairs = None
     if interleave < 0:
         raise SystemExit(f"peers: --interleave must be 0 (off) or a number of slices, got {interleave}")
@@ -347,7 +346,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             log.flush()
         return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
                         server_cpu_share, clients, warmup_s, pairs, max(interleave, 1),
-                        write_turn if log is not None else None, pool=pool)
+                        write_turn if log is not None else None, pools=pools)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -389,13 +388,16 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              concurrency: int, server_cpus: str, client_cpus: str,
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
-             turn_log: Callable[[dict], None] | None = None, pool: int | None = None) -> PeerResults:
+             turn_log: Callable[[dict], None] | None = None,
+             pools: dict[str, int] | None = None) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
-    within a pair the other one first in odd rounds)."""
+    within a pair the other one first in odd rounds). ``pools``: each fixed pool's size
+    (``_pools``; read from the registry when not given)."""
     results = PeerResults()
     guard = ProcessGuard()
-    pools = _pools(servers, build, pool)
+    if pools is None:
+        pools = _pools(servers, build)
     with tempfile.TemporaryDirectory(prefix="httpbench-peers-") as tmp:
         work = Path(tmp)
         docroot = work / "docroot"
