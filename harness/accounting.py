@@ -225,7 +225,7 @@ def window_metrics(sampler: WindowSampler, start_ns: int, end_ns: int, share: fl
         d = window_delta(series(attr), start_ns, end_ns)
         out[name] = None if d is None else round(d / 1e9, 6)
     for name, attr in (("periods", "nr_periods"), ("throttled_periods", "nr_throttled"),
-                       ("ctx_switches", "ctx_switches")):
+                       ("ctx_switches", "ctx_switches"), ("preemptions", "preemptions")):
         d = window_delta(series(attr), start_ns, end_ns)
         out[name] = None if d is None else round(d, 1)
     out["cpu_allowance_s"] = round(allowance_s, 6)

@@ -87,6 +87,7 @@ class PointSummary:
     requests_per_second: float
     cpu_us_per_request: float | None
     ctx_switches_per_request: float | None
+    preemptions_per_request: float | None  # of those switches, away from a task that could run
     user_switches_per_request: float | None
     requests_per_cpu_second: float | None
     server_utilization: float | None
@@ -113,6 +114,7 @@ class BackendSummary:
     cpu: Interval | None  # server CPU µs per request, beyond the knee
     cpu_us_per_request: float | None
     ctx_switches_per_request: float | None
+    preemptions_per_request: float | None
     user_switches_per_request: float | None
     peak_memory_mib: float | None
     memory_per_connection: dict[str, Any] | None
@@ -225,7 +227,7 @@ def per_request(rec: dict[str, Any]) -> dict[str, float | None]:
     sm = rec.get("server_metrics") or {}
     lg = rec.get("loadgen") or {}
     n = _num(lg.get("completed"))
-    out: dict[str, float | None] = {"cpu_us": None, "ctx": None, "user_sw": None, "eff": None}
+    out: dict[str, float | None] = {"cpu_us": None, "ctx": None, "preempt": None, "user_sw": None, "eff": None}
     cpu = _num(sm.get("cpu_s"))
     if cpu is None and _num(sm.get("cpu_user_s")) is not None and _num(sm.get("cpu_sys_s")) is not None:
         cpu = sm["cpu_user_s"] + sm["cpu_sys_s"]  # schema-1 records
@@ -240,6 +242,8 @@ def per_request(rec: dict[str, Any]) -> dict[str, float | None]:
             ctx = sm["ctx_voluntary"] + (sm.get("ctx_involuntary") or 0)
         if ctx is not None:
             out["ctx"] = ctx / n
+        if _num(sm.get("preemptions")) is not None:
+            out["preempt"] = sm["preemptions"] / n
     status = sm.get("status") or {}
     if _num(status.get("user_switches")) is not None and _num(status.get("requests")):
         out["user_sw"] = status["user_switches"] / status["requests"]
@@ -333,6 +337,7 @@ def summarize_points(records: list[dict[str, Any]], knees: dict[str, int]) -> li
             requests_per_second=_median(_num(lg.get("requests_per_second")) for lg in lgs) or 0.0,
             cpu_us_per_request=_median(p["cpu_us"] for p in per),
             ctx_switches_per_request=_median(p["ctx"] for p in per),
+            preemptions_per_request=_median(p["preempt"] for p in per),
             user_switches_per_request=_median(p["user_sw"] for p in per),
             requests_per_cpu_second=_median(p["eff"] for p in per),
             server_utilization=_median(server_utilization(r) for r in use),
@@ -373,6 +378,7 @@ def summarize_backend(name: str, recs: list[dict[str, Any]], points: list[PointS
     cpu = bootstrap_groups(cpu_groups, lambda g: statistics.median([x for v in g.values() for x in v]) if g else None) \
         if cpu_groups else None
     ctx = [per_request(r)["ctx"] for r in (sat or valid)]
+    preempt = [per_request(r)["preempt"] for r in (sat or valid)]
     usw = [per_request(r)["user_sw"] for r in (sat or valid)]
     mem = [p.peak_memory_mib for p in pts if p.peak_memory_mib is not None]
     flagged = {(r["offered_load"], r.get("repetition", 0)) for r in recs if not r["_valid"]}
@@ -383,7 +389,8 @@ def summarize_backend(name: str, recs: list[dict[str, Any]], points: list[PointS
         fit_mean=fit, slope=slope, r_all=all_fit.r if all_fit else None, throughput=throughput,
         peak_rps=best.requests_per_second, peak_rps_level=best.offered_load,
         cpu=cpu, cpu_us_per_request=cpu.value if cpu else None,
-        ctx_switches_per_request=_median(ctx), user_switches_per_request=_median(usw),
+        ctx_switches_per_request=_median(ctx), preemptions_per_request=_median(preempt),
+        user_switches_per_request=_median(usw),
         peak_memory_mib=max(mem) if mem else None, memory_per_connection=memory, knee_level=knee,
         points=len(recs), flagged_points=len(flagged),
         error_points=sum(1 for r in errors if r["backend"] == name),
@@ -580,7 +587,8 @@ SUMMARY_FIELDS = [
     "backend", "kind", "category", "offered_load", "repetitions", "valid_repetitions", "measured_load",
     "mean_response_ms", "mean_response_ci_lo", "mean_response_ci_hi", "mean_response_ms_stdev",
     "median_response_ms", "p50_ms", "p99_ms", "requests_per_second", "cpu_us_per_request",
-    "ctx_switches_per_request", "user_switches_per_request", "requests_per_cpu_second", "server_utilization",
+    "ctx_switches_per_request", "preemptions_per_request", "user_switches_per_request", "requests_per_cpu_second",
+    "server_utilization",
     "client_cpu_utilization", "peak_memory_mib", "errors_total", "beyond_knee", "flags",
     "slope_ms_per_client", "slope_ci_lo", "slope_ci_hi", "intercept_ms", "r",
 ]

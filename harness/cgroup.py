@@ -12,7 +12,13 @@ controller, and it reads the server's costs from the same cgroup:
 * Peak memory: ``memory.max_usage_in_bytes`` (v1) or ``memory.peak`` (v2), user and kernel
   memory charged to the server, instead of sampling RSS.
 * Kernel context switches: a ``perf_event_open`` software counter bound to the cgroup
-  (``PERF_FLAG_PID_CGROUP``) on each server CPU, summed over every thread that ran there.
+  (``PERF_FLAG_PID_CGROUP``) on each server CPU, summed over every thread that ran there; and
+  of those, the *preemptions* (a thread switched out while it could still run: the
+  ``sched:sched_switch`` tracepoint counted with a filter on its ``prev_state``). Under the cap
+  they show what throttling costs a server of many threads or processes: since Linux 6.18 a
+  throttled group's tasks are stopped one by one, each when it next leaves the kernel, so every
+  runnable task of a capped server is switched out once per period (``throttle_probe``;
+  docs/methodology.md, "What the cap costs a server of many tasks").
 
 Controllers may live in one v2 hierarchy or in several v1 hierarchies (``cpu``, ``cpuacct``,
 ``memory``, with perf events on the v2 ``unified`` mount in the hybrid layout); the code handles
@@ -118,6 +124,12 @@ def available() -> tuple[bool, str]:
 # -- perf context-switch counters bound to a cgroup -----------------------------------------------
 
 _PERF_TYPE_SOFTWARE = 1
+_PERF_TYPE_TRACEPOINT = 2
+_PERF_EVENT_IOC_SET_FILTER = 0x40082406  # _IOW('$', 6, char *)
+# sched_switch's prev_state of a task switched out while running (preempted): TASK_REPORT_MAX,
+# the bit above the reported states (the tracepoint's format prints it as "R+").
+_TASK_REPORT_MAX = 0x100
+TRACEFS_ROOTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 _PERF_COUNT_SW_CONTEXT_SWITCHES = 3
 _PERF_FLAG_PID_CGROUP = 1 << 2
 _PERF_FLAG_FD_CLOEXEC = 1 << 3
@@ -139,13 +151,14 @@ except OSError:  # pragma: no cover
     _LIBC = None
 
 
-def open_context_switch_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]:
-    """One counting perf event per CPU for the tasks of ``cgroup_dir``; raises ``OSError``."""
+def _open_cgroup_counters(cgroup_dir: Path, cpus: list[int], type_: int, config: int,
+                          event_filter: str | None = None) -> list[int]:
+    """One counting perf event per CPU for the tasks of ``cgroup_dir`` (a tracepoint's with
+    ``event_filter``); raises ``OSError``."""
     nr = _PERF_EVENT_OPEN.get(platform.machine())
     if _LIBC is None or nr is None:
         raise OSError(errno.ENOSYS, f"perf_event_open is not known on {platform.machine()}")
-    attr = _PerfAttr(type=_PERF_TYPE_SOFTWARE, size=ctypes.sizeof(_PerfAttr),
-                     config=_PERF_COUNT_SW_CONTEXT_SWITCHES)
+    attr = _PerfAttr(type=type_, size=ctypes.sizeof(_PerfAttr), config=config)
     dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY)
     fds: list[int] = []
     try:
@@ -156,6 +169,10 @@ def open_context_switch_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]
                 err = ctypes.get_errno()
                 raise OSError(err, f"perf_event_open(cgroup {cgroup_dir}, cpu {cpu}): {os.strerror(err)}")
             fds.append(fd)
+            if event_filter is not None and _LIBC.ioctl(fd, _PERF_EVENT_IOC_SET_FILTER,
+                                                        ctypes.c_char_p(event_filter.encode())) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"perf filter {event_filter!r}: {os.strerror(err)}")
     except OSError:
         for fd in fds:
             os.close(fd)
@@ -163,6 +180,30 @@ def open_context_switch_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]
     finally:
         os.close(dir_fd)
     return fds
+
+
+def open_context_switch_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]:
+    """Every switch away from a task of ``cgroup_dir``, one counter per CPU; raises ``OSError``."""
+    return _open_cgroup_counters(cgroup_dir, cpus, _PERF_TYPE_SOFTWARE, _PERF_COUNT_SW_CONTEXT_SWITCHES)
+
+
+def _tracepoint_id(category: str, event: str) -> int:
+    for root in TRACEFS_ROOTS:
+        path = root / "events" / category / event / "id"
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            continue
+    raise OSError(errno.ENOENT, f"tracepoint {category}:{event} not found under "
+                                f"{' or '.join(str(r) for r in TRACEFS_ROOTS)} (is tracefs mounted?)")
+
+
+def open_preemption_counters(cgroup_dir: Path, cpus: list[int]) -> list[int]:
+    """The switches away from a task of ``cgroup_dir`` that could still run (preempted, or
+    stopped by throttling), one counter per CPU: ``sched:sched_switch`` whose ``prev_state`` is
+    running, with or without the preempted flag (``R`` or ``R+`` in a trace). Raises ``OSError``."""
+    return _open_cgroup_counters(cgroup_dir, cpus, _PERF_TYPE_TRACEPOINT, _tracepoint_id("sched", "sched_switch"),
+                                 f"prev_state == 0 || prev_state == {_TASK_REPORT_MAX}")
 
 
 def read_counters(fds: list[int]) -> int:
@@ -185,6 +226,7 @@ class Reading:
     throttled_ns: int | None = None
     memory_bytes: int | None = None
     ctx_switches: int | None = None
+    preemptions: int | None = None  # of those switches, the ones away from a task that could run
 
 
 def _read_int(path: Path) -> int | None:
@@ -230,8 +272,10 @@ class ServerCgroup:
     quota_us: int | None = None
     period_us: int | None = None
     perf_error: str | None = None
+    preempt_error: str | None = None  # why preemptions are not counted (perf_error, or no tracefs)
     _dirs: dict[str, Path] = field(default_factory=dict)
     _perf_fds: list[int] = field(default_factory=list)
+    _preempt_fds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.layout is None:
@@ -277,6 +321,10 @@ class ServerCgroup:
                 self._perf_fds = open_context_switch_counters(self._dirs["perf"], self.cpus)
             except OSError as exc:
                 self.perf_error = str(exc)
+            try:
+                self._preempt_fds = open_preemption_counters(self._dirs["perf"], self.cpus)
+            except OSError as exc:  # no tracefs: the switches are still counted, not split
+                self.preempt_error = str(exc)
 
     @property
     def cpu_dir(self) -> Path:
@@ -295,13 +343,15 @@ class ServerCgroup:
         lay = self.layout
         assert lay is not None
         ctx = read_counters(self._perf_fds) if self._perf_fds else None
+        pre = read_counters(self._preempt_fds) if self._preempt_fds else None
         if lay.version == 2:
             st = _read_keyed(self._dirs["cpu"] / "cpu.stat")
             mem = _read_int(self._dirs["memory"] / "memory.current") if "memory" in self._dirs else None
             return Reading(t_ns=t, cpu_ns=st.get("usage_usec", 0) * 1000,
                            cpu_user_ns=_times(st.get("user_usec"), 1000), cpu_sys_ns=_times(st.get("system_usec"), 1000),
                            nr_periods=st.get("nr_periods"), nr_throttled=st.get("nr_throttled"),
-                           throttled_ns=_times(st.get("throttled_usec"), 1000), memory_bytes=mem, ctx_switches=ctx)
+                           throttled_ns=_times(st.get("throttled_usec"), 1000), memory_bytes=mem, ctx_switches=ctx,
+                           preemptions=pre)
         acct = self._dirs["cpuacct"]
         st = _read_keyed(self._dirs["cpu"] / "cpu.stat")
         user = _read_int(acct / "cpuacct.usage_user")
@@ -309,7 +359,7 @@ class ServerCgroup:
         mem = _read_int(self._dirs["memory"] / "memory.usage_in_bytes") if "memory" in self._dirs else None
         return Reading(t_ns=t, cpu_ns=_read_int(acct / "cpuacct.usage") or 0, cpu_user_ns=user, cpu_sys_ns=sys_,
                        nr_periods=st.get("nr_periods"), nr_throttled=st.get("nr_throttled"),
-                       throttled_ns=st.get("throttled_time"), memory_bytes=mem, ctx_switches=ctx)
+                       throttled_ns=st.get("throttled_time"), memory_bytes=mem, ctx_switches=ctx, preemptions=pre)
 
     def memory_peak_bytes(self) -> int | None:
         """The largest memory charge since the cgroup was made (user + kernel memory)."""
@@ -330,9 +380,9 @@ class ServerCgroup:
     def close(self, wait_s: float = 3.0) -> int:
         """Kill (by pid) whatever is still inside, remove the directories; return how many
         processes had to be killed."""
-        for fd in self._perf_fds:
+        for fd in self._perf_fds + self._preempt_fds:
             os.close(fd)
-        self._perf_fds = []
+        self._perf_fds, self._preempt_fds = [], []
         killed = 0
         deadline = time.monotonic() + wait_s
         while True:
@@ -371,3 +421,52 @@ def _enable(parent: Path, controller: str) -> None:
 
 def _times(v: int | None, k: int) -> int | None:
     return None if v is None else v * k
+
+
+# -- how this kernel throttles a capped group -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThrottleProbe:
+    """What capping costs a group of many runnable tasks on this kernel (``throttle_probe``)."""
+
+    tasks: int
+    periods: int
+    preemptions: int
+
+    @property
+    def per_period(self) -> float:
+        return self.preemptions / self.periods if self.periods else 0.0
+
+    @property
+    def per_task(self) -> bool:
+        """True when a throttled group's tasks are stopped one by one (Linux 6.18 and later):
+        the switches per period grow with the runnable tasks instead of staying at one or two
+        (the whole group taken off the CPU at once, and the scheduler's own time slices)."""
+        return self.per_period >= max(4.0, self.tasks / 8)
+
+
+def throttle_probe(cpu: int = 0, tasks: int = 32, seconds: float = 0.5) -> ThrottleProbe:
+    """Runs ``tasks`` busy shell loops pinned to ``cpu`` in a cgroup capped at 1 ms every 4 ms
+    for ``seconds`` and counts the preemptions of its tasks per throttled period. Raises
+    ``CgroupError`` (no cgroups) or ``OSError`` (no perf counters or tracefs)."""
+    cg = ServerCgroup(f"throttle-probe-{os.getpid()}", share=0.25, cpus=[cpu])
+    procs: list = []
+    try:
+        if not cg._preempt_fds:
+            raise OSError(errno.ENOTSUP, cg.preempt_error or cg.perf_error or "preemptions cannot be counted here")
+        import subprocess
+
+        procs = [subprocess.Popen(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"],
+                                  preexec_fn=cg.enter, start_new_session=True) for _ in range(tasks)]
+        time.sleep(0.1)  # every loop started and throttled at least once
+        a = cg.read()
+        time.sleep(seconds)
+        b = cg.read()
+        return ThrottleProbe(tasks=tasks, periods=(b.nr_throttled or 0) - (a.nr_throttled or 0),
+                             preemptions=(b.preemptions or 0) - (a.preemptions or 0))
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        cg.close()

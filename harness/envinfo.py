@@ -166,7 +166,7 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
             "connecting at once the accept queue overflows, SYNs are dropped and retried after "
             "a second, and measured load stays far below offered load (Kerneis & Chroboczek's "
             "Fig. 1(a)).",
-            f"sudo sysctl -w net.core.somaxconn=4096"))
+            "sudo sysctl -w net.core.somaxconn=4096"))
     else:
         verdicts.append(Verdict("somaxconn", "ok", str(somax),
                                 f"Accept queues can hold {somax} pending connections (≥ {max_level} clients)."))
@@ -270,6 +270,9 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
             "the ranking measures the client. The report says so in red.",
             "run the harness as root (sudo make bench) on a machine with the cgroup cpu controller"))
 
+    if usable:
+        verdicts.append(throttle_verdict(parse_cpu_list(server_cpus)[0]))
+
     load1 = float(read_text("/proc/loadavg", "0").split()[0])
     if load1 > 0.5:
         verdicts.append(Verdict(
@@ -302,6 +305,33 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
         "installed: " + (", ".join(inst) or "none") + ("; missing: " + ", ".join(absent) if absent else ""),
         "make deps (installs nginx, lighttpd, h2o, apache2)" if absent else ""))
     return verdicts
+
+
+def throttle_verdict(cpu: int) -> Verdict:
+    """How this kernel throttles a capped group (cgroup.throttle_probe): per task since Linux
+    6.18, which charges a capped server one context switch per runnable task and period."""
+    from harness.cgroup import CgroupError, throttle_probe
+
+    try:
+        p = throttle_probe(cpu)
+    except (CgroupError, OSError) as exc:
+        return Verdict("cap throttling", "warn", "not measured", f"The probe could not run: {exc}.")
+    value = (f"{p.per_period:.1f} switches per throttled period with {p.tasks} runnable tasks "
+             f"({p.preemptions} in {p.periods} periods)")
+    if not p.per_task:
+        return Verdict("cap throttling", "ok", value,
+                       "A throttled server is taken off its CPU as a whole: the cap costs about one switch per "
+                       "period, whatever its number of threads or processes.")
+    return Verdict(
+        "cap throttling", "warn", value,
+        "This kernel stops a throttled group's tasks one by one (Linux 6.18's throttling per task): every "
+        "runnable thread or process of a capped server is switched out once per period, and switched back "
+        "later. A server with many runnable tasks (thread, fork, prefork, threadpool, Apache) pays that on "
+        "top of its requests (with 100 busy connections, a third of its allowance was seen going to it at a "
+        "4-ms period), a single-threaded event loop does not: capped comparisons across those models are "
+        "biased against the many-task ones. The report's switches column shows each server's preemptions "
+        "per request (docs/methodology.md, \"What the cap costs a server of many tasks\").",
+        "compare many-task models with each other, or read their preemptions per request beside the ranks")
 
 
 STEADY_CV = 0.02  # a machine whose fixed loops vary less than this between windows is steady

@@ -70,6 +70,9 @@ class Sample:
     server_cpu_us_per_request: float | None
     client_cpu_us_per_request: float | None = None
     client_cpu_share: float | None = None  # of one CPU, over the client's wall time
+    # the server's tasks switched out while they could still run (cgroup.open_preemption_counters):
+    # under the cap, a server of many runnable tasks is preempted once per task and period
+    preemptions_per_request: float | None = None
 
 
 @dataclass
@@ -305,8 +308,9 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     ``interleave`` (slices, 0: off): the servers run in pairs (``pairs_of``), both started, each
     loaded in turns, ``interleave`` slices each (``_measure``).
     ``turns``: a file that gets one JSON line per client run measured (round, client, server,
-    turn, requests, requests_per_s, server_cpu_s), to see within a run what its medians hide (a
-    slow first turn, a drift).
+    turn, requests, requests_per_s, server_cpu_s, preemptions: the server's tasks switched out
+    while they could run), to see within a run what its medians hide (a slow first turn, a
+    drift).
     ``pool``: the workers of every fixed pool among the servers (prefork, threadpool, their
     references; ``_pools``) instead of each one's default, as an experiment's ``[servers] pool``."""
     if not clients or any(c not in CLIENTS for c in clients):
@@ -431,12 +435,14 @@ class _Tally:
     client_wall_s: float = 0.0
     failed: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    preemptions: int | None = None  # None: not counted (no cgroup, no tracefs)
 
     def sample(self) -> Sample:
         n = self.requests
         return Sample(n / self.loaded_s if self.loaded_s > 0 else 0.0,
                       self.server_s / n * 1e6 if n else None, self.client_s / n * 1e6 if n else None,
-                      self.client_s / self.client_wall_s if self.client_wall_s > 0 else None)
+                      self.client_s / self.client_wall_s if self.client_wall_s > 0 else None,
+                      self.preemptions / n if n and self.preemptions is not None else None)
 
 
 def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
@@ -471,24 +477,32 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                 raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
                                  f"{warm_out.strip()}") from None
 
-        def cpu_seconds(i: int) -> float:
+        def counters(i: int) -> tuple[float, int | None]:
             # The cgroup counts every thread and process (ns); without one, /proc's ticks.
             srv, cg = started[i]
-            return cg.read().cpu_ns / 1e9 if cg else _cpu_seconds(srv.pid)
+            if cg is None:
+                return _cpu_seconds(srv.pid), None
+            reading = cg.read()
+            return reading.cpu_ns / 1e9, reading.preemptions
 
         for j in range(slices):
             for i in range(len(group)) if j % 2 == 0 else reversed(range(len(group))):
                 argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds // slices}s", urls[i]] if client == "wrk"
                         else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests // slices}", urls[i]])
-                before = cpu_seconds(i)
+                before, preempted_before = counters(i)
                 out, client_s, wall_s = _run_client(argv, client_cpus)
                 t = tallies[i]
-                server_s = cpu_seconds(i) - before
+                after, preempted_after = counters(i)
+                server_s = after - before
                 t.server_s += server_s
+                if preempted_before is not None and preempted_after is not None:
+                    t.preemptions = (t.preemptions or 0) + preempted_after - preempted_before
                 rps, n, failed = _parse(client, out)
                 if turn_log is not None:
                     turn_log({"round": r + 1, "client": client, "server": group[i], "turn": j + 1,
-                              "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6)})
+                              "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6),
+                              "preemptions": (None if preempted_before is None or preempted_after is None
+                                              else preempted_after - preempted_before)})
                 t.requests += n
                 t.loaded_s += n / rps if rps > 0 else 0.0
                 t.client_s += client_s
@@ -511,6 +525,8 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                  if len(group) > 1 else "")
         print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
+              + (f" ({sample.preemptions_per_request:.2f} preempted)"
+                 if sample.preemptions_per_request is not None else "") +
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
               f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{turns}", flush=True)
     return samples

@@ -29,8 +29,9 @@ def draw(analysis) -> Figure:
             ax_u.plot(uxs, uys, **styles[b.backend])
             user += uys
         handles.append(h)
+        pre = f" ({b.preemptions_per_request:.2f} preempted)" if b.preemptions_per_request is not None else ""
         extra = f", {b.user_switches_per_request:.2f} user-level" if b.user_switches_per_request else ""
-        labels.append(f"{b.backend}: {b.ctx_switches_per_request or 0:.2f} kernel{extra}")
+        labels.append(f"{b.backend}: {b.ctx_switches_per_request or 0:.2f} kernel{pre}{extra}")
     if not kernel:
         style.no_data(fig, ax_k, "no context-switch counts in this run")
     if not user:

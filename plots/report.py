@@ -285,7 +285,8 @@ def method_page(a: Analysis) -> list[Figure]:
             f"Every server was capped at {share:.0%} of one CPU by the CFS bandwidth controller "
             f"({lim.get('quota_us', '?')} µs every {lim.get('period_us', '?')} µs), {how}. This stands in for the "
             f"paper's server clocked 3.7 times slower than its client: the server, not the client, is the "
-            f"bottleneck, so a slope compares servers. Throttling adds pauses of up to a period to single requests.")
+            f"bottleneck, so a slope compares servers. Throttling adds pauses of up to a period to single requests."
+            + _throttling_sentence(pin.get("cap_throttling") or {}))
     else:
         page.paragraph("The servers were NOT capped (" + (cal.get("reason") or "see the notes on the first page")
                        + "). Where the client saturates first, differences between servers shrink to what each "
@@ -299,7 +300,8 @@ def method_page(a: Analysis) -> list[Figure]:
     page.paragraph(
         "From the server's cgroup, sampled every 20 ms and interpolated at the window's bounds: CPU time of "
         "every process and thread the server ever had (ns, no ticks), throttling, peak memory charged (user and "
-        "kernel), and kernel context switches (a perf software counter bound to the cgroup). From the server's "
+        "kernel), kernel context switches (a perf software counter bound to the cgroup) and, of those, the "
+        "preemptions (a sched_switch tracepoint counted where the task could still run). From the server's "
         "status page (our servers; nginx's stub_status): its own request count and user-level switches.",
         bullet="• ")
     page.paragraph(
@@ -407,6 +409,7 @@ def ranking_rows(a: Analysis) -> list[list[str]]:
             _iv(b.throughput, ",.0f"),
             _iv(b.cpu, ".1f"),
             _fmt(b.ctx_switches_per_request, ".2f")
+            + (f" ({b.preemptions_per_request:.2f})" if b.preemptions_per_request is not None else "")
             + (f" / {b.user_switches_per_request:.2f}" if b.user_switches_per_request else ""),
             _fmt(mem.get("bytes_per_connection"), ",.0f"),
             f"{b.points - b.flagged_points}/{b.points}" + (f", {b.error_points} failed" if b.error_points else ""),
@@ -414,9 +417,23 @@ def ranking_rows(a: Analysis) -> list[list[str]]:
     return rows
 
 
+
+def _throttling_sentence(t: dict) -> str:
+    """What the run's probe said of this kernel's throttling (harness.runner._throttling)."""
+    if not t.get("measured"):
+        return ""
+    if not t.get("per_task"):
+        return (f" This kernel takes a throttled server off its CPU as a whole ({t['switches_per_period']:g} switches "
+                f"per period with {t['tasks']} runnable tasks), whatever its number of threads or processes.")
+    return (f" This kernel stops a throttled server's tasks one by one ({t['switches_per_period']:g} switches per "
+            f"period with {t['tasks']} runnable tasks): a server with many runnable threads or processes pays a "
+            f"switch per task and period on top of its requests, a single-threaded loop does not, so the cap "
+            f"weighs more on the many-task models (the ranking's preempted switches per request show it; "
+            f"docs/methodology.md, \"What the cap costs a server of many tasks\").")
+
 RANKING_HEADER = ["#", "server", "model", "slope ms/client\n[95 % interval]", "±%", "r",
                   "throughput req/s\n[95 % interval]", "CPU µs/request\n[95 % interval]",
-                  "switches/req\nkernel / user", "bytes per\nidle conn.", "valid /\npoints"]
+                  "switches/req: kernel\n(preempted) / user", "bytes per\nidle conn.", "valid /\npoints"]
 
 
 def ranking_pages(a: Analysis) -> list[Figure]:
@@ -607,13 +624,15 @@ def write_ranking_csv(a: Analysis, path: Path) -> Path:
         w = csv.writer(fh)
         w.writerow(["rank", "tied", "backend", "kind", "category", "slope_ms_per_client", "slope_lo", "slope_hi",
                     "intercept_ms", "r", "throughput_rps", "throughput_lo", "throughput_hi", "cpu_us_per_request",
-                    "cpu_lo", "cpu_hi", "ctx_switches_per_request", "user_switches_per_request",
+                    "cpu_lo", "cpu_hi", "ctx_switches_per_request", "preemptions_per_request",
+                    "user_switches_per_request",
                     "bytes_per_idle_connection", "knee_level", "points", "flagged_points", "failed_points"])
         for b in a.backends:
             mem = (b.memory_per_connection or {}).get("bytes_per_connection")
             w.writerow([b.rank or "", b.tied, b.backend, b.kind, b.category, *iv(b.slope),
                         f"{b.fit_mean.intercept:.6g}" if b.fit_mean else "", _fmt(b.r_all, ".6f", ""),
                         *iv(b.throughput), *iv(b.cpu), _fmt(b.ctx_switches_per_request, ".6g", ""),
+                        _fmt(b.preemptions_per_request, ".6g", ""),
                         _fmt(b.user_switches_per_request, ".6g", ""), _fmt(mem, ".6g", ""), b.knee_level or "",
                         b.points, b.flagged_points, b.error_points])
     return path

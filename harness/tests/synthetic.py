@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+PREEMPTED_SHARE = 0.25  # of a synthetic server's kernel switches, the preemptions
+
+
 @dataclass(frozen=True)
 class FakeServer:
     name: str
@@ -104,6 +107,7 @@ def make_record(server: FakeServer, level: int, rep: int, rng: random.Random, no
             "window_s": WINDOW_S, "source": "cgroup", "cpu_s": cpu_s, "cpu_allowance_s": share * WINDOW_S,
             "utilization": util,
             "ctx_switches": server.ctx_per_request * kept,
+            "preemptions": server.ctx_per_request * kept * PREEMPTED_SHARE,
             "status": ({"requests": float(kept), "user_switches": server.user_switches_per_request * kept}
                        if server.kind == "toy" else {"requests": float(kept)} if server.kind == "production"
                        else None),

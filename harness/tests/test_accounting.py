@@ -38,7 +38,8 @@ def test_window_metrics_reads_cpu_throttling_switches_and_status_over_the_window
         t = i * 100_000_000
         cpu = 1_000_000_000 + 250_000_000 * i // 10 if i else 0
         s.readings.append(Reading(t_ns=t, cpu_ns=cpu, nr_periods=i * 25, nr_throttled=i * 20,
-                                  throttled_ns=i * 75_000_000, memory_bytes=1 << 20, ctx_switches=100 * i))
+                                  throttled_ns=i * 75_000_000, memory_bytes=1 << 20, ctx_switches=100 * i,
+                                  preemptions=30 * i))
     from harness.accounting import StatusReading
 
     s.status_readings = [StatusReading(t_ns=i * 200_000_000, counters={"requests": 500.0 * i, "user_switches": 1000.0 * i})
@@ -48,6 +49,7 @@ def test_window_metrics_reads_cpu_throttling_switches_and_status_over_the_window
     assert m["cpu_s"] == pytest.approx(0.5)
     assert m["utilization"] == pytest.approx(1.0)
     assert m["ctx_switches"] == pytest.approx(2000)
+    assert m["preemptions"] == pytest.approx(600)
     assert m["throttled_s"] == pytest.approx(1.5)
     assert m["status"] == {"requests": 5000.0, "user_switches": 10000.0}
     assert m["bound_resolution_ms"] == pytest.approx(100.0)

@@ -12,7 +12,7 @@ import statistics
 
 from harness.analysis import analyze, findings, knee_levels, least_squares, measured_load, record_flags, write_summary_csv
 from harness.tests.conftest import DATA
-from harness.tests.synthetic import FAKE_SERVERS, make_record, make_run
+from harness.tests.synthetic import FAKE_SERVERS, PREEMPTED_SHARE, make_record, make_run
 
 
 def test_least_squares_recovers_an_exact_line():
@@ -85,6 +85,9 @@ def test_cpu_and_context_switches_are_per_request_in_the_window(tmp_path: Path):
     p = next(p for p in a.points if p.backend == "thread" and p.offered_load == 10)
     assert p.cpu_us_per_request == pytest.approx(thread.cpu_us, rel=1e-3)
     assert p.ctx_switches_per_request == pytest.approx(thread.ctx_per_request, rel=1e-3)
+    assert p.preemptions_per_request == pytest.approx(thread.ctx_per_request * PREEMPTED_SHARE, rel=1e-3)
+    assert a.backend("thread").preemptions_per_request == pytest.approx(thread.ctx_per_request * PREEMPTED_SHARE,
+                                                                        rel=1e-3)
     assert p.requests_per_cpu_second == pytest.approx(1e6 / thread.cpu_us, rel=1e-3)
     assert a.backend("st").user_switches_per_request == pytest.approx(st.user_switches_per_request)
     assert a.backend("thread").cpu.value == pytest.approx(thread.cpu_us, rel=1e-3)

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from harness.cgroup import ServerCgroup, available, bandwidth
+import platform
+
+from harness.cgroup import ServerCgroup, ThrottleProbe, available, bandwidth, throttle_probe
 
 ok, why = available()
 pytestmark = pytest.mark.skipif(not ok, reason=f"cgroups unavailable: {why}")
@@ -117,3 +119,50 @@ def test_bandwidth_uses_the_shortest_period_the_kernel_allows():
     assert bandwidth(0.5) == (1000, 2000)
     quota, period = bandwidth(0.28)
     assert quota >= 1000 and abs(quota / period - 0.28) < 0.001
+
+
+def _busy_loops(cg: ServerCgroup, n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen(["taskset", "-c", "0", "sh", "-c", "while :; do :; done"], preexec_fn=cg.enter,
+                             start_new_session=True) for _ in range(n)]
+
+
+def test_a_task_that_blocks_is_not_preempted_and_busy_tasks_sharing_a_cpu_are():
+    cg = ServerCgroup(f"test-preempt-{os.getpid()}", share=None, cpus=[0])
+    loops: list[subprocess.Popen] = []
+    try:
+        if cg.perf_error or cg.preempt_error:
+            pytest.skip(f"perf counters unavailable: {cg.perf_error or cg.preempt_error}")
+        before = cg.read()
+        run_in(cg, "import time\nfor _ in range(300): time.sleep(0.001)")
+        slept = cg.read()
+        loops = _busy_loops(cg, 3)
+        time.sleep(0.5)
+        busy = cg.read()
+    finally:
+        for p in loops:
+            p.kill()
+            p.wait()
+        cg.close()
+    switches, preempted = slept.ctx_switches - before.ctx_switches, slept.preemptions - before.preemptions
+    assert switches >= 300 and preempted < switches / 10  # each sleep is a switch, none a preemption
+    switches, preempted = busy.ctx_switches - slept.ctx_switches, busy.preemptions - slept.preemptions
+    assert preempted >= 10 and preempted >= 0.9 * switches  # a busy loop leaves the CPU only when made to
+
+
+def test_the_throttle_probe_says_per_task_when_switches_per_period_grow_with_the_tasks():
+    assert ThrottleProbe(tasks=32, periods=100, preemptions=1100).per_task
+    assert not ThrottleProbe(tasks=32, periods=100, preemptions=250).per_task  # a group off the CPU at once
+    assert not ThrottleProbe(tasks=2, periods=100, preemptions=200).per_task
+
+
+def test_this_kernel_throttles_a_capped_group_task_by_task_from_linux_6_18():
+    release = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
+    try:
+        many, few = throttle_probe(0, tasks=32), throttle_probe(0, tasks=2)
+    except OSError as exc:
+        pytest.skip(f"preemptions cannot be counted here: {exc}")
+    assert many.periods > 50 and few.periods > 50  # 0.5 s of a 4-ms period, throttled nearly every period
+    if release >= (6, 18):
+        assert many.per_task and many.per_period > 3 * few.per_period
+    else:
+        assert not many.per_task

@@ -40,6 +40,20 @@ def test_check_flags_a_small_somaxconn_and_shared_cpus(monkeypatch, tmp_path):
     assert verdicts["loadgen"].status == "fail"
 
 
+def test_check_warns_when_the_kernel_throttles_a_capped_server_task_by_task(monkeypatch):
+    from harness import cgroup
+
+    monkeypatch.setattr(cgroup, "throttle_probe", lambda cpu: cgroup.ThrottleProbe(tasks=32, periods=100,
+                                                                                     preemptions=1100))
+    v = envinfo.throttle_verdict(0)
+    assert v.status == "warn" and "11.0 switches per throttled period with 32 runnable tasks" in v.value
+    assert "one by one" in v.explanation and v.fix
+    monkeypatch.setattr(cgroup, "throttle_probe", lambda cpu: cgroup.ThrottleProbe(tasks=32, periods=100,
+                                                                                     preemptions=150))
+    v = envinfo.throttle_verdict(0)
+    assert v.status == "ok" and "as a whole" in v.explanation
+
+
 def test_unknown_command_line_is_a_usage_error():
     proc = run_cli("frobnicate")
     assert proc.returncode == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import peers
+from harness.cgroup import available as cgroups_available
 from harness.peers import PeerResults, Sample
 from harness.registry import backends_json_path, build_dir
 from harness.tests.conftest import REPO, alive, remove_cgroups
@@ -60,6 +61,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     class FakeCgroup:
         def __init__(self) -> None:
             self.cpu_ns = 0
+            self.preemptions = None  # a reading without the tracepoint counter
 
         def enter(self) -> None: ...
 
@@ -521,6 +523,26 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
     assert [(t["server"], t["turn"], t["requests_per_s"]) for t in turns] == [
         ("a", 1, 2000.0), ("b", 1, 4000.0), ("b", 2, 8000.0), ("a", 2, 16000.0)]
     assert all(t["round"] == 1 and t["client"] == "wrk" and t["requests"] == 1000 for t in turns)
+    assert all(t["preemptions"] is None for t in turns)  # uncapped, no cgroup: not counted
+
+
+def test_a_capped_server_of_many_processes_reports_its_preemptions_per_request(capsys):
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk not installed")
+    ok, why = cgroups_available()
+    if not ok:
+        pytest.skip(why)
+    results = peers.compare(["prefork"], build_dir(), rounds=1, seconds=1, ab_requests=0, concurrency=20,
+                            server_cpus="0", client_cpus="1", server_cpu_share=0.25, clients=("wrk",),
+                            warmup_s=0)
+    [sample] = results.samples[("prefork", "wrk")]
+    if sample.preemptions_per_request is None:
+        pytest.skip("preemptions cannot be counted here (no tracefs)")
+    # 20 busy workers under a 4-ms period: preempted at least now and then, and said so per run.
+    assert 0 < sample.preemptions_per_request < 20
+    assert "preempted)" in capsys.readouterr().out
 
 
 def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -210,3 +210,15 @@ def test_the_memory_figure_shows_every_server_name_whole(tmp_path: Path):
     names = [t.get_text() for t in bars.get_yticklabels()]
     assert any(n.startswith("apache-prefork") for n in names)  # the longest names are there
     assert bars.get_tightbbox(fig.canvas.get_renderer()).x0 >= fig.bbox.x0  # and not cut at the edge
+
+
+def test_the_method_page_says_how_this_kernel_throttles_a_capped_server():
+    from plots.report import _throttling_sentence
+
+    per_task = _throttling_sentence({"measured": True, "per_task": True, "tasks": 32, "switches_per_period": 11.3})
+    assert "one by one (11.3 switches per period with 32 runnable tasks)" in per_task
+    assert "many-task models" in per_task
+    whole = _throttling_sentence({"measured": True, "per_task": False, "tasks": 32, "switches_per_period": 1.5})
+    assert "as a whole (1.5 switches" in whole
+    assert _throttling_sentence({"measured": False, "problem": "no tracefs"}) == ""
+    assert _throttling_sentence({}) == ""  # a run recorded before the probe existed
