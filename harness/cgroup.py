@@ -251,10 +251,17 @@ def _read_keyed(path: Path) -> dict[str, int]:
     return out
 
 
-def bandwidth(share: float) -> tuple[int, int]:
-    """(quota µs, period µs) giving ``share`` of one CPU with the shortest allowed period."""
+def bandwidth(share: float, period_us: int | None = None) -> tuple[int, int]:
+    """(quota µs, period µs) giving ``share`` of one CPU with the shortest allowed period, or
+    with ``period_us`` when given (a quota below the kernel's 1 ms is refused: ValueError)."""
     if not 0 < share <= 64:
         raise ValueError(f"share must be positive, got {share}")
+    if period_us is not None:
+        quota = round(period_us * share)
+        if quota < MIN_QUOTA_US:
+            raise ValueError(f"a period of {period_us / 1000:g} ms at {share:g} of a CPU gives a quota of "
+                             f"{quota} µs, below the kernel's {MIN_QUOTA_US} µs")
+        return quota, period_us
     quota = max(MIN_QUOTA_US, round(MIN_PERIOD_US * share))
     period = max(MIN_PERIOD_US, round(quota / share))
     return quota, period
@@ -267,6 +274,7 @@ class ServerCgroup:
 
     name: str
     share: float | None = None  # fraction of one CPU; None = no limit
+    cap_period_us: int | None = None  # the CFS period of the cap; None = the shortest (bandwidth())
     cpus: list[int] = field(default_factory=lambda: [0])
     layout: Layout | None = None
     quota_us: int | None = None
@@ -306,7 +314,7 @@ class ServerCgroup:
                 else:
                     (d / "cpu.shares").write_text("262144")
             if self.share is not None:
-                self.quota_us, self.period_us = bandwidth(self.share)
+                self.quota_us, self.period_us = bandwidth(self.share, self.cap_period_us)
                 if lay.version == 2:
                     (self._dirs["cpu"] / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
                 else:

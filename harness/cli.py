@@ -205,7 +205,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share, clients, args.warmup, args.interleave, args.reference,
-                            Path(args.turns) if args.turns else None, args.pool)
+                            Path(args.turns) if args.turns else None, args.pool, args.cap_period_ms)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -315,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every fixed pool (prefork, threadpool and their references) with N "
                             "workers instead of its default (256): with fewer workers than ab's "
                             "clients a pool serves queued connections back to back (make pools)")
+    peers.add_argument("--cap-period-ms", type=float, metavar="MS",
+                       help="the CFS period of --server-cpu-share's cap instead of the shortest the kernel "
+                            "allows (4 ms at 25 %%): on Linux 6.18+ every runnable task of a capped server "
+                            "is switched out once per period, so a longer one costs a server of many "
+                            "tasks less; it needs a client fast enough to keep the server busy through "
+                            "each longer burst (wrk's kept-alive connections; not ab's new ones)")
     peers.add_argument("--turns", metavar="FILE",
                        help="write one JSON line per measured client run (round, client, server, turn, "
                             "requests, requests_per_s, server_cpu_s, preemptions) to FILE: what happens inside a run")

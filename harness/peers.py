@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import production
-from .cgroup import CgroupError, ServerCgroup
+from .cgroup import CgroupError, ServerCgroup, bandwidth
 from .cgroup import available as cgroups_available
 from .experiment import parse_cpu_list
 from .metrics import session_members
@@ -300,7 +300,8 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
             warmup_s: int = 1, interleave: int = 0, reference: str | None = None,
-            turns: Path | None = None, pool: int | None = None) -> PeerResults:
+            turns: Path | None = None, pool: int | None = None,
+            cap_period_ms: float | None = None) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
@@ -312,7 +313,11 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     while they could run), to see within a run what its medians hide (a slow first turn, a
     drift).
     ``pool``: the workers of every fixed pool among the servers (prefork, threadpool, their
-    references; ``_pools``) instead of each one's default, as an experiment's ``[servers] pool``."""
+    references; ``_pools``) instead of each one's default, as an experiment's ``[servers] pool``.
+    ``cap_period_ms``: the CFS period of the cap instead of the shortest the kernel allows (4 ms
+    at a quarter of a CPU): a longer one throttles a server of many runnable tasks less often
+    (docs/methodology.md, "What the cap costs a server of many tasks"), and only suits a client
+    fast enough to keep the server busy through each of its longer bursts."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -326,6 +331,17 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
+    cap_period_us = None
+    if cap_period_ms is not None:
+        if server_cpu_share is None:
+            raise SystemExit("peers: --cap-period-ms sets the period of --server-cpu-share's cap: give both")
+        cap_period_us = round(cap_period_ms * 1000)
+        try:
+            bandwidth(server_cpu_share, cap_period_us)
+        except ValueError as exc:
+            raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: {exc}") from None
+        if cap_period_ms > 1000:
+            raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: at most 1000 ms (the kernel's limit)")
     if pool is not None and pool < 1:
         raise SystemExit(f"peers: --pool must be 1 or more workers, got {pool}")
     pools = _pools(servers, build, pool)
@@ -350,7 +366,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             log.flush()
         return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
                         server_cpu_share, clients, warmup_s, pairs, max(interleave, 1),
-                        write_turn if log is not None else None, pools=pools)
+                        write_turn if log is not None else None, pools=pools, cap_period_us=cap_period_us)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -377,13 +393,15 @@ def pairs_of(servers: list[str], reference: str | None, floor_of: dict[str, str]
     return pairs
 
 
-def _cgroup(tag: str, share: float | None, server_cpus: str) -> ServerCgroup | None:
-    """A fresh cgroup per server start: the cap (if any) and exact CPU accounting. Without
-    root, None: CPU is then read from /proc (10 ms ticks per process)."""
+def _cgroup(tag: str, share: float | None, server_cpus: str, period_us: int | None = None) -> ServerCgroup | None:
+    """A fresh cgroup per server start: the cap (if any, with ``period_us`` its CFS period when
+    given) and exact CPU accounting. Without root, None: CPU is then read from /proc (10 ms
+    ticks per process)."""
     if share is None and not cgroups_available()[0]:
         return None
     try:
-        return ServerCgroup(f"peers-{os.getpid()}-{tag}", share=share, cpus=parse_cpu_list(server_cpus))
+        return ServerCgroup(f"peers-{os.getpid()}-{tag}", share=share, cpus=parse_cpu_list(server_cpus),
+                            cap_period_us=period_us)
     except CgroupError as exc:
         raise SystemExit(f"peers: {exc}") from None
 
@@ -393,7 +411,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
              turn_log: Callable[[dict], None] | None = None,
-             pools: dict[str, int] | None = None) -> PeerResults:
+             pools: dict[str, int] | None = None, cap_period_us: int | None = None) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
     within a pair the other one first in odd rounds). ``pools``: each fixed pool's size
@@ -415,7 +433,8 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                     for client in clients:
                         samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
                                                            ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices, pools, turn_log)))
+                                                           server_share, warmup_s, slices, pools, turn_log,
+                                                           cap_period_us)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -449,7 +468,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
              client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
              pools: dict[str, int] | None = None,
-             turn_log: Callable[[dict], None] | None = None) -> list[Sample]:
+             turn_log: Callable[[dict], None] | None = None, cap_period_us: int | None = None) -> list[Sample]:
     """Starts the servers of ``group`` (each in its own cgroup, with the same cap) and warms
     each up in turn; then loads them one at a time, ``slices`` times each, in the turns A B B A
     A B … (``seconds`` / ``slices`` of wrk, or ``ab_requests`` / ``slices`` of ab, per turn),
@@ -460,7 +479,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
         urls = []
         for i, name in enumerate(group):
             spec = _launch(name, work, docroot, build, (pools or {}).get(name))  # a pool at its size
-            cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus)
+            cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus, period_us=cap_period_us)
             srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
                                 cgroup_enter=cg.enter if cg else None)
             started.append((srv, cg))
@@ -526,7 +545,11 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
         print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
               + (f" ({sample.preemptions_per_request:.2f} preempted)"
-                 if sample.preemptions_per_request is not None else "") +
+                 if sample.preemptions_per_request is not None else "")
+              # how much of its allowance the capped server used while loaded: well below 100 %,
+              # and the client, not the server, set the rate (a cap period too long for it)
+              + (f", {t.server_s / (server_share * t.client_wall_s):.0%} of its cap"
+                 if server_share and t.client_wall_s > 0 else "") +
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
               f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{turns}", flush=True)
     return samples

@@ -45,7 +45,8 @@ def run_one(name: str, perf: list[str], args: argparse.Namespace, work: Path) ->
     `harness peers`), enables the events for the measured client run only, stops the server (not
     perf, which then writes its output). Returns the client's output and its request count."""
     spec = _launch(name, work, work / "docroot", build_dir())
-    cg = ServerCgroup(f"profile-{os.getpid()}-{name}-{perf[0]}", share=args.share, cpus=[args.server_cpu])
+    cg = ServerCgroup(f"profile-{os.getpid()}-{name}-{perf[0]}", share=args.share, cpus=[args.server_cpu],
+                      cap_period_us=round(args.cap_period_ms * 1000) if args.cap_period_ms else None)
     ctl, ack = work / f"{name}.{perf[0]}.ctl", work / f"{name}.{perf[0]}.ack"
     for fifo in (ctl, ack):
         fifo.unlink(missing_ok=True)
@@ -151,6 +152,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1,
                         help="seconds the client runs, not counted, before the measured run (0: none)")
     parser.add_argument("--share", type=float, default=0.25, help="CPU cap of each server")
+    parser.add_argument("--cap-period-ms", type=float,
+                        help="CFS period of the cap (default: the shortest, 4 ms at 25 %%); longer periods "
+                             "throttle a server of many tasks less often (harness peers --cap-period-ms)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--percent-limit", type=float, default=1.5, help="symbols below this share are left out")
@@ -165,7 +169,8 @@ def main() -> int:
         write_page(work / "docroot", PAGE_BYTES)
         table = {name: counts(name, args, work) for name in args.servers}
         events = sorted({e for t in table.values() for e in t}, key=lambda e: -max(t.get(e, 0) for t in table.values()))
-        print(f"per request, {args.client} -c{args.concurrency}, each server capped at {args.share:.0%} of CPU {args.server_cpu}")
+        period = f" ({args.cap_period_ms:g}-ms period)" if args.cap_period_ms else ""
+        print(f"per request, {args.client} -c{args.concurrency}, each server capped at {args.share:.0%} of CPU {args.server_cpu}{period}")
         print(f"{'':<22}" + "".join(f"{name:>14}" for name in args.servers))
         # System calls made fewer than once per 1,000 requests are start-up and stop: left out.
         shown = [e for e in events if e not in ("requests", "task-clock") and max(t.get(e, 0) for t in table.values()) >= 0.001]

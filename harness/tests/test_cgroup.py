@@ -121,6 +121,22 @@ def test_bandwidth_uses_the_shortest_period_the_kernel_allows():
     assert quota >= 1000 and abs(quota / period - 0.28) < 0.001
 
 
+def test_bandwidth_takes_a_longer_period_when_asked_and_refuses_a_quota_below_the_kernels():
+    assert bandwidth(0.25, 100_000) == (25_000, 100_000)
+    with pytest.raises(ValueError, match="below the kernel's 1000 µs"):
+        bandwidth(0.25, 2_000)
+
+
+def test_a_cgroup_capped_with_a_longer_period_gets_that_period():
+    cg = ServerCgroup(f"test-period-{os.getpid()}", share=0.25, cpus=[0], cap_period_us=100_000)
+    try:
+        assert (cg.cpu_dir / ("cpu.max" if cg.layout.version == 2 else "cpu.cfs_period_us")).read_text().split()[-1] \
+            == "100000"
+        assert (cg.quota_us, cg.period_us) == (25_000, 100_000)
+    finally:
+        cg.close()
+
+
 def _busy_loops(cg: ServerCgroup, n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen(["taskset", "-c", "0", "sh", "-c", "while :; do :; done"], preexec_fn=cg.enter,
                              start_new_session=True) for _ in range(n)]

@@ -57,6 +57,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     # The cap must not change between runs: a client using 6 % of its CPU once must not turn
     # every later server's 25 % into 6 %.
     caps: list[float | None] = []
+    periods: list[int | None] = []
 
     class FakeCgroup:
         def __init__(self) -> None:
@@ -83,8 +84,9 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
 
         def stop(self) -> None: ...
 
-    def fake_cgroup(tag: str, share: float | None, server_cpus: str) -> FakeCgroup:
+    def fake_cgroup(tag: str, share: float | None, server_cpus: str, period_us: int | None = None) -> FakeCgroup:
         caps.append(share)
+        periods.append(period_us)
         return FakeCgroup()
 
     monkeypatch.setattr(peers, "_launch", lambda *args: None)
@@ -94,8 +96,24 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
     results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
-    assert caps == [0.25] * 8
+    assert caps == [0.25] * 8 and periods == [None] * 8  # the shortest period, unless asked
     assert results.median_client("beta", "ab") == pytest.approx((60.0, 0.06))
+    caps.clear()
+    periods.clear()
+    peers._compare(["alpha"], tmp_path, 1, 1, 10, 1, "0", "1", 0.25, ("wrk",), cap_period_us=100_000)
+    assert caps == [0.25] and periods == [100_000]
+
+
+@pytest.mark.parametrize("share, period_ms, match", [
+    (None, 100, "give both"),
+    (0.25, 2, "quota of 500 µs, below the kernel's 1000 µs"),
+    (0.25, 2000, "at most 1000 ms"),
+])
+def test_a_cap_period_the_kernel_cannot_have_is_refused_naming_the_option(share, period_ms, match, monkeypatch):
+    monkeypatch.setattr(peers, "cgroups_available", lambda: (True, ""))
+    with pytest.raises(SystemExit, match=match):
+        peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", server_cpu_share=share,
+                      clients=("wrk",), cap_period_ms=period_ms)
 
 
 def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[str]]]:
@@ -122,7 +140,7 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
         return "", 0.1, 1.0
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
-    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
     monkeypatch.setattr(peers, "_run_client", fake_client)
@@ -485,7 +503,7 @@ def test_each_server_has_finished_starting_before_its_warm_up_and_one_that_stays
         return "", 0.1, 1.0
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
-    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
     monkeypatch.setattr(peers, "_run_client", fake_client)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
@@ -512,7 +530,7 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
 
     rates = iter([500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0])
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
-    monkeypatch.setattr(peers, "_cgroup", lambda *args: None)
+    monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
     monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0))
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
