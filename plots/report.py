@@ -409,8 +409,7 @@ def ranking_rows(a: Analysis) -> list[list[str]]:
             _iv(b.throughput, ",.0f"),
             _iv(b.cpu, ".1f"),
             _fmt(b.ctx_switches_per_request, ".2f")
-            + (f" ({b.preemptions_per_request:.2f})" if b.preemptions_per_request is not None else "")
-            + (f" / {b.user_switches_per_request:.2f}" if b.user_switches_per_request else ""),
+            + (f" ({b.preemptions_per_request:.2f})" if b.preemptions_per_request is not None else ""),
             _fmt(mem.get("bytes_per_connection"), ",.0f"),
             f"{b.points - b.flagged_points}/{b.points}" + (f", {b.error_points} failed" if b.error_points else ""),
         ])
@@ -433,7 +432,7 @@ def _throttling_sentence(t: dict) -> str:
 
 RANKING_HEADER = ["#", "server", "model", "slope ms/client\n[95 % interval]", "±%", "r",
                   "throughput req/s\n[95 % interval]", "CPU µs/request\n[95 % interval]",
-                  "switches/req: kernel\n(preempted) / user", "bytes per\nidle conn.", "valid /\npoints"]
+                  "switches/req\n(preempted)", "bytes per\nidle conn.", "valid /\npoints"]
 
 
 def ranking_pages(a: Analysis) -> list[Figure]:
@@ -442,9 +441,11 @@ def ranking_pages(a: Analysis) -> list[Figure]:
     groups = len({b.rank for b in a.backends if b.rank})
     page.paragraph(f"Servers ordered by the slope of mean response time against offered load; '=' marks servers "
                    f"tied with the server above because their 95 % intervals overlap ({groups} rank groups). "
-                   "Throughput, CPU and switches are taken at or beyond each server's knee. Per-point numbers "
-                   "are in summary.csv; the figures behind each claim are on the next page.", size=9.5)
-    widths = [0.03, 0.1, 0.13, 0.15, 0.04, 0.06, 0.14, 0.12, 0.08, 0.07, 0.08]
+                   "Throughput, CPU and switches are taken at or beyond each server's knee; the switches are the "
+                   "kernel's, with the preemptions among them in parentheses (the cap's throttling, see the method "
+                   "page; user-level switches are in the context-switch figure). Per-point numbers are in "
+                   "summary.csv; the figures behind each claim are on the next page.", size=9.5)
+    widths = [0.03, 0.1, 0.14, 0.15, 0.035, 0.05, 0.13, 0.13, 0.105, 0.07, 0.06]
     while rows:
         n = page.rows_that_fit(0.03, header_lines=2)
         page.table(RANKING_HEADER, rows[:n], widths, size=8, row_h=0.03)

@@ -222,3 +222,16 @@ def test_the_method_page_says_how_this_kernel_throttles_a_capped_server():
     assert "as a whole (1.5 switches" in whole
     assert _throttling_sentence({"measured": False, "problem": "no tracefs"}) == ""
     assert _throttling_sentence({}) == ""  # a run recorded before the probe existed
+
+
+def test_the_ranking_gives_each_servers_kernel_switches_with_its_preemptions_in_parentheses(tmp_path):
+    from harness.analysis import analyze
+    from harness.tests.synthetic import PREEMPTED_SHARE, make_run
+    from plots.report import RANKING_HEADER, ranking_rows
+
+    a = analyze(make_run(tmp_path / "run", levels=(1, 10)))
+    column = RANKING_HEADER.index("switches/req\n(preempted)")
+    for b, row in zip(a.backends, ranking_rows(a)):
+        assert row[1] == b.backend
+        ctx = b.ctx_switches_per_request
+        assert row[column] == f"{ctx:.2f} ({ctx * PREEMPTED_SHARE:.2f})"
