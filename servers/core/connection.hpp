@@ -204,8 +204,8 @@ class connection {
   /// The one response being sent, when it is a stored one and nothing was queued before it
   /// (most responses): its head and body go out from the content store itself, its Date line
   /// from stored_date_ and its Connection line and empty line from constants — no pooled buffer
-  /// borrowed and no head copied for the response of a keep-alive request, for 48 bytes more per
-  /// connection.
+  /// borrowed and no head copied for the response of a keep-alive request, for 56 bytes more per
+  /// connection (192 -> 248).
   const static_file* stored_ = nullptr;
   uint64_t requests_ = 0;
   uint64_t bytes_moved_ = 0;
