@@ -34,6 +34,7 @@ import os
 import platform
 import signal
 import struct
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -463,8 +464,6 @@ def throttle_probe(cpu: int = 0, tasks: int = 32, seconds: float = 0.5) -> Throt
     try:
         if not cg._preempt_fds:
             raise OSError(errno.ENOTSUP, cg.preempt_error or cg.perf_error or "preemptions cannot be counted here")
-        import subprocess
-
         procs = [subprocess.Popen(["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"],
                                   preexec_fn=cg.enter, start_new_session=True) for _ in range(tasks)]
         time.sleep(0.1)  # every loop started and throttled at least once
@@ -478,3 +477,15 @@ def throttle_probe(cpu: int = 0, tasks: int = 32, seconds: float = 0.5) -> Throt
             p.kill()
             p.wait()
         cg.close()
+
+
+def throttling_summary(cpu: int = 0) -> dict:
+    """``throttle_probe`` as meta.json keeps it (``pinning.cap_throttling``) and ``harness
+    check`` and the report read it: {measured, per_task, tasks, periods, preemptions,
+    switches_per_period}, or {measured: False, problem} when the probe cannot run."""
+    try:
+        p = throttle_probe(cpu)
+    except (CgroupError, OSError) as exc:
+        return {"measured": False, "problem": str(exc)}
+    return {"measured": True, "per_task": p.per_task, "tasks": p.tasks, "periods": p.periods,
+            "preemptions": p.preemptions, "switches_per_period": round(p.per_period, 2)}

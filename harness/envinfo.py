@@ -310,15 +310,14 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
 def throttle_verdict(cpu: int) -> Verdict:
     """How this kernel throttles a capped group (cgroup.throttle_probe): per task since Linux
     6.18, which charges a capped server one context switch per runnable task and period."""
-    from harness.cgroup import CgroupError, throttle_probe
+    from harness.cgroup import throttling_summary
 
-    try:
-        p = throttle_probe(cpu)
-    except (CgroupError, OSError) as exc:
-        return Verdict("cap throttling", "warn", "not measured", f"The probe could not run: {exc}.")
-    value = (f"{p.per_period:.1f} switches per throttled period with {p.tasks} runnable tasks "
-             f"({p.preemptions} in {p.periods} periods)")
-    if not p.per_task:
+    t = throttling_summary(cpu)
+    if not t["measured"]:
+        return Verdict("cap throttling", "warn", "not measured", f"The probe could not run: {t['problem']}.")
+    value = (f"{t['switches_per_period']:.1f} switches per throttled period with {t['tasks']} runnable tasks "
+             f"({t['preemptions']} in {t['periods']} periods)")
+    if not t["per_task"]:
         return Verdict("cap throttling", "ok", value,
                        "A throttled server is taken off its CPU as a whole: the cap costs about one switch per "
                        "period, whatever its number of threads or processes.")

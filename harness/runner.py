@@ -55,19 +55,6 @@ CATEGORY_WORDS = {
 }
 
 
-
-def _throttling(cpu: int) -> dict[str, Any]:
-    """How this kernel throttles a capped group (cgroup.throttle_probe), for meta.json and the
-    report's method page: per task, a capped server pays a switch per runnable task and period."""
-    from harness.cgroup import CgroupError, throttle_probe
-
-    try:
-        p = throttle_probe(cpu)
-    except (CgroupError, OSError) as exc:
-        return {"measured": False, "problem": str(exc)}
-    return {"measured": True, "per_task": p.per_task, "tasks": p.tasks, "periods": p.periods,
-            "preemptions": p.preemptions, "switches_per_period": round(p.per_period, 2)}
-
 class RunError(Exception):
     """The run cannot start (nothing to run, no loadgen, bad --only); the message says why."""
 
@@ -494,11 +481,11 @@ class Runner:
         pin = self._meta["pinning"]
         pin["server_cpu_share_used"] = self.share
         if self.share is not None:
-            from harness.cgroup import bandwidth
+            from harness.cgroup import bandwidth, throttling_summary
 
             quota, period = bandwidth(self.share)
             pin["server_cpu_limit"] = {"quota_us": quota, "period_us": period, "per": "server, one cgroup each"}
-            pin["cap_throttling"] = _throttling(parse_cpu_list(self.server_cpus)[0])
+            pin["cap_throttling"] = throttling_summary(parse_cpu_list(self.server_cpus)[0])
         self._meta["server_bound"] = self.share is not None
         self._save_meta()
 

@@ -544,7 +544,8 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
     assert all(t["preemptions"] is None for t in turns)  # uncapped, no cgroup: not counted
 
 
-def test_a_capped_server_of_many_processes_reports_its_preemptions_per_request(capsys):
+def skip_unless_capped_servers_can_run() -> None:
+    """Skips a test that runs built servers capped, under wrk, without a build, wrk or cgroups."""
     if not backends_json_path().exists():
         pytest.skip("servers not built (make build)")
     if shutil.which("wrk") is None:
@@ -552,6 +553,10 @@ def test_a_capped_server_of_many_processes_reports_its_preemptions_per_request(c
     ok, why = cgroups_available()
     if not ok:
         pytest.skip(why)
+
+
+def test_a_capped_server_of_many_processes_reports_its_preemptions_per_request(capsys):
+    skip_unless_capped_servers_can_run()
     results = peers.compare(["prefork"], build_dir(), rounds=1, seconds=1, ab_requests=0, concurrency=20,
                             server_cpus="0", client_cpus="1", server_cpu_share=0.25, clients=("wrk",),
                             warmup_s=0)
@@ -581,15 +586,9 @@ def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroup
     import signal
     import time
 
-    from harness.cgroup import PARENT, available, detect_layout
+    from harness.cgroup import PARENT, detect_layout
 
-    if not backends_json_path().exists():
-        pytest.skip("servers not built (make build)")
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk not installed")
-    ok, why = available()
-    if not ok:
-        pytest.skip(why)
+    skip_unless_capped_servers_can_run()
     proc = subprocess.Popen(
         ["/usr/bin/python3", "-m", "harness", "peers", "sped", "--clients", "wrk", "--seconds", "30",
          "--rounds", "1", "--server-cpu-share", "0.5"],

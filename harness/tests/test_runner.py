@@ -246,6 +246,9 @@ def test_server_cpu_share_runs_each_server_in_its_own_capped_cgroup_and_removes_
     meta = json.loads((run / "meta.json").read_text())
     assert meta["server_bound"] is True and meta["pinning"]["server_cpu_share_used"] == 0.5
     assert meta["calibration"]["method"] == "fixed"
+    # How this kernel throttles a capped group is measured once per run, or why it could not be.
+    throttling = meta["pinning"]["cap_throttling"]
+    assert (throttling["measured"] and throttling["periods"] > 0) or throttling["problem"]
     # Every point's cgroup is gone (named after the run and this harness's pid, so that runs in
     # parallel with the same directory name never share one).
     assert not list(CGROUP_ROOT.glob(f"*/httpbench/{run.name}-{os.getpid()}-*"))
