@@ -276,6 +276,7 @@ class ServerCgroup:
     name: str
     share: float | None = None  # fraction of one CPU; None = no limit
     cap_period_us: int | None = None  # the CFS period of the cap; None = the shortest (bandwidth())
+    group: str | None = None  # a SharedCap's name: the cgroup is made inside it (and takes its cap)
     cpus: list[int] = field(default_factory=lambda: [0])
     layout: Layout | None = None
     quota_us: int | None = None
@@ -302,7 +303,7 @@ class ServerCgroup:
                               ("perf", lay.perf)):
                 if root is None:
                     continue
-                path = root / PARENT / self.name
+                path = root / PARENT / self.group / self.name if self.group else root / PARENT / self.name
                 path.mkdir(parents=True, exist_ok=True)
                 self._dirs[key] = path
             # The highest CPU weight, on the server's cgroup and on the shared parent (weights
@@ -415,11 +416,86 @@ class ServerCgroup:
                 except OSError:
                     time.sleep(0.02)  # the last task is still leaving
             try:
-                path.parent.rmdir()  # the shared parent, once no run uses it
+                path.parent.rmdir()  # the shared parent (or the SharedCap), once nothing uses it
             except OSError:
                 pass
         self._dirs = {}
         return killed
+
+
+@dataclass
+class SharedCap:
+    """One cap for servers measured at the same time (``harness peers --simultaneous``): a
+    cgroup under the shared parent capped at ``share`` of a CPU, each server in a child of it
+    (``ServerCgroup(group=name)``) with no cap of its own and the same weight. While every
+    server is busy the scheduler gives each an equal part of the cap, and each child still
+    counts its own CPU time, context switches and preemptions. Close it after its children."""
+
+    name: str
+    share: float
+    cap_period_us: int | None = None
+    layout: Layout | None = None
+    quota_us: int = 0
+    period_us: int = 0
+    _dirs: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.layout is None:
+            self.layout = detect_layout()
+        lay = self.layout
+        try:
+            self.quota_us, self.period_us = bandwidth(self.share, self.cap_period_us)
+            for key, root in (("cpu", lay.cpu), ("cpuacct", lay.cpuacct), ("memory", lay.memory),
+                              ("perf", lay.perf)):
+                if root is None:
+                    continue
+                path = root / PARENT / self.name
+                path.mkdir(parents=True, exist_ok=True)
+                self._dirs[key] = path
+            cpu = self._dirs["cpu"]
+            if lay.version == 2:
+                for ctl in ("cpu", "memory"):
+                    if ctl == "memory" and lay.memory is None:
+                        continue
+                    for parent in (lay.cpu, lay.cpu / PARENT, cpu):
+                        _enable(parent, ctl)
+                for d in (cpu.parent, cpu):
+                    (d / "cpu.weight").write_text("10000")
+                (cpu / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
+            else:
+                for d in (cpu.parent, cpu):
+                    (d / "cpu.shares").write_text("262144")
+                (cpu / "cpu.cfs_period_us").write_text(str(self.period_us))
+                (cpu / "cpu.cfs_quota_us").write_text(str(self.quota_us))
+        except OSError as exc:
+            self.close()
+            raise CgroupError(f"cannot set up the shared cgroup {self.name}: {exc.strerror} "
+                              f"({exc.filename}); run as root") from None
+
+    def usage_ns(self) -> int:
+        """CPU time of every server in it so far, in nanoseconds."""
+        lay = self.layout
+        assert lay is not None
+        if lay.version == 2:
+            return _read_keyed(self._dirs["cpu"] / "cpu.stat").get("usage_usec", 0) * 1000
+        return _read_int(self._dirs["cpuacct"] / "cpuacct.usage") or 0
+
+    def close(self) -> None:
+        """Removes the directories (empty once every child ServerCgroup is closed)."""
+        for path in self._dirs.values():
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:  # the last child's close took it
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
+        self._dirs = {}
 
 
 def _enable(parent: Path, controller: str) -> None:

@@ -205,7 +205,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share, clients, args.warmup, args.interleave, args.reference,
-                            Path(args.turns) if args.turns else None, args.pool, args.cap_period_ms)
+                            Path(args.turns) if args.turns else None, args.pool, args.cap_period_ms,
+                            args.simultaneous)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
     peers.print_ratio_intervals(results, names, args.reference, floor_of)
@@ -311,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "loaded at a time: each run cut into SLICES turns A B B A A B ..., so that a "
                             "drift of the host over more than one turn hits both sides of the ratio "
                             "alike; 0: every server alone, one after the other")
+    peers.add_argument("--simultaneous", action="store_true",
+                       help="measure servers in pairs (as --interleave) with both loaded at the same time, "
+                            "one client each, inside one cgroup capped at twice --server-cpu-share (a child "
+                            "cgroup each, equal weights): each server's CPU per request is measured in the "
+                            "same moments as the other's, so the host's drift cancels; compare by CPU/req")
     peers.add_argument("--pool", type=int, metavar="N",
                        help="run every fixed pool (prefork, threadpool and their references) with N "
                             "workers instead of its default (256): with fewer workers than ab's "

@@ -30,6 +30,13 @@ started, and loaded one at a time in SLICES turns A B B A …, so a drift of the
 one turn cancels within the pair's ratio (``_measure``):
 
     /usr/bin/python3 -m harness peers prefork,ref-prefork,ref-prefork:again --clients wrk --server-cpu-share 0.25 --interleave 4 --seconds 4
+
+``--simultaneous`` measures the same pairs with both servers loaded at the same time, one client
+each, inside one cgroup capped at twice ``--server-cpu-share`` (a child cgroup each, equal
+weights, both under SCHED_BATCH so that neither's wake-ups preempt the other; ``_measure_together``):
+the drift cancels within milliseconds, and a pair's CPU per request is what to compare:
+
+    /usr/bin/python3 -m harness peers prefork,ref-prefork,ref-prefork:again --clients wrk --server-cpu-share 0.25 --simultaneous --cap-period-ms 100 --seconds 4
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import production
-from .cgroup import CgroupError, ServerCgroup, bandwidth
+from .cgroup import CgroupError, ServerCgroup, SharedCap, bandwidth
 from .cgroup import available as cgroups_available
 from .experiment import parse_cpu_list
 from .metrics import session_members
@@ -153,6 +160,46 @@ def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
                           timeout=600)
     return (done.stdout + done.stderr, _children_cpu_seconds() - cpu_before,
             time.monotonic() - wall_before)
+
+
+def _run_clients(argvs: list[list[str]], client_cpus: str, on_exit: Callable[[int], T] | None = None,
+                 timeout_s: float = 600) -> list[tuple]:
+    """Runs the clients at the same time. For each, in order: its output, its CPU seconds (the
+    rusage of its own process: taskset execs the client), its wall seconds and, given
+    ``on_exit``, what ``on_exit(i)`` returned the moment client ``i`` was reaped (a server's
+    counters at the end of its own load). A client still running after ``timeout_s`` is killed
+    by its PID."""
+    start = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        outs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in argvs]
+        procs = [subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=out, stderr=subprocess.STDOUT,
+                                  text=True) for argv, out in zip(argvs, outs)]
+        results: dict[int, tuple] = {}
+        try:
+            while len(results) < len(procs):
+                if time.monotonic() - start > timeout_s:
+                    raise subprocess.TimeoutExpired([p.args for p in procs], timeout_s)
+                for i, p in enumerate(procs):
+                    if i in results:
+                        continue
+                    # this client's own pid only: the servers are this process's children too
+                    pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                    if pid == p.pid:
+                        p.returncode = os.waitstatus_to_exitcode(status)
+                        results[i] = (usage.ru_utime + usage.ru_stime, time.monotonic() - start,
+                                      on_exit(i) if on_exit else None)
+                time.sleep(0.005)
+        finally:
+            for i, p in enumerate(procs):
+                if i not in results and p.returncode is None:
+                    p.kill()  # by its PID
+                    p.wait()
+        rows = []
+        for i, out in enumerate(outs):
+            out.seek(0)
+            cpu_s, wall_s, extra = results[i]
+            rows.append((out.read(), cpu_s, wall_s, *((extra,) if on_exit else ())))
+        return rows
 
 
 def warmup_argv(client: str, concurrency: int, seconds: int, url: str) -> list[str]:
@@ -301,7 +348,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
             warmup_s: int = 1, interleave: int = 0, reference: str | None = None,
             turns: Path | None = None, pool: int | None = None,
-            cap_period_ms: float | None = None) -> PeerResults:
+            cap_period_ms: float | None = None, simultaneous: bool = False) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
@@ -317,7 +364,10 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     ``cap_period_ms``: the CFS period of the cap instead of the shortest the kernel allows (4 ms
     at a quarter of a CPU): a longer one throttles a server of many runnable tasks less often
     (docs/methodology.md, "What the cap costs a server of many tasks"), and only suits a client
-    fast enough to keep the server busy through each of its longer bursts."""
+    fast enough to keep the server busy through each of its longer bursts.
+    ``simultaneous``: the servers run in pairs (``pairs_of``), both loaded at the same time by
+    two clients, inside one cgroup capped at twice ``server_cpu_share`` (``_measure_together``):
+    the host's drift then hits both sides of a ratio within the same milliseconds."""
     if not clients or any(c not in CLIENTS for c in clients):
         raise SystemExit(f"peers: --clients takes wrk, ab or wrk,ab, got {','.join(clients) or 'nothing'}")
     for tool in (*clients, "taskset"):
@@ -350,6 +400,22 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
                          f"connections alive, and those beyond the pool of {', '.join(pools)} would wait "
                          f"in the backlog for the whole run; use ab, or a pool of at least {concurrency}")
     pairs = None
+    if simultaneous:
+        if server_cpu_share is None:
+            raise SystemExit("peers: --simultaneous shares one cap between the two servers of a pair: "
+                             "give --server-cpu-share (each server's part of it)")
+        if interleave:
+            raise SystemExit("peers: --simultaneous and --interleave are two ways of measuring a pair: "
+                             "give one of them")
+        if 2 * server_cpu_share > 1:
+            raise SystemExit(f"peers: --simultaneous caps a pair at twice --server-cpu-share, "
+                             f"{2 * server_cpu_share:g} of one CPU: at most 0.5 each")
+        if cap_period_us is not None:
+            try:
+                bandwidth(2 * server_cpu_share, cap_period_us)
+            except ValueError as exc:
+                raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: {exc}") from None
+        pairs = pairs_of(servers, reference, floors(servers, build))
     if interleave < 0:
         raise SystemExit(f"peers: --interleave must be 0 (off) or a number of slices, got {interleave}")
     if interleave > 0:
@@ -366,7 +432,8 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             log.flush()
         return _compare(servers, build, rounds, seconds, ab_requests, concurrency, server_cpus, client_cpus,
                         server_cpu_share, clients, warmup_s, pairs, max(interleave, 1),
-                        write_turn if log is not None else None, pools=pools, cap_period_us=cap_period_us)
+                        write_turn if log is not None else None, pools=pools, cap_period_us=cap_period_us,
+                        simultaneous=simultaneous)
 
 
 def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -382,13 +449,13 @@ def ratio_pairs(servers: list[str], reference: str | None, floor_of: dict[str, s
 
 
 def pairs_of(servers: list[str], reference: str | None, floor_of: dict[str, str]) -> list[tuple[str, str]]:
-    """``ratio_pairs``, for an --interleave run: a server in none of them could not be compared
+    """``ratio_pairs``, for an --interleave or --simultaneous run: a server in none of them could not be compared
     with anything, and is refused, by name."""
     pairs = ratio_pairs(servers, reference, floor_of)
     alone = [name for name in servers if not any(name in pair for pair in pairs)]
     if alone:
-        raise SystemExit(f"peers: --interleave measures servers in pairs (each backend with its floor, "
-                         f"every server with --reference), and {', '.join(alone)} would be in none: "
+        raise SystemExit(f"peers: --interleave and --simultaneous measure servers in pairs (each backend "
+                         f"with its floor, every server with --reference), and {', '.join(alone)} would be in none: "
                          f"add their floors or a --reference")
     return pairs
 
@@ -411,11 +478,12 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
              turn_log: Callable[[dict], None] | None = None,
-             pools: dict[str, int] | None = None, cap_period_us: int | None = None) -> PeerResults:
+             pools: dict[str, int] | None = None, cap_period_us: int | None = None,
+             simultaneous: bool = False) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
-    within a pair the other one first in odd rounds). ``pools``: each fixed pool's size
-    (``_pools``; read from the registry when not given)."""
+    within a pair the other one first in odd rounds), or with ``simultaneous`` both at once.
+    ``pools``: each fixed pool's size (``_pools``; read from the registry when not given)."""
     results = PeerResults()
     guard = ProcessGuard()
     if pools is None:
@@ -431,10 +499,11 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for unit in units:
                     group = unit if r % 2 == 0 else unit[::-1]
                     for client in clients:
-                        samples = dict(zip(group, _measure(group, client, r, build, work, docroot, guard, seconds,
-                                                           ab_requests, concurrency, server_cpus, client_cpus,
-                                                           server_share, warmup_s, slices, pools, turn_log,
-                                                           cap_period_us)))
+                        measure = _measure_together if simultaneous else _measure
+                        samples = dict(zip(group, measure(group, client, r, build, work, docroot, guard, seconds,
+                                                          ab_requests, concurrency, server_cpus, client_cpus,
+                                                          server_share, warmup_s, slices, pools, turn_log,
+                                                          cap_period_us)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -464,6 +533,64 @@ class _Tally:
                       self.preemptions / n if n and self.preemptions is not None else None)
 
 
+def _start_group(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
+                 guard: ProcessGuard, concurrency: int, server_cpus: str, client_cpus: str,
+                 warmup_s: int, pools: dict[str, int] | None, cgroup_of: Callable[[int, str], ServerCgroup | None],
+                 started: list[tuple[ServerProcess, ServerCgroup | None]], warm_together: bool = False,
+                 batch: bool = False) -> list[str]:
+    """Starts the servers of ``group`` (server ``i`` in ``cgroup_of(i, name)``; with ``batch``
+    under SCHED_BATCH, ``_enter``), appending each to ``started`` as it starts (so the caller
+    stops whatever did start), lets each pool settle, and warms them up: in turn, or with
+    ``warm_together`` all at once. Returns their URLs."""
+    urls = []
+    for i, name in enumerate(group):
+        spec = _launch(name, work, docroot, build, (pools or {}).get(name))  # a pool at its size
+        cg = cgroup_of(i, name)
+        srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
+                            cgroup_enter=_enter(cg, batch) if cg or batch else None)
+        started.append((srv, cg))
+        urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
+        # A pool that is still forking when the warm-up begins goes on doing so inside the
+        # warm-up and the measured run. Servers warmed up together start together: each is
+        # started before any settles, so neither pool has sat idle while the other forked
+        # (started one after the other, the first of two ref-prefork pools cost 2-4 % more per
+        # request than the second in 5 rounds of 6; started together, 0-3 %).
+        if not warm_together:
+            settle(srv, name)
+    for (srv, _), name in zip(started, group) if warm_together else ():
+        settle(srv, name)
+    if warmup_s <= 0:
+        return urls
+    argvs = [warmup_argv(client, warmup_concurrency(client, concurrency, (pools or {}).get(name, 0)), warmup_s, url)
+             for name, url in zip(group, urls)]
+    runs = _run_clients(argvs, client_cpus) if warm_together else [_run_client(a, client_cpus) for a in argvs]
+    for name, (warm_out, _, _) in zip(group, runs):
+        try:
+            _parse(client, warm_out)
+        except (AttributeError, ValueError):  # no rate: the client failed
+            raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
+                             f"{warm_out.strip()}") from None
+    return urls
+
+
+def _enter(cg: ServerCgroup | None, batch: bool) -> Callable[[], None]:
+    """A server's preexec: into its cgroup, and with ``batch`` under SCHED_BATCH, which every
+    process and thread it makes inherits: a task of it that wakes up then never preempts the
+    running one (the scheduler switches at the end of a slice or when a task blocks), so two
+    servers sharing a CPU (``_measure_together``) do not each pay for the other's wake-ups."""
+    def enter() -> None:
+        if cg is not None:
+            cg.enter()
+        if batch:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    return enter
+
+
+def _client_argv(client: str, concurrency: int, seconds: int, ab_requests: int, url: str) -> list[str]:
+    return (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", url] if client == "wrk"
+            else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests}", url])
+
+
 def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
              guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
              client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
@@ -476,25 +603,10 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
     started: list[tuple[ServerProcess, ServerCgroup | None]] = []
     tallies = [_Tally() for _ in group]
     try:
-        urls = []
-        for i, name in enumerate(group):
-            spec = _launch(name, work, docroot, build, (pools or {}).get(name))  # a pool at its size
-            cg = _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus, period_us=cap_period_us)
-            srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
-                                cgroup_enter=cg.enter if cg else None)
-            started.append((srv, cg))
-            urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
-            # A pool that is still forking when the warm-up begins goes on doing so inside the
-            # warm-up and the measured run.
-            settle(srv, name)
-        for name, url in zip(group, urls) if warmup_s > 0 else ():
-            warm_c = warmup_concurrency(client, concurrency, (pools or {}).get(name, 0))
-            warm_out, _, _ = _run_client(warmup_argv(client, warm_c, warmup_s, url), client_cpus)
-            try:
-                _parse(client, warm_out)
-            except (AttributeError, ValueError):  # no rate: the client failed
-                raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
-                                 f"{warm_out.strip()}") from None
+        urls = _start_group(group, client, r, build, work, docroot, guard, concurrency, server_cpus,
+                            client_cpus, warmup_s, pools,
+                            lambda i, name: _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus,
+                                                    period_us=cap_period_us), started)
 
         def counters(i: int) -> tuple[float, int | None]:
             # The cgroup counts every thread and process (ns); without one, /proc's ticks.
@@ -506,52 +618,119 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
 
         for j in range(slices):
             for i in range(len(group)) if j % 2 == 0 else reversed(range(len(group))):
-                argv = (["wrk", "-t1", f"-c{concurrency}", f"-d{seconds // slices}s", urls[i]] if client == "wrk"
-                        else ["ab", "-q", f"-c{concurrency}", f"-n{ab_requests // slices}", urls[i]])
+                argv = _client_argv(client, concurrency, seconds // slices, ab_requests // slices, urls[i])
                 before, preempted_before = counters(i)
                 out, client_s, wall_s = _run_client(argv, client_cpus)
-                t = tallies[i]
                 after, preempted_after = counters(i)
-                server_s = after - before
-                t.server_s += server_s
-                if preempted_before is not None and preempted_after is not None:
-                    t.preemptions = (t.preemptions or 0) + preempted_after - preempted_before
-                rps, n, failed = _parse(client, out)
-                if turn_log is not None:
-                    turn_log({"round": r + 1, "client": client, "server": group[i], "turn": j + 1,
-                              "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6),
-                              "preemptions": (None if preempted_before is None or preempted_after is None
-                                              else preempted_after - preempted_before)})
-                t.requests += n
-                t.loaded_s += n / rps if rps > 0 else 0.0
-                t.client_s += client_s
-                t.client_wall_s += wall_s
-                t.failed += failed
-                for kind, k in failures(client, out).items():
-                    t.kinds[kind] = t.kinds.get(kind, 0) + k
+                preempted = (None if preempted_before is None or preempted_after is None
+                             else preempted_after - preempted_before)
+                _tally_run(tallies[i], client, out, after - before, preempted, client_s, wall_s, turn_log,
+                           {"round": r + 1, "client": client, "server": group[i], "turn": j + 1})
     finally:
         for srv, cg in started:
             srv.stop()
             if cg is not None:
                 cg.close()
+    return _print_samples(group, client, r, tallies,
+                          lambda name: f"in {slices} turns with {', '.join(g for g in group if g != name)}",
+                          lambda t: server_share * t.client_wall_s if server_share else None)
+
+
+def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
+                      guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
+                      client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
+                      pools: dict[str, int] | None = None,
+                      turn_log: Callable[[dict], None] | None = None,
+                      cap_period_us: int | None = None) -> list[Sample]:
+    """Starts the servers of ``group`` inside one cgroup capped at ``len(group)`` times
+    ``server_share`` (a child cgroup each, equal weights: ``SharedCap``), warms them up together,
+    then loads them all at once, one client each (``seconds`` of wrk or ``ab_requests`` of ab),
+    and stops them. While all are busy each gets an equal part of the cap, and each child counts
+    its own CPU: so a server's CPU per request is measured in the same moments as the other's,
+    on the same host, under the same cap. Each server's CPU is read from before the clients
+    start until its own client ends. The servers run under SCHED_BATCH (``_enter``): with the
+    default policy a task of one server woken by its client preempts the other server's running
+    task, and both pay a third more CPU per request for the switches (prefork beside
+    ref-prefork: 28 µs instead of 19, 0.31 preemptions per request instead of 0.07), which
+    pulls every ratio towards 1. Returns one sample per server; prints a line each."""
+    assert server_share is not None
+    started: list[tuple[ServerProcess, ServerCgroup | None]] = []
+    tallies = [_Tally() for _ in group]
+    try:
+        shared = SharedCap(f"peers-{os.getpid()}-{r}-{client}", server_share * len(group),
+                           cap_period_us=cap_period_us)
+    except CgroupError as exc:
+        raise SystemExit(f"peers: {exc}") from None
+    try:
+        def cgroup_of(i: int, name: str) -> ServerCgroup:
+            try:
+                return ServerCgroup(f"{i}-{name}", cpus=parse_cpu_list(server_cpus), group=shared.name)
+            except CgroupError as exc:
+                raise SystemExit(f"peers: {exc}") from None
+
+        urls = _start_group(group, client, r, build, work, docroot, guard, concurrency, server_cpus,
+                            client_cpus, warmup_s, pools, cgroup_of, started, warm_together=True, batch=True)
+        before = [cg.read() for _, cg in started if cg is not None]
+        argvs = [_client_argv(client, concurrency, seconds, ab_requests, url) for url in urls]
+        runs = _run_clients(argvs, client_cpus, on_exit=lambda i: started[i][1].read())
+        for i, (out, client_s, wall_s, after) in enumerate(runs):
+            preempted = (None if before[i].preemptions is None or after.preemptions is None
+                         else after.preemptions - before[i].preemptions)
+            _tally_run(tallies[i], client, out, (after.cpu_ns - before[i].cpu_ns) / 1e9, preempted, client_s,
+                       wall_s, turn_log, {"round": r + 1, "client": client, "server": group[i], "turn": 1})
+    finally:
+        for srv, cg in started:
+            srv.stop()
+            if cg is not None:
+                cg.close()
+        shared.close()
+    return _print_samples(group, client, r, tallies,
+                          lambda name: f"at once with {', '.join(g for g in group if g != name)}",
+                          lambda t: server_share * t.client_wall_s)
+
+
+def _tally_run(t: _Tally, client: str, out: str, server_s: float, preempted: int | None, client_s: float,
+               wall_s: float, turn_log: Callable[[dict], None] | None, turn: dict) -> None:
+    """Adds one client run (its output, and the server's CPU seconds and preemptions over it)
+    to ``t``, and logs it as a turn."""
+    t.server_s += server_s
+    if preempted is not None:
+        t.preemptions = (t.preemptions or 0) + preempted
+    rps, n, failed = _parse(client, out)
+    if turn_log is not None:
+        turn_log({**turn, "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6),
+                  "preemptions": preempted})
+    t.requests += n
+    t.loaded_s += n / rps if rps > 0 else 0.0
+    t.client_s += client_s
+    t.client_wall_s += wall_s
+    t.failed += failed
+    for kind, k in failures(client, out).items():
+        t.kinds[kind] = t.kinds.get(kind, 0) + k
+
+
+def _print_samples(group: tuple[str, ...], client: str, r: int, tallies: list[_Tally],
+                   how: Callable[[str], str], allowance_s: Callable[[_Tally], float | None]) -> list[Sample]:
+    """One sample per server of ``group``, each printed as a line: ``how`` says how it was
+    measured beside the others, ``allowance_s`` the CPU seconds its cap allowed while loaded
+    (None: uncapped)."""
     samples = []
     for name, t in zip(group, tallies):
         sample = t.sample()
         samples.append(sample)
         kinds = ", ".join(f"{kind} {k}" for kind, k in t.kinds.items())
         flag = f"  FAILED {t.failed} ({kinds})" if t.failed else ""
-        turns = (f"  (in {slices} turns with {', '.join(g for g in group if g != name)})"
-                 if len(group) > 1 else "")
+        note = f"  ({how(name)})" if len(group) > 1 else ""
+        allowed = allowance_s(t)
         print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
               + (f" ({sample.preemptions_per_request:.2f} preempted)"
                  if sample.preemptions_per_request is not None else "")
               # how much of its allowance the capped server used while loaded: well below 100 %,
               # and the client, not the server, set the rate (a cap period too long for it)
-              + (f", {t.server_s / (server_share * t.client_wall_s):.0%} of its cap"
-                 if server_share and t.client_wall_s > 0 else "") +
+              + (f", {t.server_s / allowed:.0%} of its cap" if allowed else "") +
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
-              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{turns}", flush=True)
+              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{note}", flush=True)
     return samples
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import platform
 
-from harness.cgroup import ServerCgroup, ThrottleProbe, available, bandwidth, throttle_probe
+from harness.cgroup import PARENT, ServerCgroup, SharedCap, ThrottleProbe, available, bandwidth, throttle_probe
 
 ok, why = available()
 pytestmark = pytest.mark.skipif(not ok, reason=f"cgroups unavailable: {why}")
@@ -135,6 +135,40 @@ def test_a_cgroup_capped_with_a_longer_period_gets_that_period():
         assert (cg.quota_us, cg.period_us) == (25_000, 100_000)
     finally:
         cg.close()
+
+
+def test_servers_in_a_shared_cap_split_it_evenly_and_each_counts_only_its_own_cpu():
+    # Two busy loops, one in each child of a cap of half a CPU: together they get half a CPU,
+    # each about a quarter, and each child's reading holds its own loop's time only.
+    shared = SharedCap(f"test-shared-{os.getpid()}", 0.5, cap_period_us=100_000)
+    a = ServerCgroup("0-a", cpus=[0], group=shared.name)
+    b = ServerCgroup("1-b", cpus=[0], group=shared.name)
+    loops: list[subprocess.Popen] = []
+    try:
+        assert a.cpu_dir.parent == shared._dirs["cpu"] and a.cpu_dir.parent.parent.name == PARENT
+        assert (shared.quota_us, shared.period_us) == (50_000, 100_000)
+        before = a.read(), b.read(), shared.usage_ns()
+        loops = _busy_loops(a, 1) + _busy_loops(b, 1)
+        time.sleep(1.0)
+        for loop in loops:
+            loop.kill()  # by its PID
+            loop.wait()
+        after = a.read(), b.read(), shared.usage_ns()
+    finally:
+        for loop in loops:
+            if loop.poll() is None:
+                loop.kill()
+                loop.wait()
+        a.close()
+        b.close()
+        shared.close()
+    used_a = (after[0].cpu_ns - before[0].cpu_ns) / 1e9
+    used_b = (after[1].cpu_ns - before[1].cpu_ns) / 1e9
+    used = (after[2] - before[2]) / 1e9
+    assert 0.35 <= used <= 0.65  # half a CPU for about a second, both loops together
+    assert used_a + used_b == pytest.approx(used, rel=0.02)
+    assert 0.6 <= used_a / used_b <= 1.6  # an even split
+    assert not any((root / PARENT / shared.name).exists() for root in shared.layout.roots())
 
 
 def _busy_loops(cg: ServerCgroup, n: int) -> list[subprocess.Popen]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -544,6 +546,108 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
     assert all(t["preemptions"] is None for t in turns)  # uncapped, no cgroup: not counted
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({}, "give --server-cpu-share"),
+    ({"server_cpu_share": 0.25, "interleave": 2}, "give one of them"),
+    ({"server_cpu_share": 0.6}, "at most 0.5 each"),
+    ({"server_cpu_share": 0.25, "cap_period_ms": 1.5}, "below the kernel's 1000 µs"),
+])
+def test_simultaneous_is_refused_without_a_cap_beside_interleave_or_beyond_half_a_cpu_each(kwargs, match, monkeypatch):
+    monkeypatch.setattr(peers, "cgroups_available", lambda: (True, ""))
+    monkeypatch.setattr(peers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    with pytest.raises(SystemExit, match=match):
+        peers.compare(["a", "b"], Path("/nonexistent"), 1, 2, 100, 10, "0", "1", clients=("wrk",),
+                      reference="b", simultaneous=True, **kwargs)
+
+
+def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    shared_caps: list[tuple[str, float, int | None]] = []
+    cgroups: list[tuple[str, str | None]] = []
+    loads: list[list[list[str]]] = []
+
+    class FakeShared:
+        def __init__(self, name, share, cap_period_us=None) -> None:
+            self.name = name
+            shared_caps.append((name, share, cap_period_us))
+
+        def close(self) -> None: ...
+
+    class FakeCgroup:
+        def __init__(self, name, cpus, group=None) -> None:
+            self.cpu_ns, self.preemptions = 0, 0
+            self.per_read = 10**8 if "a" in name.split("-", 1)[1] else 2 * 10**8  # b costs twice a
+            cgroups.append((name, group))
+
+        def enter(self) -> None: ...
+
+        def read(self):
+            from harness.cgroup import Reading
+            self.cpu_ns += self.per_read
+            return Reading(t_ns=0, cpu_ns=self.cpu_ns, cpu_user_ns=None, cpu_sys_ns=None, nr_periods=None,
+                           nr_throttled=None, throttled_ns=None, memory_bytes=None, ctx_switches=None,
+                           preemptions=self.preemptions)
+
+        def close(self) -> None: ...
+
+    class FakeServer:
+        def __init__(self, *args, **kwargs) -> None:
+            self.pid = 1
+
+        def start(self, timeout_s: float) -> int:
+            return 1
+
+        def stop(self) -> None: ...
+
+    def fake_clients(argvs, cpus, on_exit=None):
+        loads.append(argvs)
+        return [("", 0.1, 1.0, *((on_exit(i),) if on_exit else ())) for i in range(len(argvs))]
+
+    monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
+    monkeypatch.setattr(peers, "settle", lambda srv, name: None)
+    monkeypatch.setattr(peers, "SharedCap", FakeShared)
+    monkeypatch.setattr(peers, "ServerCgroup", FakeCgroup)
+    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "_run_clients", fake_clients)
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    results = peers._compare(["a", "b"], tmp_path, 2, 4, 10, 1, "0", "1", 0.25, ("wrk",), warmup_s=1,
+                             pairs=[("a", "b")], cap_period_us=100_000, simultaneous=True)
+    # one cap per pair and round, twice each server's share, with the period asked for
+    assert [(share, period) for _, share, period in shared_caps] == [(0.5, 100_000)] * 2
+    # both servers inside it, each in its own child
+    assert [group for _, group in cgroups] == [shared_caps[0][0]] * 2 + [shared_caps[1][0]] * 2
+    # per round: both warmed up at once, then both loaded at once for the whole --seconds
+    assert len(loads) == 4 and all(len(argvs) == 2 for argvs in loads)
+    assert all("-d4s" in argv for argv in loads[1]) and all("-d1s" in argv for argv in loads[0])
+    # b's child counted twice a's CPU over the same run: a is twice as cheap per request
+    assert results.paired_ratios("a", "b", "wrk", by_cpu=True) == pytest.approx([2.0, 2.0])
+    assert "at once with b" in capsys.readouterr().out
+
+
+def test_a_server_started_for_a_simultaneous_pair_runs_under_sched_batch():
+    out = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=peers._enter(None, batch=True),
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    assert "SCHED_BATCH" in out
+    plain = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=peers._enter(None, batch=False),
+                           capture_output=True, text=True, timeout=10, check=True).stdout
+    assert "SCHED_OTHER" in plain
+
+
+def test_clients_run_at_once_each_with_its_own_output_cpu_and_end(tmp_path: Path):
+    other = subprocess.Popen(["sleep", "0.5"])  # a child that is not a client (a server) is not reaped
+    marks: list[int] = []
+    rows = peers._run_clients([["sh", "-c", "echo slow; sleep 0.4"], ["sh", "-c", "echo fast"]], "1",
+                              on_exit=lambda i: marks.append(i) or i)
+    assert [row[0].strip() for row in rows] == ["slow", "fast"]
+    assert marks == [1, 0]  # each reaped (and its server read) when it ended
+    assert rows[1][2] < 0.3 <= rows[0][2] and [row[3] for row in rows] == [0, 1]
+    assert other.wait(timeout=5) == 0
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        peers._run_clients([["sleep", "30"]], "1", timeout_s=0.3)
+    assert time.monotonic() - started < 5  # killed by its PID, not waited for
+
+
 def skip_unless_capped_servers_can_run() -> None:
     """Skips a test that runs built servers capped, under wrk, without a build, wrk or cgroups."""
     if not backends_json_path().exists():
@@ -566,6 +670,23 @@ def test_a_capped_server_of_many_processes_reports_its_preemptions_per_request(c
     # 20 busy workers under a 4-ms period: preempted at least now and then, and said so per run.
     assert 0 < sample.preemptions_per_request < 20
     assert "preempted)" in capsys.readouterr().out
+
+
+def test_a_server_loaded_at_once_with_itself_gets_half_the_shared_cap_and_the_same_cpu_per_request(capsys):
+    skip_unless_capped_servers_can_run()
+    results = peers.compare(["ref-prefork", "ref-prefork:again"], build_dir(), rounds=1, seconds=2, ab_requests=0,
+                            concurrency=20, server_cpus="0", client_cpus="1", server_cpu_share=0.25,
+                            clients=("wrk",), warmup_s=1, reference="ref-prefork", pool=20, cap_period_ms=100,
+                            simultaneous=True)
+    [a] = results.samples[("ref-prefork", "wrk")]
+    [b] = results.samples[("ref-prefork:again", "wrk")]
+    for sample in (a, b):
+        # each child counted its own server: about a quarter of a CPU each, not the pair's half
+        used = sample.server_cpu_us_per_request * sample.requests_per_second / 1e6
+        assert 0.15 < used < 0.35, used
+    assert 0.8 < results.paired_ratios("ref-prefork:again", "ref-prefork", "wrk", by_cpu=True)[0] < 1.25
+    assert "at once with ref-prefork" in capsys.readouterr().out
+    assert not remove_cgroups(f"peers-{os.getpid()}-*"), "a shared cap was left behind"
 
 
 def test_turns_file_holds_one_json_line_per_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
