@@ -130,26 +130,36 @@ HTTPBENCH_HOT uint64_t content_store::hash_path(std::string_view path) {
 inline size_t content_store::slot_of(std::string_view path, uint64_t hash) const {
   size_t mask = slots_.size() - 1;
   size_t i = hash >> (64 - slot_bits_);
-  while (!slots_[i].path.empty() && (slots_[i].hash != hash || slots_[i].path != path))
+  while (slots_[i].file != nullptr && !slots_[i].holds(path, hash))
     i = (i + 1) & mask;  // the table is never full, so an empty slot ends every probe
   return i;
+}
+
+content_store::slot content_store::make_slot(std::string_view path, uint64_t hash, const static_file* file) {
+  slot s;
+  s.hash = hash;
+  s.file = file;
+  s.path = path.data();
+  s.length = static_cast<uint32_t>(path.size());
+  if (path.size() <= inline_path) std::memcpy(s.prefix, path.data(), path.size());
+  return s;
 }
 
 void content_store::add(std::string path, std::shared_ptr<static_file> file) {
   if (path.empty()) return;
   uint64_t hash = hash_path(path);
-  if (!slots_.empty() && !slots_[slot_of(path, hash)].path.empty()) return;  // the first file stays
+  if (!slots_.empty() && slots_[slot_of(path, hash)].file != nullptr) return;  // the first file stays
   files_.emplace_back(std::move(path), std::move(file));
   if (2 * files_.size() > slots_.size()) {  // at most half full: grow, and place every path again
     slot_bits_ = std::max(4u, slot_bits_ + 1);
     slots_.assign(size_t{1} << slot_bits_, slot{});
     for (const auto& [p, f] : files_) {
       uint64_t h = hash_path(p);
-      slots_[slot_of(p, h)] = {h, p, f.get()};
+      slots_[slot_of(p, h)] = make_slot(p, h, f.get());
     }
   } else {
     const auto& [p, f] = files_.back();
-    slots_[slot_of(p, hash)] = {hash, p, f.get()};
+    slots_[slot_of(p, hash)] = make_slot(p, hash, f.get());
   }
 }
 
@@ -213,8 +223,7 @@ content_store content_store::from_directory(const std::string& docroot,
 
 HTTPBENCH_HOT const static_file* content_store::find(std::string_view path) const {
   if (slots_.empty()) return nullptr;
-  const slot& s = slots_[slot_of(path, hash_path(path))];
-  return s.path.empty() ? nullptr : s.file;
+  return slots_[slot_of(path, hash_path(path))].file;
 }
 
 const static_file& content_store::error_page(int status) {

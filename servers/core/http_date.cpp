@@ -52,17 +52,22 @@ size_t format_date_line(time_t seconds, char (&line)[date_line_max]) {
 }
 
 HTTPBENCH_HOT std::string_view date_line() {
-  // Per-thread, so threaded backends neither lock nor race on it.
-  thread_local time_t cached_second = -1;
-  thread_local char line[date_line_max];
-  thread_local size_t length = 0;
+  // Per-thread, so threaded backends neither lock nor race on it; one cache line, which a
+  // worker woken among a hundred others finds cold once, not three times.
+  struct alignas(64) cache {
+    time_t second = -1;
+    uint32_t length = 0;
+    char line[date_line_max];
+  };
+  static_assert(sizeof(cache) == 64);
+  thread_local cache c;
   struct timespec now {};
   clock_gettime(CLOCK_REALTIME_COARSE, &now);
-  if (now.tv_sec != cached_second) {
-    length = format_date_line(now.tv_sec, line);
-    cached_second = now.tv_sec;
+  if (now.tv_sec != c.second) {
+    c.length = static_cast<uint32_t>(format_date_line(now.tv_sec, c.line));
+    c.second = now.tv_sec;
   }
-  return {line, length};
+  return {c.line, c.length};
 }
 
 }  // namespace httpbench::core

@@ -5,7 +5,7 @@
 
 namespace httpbench::core {
 
-inline constexpr size_t date_line_max = 64;
+inline constexpr size_t date_line_max = 48;  ///< the line is always 37 bytes
 
 /// "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" (RFC 9110's IMF-fixdate) for `seconds` since the
 /// epoch, written to `line`; returns its length (37).

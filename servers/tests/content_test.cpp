@@ -143,3 +143,33 @@ TEST(Content, EveryPathOfALargeDocrootFindsItsOwnFileAndNoNearMissFindsAny) {
   }
   EXPECT_EQ(store.find(""), nullptr);
 }
+
+TEST(Content, PathsAroundTheLengthASlotHoldsItselfFindOnlyTheirOwnFile) {
+  // Up to 36 bytes a path is compared in its slot; longer ones in the store's string. Paths that
+  // differ only in their last byte, on both sides of that length, and one beyond it.
+  char tmpl[] = "/tmp/httpbench-content-XXXXXX";
+  fs::path root = mkdtemp(tmpl);
+  struct remove_at_exit {
+    fs::path dir;
+    ~remove_at_exit() { fs::remove_all(dir); }
+  } cleanup{root};
+  std::vector<std::string> paths;
+  for (size_t length : {35, 36, 37, 38, 70}) {
+    for (char last : {'1', '2'}) {
+      std::string name = std::string(length - 2, 'a') + last;  // "/" + name is `length` bytes
+      std::ofstream(root / name) << name;
+      paths.push_back("/" + name);
+    }
+  }
+  content_store store = content_store::from_directory(root.string(), 65536);
+  for (const std::string& p : paths) {
+    const static_file* f = store.find(p);
+    ASSERT_NE(f, nullptr) << p.size();
+    EXPECT_EQ("/" + f->body, p);
+    EXPECT_EQ(store.find(p.substr(0, p.size() - 1) + "3"), nullptr) << p.size();
+    EXPECT_EQ(store.find(p.substr(0, p.size() - 1)), nullptr) << p.size();
+    std::string early = p;
+    early[20] = 'b';  // inside what a slot holds, for every length here
+    EXPECT_EQ(store.find(early), nullptr) << p.size();
+  }
+}
