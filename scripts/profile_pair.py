@@ -12,8 +12,12 @@ the difference, with the totals of the program, its libraries and the kernel.
 
 A server's samples include the time after an interrupt-disabled stretch ends (finish_task_switch,
 _raw_spin_unlock_irqrestore), and the first user instruction after a system call returns takes
-the return's: read_idle's and serve_blocking's samples are mostly that. Needs root (cgroups),
-perf, taskset and the client. Numbers for notes, not a test.
+the return's: read_idle's and serve_blocking's samples are mostly that. The totals come from
+samples, not from the cgroups: check them against `harness peers --simultaneous` (for prefork
+beside ref-prefork they agree in sign and roughly in size, +1.0 against +1.3 µs; for sped beside
+h2o under ab they do not — sped 10 % cheaper by samples, 5 % dearer by the cgroups, not yet
+explained), and read the per-symbol differences within one program and its floor. Needs root
+(cgroups), perf, taskset and the client. Numbers for notes, not a test.
 """
 
 from __future__ import annotations
