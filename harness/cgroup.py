@@ -292,36 +292,12 @@ class ServerCgroup:
             self.layout = detect_layout()
         lay = self.layout
         try:
-            if lay.version == 2:
-                for ctl in ("cpu", "memory"):
-                    if ctl == "memory" and lay.memory is None:
-                        continue
-                    for parent in (lay.cpu, lay.cpu / PARENT):
-                        parent.mkdir(exist_ok=True)
-                        _enable(parent, ctl)
-            for key, root in (("cpu", lay.cpu), ("cpuacct", lay.cpuacct), ("memory", lay.memory),
-                              ("perf", lay.perf)):
-                if root is None:
-                    continue
-                path = root / PARENT / self.group / self.name if self.group else root / PARENT / self.name
-                path.mkdir(parents=True, exist_ok=True)
-                self._dirs[key] = path
-            # The highest CPU weight, on the server's cgroup and on the shared parent (weights
-            # compete level by level, so the parent's is what other processes on the CPU meet):
-            # stray work on the server's CPU (kernel threads, another process) then takes as
-            # little of it as the scheduler allows, and a capped server gets its whole allowance.
-            for d in (self._dirs["cpu"].parent, self._dirs["cpu"]):
-                if lay.version == 2:
-                    (d / "cpu.weight").write_text("10000")
-                else:
-                    (d / "cpu.shares").write_text("262144")
+            _enable_controllers(lay, (lay.cpu, lay.cpu / PARENT))
+            _make_dirs(lay, Path(self.group, self.name) if self.group else Path(self.name), self._dirs)
+            _give_weight(lay, self._dirs["cpu"])
             if self.share is not None:
                 self.quota_us, self.period_us = bandwidth(self.share, self.cap_period_us)
-                if lay.version == 2:
-                    (self._dirs["cpu"] / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
-                else:
-                    (self._dirs["cpu"] / "cpu.cfs_period_us").write_text(str(self.period_us))
-                    (self._dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(self.quota_us))
+                _write_cap(lay, self._dirs["cpu"], self.quota_us, self.period_us)
         except OSError as exc:
             self.close()
             raise CgroupError(f"cannot set up the server's cgroup {self.name}: {exc.strerror} "
@@ -406,19 +382,7 @@ class ServerCgroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.02)
-        for path in self._dirs.values():
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)  # the last task is still leaving
-            try:
-                path.parent.rmdir()  # the shared parent (or the SharedCap), once nothing uses it
-            except OSError:
-                pass
+        _remove_dirs(self._dirs)
         self._dirs = {}
         return killed
 
@@ -445,28 +409,11 @@ class SharedCap:
         lay = self.layout
         try:
             self.quota_us, self.period_us = bandwidth(self.share, self.cap_period_us)
-            for key, root in (("cpu", lay.cpu), ("cpuacct", lay.cpuacct), ("memory", lay.memory),
-                              ("perf", lay.perf)):
-                if root is None:
-                    continue
-                path = root / PARENT / self.name
-                path.mkdir(parents=True, exist_ok=True)
-                self._dirs[key] = path
+            _make_dirs(lay, Path(self.name), self._dirs)
             cpu = self._dirs["cpu"]
-            if lay.version == 2:
-                for ctl in ("cpu", "memory"):
-                    if ctl == "memory" and lay.memory is None:
-                        continue
-                    for parent in (lay.cpu, lay.cpu / PARENT, cpu):
-                        _enable(parent, ctl)
-                for d in (cpu.parent, cpu):
-                    (d / "cpu.weight").write_text("10000")
-                (cpu / "cpu.max").write_text(f"{self.quota_us} {self.period_us}")
-            else:
-                for d in (cpu.parent, cpu):
-                    (d / "cpu.shares").write_text("262144")
-                (cpu / "cpu.cfs_period_us").write_text(str(self.period_us))
-                (cpu / "cpu.cfs_quota_us").write_text(str(self.quota_us))
+            _enable_controllers(lay, (lay.cpu, lay.cpu / PARENT, cpu))  # its children get them too
+            _give_weight(lay, cpu)
+            _write_cap(lay, cpu, self.quota_us, self.period_us)
         except OSError as exc:
             self.close()
             raise CgroupError(f"cannot set up the shared cgroup {self.name}: {exc.strerror} "
@@ -481,20 +428,9 @@ class SharedCap:
         return _read_int(self._dirs["cpuacct"] / "cpuacct.usage") or 0
 
     def close(self) -> None:
-        """Removes the directories (empty once every child ServerCgroup is closed)."""
-        for path in self._dirs.values():
-            for _ in range(50):
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:  # the last child's close took it
-                    break
-                except OSError:
-                    time.sleep(0.02)
-            try:
-                path.parent.rmdir()
-            except OSError:
-                pass
+        """Removes the directories (empty once every child ServerCgroup is closed; the last
+        child's close may already have taken them)."""
+        _remove_dirs(self._dirs)
         self._dirs = {}
 
 
@@ -502,6 +438,67 @@ def _enable(parent: Path, controller: str) -> None:
     ctl = parent / "cgroup.subtree_control"
     if controller not in ctl.read_text().split():
         ctl.write_text(f"+{controller}")
+
+
+def _enable_controllers(lay: Layout, parents: tuple[Path, ...]) -> None:
+    """On v2, lets the children of each of ``parents`` (made if missing) use cpu and memory."""
+    if lay.version != 2:
+        return
+    for ctl in ("cpu", "memory"):
+        if ctl == "memory" and lay.memory is None:
+            continue
+        for parent in parents:
+            parent.mkdir(exist_ok=True)
+            _enable(parent, ctl)
+
+
+def _make_dirs(lay: Layout, relative: Path, dirs: dict[str, Path]) -> None:
+    """Makes ``PARENT/relative`` in every hierarchy the layout has, entering each in ``dirs`` (by
+    controller key) as it is made, so a failure part-way leaves the made ones to remove."""
+    for key, root in (("cpu", lay.cpu), ("cpuacct", lay.cpuacct), ("memory", lay.memory), ("perf", lay.perf)):
+        if root is None:
+            continue
+        path = root / PARENT / relative
+        path.mkdir(parents=True, exist_ok=True)
+        dirs[key] = path
+
+
+def _give_weight(lay: Layout, cpu_dir: Path) -> None:
+    """The highest CPU weight, on ``cpu_dir`` and on its parent (weights compete level by level,
+    so the parent's is what other processes on the CPU meet): stray work on the server's CPU
+    (kernel threads, another process) then takes as little of it as the scheduler allows, and a
+    capped server gets its whole allowance."""
+    for d in (cpu_dir.parent, cpu_dir):
+        if lay.version == 2:
+            (d / "cpu.weight").write_text("10000")
+        else:
+            (d / "cpu.shares").write_text("262144")
+
+
+def _write_cap(lay: Layout, cpu_dir: Path, quota_us: int, period_us: int) -> None:
+    if lay.version == 2:
+        (cpu_dir / "cpu.max").write_text(f"{quota_us} {period_us}")
+    else:
+        (cpu_dir / "cpu.cfs_period_us").write_text(str(period_us))
+        (cpu_dir / "cpu.cfs_quota_us").write_text(str(quota_us))
+
+
+def _remove_dirs(dirs: dict[str, Path]) -> None:
+    """Removes each directory (waiting up to a second for its last task to leave), then its
+    parent once nothing else uses it (the shared parent, or a SharedCap)."""
+    for path in dirs.values():
+        for _ in range(50):
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)  # the last task is still leaving
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
 
 
 def _times(v: int | None, k: int) -> int | None:
