@@ -533,7 +533,7 @@ class _Tally:
                       self.preemptions / n if n and self.preemptions is not None else None)
 
 
-def _start_group(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
+def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, docroot: Path,
                  guard: ProcessGuard, concurrency: int, server_cpus: str, client_cpus: str,
                  warmup_s: int, pools: dict[str, int] | None, cgroup_of: Callable[[int, str], ServerCgroup | None],
                  started: list[tuple[ServerProcess, ServerCgroup | None]], warm_together: bool = False,
@@ -603,7 +603,7 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
     started: list[tuple[ServerProcess, ServerCgroup | None]] = []
     tallies = [_Tally() for _ in group]
     try:
-        urls = _start_group(group, client, r, build, work, docroot, guard, concurrency, server_cpus,
+        urls = _start_group(group, client, build, work, docroot, guard, concurrency, server_cpus,
                             client_cpus, warmup_s, pools,
                             lambda i, name: _cgroup(f"{r}-{i}-{name}-{client}", server_share, server_cpus,
                                                     period_us=cap_period_us), started)
@@ -636,6 +636,36 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                           lambda t: server_share * t.client_wall_s if server_share else None)
 
 
+@contextlib.contextmanager
+def started_together(name: str, group: tuple[str, ...], client: str, build: Path, work: Path, docroot: Path,
+                     guard: ProcessGuard, concurrency: int, server_cpus: str, client_cpus: str, server_share: float,
+                     warmup_s: int, pools: dict[str, int] | None, cap_period_us: int | None):
+    """The servers of ``group`` started in one ``SharedCap`` named ``name`` (``len(group)`` times
+    ``server_share``, a child ServerCgroup each), under SCHED_BATCH, settled and warmed up
+    together (``_start_group``); yields ``(started, urls)``, ``started`` holding (server, its
+    cgroup) pairs, and on the way out stops the servers and removes every cgroup."""
+    try:
+        shared = SharedCap(name, server_share * len(group), cap_period_us=cap_period_us)
+    except (CgroupError, ValueError) as exc:
+        raise SystemExit(f"peers: {exc}") from None
+    started: list[tuple[ServerProcess, ServerCgroup]] = []
+    try:
+        def cgroup_of(i: int, server: str) -> ServerCgroup:
+            try:
+                return ServerCgroup(f"{i}-{server}", cpus=parse_cpu_list(server_cpus), group=shared.name)
+            except CgroupError as exc:
+                raise SystemExit(f"peers: {exc}") from None
+
+        urls = _start_group(group, client, build, work, docroot, guard, concurrency, server_cpus, client_cpus,
+                            warmup_s, pools, cgroup_of, started, warm_together=True, batch=True)
+        yield started, urls
+    finally:
+        for srv, cg in started:
+            srv.stop()
+            cg.close()
+        shared.close()
+
+
 def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, work: Path, docroot: Path,
                       guard: ProcessGuard, seconds: int, ab_requests: int, concurrency: int, server_cpus: str,
                       client_cpus: str, server_share: float | None, warmup_s: int, slices: int = 1,
@@ -654,23 +684,11 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
     ref-prefork: 28 µs instead of 19, 0.31 preemptions per request instead of 0.07), which
     pulls every ratio towards 1. Returns one sample per server; prints a line each."""
     assert server_share is not None
-    started: list[tuple[ServerProcess, ServerCgroup | None]] = []
     tallies = [_Tally() for _ in group]
-    try:
-        shared = SharedCap(f"peers-{os.getpid()}-{r}-{client}", server_share * len(group),
-                           cap_period_us=cap_period_us)
-    except CgroupError as exc:
-        raise SystemExit(f"peers: {exc}") from None
-    try:
-        def cgroup_of(i: int, name: str) -> ServerCgroup:
-            try:
-                return ServerCgroup(f"{i}-{name}", cpus=parse_cpu_list(server_cpus), group=shared.name)
-            except CgroupError as exc:
-                raise SystemExit(f"peers: {exc}") from None
-
-        urls = _start_group(group, client, r, build, work, docroot, guard, concurrency, server_cpus,
-                            client_cpus, warmup_s, pools, cgroup_of, started, warm_together=True, batch=True)
-        before = [cg.read() for _, cg in started if cg is not None]
+    with started_together(f"peers-{os.getpid()}-{r}-{client}", group, client, build, work, docroot, guard,
+                          concurrency, server_cpus, client_cpus, server_share, warmup_s, pools,
+                          cap_period_us) as (started, urls):
+        before = [cg.read() for _, cg in started]
         argvs = [_client_argv(client, concurrency, seconds, ab_requests, url) for url in urls]
         runs = _run_clients(argvs, client_cpus, on_exit=lambda i: started[i][1].read())
         for i, (out, client_s, wall_s, after) in enumerate(runs):
@@ -678,12 +696,6 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
                          else after.preemptions - before[i].preemptions)
             _tally_run(tallies[i], client, out, (after.cpu_ns - before[i].cpu_ns) / 1e9, preempted, client_s,
                        wall_s, turn_log, {"round": r + 1, "client": client, "server": group[i], "turn": 1})
-    finally:
-        for srv, cg in started:
-            srv.stop()
-            if cg is not None:
-                cg.close()
-        shared.close()
     return _print_samples(group, client, r, tallies,
                           lambda name: f"at once with {', '.join(g for g in group if g != name)}",
                           lambda t: server_share * t.client_wall_s)

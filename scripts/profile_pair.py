@@ -36,7 +36,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import peers  # noqa: E402
-from harness.cgroup import CgroupError, ServerCgroup, SharedCap  # noqa: E402
 from harness.registry import build_dir  # noqa: E402
 from harness.runner import write_page  # noqa: E402
 from harness.server import ProcessGuard  # noqa: E402
@@ -116,56 +115,46 @@ def main() -> int:
     build = build_dir()
     pools = peers._pools([a, b], build)
     guard = ProcessGuard()
-    started: list = []
+    cpus = str(args.server_cpu)
     with tempfile.TemporaryDirectory(prefix="httpbench-profile-pair-") as tmp:
         work = Path(tmp)
         (work / "docroot").mkdir()
         write_page(work / "docroot", peers.PAGE_BYTES)
-        try:
-            shared = SharedCap(f"profile-pair-{os.getpid()}", 2 * args.share,
-                               cap_period_us=round(args.cap_period_ms * 1000))
-        except (CgroupError, ValueError) as exc:
-            raise SystemExit(f"profile_pair: {exc}") from None
         perf = None
         try:
-            cpus = str(args.server_cpu)
-            urls = peers._start_group(
-                (a, b), args.client, 0, build, work, work / "docroot", guard, args.concurrency, cpus,
-                str(args.client_cpu), args.warmup, pools,
-                lambda i, name: ServerCgroup(f"{i}-{name}", cpus=[args.server_cpu], group=shared.name),
-                started, warm_together=True, batch=True)
-            argvs = [peers._client_argv(args.client, args.concurrency, args.seconds, args.requests, url)
-                     for url in urls]
-            data = work / "perf.data"
-            perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", str(args.frequency), "-C", cpus,
-                                     "-o", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            time.sleep(0.5)  # perf's start-up, before the load
-            pids = {name: set() for name in (a, b)}
+            with peers.started_together(f"profile-pair-{os.getpid()}", (a, b), args.client, build, work,
+                                        work / "docroot", guard, args.concurrency, cpus, str(args.client_cpu),
+                                        args.share, args.warmup, pools, round(args.cap_period_ms * 1000)
+                                        ) as (started, urls):
+                argvs = [peers._client_argv(args.client, args.concurrency, args.seconds, args.requests, url)
+                         for url in urls]
+                data = work / "perf.data"
+                perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", str(args.frequency), "-C", cpus,
+                                         "-o", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                time.sleep(0.5)  # perf's start-up, before the load
+                pids: dict[str, set[int]] = {name: set() for name in (a, b)}
 
-            def at_end(i: int) -> None:  # the server's tasks, before any exits
-                pids[(a, b)[i]].update(started[i][1].pids())
-                for task_dir in (Path(f"/proc/{pid}/task") for pid in list(pids[(a, b)[i]])):
-                    try:
-                        pids[(a, b)[i]].update(int(t) for t in os.listdir(task_dir))
-                    except OSError:
-                        pass
-            runs = peers._run_clients(argvs, str(args.client_cpu), on_exit=at_end)
-            perf.send_signal(signal.SIGINT)  # by its PID: perf writes its file and exits
-            err = perf.communicate(timeout=60)[1]
-            samples_m = re.search(r"\((\d+) samples\)", err)
-            if perf.returncode not in (0, None) and not samples_m:
-                raise SystemExit(f"profile_pair: perf record failed:\n{err}")
-            requests = {name: peers._parse(args.client, out)[1] for name, (out, *_rest) in zip((a, b), runs)}
-            report = subprocess.run(["perf", "report", "-i", str(data), "--sort", "pid,dso,sym", "--stdio",
-                                     "--no-children"], capture_output=True, text=True, timeout=300).stdout
+                def at_end(i: int) -> None:  # the server's processes and threads, before any exits
+                    members = pids[(a, b)[i]]
+                    members.update(started[i][1].pids())
+                    for pid in list(members):
+                        try:
+                            members.update(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+                        except OSError:
+                            pass
+                runs = peers._run_clients(argvs, str(args.client_cpu), on_exit=at_end)
+                perf.send_signal(signal.SIGINT)  # by its PID: perf writes its file and exits
+                err = perf.communicate(timeout=60)[1]
+                samples_m = re.search(r"\((\d+) samples\)", err)
+                if perf.returncode not in (0, None) and not samples_m:
+                    raise SystemExit(f"profile_pair: perf record failed:\n{err}")
+                requests = {name: peers._parse(args.client, out)[1] for name, (out, *_rest) in zip((a, b), runs)}
+                report = subprocess.run(["perf", "report", "-i", str(data), "--sort", "pid,dso,sym", "--stdio",
+                                         "--no-children"], capture_output=True, text=True, timeout=300).stdout
         finally:
             if perf is not None and perf.poll() is None:
-                perf.kill()
+                perf.kill()  # by its PID
                 perf.wait()
-            for srv, cg in started:
-                srv.stop()
-                cg.close()
-            shared.close()
             guard.kill_all()
     total = int(samples_m.group(1)) if samples_m else 0
     profiles = per_request(report, pids, requests, total, args.frequency)
