@@ -18,6 +18,21 @@ from harness.registry import backends_json_path, build_dir
 from harness.tests.conftest import REPO, alive, remove_cgroups
 
 
+class StartedServer:
+    """Stands in for ServerProcess: starts at once on port 1, settled, stops."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.pid = 1
+
+    def start(self, timeout_s: float) -> int:
+        return 1
+
+    def wait_settled(self, timeout_s: float = 10.0) -> bool:
+        return True
+
+    def stop(self) -> None: ...
+
+
 def test_client_cpu_medians_skip_runs_without_a_reading():
     results = PeerResults()
     results.add("sped", "wrk", Sample(100.0, 6.0, 7.0, 0.99))
@@ -74,18 +89,6 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
 
         def close(self) -> None: ...
 
-    class FakeServer:
-        def __init__(self, *args, **kwargs) -> None:
-            self.pid = 1
-
-        def start(self, timeout_s: float) -> int:
-            return 1
-
-        def wait_settled(self, timeout_s: float = 10.0) -> bool:
-            return True
-
-        def stop(self) -> None: ...
-
     def fake_cgroup(tag: str, share: float | None, server_cpus: str, period_us: int | None = None) -> FakeCgroup:
         caps.append(share)
         periods.append(period_us)
@@ -93,7 +96,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
 
     monkeypatch.setattr(peers, "_launch", lambda *args: None)
     monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
-    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "ServerProcess", StartedServer)
     monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0))  # 6 % of a CPU
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
@@ -590,15 +593,6 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
 
         def close(self) -> None: ...
 
-    class FakeServer:
-        def __init__(self, *args, **kwargs) -> None:
-            self.pid = 1
-
-        def start(self, timeout_s: float) -> int:
-            return 1
-
-        def stop(self) -> None: ...
-
     def fake_clients(argvs, cpus, on_exit=None):
         loads.append(argvs)
         return [("", 0.1, 1.0, *((on_exit(i),) if on_exit else ())) for i in range(len(argvs))]
@@ -607,7 +601,7 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
     monkeypatch.setattr(peers, "settle", lambda srv, name: None)
     monkeypatch.setattr(peers, "SharedCap", FakeShared)
     monkeypatch.setattr(peers, "ServerCgroup", FakeCgroup)
-    monkeypatch.setattr(peers, "ServerProcess", FakeServer)
+    monkeypatch.setattr(peers, "ServerProcess", StartedServer)
     monkeypatch.setattr(peers, "_run_clients", fake_clients)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     results = peers._compare(["a", "b"], tmp_path, 2, 4, 10, 1, "0", "1", 0.25, ("wrk",), warmup_s=1,
