@@ -416,9 +416,9 @@ def ranking_rows(a: Analysis) -> list[list[str]]:
     return rows
 
 
-
 def _throttling_sentence(t: dict) -> str:
-    """What the run's probe said of this kernel's throttling (harness.runner._throttling)."""
+    """What the run's probe said of this kernel's throttling (meta.json's pinning.cap_throttling,
+    harness.cgroup.throttling_summary)."""
     if not t.get("measured"):
         return ""
     if not t.get("per_task"):
