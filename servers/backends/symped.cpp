@@ -72,7 +72,8 @@ int run(core::server_context& ctx) {
   std::vector<core::unique_fd> more_sockets;
   if (mode == "reuseport") {
     core::listen_options same{ctx.config.bind, core::local_port(ctx.listener.get()),
-                              ctx.config.backlog, /*reuseport=*/true};
+                              ctx.config.backlog, /*reuseport=*/true,
+                              ctx.config.defer_accept_s};
     for (size_t i = 1; i < count; ++i) {
       std::string error;
       more_sockets.push_back(core::open_listener(same, error));

@@ -44,6 +44,12 @@ unique_fd open_listener(const listen_options& options, std::string& error) {
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   set_nodelay(fd.get());  // every accepted socket inherits it: no setsockopt per connection
   if (options.reuseport) ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (options.defer_accept_s > 0 &&
+      ::setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &options.defer_accept_s,
+                   sizeof options.defer_accept_s) != 0) {
+    error = std::string("setsockopt TCP_DEFER_ACCEPT: ") + std::strerror(errno);
+    return {};
+  }
   std::string where = (addr.ss_family == AF_INET6 ? "[" + host + "]" : host) + ":" +
                       std::to_string(options.port);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {

@@ -16,6 +16,9 @@ struct listen_options {
   uint16_t port = 0;
   int backlog = 4096;
   bool reuseport = false;  ///< SO_REUSEPORT, for backends that open one socket per process
+  /// TCP_DEFER_ACCEPT for this many seconds (0: off): the kernel completes a connection only
+  /// when its first data arrives (or the time is up), so accept() finds the request waiting.
+  int defer_accept_s = 0;
 };
 
 /// Opens a non-blocking listening TCP socket. On failure returns an invalid unique_fd and sets

@@ -33,6 +33,9 @@ std::string format_usage(const backend_info& info) {
       "  --grace S                at SIGTERM, connections inside a request get S seconds to\n"
       "                           finish, e.g. 0.5 (default 2)\n"
       "  --backlog N              listen() backlog (default 4096)\n"
+      "  --defer-accept S         the kernel hands a connection over only once its first bytes\n"
+      "                           arrive, or after about S seconds (TCP_DEFER_ACCEPT; default 0,\n"
+      "                           off)\n"
       "  --sendfile-threshold B   bodies >= B bytes go out with sendfile (default 64k)\n"
       "  --ready-file PATH        write HOST:PORT to PATH once accepting\n"
       "  --status-path PATH       where the core serves its counters as JSON (default "
@@ -215,6 +218,8 @@ parse_outcome parse_options(int argc, char** argv, const backend_info& info) {
       if (!parse_millis(v, c.grace_ms, 3'600'000)) return bad("seconds 0-3600, such as 2 or 0.5");
     } else if (arg == "--backlog") {
       if (!parse_int(v, c.backlog, 1, 1 << 20)) return bad("an integer >= 1");
+    } else if (arg == "--defer-accept") {
+      if (!parse_int(v, c.defer_accept_s, 0, 3600)) return bad("seconds 0-3600 (0: off)");
     } else if (arg == "--sendfile-threshold") {
       if (!parse_size(v, c.sendfile_threshold)) return bad("a size such as 64k");
     } else if (arg == "--ready-file") {

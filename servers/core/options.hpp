@@ -26,6 +26,8 @@ struct server_config {
   int send_timeout_ms = 30'000;
   int grace_ms = 2000;  ///< --grace: how long connections inside a request may finish at stop
   int backlog = 4096;
+  /// --defer-accept: TCP_DEFER_ACCEPT on the listening socket for this many seconds (0: off).
+  int defer_accept_s = 0;
   size_t sendfile_threshold = 64 * 1024;
   size_t max_header_bytes = 8 * 1024;  ///< request line + headers
   size_t max_request_line = 8 * 1024;

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
 
   std::string error;
   bool reuseport = info.listen_reuseport != nullptr && info.listen_reuseport(config);
-  listen_options lo{config.bind, config.port, config.backlog, reuseport};
+  listen_options lo{config.bind, config.port, config.backlog, reuseport, config.defer_accept_s};
   unique_fd listener = open_listener(lo, error);
   if (!listener) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), error.c_str());

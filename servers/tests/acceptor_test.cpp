@@ -49,6 +49,37 @@ TEST(Listener, ReportsItsAddressAndRefusesBadOnesWithAReason) {
   EXPECT_NE(error.find("cannot bind"), std::string::npos) << error;
 }
 
+TEST(Listener, WithDeferAcceptHandsOverOnlyConnectionsWhoseFirstBytesArrived) {
+  std::string error;
+  unique_fd listener = open_listener({"127.0.0.1", 0, 16, false, /*defer_accept_s=*/30}, error);
+  ASSERT_TRUE(listener) << error;
+  int deferred = 0;
+  socklen_t len = sizeof deferred;
+  ASSERT_EQ(::getsockopt(listener.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferred, &len), 0);
+  EXPECT_GT(deferred, 0);
+  acceptor a(listener.get());
+  unique_fd silent = connect_to(listener.get()), talking = connect_to(listener.get());
+  ::usleep(50'000);  // the handshakes are done on the client's side by now
+  unique_fd fd;
+  EXPECT_EQ(a.accept_one(fd, true), accept_status::again) << "a silent connection was handed over";
+  ASSERT_EQ(::write(talking.get(), "GET / HTTP/1.0\r\n\r\n", 18), 18);
+  for (int i = 0; i < 100 && a.accept_one(fd, true) == accept_status::again; ++i) ::usleep(2'000);
+  ASSERT_TRUE(fd) << "a connection with a request waiting was not handed over";
+  char buf[32];
+  EXPECT_EQ(::read(fd.get(), buf, sizeof buf), 18) << "its request was not already there";
+  EXPECT_EQ(a.accept_one(fd, true), accept_status::again) << "the silent one was handed over";
+
+  // Off (the default): a connection is handed over at the end of its handshake.
+  unique_fd plain = listen_on_loopback();
+  acceptor b(plain.get());
+  ASSERT_EQ(::getsockopt(plain.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &deferred, &len), 0);
+  EXPECT_EQ(deferred, 0);
+  unique_fd silent_too = connect_to(plain.get());
+  fd.reset();
+  for (int i = 0; i < 100 && b.accept_one(fd, true) == accept_status::again; ++i) ::usleep(2'000);
+  EXPECT_TRUE(fd);
+}
+
 TEST(Acceptor, AcceptsWithNodelayInTheAskedModeAndSaysAgainWhenNoneWaits) {
   unique_fd listener = listen_on_loopback();
   acceptor a(listener.get());

@@ -146,6 +146,19 @@ TEST(Options, HeaderAndSendTimeoutsHaveDocumentedDefaultsAndTakeSecondsWithDecim
   EXPECT_NE(help.find("--send-timeout S"), std::string::npos) << help;
 }
 
+TEST(Options, DeferAcceptIsOffByDefaultAndTakesWholeSeconds) {
+  EXPECT_EQ(parse({}).config.defer_accept_s, 0);
+  EXPECT_EQ(parse({"--defer-accept", "10"}).config.defer_accept_s, 10);
+  EXPECT_EQ(parse({"--defer-accept=0"}).config.defer_accept_s, 0);
+  for (const char* bad : {"-1", "1.5", "x", "3601"}) {
+    parse_outcome r = parse({"--defer-accept", bad});
+    EXPECT_FALSE(r.ok) << bad;
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.message.find("--defer-accept"), std::string::npos) << r.message;
+  }
+  EXPECT_NE(parse({"--help"}).message.find("--defer-accept S"), std::string::npos);
+}
+
 TEST(Options, SizesTakeBinarySuffixes) {
   size_t out = 0;
   ASSERT_TRUE(parse_size("64k", out));

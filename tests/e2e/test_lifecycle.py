@@ -140,6 +140,26 @@ def test_max_conns_makes_extra_connections_wait_in_the_accept_queue(start_server
     server.check_clean_exit(server.stop())
 
 
+def test_defer_accept_serves_requests_and_never_hands_over_a_silent_connection(start_server, docroot: Docroot):
+    server = start_server(suite_args(docroot) + ["--defer-accept", "30"])
+    silent = server.connect()
+    try:
+        for close in (False, True):  # keep-alive and a new connection per request alike
+            with server.connect() as conn:
+                conn.send(request("/index.html", close=close))
+                response = conn.read_response()
+                assert response.status == 200 and response.body == INDEX, response.describe()
+        time.sleep(0.3)
+        result = server.stop(signal.SIGTERM)
+    finally:
+        silent.close()
+    stats = server.check_clean_exit(result)
+    assert stats["connections"] == 2, (
+        f"two connections sent a request and one sent nothing: with --defer-accept only the two "
+        f"reach the server; stats: {result.last_line}")
+    assert stats["requests"] == 2, result.last_line
+
+
 def test_server_keeps_no_stray_processes_after_exit(start_server, docroot: Docroot):
     server = start_server(suite_args(docroot))
     for _ in range(5):
