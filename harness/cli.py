@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     peers = sub.add_parser("peers", formatter_class=_Formatter, help="wrk and ab side by side on servers (e.g. sped,h2o): medians")
     peers.add_argument("servers", help="comma-separated backends, reference servers (ref-<model>) and/or "
-                                       "production servers")
+                                       "production servers; a name with spaces is a backend started with "
+                                       "more options, labelled by the whole name: 'sped,sped --defer-accept 10'")
     peers.add_argument("--rounds", type=int, default=3,
                        help="rounds, the servers in A B B A order, starting one server further every "
                             "two rounds (2 x servers rounds put each in every position); medians and "

@@ -19,6 +19,11 @@ and its reference in one run, the table adds each backend's ratio to its floor:
 
     /usr/bin/python3 -m harness peers sped,ref-sped --server-cpu-share 0.25
 
+A name with spaces is a backend started with more options, labelled by the whole name (so one
+backend can be compared with itself configured otherwise, or a peer configured as it is):
+
+    /usr/bin/python3 -m harness peers "sped,sped --defer-accept 10,h2o" --reference h2o --simultaneous --server-cpu-share 0.15
+
 ``--control`` measures the reference server a second time, as ``<reference>:again``, at the far
 end of the list from it: an A/A comparison whose ratio should be 1. Its interval shows what this
 run can resolve; an interval that excludes 1 says the run's ratios are biased by more than their
@@ -258,6 +263,15 @@ def failures(client: str, output: str) -> dict[str, int]:
 CONTROL_SUFFIX = ":again"
 
 
+def server_and_args(name: str) -> tuple[str, tuple[str, ...]]:
+    """The server a name in the list starts, and the options it adds to the usual ones: a name
+    with spaces is a backend started with more options (``"sped --defer-accept 10"``: httpd-sped
+    with --defer-accept 10), and the whole name stays its label in every table. An A/A
+    control (``X:again``) is its server's."""
+    words = name.removesuffix(CONTROL_SUFFIX).split()
+    return (words[0], tuple(words[1:])) if words else ("", ())
+
+
 T = TypeVar("T")
 
 
@@ -307,12 +321,17 @@ def control_verdict(results: PeerResults, reference: str, client: str) -> str | 
 
 
 def _launch(name: str, workdir: Path, docroot: Path, build: Path, workers: int | None = None) -> LaunchSpec:
-    """``workers``: a fixed pool's size (``_pools``: its default, or --pool)."""
-    name = name.removesuffix(CONTROL_SUFFIX)  # the A/A control is the same server again
+    """``workers``: a fixed pool's size (``_pools``: its default, or --pool). A name with
+    options (``server_and_args``) starts its backend with them, after the usual ones."""
+    label = name
+    name, extra = server_and_args(name)  # the A/A control is the same server again
     pool = ("--workers", str(workers)) if workers is not None else ()
     backends = {b.name: b for b in load_backends(build)}
     if name in backends:
-        return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot), *pool))
+        return LaunchSpec(argv=(str(backends[name].binary), "--port", "0", "--docroot", str(docroot), *pool,
+                                *extra))
+    if extra:
+        raise SystemExit(f"peers: '{label}': only a backend takes more options ('{name}' is not a built backend)")
     references = {r.name: r for r in load_references(build)}
     if name in references:  # no docroot: it answers every request with its canned page
         return LaunchSpec(argv=(str(references[name].binary), "--port", "0", *pool))
@@ -334,7 +353,7 @@ def _pools(servers: list[str], build: Path, size: int | None = None) -> dict[str
         return {}
     pools = {}
     for name in servers:
-        entry = entries.get(name.removesuffix(CONTROL_SUFFIX))
+        entry = entries.get(server_and_args(name)[0])
         if entry is not None and entry.raw.get("workers_bound_connections") and entry.raw.get("default_workers"):
             pools[name] = size if size is not None else int(entry.raw["default_workers"])
     return pools
@@ -763,7 +782,8 @@ def print_table(results: PeerResults, servers: list[str], reference: str | None,
     floor_of = floor_of or {}
     print("\nus/req: server CPU per request; client: the client's CPU per request and its share"
           " of one CPU (near 100% = the client, not the server, limits)")
-    print(f"{'server':<14} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
+    width = max([14, *(len(name) for name in servers)])  # names with options are long
+    print(f"{'server':<{width}} {'wrk req/s':>11} {'us/req':>7} {'client':>14} {'ab req/s':>10}"
           f" {'us/req':>7} {'client':>14}" + (f"   vs {reference} (wrk, ab)" if reference else "")
           + ("   vs its floor (wrk, ab)" if floor_of else ""))
 
@@ -788,7 +808,7 @@ def print_table(results: PeerResults, servers: list[str], reference: str | None,
                 ratios.append(ratio(rps, medians(reference, client)[0]))
             if name in floor_of:
                 floors_.append(ratio(rps, medians(floor_of[name], client)[0]))
-        line = f"{name:<14} " + " ".join(cells)
+        line = f"{name:<{width}} " + " ".join(cells)
         if reference:
             line += "   " + ", ".join(ratios)
         if floors_:
@@ -816,10 +836,11 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
         return
     print("\nratios: median of the per-round ratios [95 % bootstrap interval]; above 1 = the first is faster;"
           " by CPU/req = the second's server CPU per request over the first's")
-    print(f"{'pair':<30} {'wrk req/s':>20} {'ab req/s':>20} {'wrk by CPU/req':>20} {'ab by CPU/req':>20}")
+    width = max([30, *(len(a + ' ÷ ' + b) for a, b in pairs)])
+    print(f"{'pair':<{width}} {'wrk req/s':>20} {'ab req/s':>20} {'wrk by CPU/req':>20} {'ab by CPU/req':>20}")
     for a, b in pairs:
         cells = [_fmt(results.ratio_interval(a, b, c, by_cpu)) for by_cpu in (False, True) for c in CLIENTS]
-        print(f"{a + ' ÷ ' + b:<30} " + " ".join(f"{cell:>20}" for cell in cells))
+        print(f"{a + ' ÷ ' + b:<{width}} " + " ".join(f"{cell:>20}" for cell in cells))
     for _, server in controls(servers):
         for client in CLIENTS:
             verdict = control_verdict(results, server, client)

@@ -235,6 +235,25 @@ def test_one_client_only_runs_that_client_and_the_table_shows_dashes_for_the_oth
     assert "a ÷ b" in out
 
 
+def test_both_tables_keep_their_columns_aligned_for_a_long_name_with_options(capsys):
+    long = "sped --defer-accept 10"
+    results = PeerResults()
+    for name, rate in ((long, 900.0), ("h2o", 800.0)):
+        for client in ("wrk", "ab"):
+            for _ in range(3):
+                results.add(name, client, Sample(rate, 10.0, 9.0, 0.2))
+    peers.print_table(results, [long, "h2o"], "h2o")
+    peers.print_ratio_intervals(results, [long, "h2o"], "h2o")
+    lines = capsys.readouterr().out.splitlines()
+    header, row, other = (next(line for line in lines if line.startswith(start))
+                          for start in ("server ", long + " ", "h2o "))
+    for line in (row, other):  # the last column ends where its heading does, whatever the name
+        assert line.rindex("%)") + 2 == header.rindex("client") + len("client"), (header, line)
+    pair_header = next(line for line in lines if line.startswith("pair "))
+    pair_row = next(line for line in lines if line.startswith(long + " ÷ h2o"))
+    assert len(pair_row) == len(pair_header)
+
+
 def test_an_unknown_client_is_refused_naming_the_option():
     with pytest.raises(SystemExit, match="--clients takes wrk, ab or wrk,ab"):
         peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", clients=("curl",))
@@ -254,6 +273,21 @@ def test_the_control_is_started_as_the_same_server_again():
         pytest.skip("servers not built (make build)")
     spec = peers._launch("sped:again", Path("/tmp"), Path("/tmp"), build_dir())
     assert Path(spec.argv[0]).name == "httpd-sped"
+
+
+def test_a_name_with_options_starts_its_backend_with_them_and_keeps_the_whole_name_as_label():
+    assert peers.server_and_args("sped --defer-accept 10") == ("sped", ("--defer-accept", "10"))
+    assert peers.server_and_args("sped --defer-accept 10:again") == ("sped", ("--defer-accept", "10"))
+    assert peers.server_and_args("h2o") == ("h2o", ())
+    if not backends_json_path().exists():
+        pytest.skip("servers not built (make build)")
+    spec = peers._launch("sped --defer-accept 10", Path("/tmp"), Path("/tmp"), build_dir())
+    assert Path(spec.argv[0]).name == "httpd-sped" and spec.argv[-2:] == ("--defer-accept", "10")
+    assert "--docroot" in spec.argv  # the usual options are all still there
+    pools = peers._pools(["prefork --defer-accept 10", "prefork"], build_dir(), 8)
+    assert pools == {"prefork --defer-accept 10": 8, "prefork": 8}
+    with pytest.raises(SystemExit, match="only a backend takes more options"):
+        peers._launch("ref-sped --defer-accept 10", Path("/tmp"), Path("/tmp"), build_dir())
 
 
 def _control_rounds(ratios: list[float]) -> PeerResults:
