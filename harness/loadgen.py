@@ -64,33 +64,67 @@ def wall_limit_s(load: LoadSpec, warmup_s: float | None = None) -> float:
 def run_loadgen(argv: list[str], cpus: str | None, guard: ProcessGuard, limit_s: float,
                 log_path: Path) -> dict[str, Any]:
     """Run the loadgen to completion and return its JSON object."""
-    json_path = Path(argv[argv.index("--json") + 1])
-    json_path.unlink(missing_ok=True)
-    full = (["taskset", "-c", cpus] if cpus is not None else []) + argv
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(full)}\n".encode())
-        log.flush()
-        try:
-            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, preexec_fn=die_with_parent)
-        except OSError as exc:
-            raise LoadgenError(f"cannot execute {full[0]}: {exc.strerror}") from None
-        guard.add(proc.pid, "loadgen")
-        try:
-            status = proc.wait(timeout=limit_s)
-        except subprocess.TimeoutExpired:
-            kill_session(proc.pid)
-            proc.wait()
-            raise LoadgenError(f"loadgen still running after {limit_s:.0f} s; killed") from None
-        finally:
-            if proc.poll() is None:  # interrupted while waiting
+    result = run_loadgens([argv], cpus, guard, limit_s, [log_path])[0]
+    if isinstance(result, LoadgenError):
+        raise result
+    return result
+
+
+def run_loadgens(argvs: list[list[str]], cpus: str | None, guard: ProcessGuard, limit_s: float,
+                 log_paths: list[Path]) -> list[dict[str, Any] | LoadgenError]:
+    """Run several loadgens at the same time (two servers measured side by side) and return
+    each one's JSON object, or the LoadgenError that says why it has none. All are started
+    before any is waited for, each is killed (its whole session, by PID) if it outlasts
+    ``limit_s`` or the wait is interrupted."""
+    procs: list[subprocess.Popen | LoadgenError] = []
+    logs = []
+    t0 = time.monotonic()
+    try:
+        for argv, log_path in zip(argvs, log_paths):
+            Path(argv[argv.index("--json") + 1]).unlink(missing_ok=True)
+            full = (["taskset", "-c", cpus] if cpus is not None else []) + argv
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(log_path, "ab")
+            logs.append(log)
+            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(full)}\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        start_new_session=True, preexec_fn=die_with_parent)
+            except OSError as exc:
+                procs.append(LoadgenError(f"cannot execute {full[0]}: {exc.strerror}"))
+                continue
+            guard.add(proc.pid, "loadgen")
+            procs.append(proc)
+        results: list[dict[str, Any] | LoadgenError] = []
+        for proc, argv, log_path in zip(procs, argvs, log_paths):
+            if isinstance(proc, LoadgenError):
+                results.append(proc)
+                continue
+            try:
+                status = proc.wait(timeout=max(0.0, limit_s - (time.monotonic() - t0)))
+            except subprocess.TimeoutExpired:
                 kill_session(proc.pid)
                 proc.wait()
-            guard.remove(proc.pid)
-    if status != 0:
-        raise LoadgenError(f"loadgen exited with status {status}; see {log_path}")
-    return read_result(json_path)
+                results.append(LoadgenError(f"loadgen still running after {limit_s:.0f} s; killed"))
+                continue
+            if status != 0:
+                results.append(LoadgenError(f"loadgen exited with status {status}; see {log_path}"))
+                continue
+            try:
+                results.append(read_result(Path(argv[argv.index("--json") + 1])))
+            except LoadgenError as exc:
+                results.append(exc)
+        return results
+    finally:
+        for proc in procs:
+            if isinstance(proc, subprocess.Popen):
+                if proc.poll() is None:  # interrupted while waiting
+                    kill_session(proc.pid)
+                    proc.wait()
+                guard.remove(proc.pid)
+        for log in logs:
+            log.close()
 
 
 def read_result(json_path: Path) -> dict[str, Any]:
