@@ -251,11 +251,18 @@ def per_request(rec: dict[str, Any]) -> dict[str, float | None]:
 
 
 def client_utilization(rec: dict[str, Any]) -> float | None:
-    return _num(_get(rec.get("loadgen"), "client_cpu", "utilization"))
+    """How busy the client CPU was: for a point measured beside another (``beside``), both
+    loadgens together, since they shared it."""
+    together = _num(rec.get("clients_utilization"))
+    return together if together is not None else _num(_get(rec.get("loadgen"), "client_cpu", "utilization"))
 
 
 def server_utilization(rec: dict[str, Any]) -> float | None:
-    return _num(_get(rec, "server_metrics", "utilization"))
+    """The server's CPU over its allowance: for a point measured beside another in one shared
+    cap, the pair's (a server that needs less than half lets the other use the rest, so it is
+    the shared cap that tells whether the pair was server-bound)."""
+    pair = _num(rec.get("pair_utilization"))
+    return pair if pair is not None else _num(_get(rec, "server_metrics", "utilization"))
 
 
 def knee_levels(records: list[dict[str, Any]]) -> dict[str, int]:
@@ -451,6 +458,11 @@ class CoreCost:
     reference_cpu: Interval | None
     core_cpu: Interval | None  # backend_cpu - reference_cpu
     throughput_ratio: Interval | None  # backend's saturated throughput / the reference's
+    # Measured side by side ([servers] beside_reference): the reference's CPU per request over
+    # the backend's, pair by pair (the issue's "≥ 0.95× its floor"); core_cpu is then the
+    # median of the pairs' differences. None when the two were measured one at a time.
+    cpu_ratio: Interval | None = None
+    pairs: int = 0  # saturated pairs measured side by side
 
 
 def _saturated(a: "Analysis", b: BackendSummary) -> list[dict[str, Any]]:
@@ -467,6 +479,22 @@ def _best_median(groups: dict[Any, list[float]]) -> float | None:
     return max(statistics.median(v) for v in groups.values()) if groups else None
 
 
+def _side_by_side(sat_b: list[dict[str, Any]], sat_r: list[dict[str, Any]], ref_name: str
+                  ) -> list[tuple[float, float]]:
+    """(backend's, reference's) server CPU µs per request of each point the two were measured
+    at together (same load and repetition, each ``beside`` the other), both valid and saturated."""
+    refs = {(x["offered_load"], x.get("repetition", 0)): x for x in sat_r if x.get("beside")}
+    out = []
+    for x in sat_b:
+        y = refs.get((x["offered_load"], x.get("repetition", 0)))
+        if x.get("beside") != ref_name or y is None or y.get("beside") != x["backend"]:
+            continue
+        cb, cr = per_request(x).get("cpu_us"), per_request(y).get("cpu_us")
+        if cb is not None and cr is not None:
+            out.append((cb, cr))
+    return out
+
+
 def core_costs(a: "Analysis") -> list[CoreCost]:
     """Each backend of the run whose reference server was measured too, in ranking order."""
     targets = {t["label"]: t for t in a.meta.get("targets", [])}
@@ -479,6 +507,15 @@ def core_costs(a: "Analysis") -> list[CoreCost]:
             continue
         r = summaries[ref_name]
         sat_b, sat_r = _saturated(a, b), _saturated(a, r)
+        paired = _side_by_side(sat_b, sat_r, ref_name)
+        if paired:
+            diffs = [cb - cr for cb, cr in paired]
+            ratios = [cr / cb for cb, cr in paired if cb > 0]
+            out.append(CoreCost(
+                backend=b.backend, reference=ref_name, backend_cpu=b.cpu, reference_cpu=r.cpu,
+                core_cpu=bootstrap(diffs), throughput_ratio=None,
+                cpu_ratio=bootstrap(ratios) if ratios else None, pairs=len(paired)))
+            continue
         cpu_b = _groups(sat_b, lambda x: per_request(x)["cpu_us"])
         cpu_r = _groups(sat_r, lambda x: per_request(x)["cpu_us"])
         rps_b = _groups(sat_b, lambda x: _num(x["loadgen"].get("requests_per_second")))

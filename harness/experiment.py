@@ -114,6 +114,10 @@ class Experiment:
     # Reference servers (ref-<model>, servers/reference/), each the floor of one backend's model:
     # () none, "all" the reference of every backend in the run that has one, or explicit names.
     references: str | tuple[str, ...] = ()
+    # Each backend measured at the same time as its reference server, one loadgen each, in one
+    # cgroup capped at twice the share (harness.runner.Runner.measure_together): the host's drift
+    # cancels within the pair, as in `harness peers --simultaneous`.
+    beside_reference: bool = False
     backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     workers: int | None = None
@@ -308,7 +312,8 @@ def _describe(value: Any) -> str:
 TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
             "quick")
 EXPERIMENT_KEYS = ("name", "title", "description", "paper", "kind", "claims")
-SERVERS_KEYS = ("backends", "production", "references", "args", "variant", "workers", "pool", "apache_pool")
+SERVERS_KEYS = ("backends", "production", "references", "beside_reference", "args", "variant", "workers", "pool",
+                "apache_pool")
 REFERENCE_RE = re.compile(r"^ref-[A-Za-z0-9_-]+$")
 REFERENCE_PAGE_SIZE = 305  # the built-in page every reference server answers with
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
@@ -375,6 +380,10 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                f'(e.g. ["ref-sped", "ref-fork"]); got {_describe(raw_refs)}')
     else:
         references = tuple(dict.fromkeys(raw_refs))
+    beside_reference = c.boolean(srv, "servers", "beside_reference", False) if srv else False
+    if beside_reference and not references:
+        c.fail("servers.beside_reference", 'measures each backend at the same time as its reference server: it '
+               'needs servers.references ("all" or a list)')
     workers = c.integer(srv, "servers", "workers", None, 1)
     pool = c.integer(srv, "servers", "pool", None, 1)
     apache_pool = c.integer(srv, "servers", "apache_pool", 64, 1) or 64
@@ -485,6 +494,9 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
         c.fail("pinning.server_cpu_share", f'must be "auto" (calibrated before the run) or a number from 0.05 '
                f"to 1.0 (fraction of one CPU the server may use; 1.0 = no limit), got {_describe(share)}")
         share = "auto"
+    if beside_reference and share != "auto" and not (isinstance(share, (int, float)) and share <= 0.5):
+        c.fail("pinning.server_cpu_share", "with servers.beside_reference two servers share one cap of twice "
+               f"the share on one CPU: it must be \"auto\" or at most 0.5, got {_describe(share)}")
 
     val = c.table(data, "validity", False, VALIDITY_KEYS)
     validity = Validity(server_min=c.fraction(val, "validity", "server_min_utilization", 0.9),
@@ -545,7 +557,8 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
                     idle_connections=idle_connections, keep_alive_modes=keep_alive_modes, ramp_s=ramp_s)
     return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
                       claims=claims, dynamic_page=dynamic_page,
-                      backends=backends, production=production, references=references, backend_args=backend_args,
+                      backends=backends, production=production, references=references,
+                      beside_reference=beside_reference, backend_args=backend_args,
                       variants=tuple(variants), workers=workers, pool=pool, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
                       server_cpu_share=share if share == "auto" else float(share), validity=validity,
@@ -567,6 +580,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "backends": exp.backends if isinstance(exp.backends, str) else list(exp.backends),
         "production": exp.production if isinstance(exp.production, str) else list(exp.production),
         "references": exp.references if isinstance(exp.references, str) else list(exp.references),
+        "beside_reference": exp.beside_reference,
         "backend_args": {k: list(v) for k, v in exp.backend_args.items()},
         "variants": [dataclasses.asdict(v) for v in exp.variants],
         "workers": exp.workers,

@@ -222,6 +222,37 @@ def plan_points(exp: Experiment, targets: list[Target], seed: int) -> list[Point
     return points
 
 
+def plan_groups(exp: Experiment, targets: list[Target], seed: int) -> list[tuple[Point, ...]]:
+    """The points as measured: one at a time, or with ``[servers] beside_reference`` each
+    backend's point together with its reference's at the same load and repetition (a pair is
+    shuffled as one). A backend whose reference is not in the run, and a reference whose
+    backend is not, are measured alone. Same order rules and seed as ``plan_points``. The
+    server started first alternates with the repetition: the first of two servers in one shared
+    cap took more than half of it in the runs here (docs/methodology.md, "Both at once")."""
+    if not exp.beside_reference:
+        return [(p,) for p in plan_points(exp, targets, seed)]
+    floor_of = {t.reference_for: t for t in targets if t.kind == "reference"}
+    paired = {t.label for t in targets if t.kind == "toy" and t.backend in floor_of and t.label == t.backend}
+    groups: list[tuple[Point, ...]] = []
+    for rep in range(exp.load.repetitions):
+        batch: list[tuple[Point, ...]] = []
+        for t in targets:
+            if t.repetitions is not None and rep >= t.repetitions:
+                continue
+            if t.kind == "reference" and t.reference_for in paired:
+                continue  # measured with its backend
+            for level in exp.load.levels:
+                for p in _points_of(exp, t, level, rep):
+                    if t.label in paired:
+                        q = dataclasses.replace(p, target=floor_of[t.backend])
+                        batch.append((p, q) if rep % 2 == 0 else (q, p))
+                    else:
+                        batch.append((p,))
+        random.Random(seed * 1009 + rep).shuffle(batch)
+        groups.extend(batch)
+    return groups
+
+
 def _points_of(exp: Experiment, t: Target, level: int, rep: int) -> list[Point]:
     if exp.kind == "idle-connections":
         return [Point(t, level, rep, idle=n) for n in exp.load.idle_connections]
@@ -422,6 +453,9 @@ class Runner:
         if isinstance(share, float) and share < 1.0 and not ok:
             raise RunError(f"[pinning] server_cpu_share = {share} needs cgroups, but {why}; run as root, or "
                            f'set server_cpu_share = "auto" to fall back to an uncapped run')
+        if self.exp.beside_reference and not ok:
+            raise RunError(f"[servers] beside_reference = true measures each backend and its reference in one "
+                           f"shared cgroup cap, which needs cgroups, but {why}; run as root")
         self.use_cgroups = ok
         if not ok:
             notes.append(f"Uncapped run: {why}. Every server ran at the full speed of its CPU, so on a "
@@ -485,6 +519,12 @@ class Runner:
 
             quota, period = bandwidth(self.share)
             pin["server_cpu_limit"] = {"quota_us": quota, "period_us": period, "per": "server, one cgroup each"}
+            if self.exp.beside_reference:
+                quota2, period2 = bandwidth(2 * self.share)
+                pin["server_cpu_limit_beside_reference"] = {
+                    "quota_us": quota2, "period_us": period2,
+                    "per": "backend and its reference, measured at the same time in one shared cgroup "
+                           "(a child each, equal weight, SCHED_BATCH)"}
             pin["cap_throttling"] = throttling_summary(parse_cpu_list(self.server_cpus)[0])
         self._meta["server_bound"] = self.share is not None
         self._save_meta()
@@ -526,21 +566,25 @@ class Runner:
                     self.measure_steadiness()
                 if "calibration" not in self._meta:
                     self.calibrate_share(notes)
-                points = plan_points(self.exp, self.targets, self._meta["shuffle_seed"])
-                todo = [p for p in points if p.key not in done]
+                groups = plan_groups(self.exp, self.targets, self._meta["shuffle_seed"])
+                # A pair is written whole, so it is either done or to do.
+                todo = [g for g in groups if not all(p.key in done for p in g)]
                 memory_todo = self.memory_todo()
                 progress = Progress(len(todo) + len(memory_todo), enabled=self.show_progress)
                 if done:
                     progress.message(f"resuming: {len(done)} points already measured, {len(todo)} to go")
                 with open(self.run_dir / "runs.jsonl", "a") as out:
-                    for point in todo:
+                    for group in todo:
+                        point = group[0]
                         extra = (f" +{point.idle} idle" if point.idle else "") + (f" {point.page}" if point.page else "")
-                        progress.describe(f"{point.target.label} c={point.level}{extra} "
+                        together = "".join(f" beside {p.target.label}" for p in group[1:])
+                        progress.describe(f"{point.target.label}{together} c={point.level}{extra} "
                                           f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
-                        record = self.measure(point).to_json()
-                        _append(out, record)
-                        self.records.append(record)
-                        progress.message(self.point_line(record))
+                        records = [self.measure(point)] if len(group) == 1 else self.measure_together(group)
+                        for record in (r.to_json() for r in records):
+                            _append(out, record)
+                            self.records.append(record)
+                            progress.message(self.point_line(record))
                         progress.advance()
                 with open(self.run_dir / "memory.jsonl", "a") as out:
                     for target in memory_todo:
@@ -597,7 +641,10 @@ class Runner:
             self._record_share({"method": "fixed", "share": self.share,
                                 "capacity_rps": {}})
             return
-        result = calibrate(self, self.targets, max(self.exp.load.levels), self.exp.calibration,
+        cal = self.exp.calibration
+        if self.exp.beside_reference:  # two loadgens share the client CPU: each gets half the limit
+            cal = dataclasses.replace(cal, client_max=cal.client_max / 2)
+        result = calibrate(self, self.targets, max(self.exp.load.levels), cal,
                            show=self.show_progress, server_min=self.exp.validity.server_min)
         self.share = result["share"]
         self.capacity = dict(result.get("capacity_rps") or {})
@@ -684,17 +731,36 @@ class Runner:
 
     def launch(self, target: Target, share: float | None, tag: str, record: PointRecord) -> "_Running":
         """A fresh cgroup, the server started in it and ready, and the samplers started."""
-        cg = self.new_cgroup(tag, share)
+        running = self.start_server(target, self.new_cgroup(tag, share), record)
+        if running.port is not None:
+            self.make_ready(running, record)
+        return running
+
+    def start_server(self, target: Target, cg: ServerCgroup | None, record: PointRecord,
+                     batch: bool = False) -> "_Running":
+        """The server started in ``cg`` (under SCHED_BATCH with ``batch``) and listening; on a
+        failure the record says why and the port stays None."""
         logs = self.run_dir / "logs"
+
+        def enter() -> None:  # between fork and exec
+            if cg is not None:
+                cg.enter()
+            if batch:
+                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
         srv = ServerProcess(self.launch_spec(target), self.server_cpus, logs / f"{target.label}.log", self.guard,
-                            cgroup_enter=cg.enter if cg else None)
+                            cgroup_enter=enter if cg is not None or batch else None)
         running = _Running(target=target, cgroup=cg, server=srv, log=logs / f"{target.label}.log")
         try:
             running.port = srv.start(self.exp.load.ready_timeout_s)
         except ServerStartError as exc:
             record.fail(str(exc))
-            return running
-        assert srv.pid is not None
+        return running
+
+    def make_ready(self, running: "_Running", record: PointRecord) -> None:
+        """Waits for a started server to settle, and starts its samplers."""
+        srv, target, cg = running.server, running.target, running.cgroup
+        assert srv.pid is not None and running.port is not None
         # A pool may go on forking or spawning after its ready line: not inside the point.
         if not settle(srv, target.label, self.exp.load.ready_timeout_s):
             record.extra["settled"] = False
@@ -704,7 +770,6 @@ class Runner:
             running.legacy.start()
         running.sampler = WindowSampler(cg, self.status_client(target, running.port))
         running.sampler.start()
-        return running
 
     def load(self, running: "_Running", level: int, warmup_s: float | None, idle: int, path: str | None,
              keep_alive: bool | None, record: PointRecord) -> dict[str, Any] | None:
@@ -712,31 +777,42 @@ class Runner:
         or None when the point failed."""
         from harness.idle_memory import hold_idle_connections
 
-        json_path = self.run_dir / "tmp" / "loadgen.json"
+        argv, limit_s = self.loadgen_command(running, level, warmup_s, path, keep_alive, record)
+        try:
+            with hold_idle_connections(running.port, idle, self.exp.page_size, timeout_s=30) as held:
+                if held < idle:
+                    raise ServerStartError(f"the server held only {held} of {idle} idle keep-alive connections")
+                record.idle_held = held if idle else None
+                log = self.run_dir / "logs" / "loadgen.log"
+                result = run_loadgen(argv, self.client_cpus, self.guard, limit_s, log)
+        except (ServerStartError, LoadgenError) as exc:
+            record.fail(str(exc))
+            return None
+        finally:
+            running.sampler.stop()
+        return self.take_result(result, record, log)
+
+    def loadgen_command(self, running: "_Running", level: int, warmup_s: float | None, path: str | None,
+                        keep_alive: bool | None, record: PointRecord) -> tuple[list[str], float]:
+        """The loadgen's command line against ``running`` (its JSON in a file of its own) and
+        its wall-clock limit."""
+        json_path = self.run_dir / "tmp" / f"loadgen-{running.target.label}.json"
         json_path.parent.mkdir(exist_ok=True)
         url = f"http://127.0.0.1:{running.port}{path or self.exp.load.path}"
         warm = warmup_s if warmup_s is not None else self.warmup_for(running.target, level)
         load = self.exp.load if keep_alive is None else dataclasses.replace(self.exp.load, keep_alive=keep_alive)
         argv = loadgen_argv(self.loadgen, load, level, url, json_path, warm)
         record.loadgen_argv = argv
-        try:
-            with hold_idle_connections(running.port, idle, self.exp.page_size, timeout_s=30) as held:
-                if held < idle:
-                    raise ServerStartError(f"the server held only {held} of {idle} idle keep-alive connections")
-                record.idle_held = held if idle else None
-                result = run_loadgen(argv, self.client_cpus, self.guard, wall_limit_s(load, warm),
-                                     self.run_dir / "logs" / "loadgen.log")
-        except (ServerStartError, LoadgenError) as exc:
-            record.fail(str(exc))
-            return None
-        finally:
-            running.sampler.stop()
+        return argv, wall_limit_s(load, warm)
+
+    def take_result(self, result: dict[str, Any], record: PointRecord, log: Path) -> dict[str, Any]:
+        """The loadgen's JSON into the record; a run with no completed request fails it."""
         record.loadgen = result
         if not result.get("completed"):
             errors = {k: v for k, v in (result.get("errors") or {}).items() if v}
             record.fail("no request completed in the kept window; loadgen errors: "
                         + (", ".join(f"{k}={v}" for k, v in errors.items()) or "none reported")
-                        + f" (see {self.run_dir / 'logs' / 'loadgen.log'})")
+                        + f" (see {log})")
         return result
 
     def collect(self, running: "_Running", result: dict[str, Any], share: float | None, record: PointRecord) -> None:
@@ -795,29 +871,127 @@ class Runner:
                 sm["utilization"] = round(sm["cpu_s"] / sm["cpu_allowance_s"], 4) if elapsed > 0 else None
                 sm["window_s"] = elapsed
 
-    def measure(self, point: Point) -> PointRecord:
-        """Run one point; failures of the server or loadgen make an ``error`` record."""
+    def new_record(self, point: Point) -> PointRecord:
         target = point.target
-        record = PointRecord(key=point.key, backend=target.label, base_backend=target.backend, kind=target.kind,
-                             model=target.model, category=target.category, ranked=target.ranked,
-                             offered_load=point.level, repetition=point.repetition, started_at=_now(),
-                             idle_connections=point.idle or None, page=point.page, keep_alive=point.keep_alive)
+        return PointRecord(key=point.key, backend=target.label, base_backend=target.backend, kind=target.kind,
+                           model=target.model, category=target.category, ranked=target.ranked,
+                           offered_load=point.level, repetition=point.repetition, started_at=_now(),
+                           idle_connections=point.idle or None, page=point.page, keep_alive=point.keep_alive)
+
+    def too_many_connections(self, point: Point) -> str | None:
+        """Why the point cannot be measured, if it holds open more connections than its server can."""
         # max_connections is how many connections a backend holds open at once. With a new
         # connection per request, clients beyond it wait in the accept queue (a process or
         # thread pool serves any level, as Apache prefork did in the paper); only connections
         # that stay open can exceed what the model holds.
         keep_alive = self.exp.load.keep_alive if point.keep_alive is None else point.keep_alive
         held_open = point.idle + (point.level if keep_alive else 0)
-        if target.max_connections is not None and held_open > target.max_connections:
-            record.skip(f"{held_open} connections held open (offered load {point.level}"
-                        f"{' kept alive' if keep_alive else ''}, {point.idle} idle) exceed the backend's "
-                        f"max_connections {target.max_connections}")
+        if point.target.max_connections is not None and held_open > point.target.max_connections:
+            return (f"{held_open} connections held open (offered load {point.level}"
+                    f"{' kept alive' if keep_alive else ''}, {point.idle} idle) exceed the backend's "
+                    f"max_connections {point.target.max_connections}")
+        return None
+
+    def measure(self, point: Point) -> PointRecord:
+        """Run one point; failures of the server or loadgen make an ``error`` record."""
+        target = point.target
+        record = self.new_record(point)
+        why_not = self.too_many_connections(point)
+        if why_not is not None:
+            record.skip(why_not)
             return record
         t0 = time.monotonic()
         self.run_point(target, point.level, self.share, point.key.replace("|", "-").replace("=", ""), record,
                        idle=point.idle, path=self.point_path(point.page), keep_alive=point.keep_alive)
         record.duration_s = round(time.monotonic() - t0, 3)
         return record
+
+    def measure_together(self, group: tuple[Point, ...]) -> list[PointRecord]:
+        """A backend's point and its reference's (``plan_groups``) measured at the same time, as
+        `harness peers --simultaneous` measures a pair: one ``SharedCap`` at twice the share, a
+        child cgroup each (equal weight, so each gets the share while both are busy, and each
+        counts its own CPU), both servers under SCHED_BATCH (neither's wake-ups preempt the
+        other), both started before either settles, and one loadgen each, started together with
+        the same warm-up so that their kept windows coincide. The host's drift then hits both
+        alike within milliseconds. Each record keeps its own server's accounting and names the
+        other (``beside``), with the pair's use of the shared cap (``pair_utilization``) and the
+        two loadgens' CPU together (``clients_utilization``), which decide its validity
+        (harness.analysis). Falls back to one at a time when a point must be skipped or the run
+        is uncapped."""
+        if self.share is None or any(self.too_many_connections(p) for p in group):
+            return [self.measure(p) for p in group]
+        from harness.cgroup import SharedCap
+        from harness.loadgen import run_loadgens
+
+        t0 = time.monotonic()
+        records = [self.new_record(p) for p in group]
+        tag = group[0].key.replace("|", "-").replace("=", "")
+        try:
+            shared = SharedCap(f"{self.run_dir.name}-{os.getpid()}-{tag}-pair".replace("/", "_")[-200:],
+                               2 * self.share)
+        except (CgroupError, ValueError) as exc:
+            raise RunError(str(exc)) from None
+        runnings: list[_Running] = []
+        try:
+            for i, (point, record) in enumerate(zip(group, records)):
+                try:
+                    cg = ServerCgroup(f"{i}-{point.target.label}", cpus=parse_cpu_list(self.server_cpus),
+                                      group=shared.name)
+                except CgroupError as exc:
+                    raise RunError(str(exc)) from None
+                runnings.append(self.start_server(point.target, cg, record, batch=True))
+                if runnings[-1].port is None:
+                    break
+            if len(runnings) == len(group) and all(r.port is not None for r in runnings):
+                for running, record in zip(runnings, records):
+                    self.make_ready(running, record)
+                level = group[0].level
+                warm = (self.exp.load.warmup_s if self.exp.load.warmup_s is not None
+                        else max(self.warmup_for(p.target, level) for p in group))
+                commands = [self.loadgen_command(r, level, warm, self.point_path(p.page), p.keep_alive, rec)
+                            for r, p, rec in zip(runnings, group, records)]
+                logs = [self.run_dir / "logs" / f"loadgen-{r.target.label}.log" for r in runnings]
+                try:
+                    results = run_loadgens([c[0] for c in commands], self.client_cpus, self.guard,
+                                           max(c[1] for c in commands), logs)
+                finally:
+                    for running in runnings:
+                        running.sampler.stop()
+                for running, record, result, log in zip(runnings, records, results, logs):
+                    if isinstance(result, LoadgenError):
+                        record.fail(str(result))
+                    else:
+                        self.collect(running, self.take_result(result, record, log), self.share, record)
+        finally:
+            for running, record in zip(runnings, records):
+                self.stop(running, record)
+            shared.close()
+        for record in records:
+            record.extra["shared_cap"] = {"share": shared.share, "quota_us": shared.quota_us,
+                                          "period_us": shared.period_us}
+        self._pair_figures(group, records)
+        for record in records:
+            record.duration_s = round(time.monotonic() - t0, 3)
+        return records
+
+    @staticmethod
+    def _pair_figures(group: tuple[Point, ...], records: list[PointRecord]) -> None:
+        """What the records of a pair measured together share: each names the others, the
+        pair's CPU over its shared allowance, the loadgens' CPU together; a record left without a
+        measurement because the other side failed says so."""
+        allowance = [_num_or_none((r.server_metrics or {}).get("cpu_allowance_s")) for r in records]
+        used = [_num_or_none((r.server_metrics or {}).get("cpu_s")) for r in records]
+        clients = [_num_or_none(((r.loadgen or {}).get("client_cpu") or {}).get("utilization")) for r in records]
+        for i, record in enumerate(records):
+            others = [p.target.label for j, p in enumerate(group) if j != i]
+            record.extra["beside"] = others[0] if len(others) == 1 else others
+            record.extra["started"] = i + 1  # 1: started first (plan_groups alternates it)
+            if record.ok and record.loadgen is None:
+                record.fail(f"not measured: {', '.join(others)}, to be measured beside it, failed")
+            if None not in allowance and None not in used and sum(allowance) > 0:
+                record.extra["pair_utilization"] = round(sum(used) / sum(allowance), 4)
+            if None not in clients:
+                record.extra["clients_utilization"] = round(sum(clients), 4)
 
     def point_line(self, record: dict[str, Any]) -> str:
         """One line per finished point, as hyperfine prints one per benchmark."""
@@ -941,6 +1115,10 @@ class _Running:
     sampler: WindowSampler | None = None
     legacy: metrics.TreeSampler | None = None
     cpu_at_start_s: float = 0.0
+
+
+def _num_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _append(out, record: dict[str, Any]) -> None:

@@ -455,7 +455,7 @@ def ranking_pages(a: Analysis) -> list[Figure]:
 
 CORE_COST_HEADER = ["backend", "reference", "backend CPU µs/request\n[95 % interval]",
                     "reference CPU µs/request\n[95 % interval]", "the core's cost µs\n[95 % interval]",
-                    "core's share\nof the backend", "throughput /\nreference's"]
+                    "core's share\nof the backend", "reference's CPU /\nbackend's*"]
 
 
 def core_cost_rows(costs) -> list[list[str]]:
@@ -465,7 +465,8 @@ def core_cost_rows(costs) -> list[list[str]]:
                  if c.core_cpu is not None and c.backend_cpu is not None and c.backend_cpu.value else None)
         rows.append([c.backend, c.reference, _iv(c.backend_cpu, ".1f"), _iv(c.reference_cpu, ".1f"),
                      _iv(c.core_cpu, "+.1f"), _fmt(share, ".0f") + (" %" if share is not None else ""),
-                     _iv(c.throughput_ratio, ".2f")])
+                     _iv(c.cpu_ratio, ".2f") if c.cpu_ratio is not None
+                     else _iv(c.throughput_ratio, ".2f") + " (tput)" if c.throughput_ratio is not None else "–"])
     return rows
 
 
@@ -500,9 +501,24 @@ def core_cost_pages(a: Analysis) -> list:
         "canned response, with the model's own accept, spawn, wait and write, and nothing else (no parsing, no "
         "docroot, no counters, no deadlines). Measured server-bound in the same run as its backend, its CPU per "
         "request is the model's cost; what the backend spends above it is the cost of our HTTP core for that model. "
-        "CPU is taken at or beyond each server's knee, as in the ranking; the difference's interval resamples both "
-        "servers' points independently. A negative core cost would mean the backend beats its own floor: either noise "
-        "(then the interval spans 0) or a reference that does more than its model needs.", size=9.5)
+        "CPU is taken at or beyond each server's knee, as in the ranking. A negative core cost would mean the backend "
+        "beats its own floor: either noise (then the interval spans 0) or a reference that does more than its model "
+        "needs.", size=9.5)
+    paired = [c for c in costs if c.cpu_ratio is not None]
+    if paired:
+        page.paragraph(
+            "Measured side by side ([servers] beside_reference): each backend ran at the same time as its reference, one "
+            "loadgen each, in one cgroup capped at twice the share (a child cgroup each with equal weight, both under "
+            "SCHED_BATCH), so the host's drift hit both within milliseconds; the last column (*) is the reference's CPU "
+            "per request over the backend's, pair by pair — the issue's figure, ≥ 0.95 meaning the backend is within "
+            "5 % of its floor — and the core's cost is the median of the pairs' differences, with intervals resampling "
+            "the pairs (" + ", ".join(f"{c.backend} {c.pairs}" for c in paired) + " saturated pairs). The table's "
+            "first two CPU columns are each server's own figure over all its points.", size=9.5)
+    else:
+        page.paragraph(
+            "Measured one at a time: the core's cost interval resamples both servers' points independently, and the "
+            "last column (*) is the backend's saturated throughput over its reference's (tput). Set [servers] beside_reference = true to measure each pair side by side, which "
+            "cancels the host's drift between them (docs/methodology.md, \"Both at once\").", size=9.5)
     rows = core_cost_rows(costs)
     widths = [0.12, 0.12, 0.16, 0.16, 0.16, 0.1, 0.12]
     while rows:
@@ -522,10 +538,11 @@ def write_core_cost_csv(costs, path: Path) -> Path:
         w = csv.writer(f)
         w.writerow(["backend", "reference", "backend_cpu_us", "backend_cpu_lo", "backend_cpu_hi", "reference_cpu_us",
                     "reference_cpu_lo", "reference_cpu_hi", "core_cpu_us", "core_cpu_lo", "core_cpu_hi",
-                    "throughput_ratio", "throughput_ratio_lo", "throughput_ratio_hi"])
+                    "throughput_ratio", "throughput_ratio_lo", "throughput_ratio_hi",
+                    "cpu_ratio_side_by_side", "cpu_ratio_lo", "cpu_ratio_hi", "pairs"])
         for c in costs:
             w.writerow([c.backend, c.reference, *cols(c.backend_cpu), *cols(c.reference_cpu), *cols(c.core_cpu),
-                        *cols(c.throughput_ratio)])
+                        *cols(c.throughput_ratio), *cols(c.cpu_ratio), c.pairs])
     return path
 
 

@@ -66,6 +66,8 @@ def subtitle(analysis) -> str:
     if pin:
         share = share_used(analysis.meta)
         limit = f" (capped at {share:.0%} of it)" if share is not None else " (uncapped)"
+        if share is not None and exp.get("beside_reference"):
+            limit = f" (capped at {share:.0%} of it, each pair at once at {2 * share:.0%})"
         parts.append(f"server on CPU {pin.get('server_cpus')}{limit}, client on CPU {pin.get('client_cpus')}")
     if exp.get("quick"):
         parts.append("QUICK RUN")

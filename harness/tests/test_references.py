@@ -363,3 +363,141 @@ def test_peers_pool_sizes_every_fixed_pool_and_its_floor_and_refuses_a_keep_aliv
         peers.compare(["alpha", "ref-alpha"], fake_build, 1, 1, 100, 100, "0", "1", clients=("wrk",), pool=64)
     with pytest.raises(SystemExit, match="--pool must be 1 or more workers, got 0"):
         peers.compare(["alpha", "ref-alpha"], fake_build, 1, 1, 100, 100, "0", "1", clients=("ab",), pool=0)
+
+
+# -- each backend measured at the same time as its reference ([servers] beside_reference) --------
+
+def _floors_experiment(extra_servers: str = "", pinning: str = "", backends: str = '["alpha"]'):
+    from harness.experiment import parse_experiment
+
+    return parse_experiment(f'[experiment]\nname = "x"\ntitle = "x"\n[servers]\nbackends = {backends}\n'
+                            f'production = []\n{extra_servers}\n[load]\nlevels = [1, 5]\nrequests = 100\n'
+                            f'discard = 1\nrepetitions = 4\n{pinning}', "x.toml")
+
+
+@pytest.mark.parametrize("servers, pinning, field", [
+    ('beside_reference = "yes"\nreferences = "all"', "", "servers.beside_reference"),
+    ("beside_reference = true", "", "servers.beside_reference"),
+    ('beside_reference = true\nreferences = "all"', "[pinning]\nserver_cpu_share = 0.6\n", "pinning.server_cpu_share"),
+    ('beside_reference = true\nreferences = "all"', "[pinning]\nserver_cpu_share = 1.0\n", "pinning.server_cpu_share"),
+])
+def test_beside_reference_needs_references_and_a_share_two_servers_can_hold(servers: str, pinning: str, field: str):
+    from harness.experiment import ExperimentError
+
+    with pytest.raises(ExperimentError, match=field.replace(".", r"\.")):
+        _floors_experiment(servers, pinning)
+    assert _floors_experiment('beside_reference = true\nreferences = "all"',
+                              "[pinning]\nserver_cpu_share = 0.25\n").beside_reference
+
+
+def test_beside_reference_pairs_each_backend_with_its_reference_at_the_same_load_and_repetition(fake_build: Path):
+    from harness import runner
+
+    add_references(fake_build, [reference_entry(fake_build, "alpha"), reference_entry(fake_build, "gamma")])
+    exp = _floors_experiment('beside_reference = true\nreferences = "all"', backends='["alpha", "beta"]')
+    targets, _ = runner.resolve_targets(exp, fake_build)
+    groups = runner.plan_groups(exp, targets, seed=3)
+    pairs = [g for g in groups if len(g) == 2]
+    assert len(pairs) == 2 * 4 and len(groups) == 2 * 2 * 4  # alpha with ref-alpha; beta (no floor) alone
+    for a, b in pairs:
+        assert {a.target.label, b.target.label} == {"alpha", "ref-alpha"}
+        assert (a.level, a.repetition) == (b.level, b.repetition)
+        # the server started first alternates with the repetition
+        assert a.target.label == ("alpha" if a.repetition % 2 == 0 else "ref-alpha")
+    assert all(g[0].target.label == "beta" for g in groups if len(g) == 1)
+    assert runner.plan_groups(exp, targets, seed=3) == groups  # the seed makes it repeatable
+    every = sorted(p.key for g in groups for p in g)
+    assert every == sorted(p.key for p in runner.plan_points(exp, targets, seed=3))  # the same points
+    alone = runner.plan_groups(_floors_experiment('references = "all"'), targets, seed=3)
+    assert all(len(g) == 1 for g in alone)
+
+
+def _side_by_side_run(tmp_path: Path, drift: float) -> Path:
+    """The synthetic run with references, sped and ref-sped measured side by side: the host's
+    drift (each repetition ``drift`` slower than the one before) hits both of a pair alike."""
+    from harness.tests.synthetic import make_run
+
+    run = make_run(tmp_path / "run", references=True, flagged=False, repetitions=4)
+    records = [json.loads(line) for line in (run / "runs.jsonl").read_text().splitlines()]
+    for r in records:
+        if r["backend"] in ("sped", "ref-sped"):
+            r["beside"] = "ref-sped" if r["backend"] == "sped" else "sped"
+            r["server_metrics"]["cpu_s"] *= (1 + drift) ** r["repetition"]
+            r["pair_utilization"] = 0.97
+            r["clients_utilization"] = 0.5
+    (run / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run
+
+
+def test_core_cost_side_by_side_is_the_pairs_ratio_and_drift_hits_both_sides_alike(tmp_path: Path):
+    from harness.analysis import analyze, core_costs
+
+    costs = {c.backend: c for c in core_costs(analyze(_side_by_side_run(tmp_path, drift=0.15)))}
+    sped, fork = costs["sped"], costs["fork"]
+    assert sped.pairs >= 4 and sped.throughput_ratio is None
+    assert sped.cpu_ratio.value == pytest.approx(30.0 / 38.0, rel=0.02)  # ref-sped's 30 µs over sped's 38
+    lo, hi = sped.cpu_ratio.bounds()
+    assert hi - lo < 0.03  # the drift of up to 52 % cancels pair by pair
+    blo, bhi = sped.backend_cpu.bounds()
+    assert (bhi - blo) / sped.backend_cpu.value > 0.1  # while each server's own figure spreads with it
+    assert sped.core_cpu.value > 0
+    assert fork.cpu_ratio is None and fork.pairs == 0 and fork.throughput_ratio is not None  # one at a time
+
+
+def test_a_point_measured_beside_another_is_judged_by_the_pairs_cap_and_both_clients():
+    from harness.analysis import record_flags
+    from harness.tests.synthetic import REFERENCE_SERVERS, make_record
+
+    import random
+
+    rec = make_record(REFERENCE_SERVERS[0], 100, 0, random.Random(1))
+    rec["server_metrics"]["utilization"] = 0.74  # the other server of the pair took the rest of the cap
+    rec |= {"beside": "sped", "pair_utilization": 0.99, "clients_utilization": 0.5}
+    assert not [f.kind for f in record_flags(rec, beyond_knee=True)]
+    rec |= {"pair_utilization": 0.8, "clients_utilization": 0.75}  # the client CPU they shared was busy
+    assert sorted(f.kind for f in record_flags(rec, beyond_knee=True)) == ["client_busy", "server_not_saturated"]
+
+
+def test_report_side_by_side_says_how_it_was_measured_and_writes_the_ratio(tmp_path: Path):
+    import subprocess as sp
+
+    from plots.report import build_report
+
+    run = _side_by_side_run(tmp_path, drift=0.05)
+    pdf, _ = build_report(run)
+    rows = {line.split(",")[0]: line.split(",") for line in (run / "core_cost.csv").read_text().splitlines()}
+    assert "cpu_ratio_side_by_side" in rows["backend"] and int(rows["sped"][-1]) >= 4 and rows["fork"][-1] == "0"
+    text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "Measured side by side" in text and f"sped {rows['sped'][-1]} saturated pairs" in text
+
+
+def test_a_backend_and_its_reference_run_side_by_side_in_one_shared_cap(tmp_path: Path):
+    from harness.cgroup import available as cgroups_available
+    from harness.runner import read_records, run_experiment
+
+    ok, why = cgroups_available()
+    if not ok:
+        pytest.skip(f"needs cgroups: {why}")
+    if not backends_json_path().exists() or "ref-sped" not in {r.name for r in load_references(build_dir())}:
+        pytest.skip("servers not built (make build)")
+    exp = tmp_path / "pair.toml"
+    exp.write_text('[experiment]\nname = "pair"\ntitle = "pair"\n[servers]\nbackends = ["sped"]\nproduction = []\n'
+                   'references = "all"\nbeside_reference = true\n[load]\nlevels = [20]\nwindow_s = 0.4\n'
+                   'warmup_s = 0.2\nrepetitions = 2\n[pinning]\nserver_cpu_share = 0.2\n')
+    run = run_experiment(exp, tmp_path / "run", False, None, None, build_dir(), show_progress=False)
+    records = read_records(run)
+    assert sorted((r["backend"], r["repetition"]) for r in records) == [
+        ("ref-sped", 0), ("ref-sped", 1), ("sped", 0), ("sped", 1)]
+    for r in records:
+        assert r["status"] == "ok", r.get("error")
+        assert r["beside"] == ("ref-sped" if r["backend"] == "sped" else "sped")
+        assert r["shared_cap"]["share"] == pytest.approx(0.4)
+        assert r["pair_utilization"] > 0 and r["clients_utilization"] > 0
+        assert r["server_metrics"]["cpu_s"] > 0
+    first = {r["repetition"]: r["backend"] for r in records if r["started"] == 1}
+    assert first == {0: "sped", 1: "ref-sped"}
+    pair0 = [r for r in records if r["repetition"] == 0]
+    starts = [r["loadgen"]["window_start_ns"] for r in pair0]
+    assert abs(starts[0] - starts[1]) < 0.15e9  # both loadgens measured the same moments
+    from .conftest import remove_cgroups
+    assert remove_cgroups(f"{run.name}-*") == []  # every cgroup of the run was removed

@@ -331,3 +331,28 @@ def test_a_server_that_dies_during_the_load_is_an_error_point(tmp_path, fake_bui
     (rec,) = lines(run)
     assert rec["status"] == "error"
     assert "exited by itself during the load (status -9)" in rec["error"]
+
+
+def test_loadgens_run_at_the_same_time_and_each_failure_stays_its_own(tmp_path, pid_dir, monkeypatch):
+    from harness.loadgen import LoadgenError, run_loadgens
+    from harness.server import ProcessGuard
+
+    from .conftest import FAKES, alive
+
+    fake = str(FAKES / "fake_loadgen.py")
+    monkeypatch.setenv("FAKE_LOADGEN_SLEEP", "0.6")
+    argvs = [[fake, "-c", "5", "-n", "100", "--json", str(tmp_path / f"{i}.json"), "http://127.0.0.1:1/"]
+             for i in range(2)]
+    argvs.append(["/nonexistent/loadgen", "--json", str(tmp_path / "2.json")])
+    guard = ProcessGuard()
+    t0 = time.monotonic()
+    results = run_loadgens(argvs, None, guard, 20, [tmp_path / f"{i}.log" for i in range(3)])
+    assert time.monotonic() - t0 < 1.1  # two sleeps of 0.6 s, at the same time
+    assert all(isinstance(r, dict) and "completed" in r for r in results[:2])
+    assert isinstance(results[2], LoadgenError) and "cannot execute" in str(results[2])
+    # one that outlasts the limit is killed by its PID; the other still gives its result
+    monkeypatch.setenv("FAKE_LOADGEN_SLEEP", "30")
+    slow = run_loadgens(argvs[:1], None, guard, 0.5, [tmp_path / "slow.log"])
+    assert isinstance(slow[0], LoadgenError) and "still running" in str(slow[0])
+    pids = [int(p.name.split(".")[0]) for p in pid_dir.glob("*.loadgen")]
+    assert len(pids) == 3 and not any(alive(pid) for pid in pids)
