@@ -42,6 +42,13 @@ from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStart
                             terminate_as_interrupt)
 
 PAGE_FILE = "index.html"
+# The CFS period of the cap a backend and its reference share ([servers] beside_reference). At
+# the shortest period (4.5 ms at a shared 22 %) the scheduler stopped every runnable task of both
+# servers once per period, and the server started second paid for it: in `make floors`
+# (2026-12-02) threadpool and thread cost 20–70 % more per request when started second, with
+# 2–5 preemptions per request against 1–3. At 100 ms, as `harness peers --simultaneous
+# --cap-period-ms 100`, a pair's preemptions fell to those of a lone server.
+PAIR_CAP_PERIOD_US = 100_000
 STATUS_PATH = "/server-status"
 
 # The report groups servers by concurrency model. backends.json's `category` (from each
@@ -520,7 +527,7 @@ class Runner:
             quota, period = bandwidth(self.share)
             pin["server_cpu_limit"] = {"quota_us": quota, "period_us": period, "per": "server, one cgroup each"}
             if self.exp.beside_reference:
-                quota2, period2 = bandwidth(2 * self.share)
+                quota2, period2 = bandwidth(2 * self.share, PAIR_CAP_PERIOD_US)
                 pin["server_cpu_limit_beside_reference"] = {
                     "quota_us": quota2, "period_us": period2,
                     "per": "backend and its reference, measured at the same time in one shared cgroup "
@@ -928,7 +935,7 @@ class Runner:
         tag = group[0].key.replace("|", "-").replace("=", "")
         try:
             shared = SharedCap(f"{self.run_dir.name}-{os.getpid()}-{tag}-pair".replace("/", "_")[-200:],
-                               2 * self.share)
+                               2 * self.share, cap_period_us=PAIR_CAP_PERIOD_US)
         except (CgroupError, ValueError) as exc:
             raise RunError(str(exc)) from None
         runnings: list[_Running] = []
