@@ -287,6 +287,16 @@ def method_page(a: Analysis) -> list[Figure]:
             f"paper's server clocked 3.7 times slower than its client: the server, not the client, is the "
             f"bottleneck, so a slope compares servers. Throttling adds pauses of up to a period to single requests."
             + _throttling_sentence(pin.get("cap_throttling") or {}))
+        pair = pin.get("server_cpu_limit_beside_reference")
+        if pair:
+            page.paragraph(
+                f"Side by side ([servers] beside_reference): each backend ran at the same time as its reference "
+                f"server, one loadgen each, in one cgroup capped at {2 * share:.0%} ({pair.get('quota_us', '?')} µs "
+                f"every {pair.get('period_us', '?')} µs; a child cgroup each with equal weight, both under "
+                f"SCHED_BATCH; which starts first alternates by repetition). A pair's points are valid when the two "
+                f"together used the shared cap and their two loadgens together left the client CPU free enough; "
+                f"compare a pair by CPU per request (the page \"What the HTTP core costs\"): its throughputs and "
+                f"response times also depend on how the two shared the cap.")
     else:
         page.paragraph("The servers were NOT capped (" + (cal.get("reason") or "see the notes on the first page")
                        + "). Where the client saturates first, differences between servers shrink to what each "

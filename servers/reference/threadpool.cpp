@@ -24,7 +24,7 @@ const ref::model_info info{
     .max_connections = 256,
 };
 
-/// Accepted connections waiting for a worker; as long as the pool, as the backend's default.
+/// Accepted connections waiting for a worker, at most `capacity` (then the acceptor waits).
 class connection_queue {
  public:
   explicit connection_queue(size_t capacity) : capacity_(capacity) {}
@@ -65,7 +65,11 @@ void* work(void* arg) {
 int main(int argc, char** argv) {
   ref::options options = ref::parse_options(argc, argv, info);
   int listen_fd = ref::start(options);
-  connection_queue queue(size_t(options.workers));
+  // As long as the backend's default queue (--set queue=256), whatever the pool: with a queue
+  // only as long as the pool, 400 clients of a 64-thread pool kept the acceptor waking once per
+  // request (1.3 switches per request against the backend's 0.4) and the floor cost more than
+  // the backend (make floors, 2026-12-02).
+  connection_queue queue(256);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 64 * 1024);  // the backend's default --stack-size
