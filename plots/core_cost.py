@@ -42,25 +42,32 @@ def draw(analysis, costs) -> Figure:
     for y, c in zip(ys, rows):
         floor = c.reference_cpu.value
         ratio = c.backend_cpu.value / floor if floor else float("nan")
+        lo, hi = c.backend_cpu.bounds()
+        lo_r, hi_r = lo / floor, hi / floor
+        if c.cpu_ratio is not None and c.cpu_ratio.value > 0:
+            # Side by side: the backend relative to its floor pair by pair (1 / the table's
+            # ratio), not the quotient of two medians taken over different moments.
+            r_lo, r_hi = c.cpu_ratio.bounds()
+            ratio, lo_r, hi_r = 1 / c.cpu_ratio.value, 1 / r_hi, 1 / r_lo
         bar(y, 0, min(1.0, ratio), MODEL_COLOR, "the model: its reference server (= 1)")
         if ratio >= 1:
             bar(y, 1.0, ratio - 1, CORE_COLOR, "the core: backend − reference")
         else:
             bar(y, ratio, 1 - ratio, "white", "backend below its floor (noise, or a floor doing more than "
                 "its model needs)", edgecolor=BELOW_COLOR, hatch="///")
-        lo, hi = c.backend_cpu.bounds()
-        ax.errorbar(ratio, y, xerr=[[ratio - lo / floor], [hi / floor - ratio]], fmt="none", ecolor="black",
-                    capsize=3, lw=1)
+        ax.errorbar(ratio, y, xerr=[[ratio - lo_r], [hi_r - ratio]], fmt="none", ecolor="black", capsize=3, lw=1)
         # Side by side, the core's cost is the median of the pairs' differences (the table's).
         core = c.core_cpu.value if c.cpu_ratio is not None and c.core_cpu is not None else c.backend_cpu.value - floor
-        ax.annotate(f"{c.backend_cpu.value:.1f} vs {floor:.1f} µs ({core:+.1f})", (max(ratio, 1.0, hi / floor), y),
+        ax.annotate(f"{c.backend_cpu.value:.1f} vs {floor:.1f} µs ({core:+.1f})", (max(ratio, 1.0, hi_r), y),
                     xytext=(4, -3), textcoords="offset points", fontsize=8)
-        right = max(right, hi / floor, ratio)
+        right = max(right, hi_r, ratio)
     ax.axvline(1.0, color="#555555", lw=0.8)
     ax.set_yticks(ys, [f"{c.backend}\nvs {c.reference}" for c in rows], fontsize=8)
     ax.set_xlim(0, right * 1.55)
-    ax.set_xlabel("server CPU per request relative to the reference's (user + system)\nerror bars: the backend's "
-                  "95 % interval", fontsize=9)
+    paired_only = all(c.cpu_ratio is not None for c in rows)
+    ax.set_xlabel("server CPU per request relative to the reference's (user + system)\n" + (
+        "pair by pair (side by side); error bars: 95 % intervals; beside each: each server's own µs"
+        if paired_only else "error bars: the backend's 95 % interval"), fontsize=9)
     ax.set_title("(a) CPU per request: the model's floor and the core above it", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.17), fontsize=7.5, frameon=False)
 

@@ -43,7 +43,10 @@ def server_styles(analysis) -> dict[str, dict]:
 def new_figure(title: str, analysis, ncols: int = 1) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(1, ncols, figsize=FIGSIZE, squeeze=False)
     fig.suptitle(title, fontsize=14, fontweight="bold", x=0.02, ha="left", y=0.975)
-    fig.text(0.02, 0.925, subtitle(analysis), fontsize=9, color="#444444", ha="left")
+    text = subtitle(analysis)
+    # One line across the page: about 165 characters fit at 9 pt; a long run name or pinning
+    # note gets a smaller size instead of running off the edge.
+    fig.text(0.02, 0.925, text, fontsize=min(9.0, 9.0 * 165 / max(len(text), 1)), color="#444444", ha="left")
     fig.subplots_adjust(left=0.07, right=LEGEND_RIGHT, top=0.86, bottom=0.1, wspace=0.28)
     for ax in axes[0]:
         ax.grid(True, which="major", alpha=0.35)
@@ -67,7 +70,7 @@ def subtitle(analysis) -> str:
         share = share_used(analysis.meta)
         limit = f" (capped at {share:.0%} of it)" if share is not None else " (uncapped)"
         if share is not None and exp.get("beside_reference"):
-            limit = f" (capped at {share:.0%} of it, each pair at once at {2 * share:.0%})"
+            limit = f" (capped at {share:.0%}; pairs at {2 * share:.0%})"
         parts.append(f"server on CPU {pin.get('server_cpus')}{limit}, client on CPU {pin.get('client_cpus')}")
     if exp.get("quick"):
         parts.append("QUICK RUN")
