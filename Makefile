@@ -14,7 +14,7 @@ EXPERIMENT ?= harness/experiments/default.toml
 
 export HTTPBENCH_BUILD := $(abspath $(BUILD))
 
-.PHONY: all deps configure build build-bench test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 floors pools report compare \
+.PHONY: all deps configure build build-bench test unit sanitize fuzz pytest bench bench-full leitner2003 fremlin2008 sxe2010 floors floors-keepalive pools report compare \
         install-cli microbench microbench-smoke clean
 
 all: build
@@ -92,9 +92,10 @@ bench-full: build-bench
 ## The experiments of the shorter seeds (each with its report; QUICK=1 for the short form):
 ## von Leitner 2003 (select/poll/epoll beside idle connections), Fremlin 2008 (a dynamic page),
 ## the SXE posts 2010 (10,000 keep-alive connections); floors: every backend beside its
-## reference server, the floor of its model (the report's page "What the HTTP core costs");
+## reference server, the floor of its model, side by side (the report's page "What the HTTP core
+## costs"), a new connection per request; floors-keepalive: the same with keep-alive;
 ## pools: prefork and threadpool at pools of 16 to 256 workers.
-leitner2003 fremlin2008 sxe2010 floors pools: build-bench
+leitner2003 fremlin2008 sxe2010 floors floors-keepalive pools: build-bench
 	$(PY) -m harness run harness/experiments/$@.toml --report $(if $(QUICK),--quick,)
 
 ## Rebuild the report of an existing run: make report RUN=results/<run-id>
