@@ -13,11 +13,15 @@ the difference, with the totals of the program, its libraries and the kernel.
 A server's samples include the time after an interrupt-disabled stretch ends (finish_task_switch,
 _raw_spin_unlock_irqrestore), and the first user instruction after a system call returns takes
 the return's: read_idle's and serve_blocking's samples are mostly that. The totals come from
-samples, not from the cgroups: check them against `harness peers --simultaneous` (for prefork
-beside ref-prefork they agree in sign and roughly in size, +1.0 against +1.3 µs; for sped beside
-h2o under ab they do not — sped 10 % cheaper by samples, 5 % dearer by the cgroups, not yet
-explained), and read the per-symbol differences within one program and its floor. Needs root
-(cgroups), perf, taskset and the client. Numbers for notes, not a test.
+samples, not from the cgroups, and in this VM the samples caught between half (threadpool beside
+ref-threadpool with call graphs: 0.95 s of a cgroup's 2.0 s) and nearly all (h2o: 1.26 of 1.28
+s) of a server's CPU — a sample due while interrupts are off is taken when they come back on,
+often in the next task or the idle one — and not the same share for both servers (sped beside
+h2o under ab: 92 % against 98 %, which made sped look 10 % cheaper by samples while the cgroups
+had it 5 % dearer; that gap was h2o's TCP_DEFER_ACCEPT, docs/methodology.md). So take the
+totals from `harness peers --simultaneous`, and read here the per-symbol differences within one
+program and its floor. Needs root (cgroups), perf, taskset and the client. Numbers for notes,
+not a test.
 """
 
 from __future__ import annotations
