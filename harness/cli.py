@@ -95,8 +95,11 @@ def cmd_list(_args: argparse.Namespace) -> int:
     for path in sorted(EXPERIMENTS_DIR.glob("*.toml")):
         try:
             exp = load_experiment(path, registry.backend_names_or_none(build))
+            per_point = (f"{exp.load.window_s:g} s kept per point" if exp.load.window_s is not None
+                         else f"{exp.load.requests} requests per point")
             print(f"  {path.stem:<12} {exp.title}  (levels {', '.join(map(str, exp.load.levels))}; "
-                  f"{exp.load.requests} requests per point × {exp.load.repetitions})")
+                  f"{per_point} × {exp.load.repetitions}"
+                  + ("; each backend side by side with its reference" if exp.beside_reference else "") + ")")
         except ExperimentError as exc:
             print(f"  {path.stem:<12} INVALID: {exc.problems[0]}")
     return 0

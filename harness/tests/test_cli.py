@@ -23,6 +23,15 @@ def test_list_shows_backends_production_servers_and_experiments(fake_build):
     assert "kerneis2009" in proc.stdout
 
 
+def test_list_says_how_long_a_point_is_kept_and_which_experiments_pair_each_backend_with_its_floor():
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    floors = next(line for line in proc.stdout.splitlines() if line.strip().startswith("floors "))
+    assert "2 s kept per point × 5" in floors and "side by side with its reference" in floors
+    quick = next(line for line in proc.stdout.splitlines() if line.strip().startswith("quick "))
+    assert "side by side" not in quick
+
+
 def test_check_gives_a_verdict_explanation_and_fix_for_each_item(fake_build):
     proc = run_cli("check", build=fake_build)
     for item in ("somaxconn", "open files", "CPU count", "CPU governor", "pinning", "client/server CPUs",
