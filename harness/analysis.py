@@ -169,10 +169,11 @@ class Analysis:
         return [r for r in self.records if r.get("_valid")]
 
 
-def load_records(run_dir: Path) -> list[dict[str, Any]]:
-    """runs.jsonl, keeping the last record of each point (a resumed error is superseded)."""
+def load_records(run_dir: Path, name: str = "runs.jsonl") -> list[dict[str, Any]]:
+    """runs.jsonl (or another file of records, such as controls.jsonl), keeping the last record
+    of each point (a resumed error is superseded)."""
     by_key: dict[str, dict[str, Any]] = {}
-    path = run_dir / "runs.jsonl"
+    path = run_dir / name
     if not path.exists():
         return []
     for line in path.read_text().splitlines():
@@ -525,6 +526,48 @@ def core_costs(a: "Analysis") -> list[CoreCost]:
             core_cpu=difference_interval(cpu_b, cpu_r, _median_of_all) if cpu_b and cpu_r else None,
             throughput_ratio=ratio_interval(rps_b, rps_r, _best_median) if rps_b and rps_r else None))
     return out
+
+
+@dataclass
+class ControlRatio:
+    """A reference measured beside a second instance of itself ([servers] beside_control): its
+    CPU per request over the other instance's, pair by pair, at the loads the core-cost page
+    uses. It should be 1; its interval is what the run can resolve."""
+
+    reference: str
+    ratio: Interval
+    pairs: int
+
+
+def control_ratio(a: "Analysis") -> ControlRatio | None:
+    """The A/A control of a side-by-side run (controls.jsonl), or None when it has none."""
+    from harness.runner import CONTROL_SUFFIX, CONTROLS_FILE
+
+    records = [r for r in load_records(a.run_dir, CONTROLS_FILE)
+               if r.get("status") == "ok" and isinstance(r.get("loadgen"), dict)]
+    validity = _get(a.meta, "experiment", "validity") or {}
+    server_min, client_max = validity.get("server_min", SERVER_MIN), validity.get("client_max", CLIENT_MAX)
+    knees = {b.backend: b.knee_level for b in a.backends + a.series_only}
+    by_point: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for r in records:
+        if record_flags(r, True, server_min, client_max):
+            continue
+        by_point.setdefault((r["offered_load"], r.get("repetition", 0)), {})[r["backend"]] = r
+    ratios, name = [], None
+    for (level, _), pair in sorted(by_point.items()):
+        again = next((k for k in pair if k.endswith(CONTROL_SUFFIX)), None)
+        if again is None or again.removesuffix(CONTROL_SUFFIX) not in pair:
+            continue
+        name = again.removesuffix(CONTROL_SUFFIX)
+        knee = knees.get(name)
+        if knee is not None and level < knee:
+            continue
+        first, second = per_request(pair[name]).get("cpu_us"), per_request(pair[again]).get("cpu_us")
+        if first and second:
+            ratios.append(first / second)
+    if not ratios or name is None:
+        return None
+    return ControlRatio(reference=name, ratio=bootstrap(ratios), pairs=len(ratios))
 
 
 # -- validity summary ------------------------------------------------------------------------------

@@ -118,6 +118,9 @@ class Experiment:
     # cgroup capped at twice the share (harness.runner.Runner.measure_together): the host's drift
     # cancels within the pair, as in `harness peers --simultaneous`.
     beside_reference: bool = False
+    # With beside_reference, one reference is also measured beside itself at every load and
+    # repetition (an A/A control, in controls.jsonl): what the run can resolve.
+    beside_control: bool = True
     backend_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     workers: int | None = None
@@ -312,8 +315,8 @@ def _describe(value: Any) -> str:
 TOP_KEYS = ("experiment", "servers", "load", "page", "pinning", "validity", "calibration", "memory", "microbench",
             "quick")
 EXPERIMENT_KEYS = ("name", "title", "description", "paper", "kind", "claims")
-SERVERS_KEYS = ("backends", "production", "references", "beside_reference", "args", "variant", "workers", "pool",
-                "apache_pool")
+SERVERS_KEYS = ("backends", "production", "references", "beside_reference", "beside_control", "args", "variant",
+                "workers", "pool", "apache_pool")
 REFERENCE_RE = re.compile(r"^ref-[A-Za-z0-9_-]+$")
 REFERENCE_PAGE_SIZE = 305  # the built-in page every reference server answers with
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
@@ -381,6 +384,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     else:
         references = tuple(dict.fromkeys(raw_refs))
     beside_reference = c.boolean(srv, "servers", "beside_reference", False) if srv else False
+    beside_control = c.boolean(srv, "servers", "beside_control", True) if srv else True
     if beside_reference and not references:
         c.fail("servers.beside_reference", 'measures each backend at the same time as its reference server: it '
                'needs servers.references ("all" or a list)')
@@ -558,7 +562,7 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
                       claims=claims, dynamic_page=dynamic_page,
                       backends=backends, production=production, references=references,
-                      beside_reference=beside_reference, backend_args=backend_args,
+                      beside_reference=beside_reference, beside_control=beside_control, backend_args=backend_args,
                       variants=tuple(variants), workers=workers, pool=pool, apache_pool=apache_pool, load=load,
                       page_size=page_size, server_cpus=server_cpus, client_cpus=client_cpus,
                       server_cpu_share=share if share == "auto" else float(share), validity=validity,
@@ -581,6 +585,7 @@ def experiment_summary(exp: Experiment) -> dict[str, Any]:
         "production": exp.production if isinstance(exp.production, str) else list(exp.production),
         "references": exp.references if isinstance(exp.references, str) else list(exp.references),
         "beside_reference": exp.beside_reference,
+        "beside_control": exp.beside_control,
         "backend_args": {k: list(v) for k, v in exp.backend_args.items()},
         "variants": [dataclasses.asdict(v) for v in exp.variants],
         "workers": exp.workers,

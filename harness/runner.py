@@ -42,6 +42,10 @@ from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStart
                             terminate_as_interrupt)
 
 PAGE_FILE = "index.html"
+# The second instance of a reference measured beside itself ([servers] beside_control), as
+# `harness peers --control` names it; its pairs go to controls.jsonl, not runs.jsonl.
+CONTROL_SUFFIX = ":again"
+CONTROLS_FILE = "controls.jsonl"
 # The CFS period of the cap a backend and its reference share ([servers] beside_reference). At
 # the shortest period (4.5 ms at a shared 22 %) the scheduler stopped every runnable task of both
 # servers once per period, and the server started second paid for it: in `make floors`
@@ -233,16 +237,25 @@ def plan_groups(exp: Experiment, targets: list[Target], seed: int) -> list[tuple
     """The points as measured: one at a time, or with ``[servers] beside_reference`` each
     backend's point together with its reference's at the same load and repetition (a pair is
     shuffled as one). A backend whose reference is not in the run, and a reference whose
-    backend is not, are measured alone. Same order rules and seed as ``plan_points``. The
+    backend is not, are measured alone. With ``beside_control`` the floor of the first paired
+    backend is also measured beside itself (``X:again``) at every load and repetition: an A/A
+    control, whose records go to controls.jsonl. Same order rules and seed as ``plan_points``. The
     server started first alternates with the repetition: the first of two servers in one shared
     cap took more than half of it in the runs here (docs/methodology.md, "Both at once")."""
     if not exp.beside_reference:
         return [(p,) for p in plan_points(exp, targets, seed)]
     floor_of = {t.reference_for: t for t in targets if t.kind == "reference"}
     paired = {t.label for t in targets if t.kind == "toy" and t.backend in floor_of and t.label == t.backend}
+    # The A/A control: the floor of the first paired backend, beside a second instance of itself.
+    control = next((floor_of[t.backend] for t in targets if t.label in paired), None) if exp.beside_control else None
     groups: list[tuple[Point, ...]] = []
     for rep in range(exp.load.repetitions):
         batch: list[tuple[Point, ...]] = []
+        if control is not None:
+            again = dataclasses.replace(control, label=control.label + CONTROL_SUFFIX)
+            batch += [(p, dataclasses.replace(p, target=again)) if rep % 2 == 0
+                      else (dataclasses.replace(p, target=again), p)
+                      for level in exp.load.levels for p in _points_of(exp, control, level, rep)]
         for t in targets:
             if t.repetitions is not None and rep >= t.repetitions:
                 continue
@@ -345,7 +358,21 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def finished_keys(run_dir: Path) -> set[str]:
-    return {r["key"] for r in read_records(run_dir) if r.get("status") in ("ok", "skipped") and "key" in r}
+    """The keys of the points measured (``control:`` before those of controls.jsonl, whose
+    first server's key is also a point of runs.jsonl)."""
+    done = {r["key"] for r in read_records(run_dir) if r.get("status") in ("ok", "skipped") and "key" in r}
+    return done | {"control:" + r["key"] for r in read_jsonl(run_dir / CONTROLS_FILE)
+                   if r.get("status") in ("ok", "skipped") and "key" in r}
+
+
+def is_control(group: tuple[Point, ...]) -> bool:
+    """An A/A control pair (plan_groups): a reference beside a second instance of itself."""
+    return any(p.target.label.endswith(CONTROL_SUFFIX) for p in group)
+
+
+def group_keys(group: tuple[Point, ...]) -> list[str]:
+    """The keys ``finished_keys`` knows the group's points by."""
+    return [("control:" if is_control(group) else "") + p.key for p in group]
 
 
 def raise_nofile_limit() -> None:
@@ -575,12 +602,14 @@ class Runner:
                     self.calibrate_share(notes)
                 groups = plan_groups(self.exp, self.targets, self._meta["shuffle_seed"])
                 # A pair is written whole, so it is either done or to do.
-                todo = [g for g in groups if not all(p.key in done for p in g)]
+                todo = [g for g in groups if not all(k in done for k in group_keys(g))]
                 memory_todo = self.memory_todo()
                 progress = Progress(len(todo) + len(memory_todo), enabled=self.show_progress)
                 if done:
                     progress.message(f"resuming: {len(done)} points already measured, {len(todo)} to go")
-                with open(self.run_dir / "runs.jsonl", "a") as out:
+                with open(self.run_dir / "runs.jsonl", "a") as out, \
+                        open(self.run_dir / CONTROLS_FILE, "a") if self.exp.beside_reference else \
+                        contextlib.nullcontext() as controls:
                     for group in todo:
                         point = group[0]
                         extra = (f" +{point.idle} idle" if point.idle else "") + (f" {point.page}" if point.page else "")
@@ -589,8 +618,11 @@ class Runner:
                                           f"rep {point.repetition + 1}/{self.exp.load.repetitions}")
                         records = [self.measure(point)] if len(group) == 1 else self.measure_together(group)
                         for record in (r.to_json() for r in records):
-                            _append(out, record)
-                            self.records.append(record)
+                            if is_control(group):
+                                _append(controls, record)
+                            else:
+                                _append(out, record)
+                                self.records.append(record)
                             progress.message(self.point_line(record))
                         progress.advance()
                 with open(self.run_dir / "memory.jsonl", "a") as out:

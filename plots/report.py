@@ -27,6 +27,7 @@ from harness.analysis import (  # noqa: E402
     SHORTFALL_RATIO,
     Analysis,
     analyze,
+    control_ratio,
     core_costs,
     excluded_counts,
     findings,
@@ -524,6 +525,18 @@ def core_cost_pages(a: Analysis) -> list:
             "5 % of its floor — and the core's cost is the median of the pairs' differences, with intervals resampling "
             "the pairs (" + ", ".join(f"{c.backend} {c.pairs}" for c in paired) + " saturated pairs). The table's "
             "first two CPU columns are each server's own figure over all its points.", size=9.5)
+        control = control_ratio(a)
+        if control is not None:
+            iv = control.ratio
+            lo, hi = iv.bounds()
+            spread = max(1 - lo, hi - 1)
+            page.paragraph(
+                f"The A/A control: {control.reference} beside a second instance of itself at the same loads and "
+                f"repetitions ({control.pairs} saturated pairs): {_iv(iv, '.2f')}, pair by pair. It should be 1; "
+                f"differences within ±{spread * 100:.0f} % are not resolved by this run"
+                + (" — and its interval excludes 1: this run's pairs are biased beyond their intervals."
+                   if lo > 1 or hi < 1 else "."), size=9.5,
+                color=FLAG_COLOR if lo > 1 or hi < 1 else "black")
     else:
         page.paragraph(
             "Measured one at a time: the core's cost interval resamples both servers' points independently, and the "

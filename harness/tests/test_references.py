@@ -380,6 +380,7 @@ def _floors_experiment(extra_servers: str = "", pinning: str = "", backends: str
     ("beside_reference = true", "", "servers.beside_reference"),
     ('beside_reference = true\nreferences = "all"', "[pinning]\nserver_cpu_share = 0.6\n", "pinning.server_cpu_share"),
     ('beside_reference = true\nreferences = "all"', "[pinning]\nserver_cpu_share = 1.0\n", "pinning.server_cpu_share"),
+    ('beside_reference = true\nreferences = "all"\nbeside_control = 1', "", "servers.beside_control"),
 ])
 def test_beside_reference_needs_references_and_a_share_two_servers_can_hold(servers: str, pinning: str, field: str):
     from harness.experiment import ExperimentError
@@ -397,8 +398,13 @@ def test_beside_reference_pairs_each_backend_with_its_reference_at_the_same_load
     exp = _floors_experiment('beside_reference = true\nreferences = "all"', backends='["alpha", "beta"]')
     targets, _ = runner.resolve_targets(exp, fake_build)
     groups = runner.plan_groups(exp, targets, seed=3)
-    pairs = [g for g in groups if len(g) == 2]
-    assert len(pairs) == 2 * 4 and len(groups) == 2 * 2 * 4  # alpha with ref-alpha; beta (no floor) alone
+    controls = [g for g in groups if runner.is_control(g)]
+    pairs = [g for g in groups if len(g) == 2 and not runner.is_control(g)]
+    # alpha with ref-alpha; ref-alpha beside itself (the A/A control); beta (no floor) alone
+    assert len(pairs) == 2 * 4 and len(controls) == 2 * 4 and len(groups) == 3 * 2 * 4
+    for a, b in controls:
+        assert {a.target.label, b.target.label} == {"ref-alpha", "ref-alpha:again"}
+        assert a.target.executable == b.target.executable and (a.level, a.repetition) == (b.level, b.repetition)
     for a, b in pairs:
         assert {a.target.label, b.target.label} == {"alpha", "ref-alpha"}
         assert (a.level, a.repetition) == (b.level, b.repetition)
@@ -406,10 +412,31 @@ def test_beside_reference_pairs_each_backend_with_its_reference_at_the_same_load
         assert a.target.label == ("alpha" if a.repetition % 2 == 0 else "ref-alpha")
     assert all(g[0].target.label == "beta" for g in groups if len(g) == 1)
     assert runner.plan_groups(exp, targets, seed=3) == groups  # the seed makes it repeatable
-    every = sorted(p.key for g in groups for p in g)
+    every = sorted(p.key for g in groups if not runner.is_control(g) for p in g)
     assert every == sorted(p.key for p in runner.plan_points(exp, targets, seed=3))  # the same points
     alone = runner.plan_groups(_floors_experiment('references = "all"'), targets, seed=3)
     assert all(len(g) == 1 for g in alone)
+    no_control = _floors_experiment('beside_reference = true\nbeside_control = false\nreferences = "all"')
+    assert not any(runner.is_control(g) for g in runner.plan_groups(no_control, targets, seed=3))
+
+
+def test_a_resumed_side_by_side_run_knows_a_control_pair_apart_from_the_pair_it_shares_a_key_with(tmp_path: Path):
+    from harness import runner
+    from harness.runner import Point, Target
+
+    ref = Target(label="ref-alpha", kind="reference", backend="ref-alpha", model="m", category="event",
+                 executable="x", reference_for="alpha")
+    again = Target(**{**ref.__dict__, "label": "ref-alpha:again"})
+    backend = Target(label="alpha", kind="toy", backend="alpha", model="m", category="event", executable="y")
+    pair = (Point(backend, 10, 0), Point(ref, 10, 0))
+    control = (Point(ref, 10, 0), Point(again, 10, 0))
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps({"key": p.key, "status": "ok"}) + "\n" for p in pair))
+    done = runner.finished_keys(tmp_path)
+    assert all(k in done for k in runner.group_keys(pair))
+    assert not all(k in done for k in runner.group_keys(control))  # ref-alpha|10|0 is the pair's, not the control's
+    (tmp_path / "controls.jsonl").write_text(
+        "".join(json.dumps({"key": p.key, "status": "ok"}) + "\n" for p in control))
+    assert all(k in runner.finished_keys(tmp_path) for k in runner.group_keys(control))
 
 
 def _side_by_side_run(tmp_path: Path, drift: float) -> Path:
@@ -427,6 +454,44 @@ def _side_by_side_run(tmp_path: Path, drift: float) -> Path:
             r["clients_utilization"] = 0.5
     (run / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return run
+
+
+def _with_control(run: Path, factor: float) -> None:
+    """controls.jsonl: each of ref-sped's points beside a copy of itself whose CPU per request is
+    ``factor`` times as much."""
+    lines = []
+    for line in (run / "runs.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["backend"] != "ref-sped":
+            continue
+        again = json.loads(line)
+        again["backend"] = again["key"] = "ref-sped:again"
+        again["key"] = f"ref-sped:again|{r['offered_load']}|{r['repetition']}"
+        again["server_metrics"]["cpu_s"] *= factor
+        r["beside"], again["beside"] = "ref-sped:again", "ref-sped"
+        lines += [json.dumps(r), json.dumps(again)]
+    (run / "controls.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_the_control_beside_itself_says_what_a_side_by_side_run_resolves_and_warns_when_biased(tmp_path: Path):
+    import subprocess as sp
+
+    from harness.analysis import analyze, control_ratio
+    from plots.report import build_report
+
+    run = _side_by_side_run(tmp_path, drift=0.05)
+    assert control_ratio(analyze(run)) is None  # no controls.jsonl
+    _with_control(run, 1.0)
+    control = control_ratio(analyze(run))
+    assert control.reference == "ref-sped" and control.pairs >= 4 and control.ratio.value == pytest.approx(1.0)
+    pdf, _ = build_report(run)
+    text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "The A/A control: ref-sped beside a second instance of itself" in text and "biased" not in text
+    _with_control(run, 1.1)  # the second instance 10 % dearer in every pair: a biased run
+    assert control_ratio(analyze(run)).ratio.value == pytest.approx(1 / 1.1)
+    pdf, _ = build_report(run)
+    text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "excludes 1" in text and "biased" in text
 
 
 def test_core_cost_side_by_side_is_the_pairs_ratio_and_drift_hits_both_sides_alike(tmp_path: Path):
@@ -496,6 +561,10 @@ def test_a_backend_and_its_reference_run_side_by_side_in_one_shared_cap(tmp_path
         assert r["server_metrics"]["cpu_s"] > 0
     first = {r["repetition"]: r["backend"] for r in records if r["started"] == 1}
     assert first == {0: "sped", 1: "ref-sped"}
+    controls = [json.loads(line) for line in (run / "controls.jsonl").read_text().splitlines()]
+    assert sorted((r["backend"], r["repetition"]) for r in controls) == [
+        ("ref-sped", 0), ("ref-sped", 1), ("ref-sped:again", 0), ("ref-sped:again", 1)]
+    assert all(r["status"] == "ok" and r["beside"] in ("ref-sped", "ref-sped:again") for r in controls)
     pair0 = [r for r in records if r["repetition"] == 0]
     starts = [r["loadgen"]["window_start_ns"] for r in pair0]
     assert abs(starts[0] - starts[1]) < 0.15e9  # both loadgens measured the same moments
