@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.record import CONTROL_SUFFIX, CONTROLS_FILE
+from harness.record import number as _num
 from harness.stats import (Interval, Line, bootstrap, bootstrap_groups, difference_interval, least_squares,
                            rank_with_ties, ratio_interval, slope_interval)
 
@@ -209,10 +211,6 @@ def _get(d: dict[str, Any] | None, *path: str) -> Any:
             return None
         d = d.get(p)
     return d
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _median(values: Iterable[float | None]) -> float | None:
@@ -541,8 +539,6 @@ class ControlRatio:
 
 def control_ratio(a: "Analysis") -> ControlRatio | None:
     """The A/A control of a side-by-side run (controls.jsonl), or None when it has none."""
-    from harness.runner import CONTROL_SUFFIX, CONTROLS_FILE
-
     records = [r for r in load_records(a.run_dir, CONTROLS_FILE)
                if r.get("status") == "ok" and isinstance(r.get("loadgen"), dict)]
     validity = _get(a.meta, "experiment", "validity") or {}

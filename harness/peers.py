@@ -67,8 +67,9 @@ from .cgroup import available as cgroups_available
 from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
+from .record import CONTROL_SUFFIX
 from .runner import write_page
-from .server import LaunchSpec, ProcessGuard, ServerProcess, free_port, settle
+from .server import LaunchSpec, ProcessGuard, ServerProcess, enter_cgroup, free_port, settle
 from .stats import Interval, bootstrap
 
 # The size of the built-in page, which the reference servers answer with whatever the path:
@@ -260,7 +261,6 @@ def failures(client: str, output: str) -> dict[str, int]:
     return found
 
 
-CONTROL_SUFFIX = ":again"
 
 
 def server_and_args(name: str) -> tuple[str, tuple[str, ...]]:
@@ -313,11 +313,10 @@ def control_verdict(results: PeerResults, reference: str, client: str) -> str | 
     if iv.lo is None or iv.hi is None:
         return f"control {client}: {reference} ÷ itself {iv.value:.2f} (too few rounds for an interval)"
     line = f"control {client}: {reference} ÷ itself {_fmt(iv)}"
-    if iv.lo > 1 or iv.hi < 1:
+    if iv.excludes(1):
         return line + (" — excludes 1: this run's ratios are biased beyond their intervals;"
                        " run fewer servers per round or more rounds before trusting them")
-    spread = max(1 - iv.lo, iv.hi - 1)
-    return line + f" — includes 1; differences within ±{spread * 100:.0f} % are not resolved by this run"
+    return line + f" — includes 1; differences within ±{iv.reach_from(1) * 100:.0f} % are not resolved by this run"
 
 
 def _launch(name: str, workdir: Path, docroot: Path, build: Path, workers: int | None = None) -> LaunchSpec:
@@ -558,7 +557,7 @@ def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, d
                  started: list[tuple[ServerProcess, ServerCgroup | None]], warm_together: bool = False,
                  batch: bool = False) -> list[str]:
     """Starts the servers of ``group`` (server ``i`` in ``cgroup_of(i, name)``; with ``batch``
-    under SCHED_BATCH, ``_enter``), appending each to ``started`` as it starts (so the caller
+    under SCHED_BATCH, ``server.enter_cgroup``), appending each to ``started`` as it starts (so the caller
     stops whatever did start), lets each pool settle, and warms them up: in turn, or with
     ``warm_together`` all at once. Returns their URLs."""
     urls = []
@@ -566,7 +565,7 @@ def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, d
         spec = _launch(name, work, docroot, build, (pools or {}).get(name))  # a pool at its size
         cg = cgroup_of(i, name)
         srv = ServerProcess(spec, server_cpus, work / "logs" / f"{name}.log", guard,
-                            cgroup_enter=_enter(cg, batch) if cg or batch else None)
+                            cgroup_enter=enter_cgroup(cg, batch) if cg or batch else None)
         started.append((srv, cg))
         urls.append(f"http://127.0.0.1:{srv.start(timeout_s=20)}/index.html")
         # A pool that is still forking when the warm-up begins goes on doing so inside the
@@ -590,19 +589,6 @@ def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, d
             raise SystemExit(f"peers: the warm-up of {name} with {client} failed:\n"
                              f"{warm_out.strip()}") from None
     return urls
-
-
-def _enter(cg: ServerCgroup | None, batch: bool) -> Callable[[], None]:
-    """A server's preexec: into its cgroup, and with ``batch`` under SCHED_BATCH, which every
-    process and thread it makes inherits: a task of it that wakes up then never preempts the
-    running one (the scheduler switches at the end of a slice or when a task blocks), so two
-    servers sharing a CPU (``_measure_together``) do not each pay for the other's wake-ups."""
-    def enter() -> None:
-        if cg is not None:
-            cg.enter()
-        if batch:
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    return enter
 
 
 def _client_argv(client: str, concurrency: int, seconds: int, ab_requests: int, url: str) -> list[str]:
@@ -697,7 +683,7 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
     and stops them. While all are busy each gets an equal part of the cap, and each child counts
     its own CPU: so a server's CPU per request is measured in the same moments as the other's,
     on the same host, under the same cap. Each server's CPU is read from before the clients
-    start until its own client ends. The servers run under SCHED_BATCH (``_enter``): with the
+    start until its own client ends. The servers run under SCHED_BATCH (``server.enter_cgroup``): with the
     default policy a task of one server woken by its client preempts the other server's running
     task, and both pay a third more CPU per request for the switches (prefork beside
     ref-prefork: 28 µs instead of 19, 0.31 preemptions per request instead of 0.07), which

@@ -11,6 +11,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SCHEMA = 2
+# The second instance of a server measured beside itself (an A/A control): `harness peers
+# --control` labels it so, and so does a runner's side-by-side run ([servers] beside_control),
+# which writes those pairs to CONTROLS_FILE beside runs.jsonl.
+CONTROL_SUFFIX = ":again"
+CONTROLS_FILE = "controls.jsonl"
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a float when it is a number (not a bool), else None: a record's fields may
+    be missing or null."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass

@@ -37,15 +37,11 @@ from harness.experiment import Experiment, experiment_summary, load_experiment, 
 from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_s
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
-from harness.record import CgroupInfo, PointRecord, ServerInfo
-from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, free_port, settle,
-                            terminate_as_interrupt)
+from harness.record import CONTROL_SUFFIX, CONTROLS_FILE, CgroupInfo, PointRecord, ServerInfo, number
+from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, enter_cgroup, free_port,
+                            settle, terminate_as_interrupt)
 
 PAGE_FILE = "index.html"
-# The second instance of a reference measured beside itself ([servers] beside_control), as
-# `harness peers --control` names it; its pairs go to controls.jsonl, not runs.jsonl.
-CONTROL_SUFFIX = ":again"
-CONTROLS_FILE = "controls.jsonl"
 # The CFS period of the cap a backend and its reference share ([servers] beside_reference). At
 # the shortest period (4.5 ms at a shared 22 %) the scheduler stopped every runnable task of both
 # servers once per period, and the server started second paid for it: in `make floors`
@@ -780,15 +776,8 @@ class Runner:
         """The server started in ``cg`` (under SCHED_BATCH with ``batch``) and listening; on a
         failure the record says why and the port stays None."""
         logs = self.run_dir / "logs"
-
-        def enter() -> None:  # between fork and exec
-            if cg is not None:
-                cg.enter()
-            if batch:
-                os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-
         srv = ServerProcess(self.launch_spec(target), self.server_cpus, logs / f"{target.label}.log", self.guard,
-                            cgroup_enter=enter if cg is not None or batch else None)
+                            cgroup_enter=enter_cgroup(cg, batch) if cg is not None or batch else None)
         running = _Running(target=target, cgroup=cg, server=srv, log=logs / f"{target.label}.log")
         try:
             running.port = srv.start(self.exp.load.ready_timeout_s)
@@ -1018,9 +1007,9 @@ class Runner:
         """What the records of a pair measured together share: each names the others, the
         pair's CPU over its shared allowance, the loadgens' CPU together; a record left without a
         measurement because the other side failed says so."""
-        allowance = [_num_or_none((r.server_metrics or {}).get("cpu_allowance_s")) for r in records]
-        used = [_num_or_none((r.server_metrics or {}).get("cpu_s")) for r in records]
-        clients = [_num_or_none(((r.loadgen or {}).get("client_cpu") or {}).get("utilization")) for r in records]
+        allowance = [number((r.server_metrics or {}).get("cpu_allowance_s")) for r in records]
+        used = [number((r.server_metrics or {}).get("cpu_s")) for r in records]
+        clients = [number(((r.loadgen or {}).get("client_cpu") or {}).get("utilization")) for r in records]
         for i, record in enumerate(records):
             others = [p.target.label for j, p in enumerate(group) if j != i]
             record.extra["beside"] = others[0] if len(others) == 1 else others
@@ -1154,10 +1143,6 @@ class _Running:
     sampler: WindowSampler | None = None
     legacy: metrics.TreeSampler | None = None
     cpu_at_start_s: float = 0.0
-
-
-def _num_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _append(out, record: dict[str, Any]) -> None:

@@ -182,6 +182,20 @@ def settle(server: "ServerProcess", label: str, timeout_s: float = 10.0) -> bool
     return False
 
 
+
+def enter_cgroup(cg: Any | None, batch: bool = False) -> Callable[[], None]:
+    """A server's preexec: into its cgroup (``cg.enter()``, a ServerCgroup), and with ``batch``
+    under SCHED_BATCH, which every process and thread it makes inherits: a task of it that wakes
+    up then never preempts the running one (the scheduler switches at the end of a slice or when
+    a task blocks), so two servers sharing a CPU (`harness peers --simultaneous`, a runner's
+    side-by-side pair) do not each pay for the other's wake-ups."""
+    def enter() -> None:
+        if cg is not None:
+            cg.enter()
+        if batch:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    return enter
+
 class ServerProcess:
     """One running server; use ``start`` then always ``stop`` (in a ``finally``).
 

@@ -45,6 +45,18 @@ class Interval:
         hi = self.hi if self.hi is not None else self.value
         return lo, hi
 
+    def excludes(self, x: float) -> bool:
+        """The interval lies wholly above or below ``x`` (an A/A ratio's interval excluding 1
+        says the run is biased beyond its own intervals)."""
+        lo, hi = self.bounds()
+        return lo > x or hi < x
+
+    def reach_from(self, x: float) -> float:
+        """How far the interval reaches from ``x`` on its wider side (an A/A ratio's from 1:
+        the differences the run does not resolve)."""
+        lo, hi = self.bounds()
+        return max(x - lo, hi - x)
+
     def as_dict(self) -> dict[str, float | None]:
         return {"value": self.value, "lo": self.lo, "hi": self.hi}
 

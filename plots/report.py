@@ -528,15 +528,12 @@ def core_cost_pages(a: Analysis) -> list:
         control = control_ratio(a)
         if control is not None:
             iv = control.ratio
-            lo, hi = iv.bounds()
-            spread = max(1 - lo, hi - 1)
             page.paragraph(
                 f"The A/A control: {control.reference} beside a second instance of itself at the same loads and "
                 f"repetitions ({control.pairs} saturated pairs): {_iv(iv, '.2f')}, pair by pair. It should be 1; "
-                f"differences within ±{spread * 100:.0f} % are not resolved by this run"
+                f"differences within ±{iv.reach_from(1) * 100:.0f} % are not resolved by this run"
                 + (" — and its interval excludes 1: this run's pairs are biased beyond their intervals."
-                   if lo > 1 or hi < 1 else "."), size=9.5,
-                color=FLAG_COLOR if lo > 1 or hi < 1 else "black")
+                   if iv.excludes(1) else "."), size=9.5, color=FLAG_COLOR if iv.excludes(1) else "black")
     else:
         page.paragraph(
             "Measured one at a time: the core's cost interval resamples both servers' points independently, and the "

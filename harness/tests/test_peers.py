@@ -15,6 +15,7 @@ from harness import peers
 from harness.cgroup import available as cgroups_available
 from harness.peers import PeerResults, Sample
 from harness.registry import backends_json_path, build_dir
+from harness.server import enter_cgroup
 from harness.tests.conftest import REPO, alive, remove_cgroups
 
 
@@ -653,10 +654,10 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
 
 
 def test_a_server_started_for_a_simultaneous_pair_runs_under_sched_batch():
-    out = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=peers._enter(None, batch=True),
+    out = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=enter_cgroup(None, batch=True),
                          capture_output=True, text=True, timeout=10, check=True).stdout
     assert "SCHED_BATCH" in out
-    plain = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=peers._enter(None, batch=False),
+    plain = subprocess.run(["/bin/sh", "-c", "chrt -p $$"], preexec_fn=enter_cgroup(None, batch=False),
                            capture_output=True, text=True, timeout=10, check=True).stdout
     assert "SCHED_OTHER" in plain
 

@@ -76,3 +76,10 @@ def test_rank_merges_a_server_into_the_group_whose_leader_it_overlaps():
 def test_rank_without_intervals_orders_by_value():
     ranks = rank_with_ties([("slow", Interval(3.0)), ("fast", Interval(1.0)), ("mid", Interval(2.0))])
     assert [(r.name, r.rank) for r in ranks] == [("fast", 1), ("mid", 2), ("slow", 3)]
+
+
+def test_an_interval_says_whether_it_excludes_a_value_and_how_far_it_reaches_from_it():
+    assert Interval(1.0, 0.97, 1.02).reach_from(1) == pytest.approx(0.03)
+    assert not Interval(1.0, 0.97, 1.02).excludes(1)
+    assert Interval(0.9, 0.88, 0.93).excludes(1) and Interval(1.1, 1.05, 1.2).excludes(1)
+    assert not Interval(1.0).excludes(1) and Interval(1.0).reach_from(1) == 0  # no interval: the value alone
