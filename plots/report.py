@@ -476,9 +476,18 @@ def core_cost_rows(costs) -> list[list[str]]:
                  if c.core_cpu is not None and c.backend_cpu is not None and c.backend_cpu.value else None)
         rows.append([c.backend, c.reference, _iv(c.backend_cpu, ".1f"), _iv(c.reference_cpu, ".1f"),
                      _iv(c.core_cpu, "+.1f"), _fmt(share, ".0f") + (" %" if share is not None else ""),
-                     _iv(c.cpu_ratio, ".2f") if c.cpu_ratio is not None
-                     else _iv(c.throughput_ratio, ".2f") + " (tput)" if c.throughput_ratio is not None else "–"])
+                     _against_floor(c)])
     return rows
+
+
+def _against_floor(c) -> str:
+    """The table's last column: side by side, the pairs' CPU ratio; one at a time, the
+    saturated throughputs' ratio, marked as such."""
+    if c.cpu_ratio is not None:
+        return _iv(c.cpu_ratio, ".2f")
+    if c.throughput_ratio is not None:
+        return _iv(c.throughput_ratio, ".2f") + " (tput)"
+    return "–"
 
 
 def core_cost_gaps(a: Analysis, costs) -> list[str]:
