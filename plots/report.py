@@ -464,8 +464,8 @@ def ranking_pages(a: Analysis) -> list[Figure]:
     return page.figs
 
 
-CORE_COST_HEADER = ["backend", "reference", "backend CPU µs/request\n[95 % interval]",
-                    "reference CPU µs/request\n[95 % interval]", "the core's cost µs\n[95 % interval]",
+CORE_COST_HEADER = ["backend", "reference", "backend CPU µs/req\n[95 % interval]",
+                    "floor's CPU µs/req\n[95 % interval]", "the core's cost µs\n[95 % interval]",
                     "core's share\nof the backend", "reference's CPU /\nbackend's*"]
 
 
