@@ -168,13 +168,15 @@ def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
             time.monotonic() - wall_before)
 
 
-def _run_clients(argvs: list[list[str]], client_cpus: str, on_exit: Callable[[int], T] | None = None,
+def _run_clients(argvs: list[list[str]], client_cpus: str,
+                 on_exit: Callable[[int, resource.struct_rusage], T] | None = None,
                  timeout_s: float = 600) -> list[tuple]:
     """Runs the clients at the same time. For each, in order: its output, its CPU seconds (the
     rusage of its own process: taskset execs the client), its wall seconds and, given
-    ``on_exit``, what ``on_exit(i)`` returned the moment client ``i`` was reaped (a server's
-    counters at the end of its own load). A client still running after ``timeout_s`` is killed
-    by its PID."""
+    ``on_exit``, what ``on_exit(i, usage)`` returned the moment client ``i`` was reaped (a
+    server's counters at the end of its own load; ``usage`` is the client's rusage, e.g. its
+    voluntary switches: how often it slept). A client still running after ``timeout_s`` is
+    killed by its PID."""
     start = time.monotonic()
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in argvs]
@@ -193,7 +195,7 @@ def _run_clients(argvs: list[list[str]], client_cpus: str, on_exit: Callable[[in
                     if pid == p.pid:
                         p.returncode = os.waitstatus_to_exitcode(status)
                         results[i] = (usage.ru_utime + usage.ru_stime, time.monotonic() - start,
-                                      on_exit(i) if on_exit else None)
+                                      on_exit(i, usage) if on_exit else None)
                 time.sleep(0.005)
         finally:
             for i, p in enumerate(procs):
@@ -695,7 +697,7 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
                           cap_period_us) as (started, urls):
         before = [cg.read() for _, cg in started]
         argvs = [_client_argv(client, concurrency, seconds, ab_requests, url) for url in urls]
-        runs = _run_clients(argvs, client_cpus, on_exit=lambda i: started[i][1].read())
+        runs = _run_clients(argvs, client_cpus, on_exit=lambda i, _: started[i][1].read())
         for i, (out, client_s, wall_s, after) in enumerate(runs):
             preempted = (None if before[i].preemptions is None or after.preemptions is None
                          else after.preemptions - before[i].preemptions)

@@ -138,7 +138,7 @@ def main() -> int:
                 time.sleep(0.5)  # perf's start-up, before the load
                 pids: dict[str, set[int]] = {name: set() for name in (a, b)}
 
-                def at_end(i: int) -> None:  # the server's processes and threads, before any exits
+                def at_end(i: int, _usage) -> None:  # the server's processes and threads, before any exits
                     members = pids[(a, b)[i]]
                     members.update(started[i][1].pids())
                     for pid in list(members):

@@ -630,7 +630,7 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
 
     def fake_clients(argvs, cpus, on_exit=None):
         loads.append(argvs)
-        return [("", 0.1, 1.0, *((on_exit(i),) if on_exit else ())) for i in range(len(argvs))]
+        return [("", 0.1, 1.0, *((on_exit(i, None),) if on_exit else ())) for i in range(len(argvs))]
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "settle", lambda srv, name: None)
@@ -666,10 +666,11 @@ def test_clients_run_at_once_each_with_its_own_output_cpu_and_end(tmp_path: Path
     other = subprocess.Popen(["sleep", "0.5"])  # a child that is not a client (a server) is not reaped
     marks: list[int] = []
     rows = peers._run_clients([["sh", "-c", "echo slow; sleep 0.4"], ["sh", "-c", "echo fast"]], "1",
-                              on_exit=lambda i: marks.append(i) or i)
+                              on_exit=lambda i, usage: marks.append(i) or (i, usage.ru_nvcsw))
     assert [row[0].strip() for row in rows] == ["slow", "fast"]
     assert marks == [1, 0]  # each reaped (and its server read) when it ended
-    assert rows[1][2] < 0.3 <= rows[0][2] and [row[3] for row in rows] == [0, 1]
+    assert rows[1][2] < 0.3 <= rows[0][2] and [row[3][0] for row in rows] == [0, 1]
+    assert rows[0][3][1] >= 1  # the slow client slept in sleep(1): a voluntary switch, in its rusage
     assert other.wait(timeout=5) == 0
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
