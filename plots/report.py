@@ -533,7 +533,11 @@ def core_cost_pages(a: Analysis) -> list:
             "per request over the backend's, pair by pair — the issue's figure, ≥ 0.95 meaning the backend is within "
             "5 % of its floor — and the core's cost is the median of the pairs' differences, with intervals resampling "
             "the pairs (" + ", ".join(f"{c.backend} {c.pairs}" for c in paired) + " saturated pairs). The table's "
-            "first two CPU columns are each server's own figure over all its points.", size=9.5)
+            "first two CPU columns are each server's own figure over all its points. Our loadgen polls 50 µs before "
+            "it sleeps, so a server is hardly ever charged for waking its client; with a client that sleeps at once "
+            "(wrk) every request also carries part of a cross-CPU wake-up, more of them the slower the server, and "
+            "the thread and process models read 2–4 points further from their floors (docs/methodology.md, "
+            "\"Which client\").", size=9.5)
         control = control_ratio(a)
         if control is not None:
             iv = control.ratio
