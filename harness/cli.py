@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", nargs="?", help="experiment TOML file, or a name in harness/experiments")
     run.add_argument("--out", help="run directory (default results/<timestamp>-<experiment>)")
     run.add_argument("--quick", action="store_true", help="fewer levels and requests: a smoke run")
-    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue an interrupted run (with the servers its --only named, unless given --only)")
     run.add_argument("--only", metavar="A,B", help="run only these servers (labels)")
     run.add_argument("--report", action="store_true", help="write the report and print the ranking afterwards")
     run.add_argument("--no-progress", action="store_true", help="no progress output")

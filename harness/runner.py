@@ -528,6 +528,7 @@ class Runner:
                 "loadgen": str(self.loadgen),
                 "docroot": str(self.docroot),
                 "targets": [asdict(t) for t in self.targets],
+                "only": sorted(self.only) if self.only is not None else None,  # --only, kept for --resume
                 "notes": notes,
                 "status": "running",
             }
@@ -1167,6 +1168,8 @@ def run_experiment(experiment_path: Path | None, out_dir: Path | None, quick: bo
         if not meta_path.exists():
             raise RunError(f"--resume {resume_dir}: no meta.json there; is it a run directory?")
         meta = json.loads(meta_path.read_text())
+        if only is None and meta.get("only"):  # the servers the run was started with (--only)
+            only = set(meta["only"])
         exp = load_experiment(resume_dir / "experiment.toml", known)
         if meta.get("experiment", {}).get("quick"):
             exp = exp.quick()

@@ -194,6 +194,20 @@ def test_resume_after_kill_finishes_without_redoing_points(tmp_path, fake_build,
     assert meta["status"] == "complete" and meta["resumed_at"]
 
 
+def test_a_resumed_run_keeps_to_the_servers_its_only_named(tmp_path, fake_build, pid_dir):
+    exp = write_experiment(tmp_path, levels=(1, 2))  # alpha and beta
+    run = tmp_path / "run"
+    run_experiment(exp, run, False, None, {"alpha"}, fake_build, show_progress=False)
+    assert json.loads((run / "meta.json").read_text())["only"] == ["alpha"]
+    first = lines(run)
+    (run / "runs.jsonl").write_text(json.dumps(first[0]) + "\n")  # as if stopped after one point
+    run_experiment(None, None, False, run, None, fake_build, show_progress=False)
+    assert sorted(r["key"] for r in lines(run)) == ["alpha|1|0", "alpha|2|0"]  # not beta's points
+    # naming servers again on resume takes those instead
+    run_experiment(None, None, False, run, {"beta"}, fake_build, show_progress=False)
+    assert sorted(r["key"] for r in lines(run)) == ["alpha|1|0", "alpha|2|0", "beta|1|0", "beta|2|0"]
+
+
 def test_ctrl_c_stops_the_server_and_loadgen_and_exits_130(tmp_path, fake_build, pid_dir):
     exp = write_experiment(tmp_path, levels=(1,), backends='["alpha"]')
     run = tmp_path / "run"
