@@ -46,6 +46,19 @@ def governors() -> dict[str, str]:
     return out
 
 
+def idle_wakeups(root: str | Path = "/sys") -> dict[str, Any]:
+    """How an idle CPU waits, which sets what waking a sleeping client or server costs the waker:
+    the cpuidle driver, and in a KVM guest with the haltpoll driver how long an idle vCPU polls
+    before it halts (``guest_halt_poll_ns``; 0: it halts at once, so every wake-up of it is an
+    inter-processor interrupt and a VM exit for the waker). None where the kernel does not say."""
+    root = Path(root)
+    poll = read_text(root / "module/haltpoll/parameters/guest_halt_poll_ns")
+    return {
+        "cpuidle_driver": read_text(root / "devices/system/cpu/cpuidle/current_driver") or None,
+        "guest_halt_poll_ns": int(poll) if poll.isdigit() else None,
+    }
+
+
 def governor_summary() -> str:
     govs = governors()
     if not govs:
@@ -123,6 +136,8 @@ def collect_meta(build: Path) -> dict[str, Any]:
         "cpus_allowed": sorted(os.sched_getaffinity(0)),
         "memory_mib": mem_kib // 1024,
         "governor": governor_summary(),
+        "idle": idle_wakeups(),
+        "hypervisor": "hypervisor" in read_text("/proc/cpuinfo").split(),
         "somaxconn": sysctl_int("net.core.somaxconn"),
         "tcp_max_syn_backlog": sysctl_int("net.ipv4.tcp_max_syn_backlog"),
         "tcp_tw_reuse": sysctl_int("net.ipv4.tcp_tw_reuse"),

@@ -177,6 +177,7 @@ def title_page(a: Analysis) -> list[Figure]:
         ["CPU", f"{env.get('cpu_model', '?')}, {env.get('cores', '?')} cores, "
                 f"{env.get('memory_mib', '?')} MiB memory"],
         ["frequency governor", str(env.get("governor", "?"))],
+        *([["idle CPUs", idle_text(env)]] if env.get("idle") else []),
         ["pinning", f"server on CPU {meta.get('pinning', {}).get('server_cpus', '?')}, client on CPU "
                     f"{meta.get('pinning', {}).get('client_cpus', '?')} (taskset)"
                     + (f"; every server capped at {share_used(meta):.0%} of its CPU (own cgroup)"
@@ -488,6 +489,21 @@ def _against_floor(c) -> str:
     if c.throughput_ratio is not None:
         return _iv(c.throughput_ratio, ".2f") + " (tput)"
     return "–"
+
+
+def idle_text(env: dict) -> str:
+    """How the machine's idle CPUs wait (meta.json environment.idle), in words: it decides what a
+    server pays to wake a client that sleeps (docs/methodology.md, "Which client")."""
+    idle = env.get("idle") or {}
+    text = str(idle.get("cpuidle_driver") or "cpuidle driver not exposed")
+    poll = idle.get("guest_halt_poll_ns")
+    if poll == 0:
+        text += "; idle vCPUs halt at once (guest_halt_poll_ns 0): waking one costs an IPI"
+    elif poll is not None:
+        text += f"; idle vCPUs poll up to {poll / 1000:g} µs before they halt (guest_halt_poll_ns)"
+    if env.get("hypervisor"):
+        text += "; virtual machine"
+    return text
 
 
 def core_cost_gaps(a: Analysis, costs) -> list[str]:

@@ -63,6 +63,17 @@ def test_check_warns_when_the_kernel_throttles_a_capped_server_task_by_task(monk
     assert v.status == "ok" and "as a whole" in v.explanation
 
 
+def test_a_run_records_how_an_idle_cpu_waits_and_says_none_where_the_kernel_does_not(tmp_path):
+    (tmp_path / "module/haltpoll/parameters").mkdir(parents=True)
+    (tmp_path / "module/haltpoll/parameters/guest_halt_poll_ns").write_text("0\n")
+    (tmp_path / "devices/system/cpu/cpuidle").mkdir(parents=True)
+    (tmp_path / "devices/system/cpu/cpuidle/current_driver").write_text("haltpoll\n")
+    assert envinfo.idle_wakeups(tmp_path) == {"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 0}
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert envinfo.idle_wakeups(bare) == {"cpuidle_driver": None, "guest_halt_poll_ns": None}
+
+
 def test_unknown_command_line_is_a_usage_error():
     proc = run_cli("frobnicate")
     assert proc.returncode == 2

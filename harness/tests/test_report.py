@@ -235,3 +235,14 @@ def test_the_ranking_gives_each_servers_kernel_switches_with_its_preemptions_in_
         assert row[1] == b.backend
         ctx = b.ctx_switches_per_request
         assert row[column] == f"{ctx:.2f} ({ctx * PREEMPTED_SHARE:.2f})"
+
+
+def test_the_first_page_says_how_idle_cpus_wait_when_the_run_recorded_it():
+    from plots.report import idle_text
+
+    vm = idle_text({"idle": {"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 0}, "hypervisor": True})
+    assert vm.startswith("haltpoll; idle vCPUs halt at once") and vm.endswith("virtual machine")
+    assert len(vm) <= 100  # one line of the environment table
+    assert "poll up to 200 µs" in idle_text({"idle": {"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 200000}})
+    bare = idle_text({"idle": {"cpuidle_driver": "intel_idle", "guest_halt_poll_ns": None}, "hypervisor": False})
+    assert bare == "intel_idle"
