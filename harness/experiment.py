@@ -53,6 +53,7 @@ class LoadSpec:
     idle_connections: tuple[int, ...] = ()  # idle-connections: held beside the active load
     keep_alive_modes: tuple[bool, ...] = ()  # dynamic-page: both, when keep_alive = [false, true]
     ramp_s: float | None = None  # loadgen --ramp: spread the connection starts over this long
+    spin_us: int | None = None  # loadgen --spin-us: µs of polling before it sleeps (None: its default, 50)
     window_s: float | None = None  # kept window per point (time-based points); None: requests/discard
     warmup_s: float | None = None  # None with window_s: chosen per point from the calibration
 
@@ -320,7 +321,7 @@ SERVERS_KEYS = ("backends", "production", "references", "beside_reference", "bes
 REFERENCE_RE = re.compile(r"^ref-[A-Za-z0-9_-]+$")
 REFERENCE_PAGE_SIZE = 305  # the built-in page every reference server answers with
 LOAD_KEYS = ("mode", "levels", "keep_alive", "requests", "discard", "repetitions", "threads",
-             "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s", "idle_connections", "ramp_s")
+             "timeout_s", "path", "ready_timeout_s", "window_s", "warmup_s", "idle_connections", "ramp_s", "spin_us")
 PAGE_KEYS = ("size_bytes", "dynamic")
 PINNING_KEYS = ("server_cpus", "client_cpus", "server_cpu_share")
 QUICK_KEYS = ("levels", "requests", "discard", "repetitions", "window_s", "memory_connections", "idle_connections")
@@ -456,6 +457,9 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
         c.fail("load.idle_connections", "required with kind = \"idle-connections\" (the counts of idle "
                "keep-alive connections held beside the active load)")
     ramp_s = c.number(ld, "load", "ramp_s", None) if "ramp_s" in ld else None
+    spin_us = c.integer(ld, "load", "spin_us", None, 0) if "spin_us" in ld else None
+    if spin_us is not None and spin_us > 1_000_000:
+        c.fail("load.spin_us", f"must be at most 1000000 µs (the loadgen's --spin-us), got {spin_us}")
     requests = c.integer(ld, "load", "requests", 10000, 1) or 10000
     discard = c.integer(ld, "load", "discard", 1000, 0)
     discard = 1000 if discard is None else discard
@@ -558,7 +562,8 @@ def parse_experiment(text: str, path: Path | str, known_backends: tuple[str, ...
     load = LoadSpec(mode=mode, levels=levels, keep_alive=keep_alive, requests=requests, discard=discard,
                     repetitions=repetitions, threads=threads, timeout_s=timeout_s, path=url_path,
                     ready_timeout_s=ready_timeout_s, window_s=window_s, warmup_s=warmup_s,
-                    idle_connections=idle_connections, keep_alive_modes=keep_alive_modes, ramp_s=ramp_s)
+                    idle_connections=idle_connections, keep_alive_modes=keep_alive_modes, ramp_s=ramp_s,
+                    spin_us=spin_us)
     return Experiment(path=path, name=name, title=title, description=description, paper=paper, kind=kind,
                       claims=claims, dynamic_page=dynamic_page,
                       backends=backends, production=production, references=references,

@@ -49,6 +49,8 @@ def loadgen_argv(loadgen: Path, load: LoadSpec, level: int, url: str, json_path:
         argv.append("-k")
     if load.ramp_s is not None:
         argv += ["--ramp", f"{load.ramp_s:g}s"]
+    if load.spin_us is not None:
+        argv += ["--spin-us", str(load.spin_us)]
     argv.append(url)
     return argv
 

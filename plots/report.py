@@ -220,6 +220,18 @@ def _pools_sentence(exp: dict, ours: list[dict], prod: list[dict]) -> str:
     return f" Fixed pools: {'; '.join(parts)}." if parts else ""
 
 
+def _spin_phrase(load: dict) -> str:
+    """How the loadgen waited, when the experiment set it ([load] spin_us): it decides whether the
+    server is charged for waking its client (docs/methodology.md, "Which client")."""
+    spin = load.get("spin_us")
+    if spin is None:
+        return ""
+    if spin == 0:
+        return (", sleeping as soon as it has nothing to read (spin_us = 0, as wrk does: each wake-up of it is "
+                "charged to the server that wrote)")
+    return f", polling {spin} µs before it sleeps (spin_us; the loadgen's default is 50)"
+
+
 def method_page(a: Analysis) -> list[Figure]:
     meta = a.meta
     exp = meta.get("experiment", {})
@@ -270,7 +282,9 @@ def method_page(a: Analysis) -> list[Figure]:
         f"ab-style self-clocking closed loop keeping exactly l requests in flight, "
         + ("reusing connections (keep-alive)" if load.get("keep_alive") else
            "opening a new connection for every request (as ApacheBench did in the paper)")
-        + f", {window}, request timeout {load.get('timeout_s', '?')} s. Every response is verified (status, "
+        + f", {window}, request timeout {load.get('timeout_s', '?')} s"
+        + _spin_phrase(load)
+        + ". Every response is verified (status, "
         f"length, body). The server is then stopped with SIGTERM (SIGKILL after a grace period); anything "
         f"left in its cgroup is killed by pid.")
     page.heading("Server-bound: the CPU cap")

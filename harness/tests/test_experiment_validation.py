@@ -79,12 +79,25 @@ def test_a_valid_experiment_parses_with_defaults():
          "field 'servers.pool': must be an integer ≥ 1, got 0"),
         ('production = ["nginx"]', 'production = ["nginx"]\npool = "big"',
          "field 'servers.pool': must be an integer ≥ 1, got string 'big'"),
+        ("[load]", "[load]\nspin_us = -1", "field 'load.spin_us': must be an integer ≥ 0, got -1"),
+        ("[load]", "[load]\nspin_us = 2000000", "field 'load.spin_us': must be at most 1000000 µs"),
     ],
 )
 def test_each_bad_field_gets_its_own_message(old, new, expected):
     assert old in GOOD
     problems = problems_for(GOOD.replace(old, new, 1))
     assert any(expected in p for p in problems), problems
+
+
+def test_the_loadgen_polls_as_long_as_spin_us_says_or_its_own_default():
+    from harness.loadgen import loadgen_argv
+
+    default = parse_experiment(GOOD, "good.toml", KNOWN)
+    assert default.load.spin_us is None
+    assert "--spin-us" not in loadgen_argv(Path("lg"), default.load, 10, "http://127.0.0.1:1/", Path("o.json"))
+    sleeping = parse_experiment(GOOD.replace("[load]", "[load]\nspin_us = 0", 1), "good.toml", KNOWN)
+    argv = loadgen_argv(Path("lg"), sleeping.load, 10, "http://127.0.0.1:1/", Path("o.json"))
+    assert argv[argv.index("--spin-us") + 1] == "0"
 
 
 def test_missing_load_table_is_named():

@@ -246,3 +246,12 @@ def test_the_first_page_says_how_idle_cpus_wait_when_the_run_recorded_it():
     assert "poll up to 200 µs" in idle_text({"idle": {"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 200000}})
     bare = idle_text({"idle": {"cpuidle_driver": "intel_idle", "guest_halt_poll_ns": None}, "hypervisor": False})
     assert bare == "intel_idle"
+
+
+def test_the_method_page_says_how_the_loadgen_waited_when_the_experiment_set_it():
+    from plots.report import _spin_phrase
+
+    assert _spin_phrase({}) == ""  # the loadgen's default: nothing to say
+    assert "sleeping as soon as it has nothing to read" in _spin_phrase({"spin_us": 0})
+    assert "charged to the server" in _spin_phrase({"spin_us": 0})
+    assert "polling 200 µs before it sleeps" in _spin_phrase({"spin_us": 200})
