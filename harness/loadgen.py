@@ -7,14 +7,15 @@ wall-clock limit so a wedged point cannot stall a whole run.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.clients import run_at_once
 from harness.experiment import LoadSpec
-from harness.server import ProcessGuard, die_with_parent, kill_session
+from harness.server import ProcessGuard
 
 REQUIRED_FIELDS = (
     "completed",
@@ -77,56 +78,30 @@ def run_loadgens(argvs: list[list[str]], cpus: str | None, guard: ProcessGuard, 
     """Run several loadgens at the same time (two servers measured side by side) and return
     each one's JSON object, or the LoadgenError that says why it has none. All are started
     before any is waited for, each is killed (its whole session, by PID) if it outlasts
-    ``limit_s`` or the wait is interrupted."""
-    procs: list[subprocess.Popen | LoadgenError] = []
-    logs = []
-    t0 = time.monotonic()
-    try:
+    ``limit_s`` or the wait is interrupted (``clients.run_at_once``)."""
+    with contextlib.ExitStack() as stack:
+        logs = []
         for argv, log_path in zip(argvs, log_paths):
             Path(argv[argv.index("--json") + 1]).unlink(missing_ok=True)
             full = (["taskset", "-c", cpus] if cpus is not None else []) + argv
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(log_path, "ab")
-            logs.append(log)
+            log = stack.enter_context(open(log_path, "ab"))
             log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(full)}\n".encode())
             log.flush()
-            try:
-                proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        start_new_session=True, preexec_fn=die_with_parent)
-            except OSError as exc:
-                procs.append(LoadgenError(f"cannot execute {full[0]}: {exc.strerror}"))
-                continue
-            guard.add(proc.pid, "loadgen")
-            procs.append(proc)
-        results: list[dict[str, Any] | LoadgenError] = []
-        for proc, argv, log_path in zip(procs, argvs, log_paths):
-            if isinstance(proc, LoadgenError):
-                results.append(proc)
-                continue
-            try:
-                status = proc.wait(timeout=max(0.0, limit_s - (time.monotonic() - t0)))
-            except subprocess.TimeoutExpired:
-                kill_session(proc.pid)
-                proc.wait()
-                results.append(LoadgenError(f"loadgen still running after {limit_s:.0f} s; killed"))
-                continue
-            if status != 0:
-                results.append(LoadgenError(f"loadgen exited with status {status}; see {log_path}"))
-                continue
+            logs.append(log)
+        ends = run_at_once(argvs, cpus, logs, limit_s, guard)
+    results: list[dict[str, Any] | LoadgenError] = []
+    for end, argv, log_path in zip(ends, argvs, log_paths):
+        if end.error is not None:
+            results.append(LoadgenError(end.error.replace("still running", "loadgen still running")))
+        elif end.status != 0:
+            results.append(LoadgenError(f"loadgen exited with status {end.status}; see {log_path}"))
+        else:
             try:
                 results.append(read_result(Path(argv[argv.index("--json") + 1])))
             except LoadgenError as exc:
                 results.append(exc)
-        return results
-    finally:
-        for proc in procs:
-            if isinstance(proc, subprocess.Popen):
-                if proc.poll() is None:  # interrupted while waiting
-                    kill_session(proc.pid)
-                    proc.wait()
-                guard.remove(proc.pid)
-        for log in logs:
-            log.close()
+    return results
 
 
 def read_result(json_path: Path) -> dict[str, Any]:

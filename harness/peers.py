@@ -55,7 +55,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +63,7 @@ from typing import TypeVar
 from . import production
 from .cgroup import CgroupError, ServerCgroup, SharedCap, bandwidth
 from .cgroup import available as cgroups_available
+from .clients import run_at_once
 from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
@@ -153,60 +153,32 @@ def _cpu_seconds(session_id: int) -> float:
     return sum(p.cpu_user_s + p.cpu_sys_s for p in session_members(session_id))
 
 
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
-    """The client's output, its CPU seconds (from the rusage of reaped children: taskset execs
-    the client, and no server is reaped while it runs) and its wall seconds."""
-    cpu_before, wall_before = _children_cpu_seconds(), time.monotonic()
-    done = subprocess.run(["taskset", "-c", client_cpus, *argv], capture_output=True, text=True,
-                          timeout=600)
-    return (done.stdout + done.stderr, _children_cpu_seconds() - cpu_before,
-            time.monotonic() - wall_before)
+    """The client's output, its CPU seconds and its wall seconds (``_run_clients`` of one)."""
+    return _run_clients([argv], client_cpus)[0]
 
 
 def _run_clients(argvs: list[list[str]], client_cpus: str,
                  on_exit: Callable[[int, resource.struct_rusage], T] | None = None,
                  timeout_s: float = 600) -> list[tuple]:
-    """Runs the clients at the same time. For each, in order: its output, its CPU seconds (the
-    rusage of its own process: taskset execs the client), its wall seconds and, given
-    ``on_exit``, what ``on_exit(i, usage)`` returned the moment client ``i`` was reaped (a
-    server's counters at the end of its own load; ``usage`` is the client's rusage, e.g. its
-    voluntary switches: how often it slept). A client still running after ``timeout_s`` is
-    killed by its PID."""
-    start = time.monotonic()
+    """Runs the clients at the same time (``clients.run_at_once``). For each, in order: its
+    output, its CPU seconds (the rusage of its own process: taskset execs the client), its wall
+    seconds and, given ``on_exit``, what ``on_exit(i, usage)`` returned the moment client ``i``
+    was reaped (a server's counters at the end of its own load; ``usage`` is the client's
+    rusage, e.g. its voluntary switches: how often it slept). A client that cannot be started,
+    or still runs after ``timeout_s`` (then killed by its PID), raises."""
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in argvs]
-        procs = [subprocess.Popen(["taskset", "-c", client_cpus, *argv], stdout=out, stderr=subprocess.STDOUT,
-                                  text=True) for argv, out in zip(argvs, outs)]
-        results: dict[int, tuple] = {}
-        try:
-            while len(results) < len(procs):
-                if time.monotonic() - start > timeout_s:
-                    raise subprocess.TimeoutExpired([p.args for p in procs], timeout_s)
-                for i, p in enumerate(procs):
-                    if i in results:
-                        continue
-                    # this client's own pid only: the servers are this process's children too
-                    pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-                    if pid == p.pid:
-                        p.returncode = os.waitstatus_to_exitcode(status)
-                        results[i] = (usage.ru_utime + usage.ru_stime, time.monotonic() - start,
-                                      on_exit(i, usage) if on_exit else None)
-                time.sleep(0.005)
-        finally:
-            for i, p in enumerate(procs):
-                if i not in results and p.returncode is None:
-                    p.kill()  # by its PID
-                    p.wait()
+        ends = run_at_once(argvs, client_cpus, outs, timeout_s, on_exit=on_exit)
+        for argv, end in zip(argvs, ends):
+            if end.error is not None and end.error.startswith("still running"):
+                raise subprocess.TimeoutExpired(argv, timeout_s)
+            if end.error is not None:
+                raise SystemExit(f"peers: {end.error}")
         rows = []
-        for i, out in enumerate(outs):
+        for out, end in zip(outs, ends):
             out.seek(0)
-            cpu_s, wall_s, extra = results[i]
-            rows.append((out.read(), cpu_s, wall_s, *((extra,) if on_exit else ())))
+            rows.append((out.read(), end.cpu_s, end.wall_s, *((end.at_exit,) if on_exit else ())))
         return rows
 
 
