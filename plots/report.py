@@ -538,6 +538,20 @@ def core_cost_gaps(a: Analysis, costs) -> list[str]:
     return notes
 
 
+def _client_wait_sentence(load: dict) -> str:
+    """What the loadgen's way of waiting ([load] spin_us) did to the pairs' ratios."""
+    spin = load.get("spin_us")
+    effect = ("every request also carries part of a cross-CPU wake-up of the client, more of them the slower the "
+              "server, and the thread and process models read 2–4 points further from their floors")
+    if spin == 0:
+        return ("This run's loadgen slept as soon as it had nothing to read (spin_us = 0, as wrk does): " + effect +
+                " than with the loadgen's default polling (docs/methodology.md, \"Which client\").")
+    polled = f"{spin} µs" if spin else "50 µs"
+    return (f"Our loadgen polled {polled} before it slept, so a server was hardly ever charged for waking its "
+            f"client; with a client that sleeps at once (wrk, or spin_us = 0) " + effect +
+            " (docs/methodology.md, \"Which client\").")
+
+
 def core_cost_pages(a: Analysis) -> list:
     """The page "what the HTTP core costs", when the run measured a backend and its reference."""
     costs = core_costs(a)
@@ -563,11 +577,8 @@ def core_cost_pages(a: Analysis) -> list:
             "per request over the backend's, pair by pair — the issue's figure, ≥ 0.95 meaning the backend is within "
             "5 % of its floor — and the core's cost is the median of the pairs' differences, with intervals resampling "
             "the pairs (" + ", ".join(f"{c.backend} {c.pairs}" for c in paired) + " saturated pairs). The table's "
-            "first two CPU columns are each server's own figure over all its points. Our loadgen polls 50 µs before "
-            "it sleeps, so a server is hardly ever charged for waking its client; with a client that sleeps at once "
-            "(wrk) every request also carries part of a cross-CPU wake-up, more of them the slower the server, and "
-            "the thread and process models read 2–4 points further from their floors (docs/methodology.md, "
-            "\"Which client\").", size=9.5)
+            "first two CPU columns are each server's own figure over all its points. "
+            + _client_wait_sentence((a.meta.get("experiment") or {}).get("load") or {}), size=9.5)
         control = control_ratio(a)
         if control is not None:
             iv = control.ratio

@@ -255,3 +255,14 @@ def test_the_method_page_says_how_the_loadgen_waited_when_the_experiment_set_it(
     assert "sleeping as soon as it has nothing to read" in _spin_phrase({"spin_us": 0})
     assert "charged to the server" in _spin_phrase({"spin_us": 0})
     assert "polling 200 µs before it sleeps" in _spin_phrase({"spin_us": 200})
+
+
+def test_the_core_cost_page_says_what_the_loadgens_waiting_did_to_the_ratios():
+    from plots.report import _client_wait_sentence
+
+    polled = _client_wait_sentence({})
+    assert "polled 50 µs before it slept" in polled and "hardly ever charged" in polled
+    assert "polled 200 µs" in _client_wait_sentence({"spin_us": 200})
+    slept = _client_wait_sentence({"spin_us": 0})
+    assert slept.startswith("This run's loadgen slept as soon as it had nothing to read")
+    assert "hardly ever charged" not in slept and "further from their floors" in slept
