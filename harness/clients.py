@@ -63,7 +63,7 @@ def run_at_once(argvs: Sequence[Sequence[str]], cpus: str | None, outputs: Seque
                 continue
             procs[i] = proc
             if guard is not None:
-                guard.add(proc.pid, "client")
+                guard.add(proc.pid, os.path.basename(argv[0]))  # "loadgen", "wrk", "ab"
         while procs:
             for i, proc in list(procs.items()):
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # this client only

@@ -59,6 +59,24 @@ def idle_wakeups(root: str | Path = "/sys") -> dict[str, Any]:
     }
 
 
+def idle_verdict(idle: dict[str, Any]) -> Verdict:
+    """What waking a sleeping client costs a server here (docs/methodology.md, "Which client"):
+    informational, since it moves absolute figures and a client's comparisons, not validity."""
+    poll = idle.get("guest_halt_poll_ns")
+    driver = idle.get("cpuidle_driver") or "not exposed"
+    if poll == 0:
+        return Verdict(
+            "idle CPUs", "ok", f"{driver}, guest_halt_poll_ns 0",
+            "Idle vCPUs halt at once: a server that wakes a sleeping client on loopback pays an "
+            "interrupt and a VM exit (8-10 µs each on the VM of docs/methodology.md, \"Which client\"). Our "
+            "loadgen polls 50 µs before it sleeps, so "
+            "the harness's figures leave that out; wrk and ab sleep at once, so compare servers "
+            "with one client at a time.")
+    value = driver if poll is None else f"{driver}, guest_halt_poll_ns {poll}"
+    return Verdict("idle CPUs", "ok", value, "How an idle CPU waits is recorded with every run "
+                   "(meta.json environment.idle).")
+
+
 def governor_summary() -> str:
     govs = governors()
     if not govs:
@@ -225,6 +243,7 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
             "sudo cpupower frequency-set -g performance"))
     else:
         verdicts.append(Verdict("CPU governor", "ok", "performance", "Clock speed is fixed at its maximum."))
+    verdicts.append(idle_verdict(idle_wakeups()))
 
     allowed = os.sched_getaffinity(0)
     try:

@@ -74,6 +74,15 @@ def test_a_run_records_how_an_idle_cpu_waits_and_says_none_where_the_kernel_does
     assert envinfo.idle_wakeups(bare) == {"cpuidle_driver": None, "guest_halt_poll_ns": None}
 
 
+def test_check_says_what_waking_a_sleeping_client_costs_where_idle_vcpus_halt_at_once():
+    halting = envinfo.idle_verdict({"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 0})
+    assert halting.status == "ok" and "halt at once" in halting.explanation
+    assert "one client at a time" in halting.explanation
+    polling = envinfo.idle_verdict({"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 200000})
+    assert polling.value == "haltpoll, guest_halt_poll_ns 200000" and "halt at once" not in polling.explanation
+    assert envinfo.idle_verdict({"cpuidle_driver": None, "guest_halt_poll_ns": None}).value == "not exposed"
+
+
 def test_unknown_command_line_is_a_usage_error():
     proc = run_cli("frobnicate")
     assert proc.returncode == 2
