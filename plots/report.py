@@ -221,11 +221,12 @@ def _pools_sentence(exp: dict, ours: list[dict], prod: list[dict]) -> str:
 
 
 def _spin_phrase(load: dict) -> str:
-    """How the loadgen waited, when the experiment set it ([load] spin_us): it decides whether the
-    server is charged for waking its client (docs/methodology.md, "Which client")."""
+    """How the loadgen waited ([load] spin_us, or its default): it decides whether the server is
+    charged for waking its client (docs/methodology.md, "Which client")."""
     spin = load.get("spin_us")
     if spin is None:
-        return ""
+        return (", polling up to 50 µs before it sleeps (the loadgen's default), so a server is hardly ever "
+                "charged for waking it (docs/methodology.md, \"Which client\")")
     if spin == 0:
         return (", sleeping as soon as it has nothing to read (spin_us = 0, as wrk does: each wake-up of it is "
                 "charged to the server that wrote)")
