@@ -188,6 +188,11 @@ def main() -> int:
     pair = (args.backend, floor)
     loadgen = build / "loadgen" / "loadgen"
     pools = peers._pools(list(pair), build, args.pool)  # a pool at --pool or its default
+    small = {name: size for name, size in pools.items() if size < args.connections}
+    if small:
+        ap.error(f"every client keeps {args.connections} connections alive, and a worker of "
+                 f"{', '.join(small)} holds one ({', '.join(map(str, small.values()))} workers): give "
+                 f"--pool {args.connections} or more")
     turns: list[Turn] = []
     guard = ProcessGuard()
     with tempfile.TemporaryDirectory(prefix="client-turns-") as tmp:
