@@ -86,6 +86,8 @@ class Sample:
     # the server's tasks switched out while they could still run (cgroup.open_preemption_counters):
     # under the cap, a server of many runnable tasks is preempted once per task and period
     preemptions_per_request: float | None = None
+    # the server's CPU over what its cap allowed while it was loaded (None: uncapped)
+    cap_use: float | None = None
 
 
 @dataclass
@@ -110,21 +112,23 @@ class PeerResults:
         cpu = [s.server_cpu_us_per_request for s in runs if s.server_cpu_us_per_request]
         return rps, statistics.median(cpu) if cpu else None
 
+    def rounds(self, a: str, b: str, client: str) -> list[tuple[Sample, Sample]]:
+        """a's and b's samples measured together: of the same round, or in an --interleave run
+        of the same run of turns (none for two never measured together)."""
+        if self.together:
+            if (a, b, client) in self.together:
+                return list(self.together[(a, b, client)])
+            return [(x, y) for y, x in self.together.get((b, a, client), [])]
+        return list(zip(self.samples.get((a, client), []), self.samples.get((b, client), [])))
+
     def paired_ratios(self, a: str, b: str, client: str, by_cpu: bool = False) -> list[float]:
         """One ratio per round, a against b measured in the same round (minutes apart at most,
         so the machine's slow drift cancels): a's requests/s over b's, or with ``by_cpu`` b's
         server CPU per request over a's (both: above 1 means a is faster; by CPU it holds even
         when the client, not the server, limits the rate). In an --interleave run, one ratio per
         run that measured the two in turns, and none for two never measured together."""
-        if self.together:
-            if (a, b, client) in self.together:
-                rows = self.together[(a, b, client)]
-            else:
-                rows = [(x, y) for y, x in self.together.get((b, a, client), [])]
-        else:
-            rows = list(zip(self.samples.get((a, client), []), self.samples.get((b, client), [])))
         out = []
-        for x, y in rows:
+        for x, y in self.rounds(a, b, client):
             if by_cpu:
                 if x.server_cpu_us_per_request and y.server_cpu_us_per_request:
                     out.append(y.server_cpu_us_per_request / x.server_cpu_us_per_request)
@@ -713,6 +717,7 @@ def _print_samples(group: tuple[str, ...], client: str, r: int, tallies: list[_T
         flag = f"  FAILED {t.failed} ({kinds})" if t.failed else ""
         note = f"  ({how(name)})" if len(group) > 1 else ""
         allowed = allowance_s(t)
+        sample.cap_use = t.server_s / allowed if allowed else None
         print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
               + (f" ({sample.preemptions_per_request:.2f} preempted)"
@@ -806,3 +811,36 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
             verdict = control_verdict(results, server, client)
             if verdict:
                 print(verdict)
+    for warning in cap_warnings(results, pairs):
+        print(warning)
+
+
+UNEVEN_OVER, UNEVEN_UNDER = 1.10, 0.90  # a server above, its partner below, its part of the cap
+PAIR_BUSY = 0.90  # a pair's mean use of its parts below this: the clients set the pace
+
+
+def cap_warnings(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]:
+    """What makes a pair's ratio by CPU per request not a comparison of two busy servers, from
+    each server's use of its cap in each round: one server taking more than its part while its
+    partner left its own unused (a server that polls when it has nothing to do counts that
+    polling as CPU per request), or the pair using well under its cap (the clients, not the
+    servers, set the pace). Uncapped runs give none."""
+    out = []
+    for a, b in pairs:
+        for client in CLIENTS:
+            uses = [(x.cap_use, y.cap_use) for x, y in results.rounds(a, b, client)
+                    if x.cap_use is not None and y.cap_use is not None]
+            if not uses:
+                continue
+            uneven = [(hi, lo) for x, y in uses for hi, lo in [(max(x, y), min(x, y))]
+                      if hi > UNEVEN_OVER and lo < UNEVEN_UNDER]
+            if uneven:
+                out.append(f"cap {client}: {a} ÷ {b}: in {len(uneven)} of {len(uses)} rounds one used more than its "
+                           f"part of the cap (up to {max(h for h, _ in uneven):.0%}) while the other left part of its "
+                           f"own unused (down to {min(lo for _, lo in uneven):.0%}): a server that polls when it has "
+                           f"nothing to do counts that polling as CPU per request; compare these two by rate")
+            busy = statistics.median((x + y) / 2 for x, y in uses)
+            if busy < PAIR_BUSY:
+                out.append(f"cap {client}: {a} ÷ {b}: the two used a median {busy:.0%} of their caps: the clients, "
+                           f"not the servers, set the pace; give them a smaller --server-cpu-share")
+    return out

@@ -772,3 +772,29 @@ def test_sigterm_to_peers_stops_its_servers_and_clients_and_removes_their_cgroup
     time.sleep(0.2)  # an orphan of the harness would still be alive now
     assert not [pid for pid in started if alive(pid)]
     assert not left
+
+
+def test_a_pair_where_one_server_took_its_partners_unused_cap_is_flagged_and_an_even_one_is_not():
+    results = PeerResults()
+    for a_use, b_use in [(1.22, 0.81), (0.99, 1.01), (1.15, 0.85), (1.01, 0.98)]:
+        results.add("fiber", "ab", Sample(5000.0, 50.0, cap_use=a_use))
+        results.add("ref-fiber", "ab", Sample(5000.0, 36.0, cap_use=b_use))
+        results.add("sped", "ab", Sample(6000.0, 38.0, cap_use=1.0))
+        results.add("ref-sped", "ab", Sample(6000.0, 37.0, cap_use=0.99))
+    warnings = peers.cap_warnings(results, [("fiber", "ref-fiber"), ("sped", "ref-sped")])
+    assert len(warnings) == 1
+    assert warnings[0].startswith("cap ab: fiber ÷ ref-fiber: in 2 of 4 rounds one used more than its part")
+    assert "up to 122%" in warnings[0] and "down to 81%" in warnings[0] and "by rate" in warnings[0]
+
+
+def test_a_pair_that_left_its_caps_unused_is_said_to_be_paced_by_its_clients():
+    results = PeerResults()
+    for _ in range(3):
+        results.add("a", "wrk", Sample(1000.0, 10.0, cap_use=0.7))
+        results.add("b", "wrk", Sample(1000.0, 10.0, cap_use=0.75))
+    (warning,) = peers.cap_warnings(results, [("a", "b")])
+    assert "a median 72% of their caps" in warning and "smaller --server-cpu-share" in warning
+    uncapped = PeerResults()
+    uncapped.add("a", "wrk", Sample(1000.0, 10.0))
+    uncapped.add("b", "wrk", Sample(1000.0, 10.0))
+    assert peers.cap_warnings(uncapped, [("a", "b")]) == []
