@@ -74,7 +74,7 @@ def measure(binary: Path, connections: int, server_cpus: str, extra_args: list[s
 def measure_production(name: str, executable: str, connections: int, server_cpus: str) -> tuple[int, int]:
     """The same for an installed production server, started as production.launch_spec() says,
     serving a docroot that holds the 305-byte page."""
-    from .runner import write_page
+    from .docroot import write_page
 
     def spec(scratch: Path) -> LaunchSpec:
         scratch.chmod(0o755)  # servers that drop root (nginx's workers) must read the docroot

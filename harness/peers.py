@@ -67,8 +67,8 @@ from .clients import run_at_once
 from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
+from .docroot import write_page
 from .record import CONTROL_SUFFIX
-from .runner import write_page
 from .server import LaunchSpec, ProcessGuard, ServerProcess, enter_cgroup, free_port, settle
 from .stats import Interval, bootstrap
 

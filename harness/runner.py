@@ -37,11 +37,11 @@ from harness.experiment import Experiment, experiment_summary, load_experiment, 
 from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_s
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
+from harness.docroot import STATIC_TWIN, write_page, write_static_twin
 from harness.record import CONTROL_SUFFIX, CONTROLS_FILE, CgroupInfo, PointRecord, ServerInfo, number
 from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, enter_cgroup, free_port,
                             settle, terminate_as_interrupt)
 
-PAGE_FILE = "index.html"
 # The CFS period of the cap a backend and its reference share ([servers] beside_reference). At
 # the shortest period (4.5 ms at a shared 22 %) the scheduler stopped every runnable task of both
 # servers once per period, and the server started second paid for it: in `make floors`
@@ -278,36 +278,6 @@ def _points_of(exp: Experiment, t: Target, level: int, rep: int) -> list[Point]:
         modes = exp.load.keep_alive_modes or (exp.load.keep_alive,)
         return [Point(t, level, rep, page=page, keep_alive=ka) for page in pages for ka in modes]
     return [Point(t, level, rep)]
-
-
-def write_page(docroot: Path, size: int) -> Path:
-    """The served page: valid HTML of exactly ``size`` bytes (305 in Kerneis & Chroboczek)."""
-    head = "<!DOCTYPE html>\n<html><head><title>httpbench</title></head><body>\n<p>"
-    tail = "</p>\n</body></html>\n"
-    filler_len = size - len(head) - len(tail)
-    if filler_len >= 0:
-        text = "Are events fast? " * (filler_len // 17 + 1)
-        body = head + text[:filler_len] + tail
-    else:
-        body = ("x" * size)
-    docroot.mkdir(parents=True, exist_ok=True)
-    page = docroot / PAGE_FILE
-    page.write_bytes(body.encode("ascii"))
-    os.chmod(docroot, 0o755)
-    os.chmod(page, 0o644)
-    return page
-
-
-STATIC_TWIN = "dynamic-twin.html"
-
-
-def write_static_twin(docroot: Path, body: bytes) -> Path:
-    """A static file holding exactly the dynamic page's body, so that a static server and the
-    dynamic page send the same bytes (Fremlin 2008 compares the two)."""
-    page = docroot / STATIC_TWIN
-    page.write_bytes(body)
-    os.chmod(page, 0o644)
-    return page
 
 
 def dynamic_body(path: str) -> bytes:

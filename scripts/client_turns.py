@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import peers  # noqa: E402
 from harness.registry import RegistryError, build_dir, load_references  # noqa: E402
-from harness.runner import write_page  # noqa: E402
+from harness.docroot import write_page  # noqa: E402
 from harness.server import ProcessGuard  # noqa: E402
 from harness.stats import Interval, bootstrap  # noqa: E402
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.metrics import session_members  # noqa: E402
 from harness.peers import PAGE_BYTES, _launch  # noqa: E402
 from harness.registry import build_dir, load_backends, load_references  # noqa: E402
-from harness.runner import write_page  # noqa: E402
+from harness.docroot import write_page  # noqa: E402
 
 LINE, PAGE = 64, 4096
 # wrk's request for http://127.0.0.1:PORT/index.html, byte for byte

@@ -33,7 +33,7 @@ from harness.cgroup import ServerCgroup  # noqa: E402
 from harness.metrics import wait_quiet  # noqa: E402
 from harness.peers import PAGE_BYTES, _launch, _parse, _pools, warmup_argv, warmup_concurrency  # noqa: E402
 from harness.registry import build_dir  # noqa: E402
-from harness.runner import write_page  # noqa: E402
+from harness.docroot import write_page  # noqa: E402
 from harness.server import unsettled_warning  # noqa: E402
 
 SOFTWARE_EVENTS = "task-clock,context-switches,cpu-migrations,page-faults"

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import peers  # noqa: E402
 from harness.registry import build_dir  # noqa: E402
-from harness.runner import write_page  # noqa: E402
+from harness.docroot import write_page  # noqa: E402
 from harness.server import ProcessGuard  # noqa: E402
 
 # one line of `perf report --sort pid,dso,sym --stdio`: "  1.23%  4242:httpd-prefork  httpd-prefork  [.] find"

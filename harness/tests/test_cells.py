@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import fremlin, leitner, runner, sxe
+from harness import docroot, fremlin, leitner, runner, sxe
 from harness.claims import AGREES, DISAGREES
 from harness.experiment import parse_experiment
 from harness.tests.conftest import write_experiment
@@ -144,4 +144,4 @@ def test_a_variant_that_holds_fewer_connections_skips_the_points_beyond(tmp_path
 def test_the_dynamic_page_and_its_static_twin_have_the_same_bytes(tmp_path: Path):
     body = runner.dynamic_body("/hello?name=<TLUG>")
     assert body == b"<h1>Hello &lt;TLUG&gt;</h1>"
-    assert runner.write_static_twin(tmp_path, body).read_bytes() == body
+    assert docroot.write_static_twin(tmp_path, body).read_bytes() == body
