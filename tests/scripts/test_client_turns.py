@@ -94,3 +94,30 @@ def test_the_summary_takes_each_clients_turns_only_with_the_ratios_interval():
     lines = text.splitlines()
     assert "µs/req thread" in lines[0] and "floor ÷ backend" in lines[0]
     assert lines[1].split()[:4] == ["wrk", "5", "25.00", "23.00"] and "0.920 [" in lines[1]
+
+
+def test_a_real_pair_loaded_by_turns_gives_each_clients_cpu_sleeps_and_ratio():
+    """sped beside ref-sped for one short round of each client: the script runs end to end
+    (shared cap, both servers, both clients, every response checked) and its table is sane."""
+    import shutil
+    import subprocess
+
+    from harness.cgroup import available as cgroups_available
+    from harness.registry import backends_json_path
+
+    if not backends_json_path().exists() or shutil.which("wrk") is None:
+        pytest.skip("needs the built servers and wrk")
+    ok, why = cgroups_available()
+    if not ok:
+        pytest.skip(why)
+    done = subprocess.run([sys.executable, str(SCRIPT), "sped", "--clients", "wrk,loadgen --spin-us 0",
+                           "--rounds", "1", "--seconds", "1", "--warmup", "1", "--connections", "20"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = {label: line[len(label):].split() for line in done.stdout.splitlines()
+            for label in ("wrk", "loadgen --spin-us 0") if line.startswith(label + "  ")}
+    assert set(rows) == {"wrk", "loadgen --spin-us 0"}
+    for turns, backend_us, floor_us, backend_sleeps, floor_sleeps, ratio, *_ in rows.values():
+        assert turns == "1" and float(backend_us) > 0 and float(floor_us) > 0
+        assert float(backend_sleeps) >= 0 and float(floor_sleeps) >= 0
+        assert 0.5 < float(ratio) < 2.0  # the floor and the backend answer the same page at similar cost
