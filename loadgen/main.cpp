@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
   result.cpu_user_s = seconds_of(usage_after.ru_utime) - seconds_of(usage_before.ru_utime);
   result.cpu_sys_s = seconds_of(usage_after.ru_stime) - seconds_of(usage_before.ru_stime);
   result.client_max_rss_kib = usage_after.ru_maxrss;
+  result.voluntary_switches = usage_after.ru_nvcsw - usage_before.ru_nvcsw;
   result.per_url.resize(targets.size());
   std::vector<const sample_recorder*> recorders;
   for (const auto& w : workers) {

@@ -270,6 +270,11 @@ bool write_json(const std::string& path, const config& cfg, const request_table&
   j.field("user_s", r.cpu_user_s);
   j.field("sys_s", r.cpu_sys_s);
   j.field("idle_polling_s", r.idle_polling_s);
+  j.field("voluntary_switches", r.voluntary_switches);
+  j.field("voluntary_switches_per_request",
+          r.window.completed_total > 0
+              ? static_cast<double>(r.voluntary_switches) / static_cast<double>(r.window.completed_total)
+              : 0.0);
   j.field("wall_s", r.wall_s);
   j.field("utilization", r.cpu_utilization);
   j.end_object();

@@ -31,6 +31,9 @@ struct run_result {
   long client_max_rss_kib = 0;  ///< the loadgen's peak resident memory (getrusage ru_maxrss)
   double cpu_user_s = 0;
   double cpu_sys_s = 0;
+  /// Times the loadgen's threads blocked (getrusage ru_nvcsw): on loopback each is a wake-up
+  /// that the server's write pays for (docs/methodology.md, "Which client").
+  long voluntary_switches = 0;
   double idle_polling_s = 0;
   double wall_s = 0;  ///< the whole run, start to end: what utilization is relative to
   bool interrupted = false;

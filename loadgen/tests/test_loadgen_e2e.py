@@ -65,14 +65,15 @@ def test_json_has_every_contract_field(real_server, run_loadgen):
         assert name in r, name
     assert set(r["percentiles_ms"]) >= {"50", "90", "99", "99.9", "99.99", "max"}
     assert set(r["errors"]) >= set(ERROR_KINDS)
-    assert set(r["client_cpu"]) >= {"user_s", "sys_s", "idle_polling_s", "utilization"}
+    assert set(r["client_cpu"]) >= {"user_s", "sys_s", "idle_polling_s", "utilization", "voluntary_switches",
+                                    "voluntary_switches_per_request"}
     assert r["spin_us"] == 50
     assert r["mode"] == "closed" and r["keep_alive"] is True and r["concurrency"] == 2
     assert "-n 50" in r["command_line"]
     assert r["errors_total"] == sum(r["errors"].values())
 
 
-def test_idle_polling_is_reported_and_not_counted_as_busy_cpu(real_server, run_loadgen):
+def test_idle_polling_and_the_clients_sleeps_are_reported_and_polling_is_not_busy_cpu(real_server, run_loadgen):
     # One connection: the client waits for every response, polling for up to 50 us first.
     polled = run_loadgen("-c", "1", "-k", "-n", "3000", real_server.url()).result
     cpu = polled["client_cpu"]
@@ -82,6 +83,12 @@ def test_idle_polling_is_reported_and_not_counted_as_busy_cpu(real_server, run_l
     sleeping = run_loadgen("-c", "1", "-k", "-n", "3000", "--spin-us", "0", real_server.url()).result
     assert sleeping["spin_us"] == 0 and sleeping["client_cpu"]["idle_polling_s"] == 0
     assert sleeping["completed_total"] == polled["completed_total"] == 3000
+    # how often the client blocked: nearly every response finds a sleeping client, which the
+    # server's write must wake; the polling client is still polling for most of them
+    slept = sleeping["client_cpu"]["voluntary_switches_per_request"]
+    assert slept > 0.5
+    assert slept == pytest.approx(sleeping["client_cpu"]["voluntary_switches"] / 3000)
+    assert polled["client_cpu"]["voluntary_switches_per_request"] < slept
 
 
 def test_human_summary_looks_like_ab(real_server, run_loadgen):
