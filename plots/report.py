@@ -539,18 +539,31 @@ def core_cost_gaps(a: Analysis, costs) -> list[str]:
     return notes
 
 
-def _client_wait_sentence(load: dict) -> str:
-    """What the loadgen's way of waiting ([load] spin_us) did to the pairs' ratios."""
+def client_blocks(records: list[dict], servers: set[str]) -> tuple[float, float] | None:
+    """The median and the largest number of times the loadgen blocked per request
+    (client_cpu.voluntary_switches_per_request) over the points of ``servers``; None for a run
+    whose loadgen did not count them."""
+    values = [v for r in records if r.get("backend") in servers
+              for v in [((r.get("loadgen") or {}).get("client_cpu") or {}).get("voluntary_switches_per_request")]
+              if isinstance(v, (int, float))]
+    return (statistics.median(values), max(values)) if values else None
+
+
+def _client_wait_sentence(load: dict, blocks: tuple[float, float] | None = None) -> str:
+    """What the loadgen's way of waiting ([load] spin_us) did to the pairs' ratios, with how
+    often it did block per request at these points when the run counted it."""
     spin = load.get("spin_us")
     effect = ("every request also carries part of a cross-CPU wake-up of the client, more of them the slower the "
               "server, and the thread and process models read 2–4 points further from their floors")
+    counted = (f" The loadgen blocked a median {blocks[0]:.3f} times per request at these points (at most "
+               f"{blocks[1]:.3f}): each such time is a wake-up the server that wrote paid for." if blocks else "")
     if spin == 0:
         return ("This run's loadgen slept as soon as it had nothing to read (spin_us = 0, as wrk does): " + effect +
-                " than with the loadgen's default polling (docs/methodology.md, \"Which client\").")
+                " than with the loadgen's default polling (docs/methodology.md, \"Which client\")." + counted)
     polled = f"{spin} µs" if spin else "50 µs"
     return (f"Our loadgen polled {polled} before it slept, so a server was hardly ever charged for waking its "
             f"client; with a client that sleeps at once (wrk, or spin_us = 0) " + effect +
-            " (docs/methodology.md, \"Which client\").")
+            " (docs/methodology.md, \"Which client\")." + counted)
 
 
 def core_cost_pages(a: Analysis) -> list:
@@ -579,9 +592,16 @@ def core_cost_pages(a: Analysis) -> list:
             "5 % of its floor — and the core's cost is the median of the pairs' differences, with intervals resampling "
             "the pairs (" + ", ".join(f"{c.backend} {c.pairs}" for c in paired) + " saturated pairs). The table's "
             "first two CPU columns are each server's own figure over all its points. "
-            + _client_wait_sentence((a.meta.get("experiment") or {}).get("load") or {}), size=9.5)
+            + _client_wait_sentence((a.meta.get("experiment") or {}).get("load") or {},
+                                    client_blocks(a.records, {n for c in paired for n in (c.backend, c.reference)})),
+            size=9.5)
         control = control_ratio(a)
-        if control is not None:
+        if control is not None and (control.ratio.lo is None or control.ratio.hi is None):
+            page.paragraph(
+                f"The A/A control: {control.reference} beside a second instance of itself ({control.pairs} saturated "
+                f"pair): {control.ratio.value:.2f}. Too few pairs for an interval, so this run cannot say which "
+                "differences it resolves.", size=9.5)
+        elif control is not None:
             iv = control.ratio
             page.paragraph(
                 f"The A/A control: {control.reference} beside a second instance of itself at the same loads and "

@@ -492,6 +492,15 @@ def test_the_control_beside_itself_says_what_a_side_by_side_run_resolves_and_war
     pdf, _ = build_report(run)
     text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
     assert "excludes 1" in text and "biased" in text
+    # one pair (a --quick run): no interval, so no verdict either way, and no false alarm
+    rows = [json.loads(line) for line in (run / "controls.jsonl").read_text().splitlines()]
+    top = max(r["offered_load"] for r in rows)
+    (run / "controls.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows
+                                                if r["offered_load"] == top and r["repetition"] == 0))
+    assert control_ratio(analyze(run)).pairs == 1
+    pdf, _ = build_report(run)
+    text = " ".join(sp.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+    assert "Too few pairs for an interval" in text and "biased" not in text and "excludes 1" not in text
 
 
 def test_core_cost_side_by_side_is_the_pairs_ratio_and_drift_hits_both_sides_alike(tmp_path: Path):

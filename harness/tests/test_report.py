@@ -266,3 +266,18 @@ def test_the_core_cost_page_says_what_the_loadgens_waiting_did_to_the_ratios():
     slept = _client_wait_sentence({"spin_us": 0})
     assert slept.startswith("This run's loadgen slept as soon as it had nothing to read")
     assert "hardly ever charged" not in slept and "further from their floors" in slept
+
+
+def test_the_core_cost_page_counts_how_often_the_loadgen_blocked_at_the_pairs_points():
+    from plots.report import _client_wait_sentence, client_blocks
+
+    def rec(backend, per_request):
+        return {"backend": backend, "loadgen": {"client_cpu": {"voluntary_switches_per_request": per_request}}}
+
+    records = [rec("thread", 0.004), rec("ref-thread", 0.002), rec("thread", 0.02), rec("sped", 0.9),
+               {"backend": "thread", "loadgen": {"client_cpu": {}}}]  # a loadgen that did not count them
+    assert client_blocks(records, {"thread", "ref-thread"}) == (0.004, 0.02)  # sped's points are not these
+    assert client_blocks([{"backend": "thread", "loadgen": {}}], {"thread"}) is None
+    sentence = _client_wait_sentence({}, (0.004, 0.02))
+    assert "blocked a median 0.004 times per request at these points (at most 0.020)" in sentence
+    assert "blocked" not in _client_wait_sentence({})
