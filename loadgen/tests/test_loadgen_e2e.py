@@ -83,10 +83,12 @@ def test_idle_polling_and_the_clients_sleeps_are_reported_and_polling_is_not_bus
     sleeping = run_loadgen("-c", "1", "-k", "-n", "3000", "--spin-us", "0", real_server.url()).result
     assert sleeping["spin_us"] == 0 and sleeping["client_cpu"]["idle_polling_s"] == 0
     assert sleeping["completed_total"] == polled["completed_total"] == 3000
-    # how often the client blocked: nearly every response finds a sleeping client, which the
-    # server's write must wake; the polling client is still polling for most of them
+    # how often the client blocked: alone, nearly every response finds a sleeping client (1.0 per
+    # request here), which the server's write must wake; on a busy machine a response is sometimes
+    # there before the client waits for it (0.44 seen under make test's parallel load). The polling
+    # client is still polling for most of them (0.002 alone).
     slept = sleeping["client_cpu"]["voluntary_switches_per_request"]
-    assert slept > 0.5
+    assert slept > 0.2
     assert slept == pytest.approx(sleeping["client_cpu"]["voluntary_switches"] / 3000)
     assert polled["client_cpu"]["voluntary_switches_per_request"] < slept
 
