@@ -47,9 +47,11 @@ class Interval:
 
     def excludes(self, x: float) -> bool:
         """The interval lies wholly above or below ``x`` (an A/A ratio's interval excluding 1
-        says the run is biased beyond its own intervals)."""
-        lo, hi = self.bounds()
-        return lo > x or hi < x
+        says the run is biased beyond its own intervals). A figure without an interval (fewer
+        than two values) excludes nothing: one value cannot tell a bias from noise."""
+        if self.lo is None or self.hi is None:
+            return False
+        return self.lo > x or self.hi < x
 
     def reach_from(self, x: float) -> float:
         """How far the interval reaches from ``x`` on its wider side (an A/A ratio's from 1:
