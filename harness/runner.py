@@ -31,10 +31,10 @@ from typing import Any
 
 from harness import envinfo, metrics, production, registry
 from harness.accounting import StatusClient, WindowSampler, window_metrics
-from harness.cgroup import CgroupError, ServerCgroup
+from harness.cgroup import CgroupError, ServerCgroup, SharedCap
 from harness.cgroup import available as cgroups_available
 from harness.experiment import Experiment, experiment_summary, load_experiment, parse_cpu_list
-from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, wall_limit_s
+from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, run_loadgens, wall_limit_s
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
 from harness.docroot import STATIC_TWIN, write_page, write_static_twin
@@ -128,6 +128,11 @@ class Point:
     @property
     def key(self) -> str:
         return point_key(self.target.label, self.level, self.repetition, self.idle, self.page, self.keep_alive)
+
+    @property
+    def tag(self) -> str:
+        """The key as a cgroup name may hold it."""
+        return self.key.replace("|", "-").replace("=", "")
 
 
 def point_key(label: str, level: int, repetition: int, idle: int = 0, page: str | None = None,
@@ -900,7 +905,7 @@ class Runner:
             record.skip(why_not)
             return record
         t0 = time.monotonic()
-        self.run_point(target, point.level, self.share, point.key.replace("|", "-").replace("=", ""), record,
+        self.run_point(target, point.level, self.share, point.tag, record,
                        idle=point.idle, path=self.point_path(point.page), keep_alive=point.keep_alive)
         record.duration_s = round(time.monotonic() - t0, 3)
         return record
@@ -919,14 +924,10 @@ class Runner:
         is uncapped."""
         if self.share is None or any(self.too_many_connections(p) for p in group):
             return [self.measure(p) for p in group]
-        from harness.cgroup import SharedCap
-        from harness.loadgen import run_loadgens
-
         t0 = time.monotonic()
         records = [self.new_record(p) for p in group]
-        tag = group[0].key.replace("|", "-").replace("=", "")
         try:
-            shared = SharedCap(f"{self.run_dir.name}-{os.getpid()}-{tag}-pair".replace("/", "_")[-200:],
+            shared = SharedCap(f"{self.run_dir.name}-{os.getpid()}-{group[0].tag}-pair".replace("/", "_")[-200:],
                                2 * self.share, cap_period_us=PAIR_CAP_PERIOD_US)
         except (CgroupError, ValueError) as exc:
             raise RunError(str(exc)) from None
@@ -965,11 +966,10 @@ class Runner:
             for running, record in zip(runnings, records):
                 self.stop(running, record)
             shared.close()
+        self._pair_figures(group, records)
         for record in records:
             record.extra["shared_cap"] = {"share": shared.share, "quota_us": shared.quota_us,
                                           "period_us": shared.period_us}
-        self._pair_figures(group, records)
-        for record in records:
             record.duration_s = round(time.monotonic() - t0, 3)
         return records
 
