@@ -239,8 +239,6 @@ def failures(client: str, output: str) -> dict[str, int]:
     return found
 
 
-
-
 def server_and_args(name: str) -> tuple[str, tuple[str, ...]]:
     """The server a name in the list starts, and the options it adds to the usual ones: a name
     with spaces is a backend started with more options (``"sped --defer-accept 10"``: httpd-sped
@@ -521,12 +519,15 @@ class _Tally:
     kinds: dict[str, int] = field(default_factory=dict)
     preemptions: int | None = None  # None: not counted (no cgroup, no tracefs)
 
-    def sample(self) -> Sample:
+    def sample(self, allowance_s: float | None = None) -> Sample:
+        """The tally per request; ``allowance_s``: the CPU seconds the server's cap allowed
+        while it was loaded (None: uncapped), which gives its use of the cap."""
         n = self.requests
         return Sample(n / self.loaded_s if self.loaded_s > 0 else 0.0,
                       self.server_s / n * 1e6 if n else None, self.client_s / n * 1e6 if n else None,
                       self.client_s / self.client_wall_s if self.client_wall_s > 0 else None,
-                      self.preemptions / n if n and self.preemptions is not None else None)
+                      self.preemptions / n if n and self.preemptions is not None else None,
+                      self.server_s / allowance_s if allowance_s else None)
 
 
 def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, docroot: Path,
@@ -711,20 +712,18 @@ def _print_samples(group: tuple[str, ...], client: str, r: int, tallies: list[_T
     (None: uncapped)."""
     samples = []
     for name, t in zip(group, tallies):
-        sample = t.sample()
+        sample = t.sample(allowance_s(t))
         samples.append(sample)
         kinds = ", ".join(f"{kind} {k}" for kind, k in t.kinds.items())
         flag = f"  FAILED {t.failed} ({kinds})" if t.failed else ""
         note = f"  ({how(name)})" if len(group) > 1 else ""
-        allowed = allowance_s(t)
-        sample.cap_use = t.server_s / allowed if allowed else None
         print(f"round {r + 1}  {name:<14} {client:<4} {sample.requests_per_second:>10.0f} req/s"
               f"  {sample.server_cpu_us_per_request or 0:>6.1f} us server CPU/req"
               + (f" ({sample.preemptions_per_request:.2f} preempted)"
                  if sample.preemptions_per_request is not None else "")
               # how much of its allowance the capped server used while loaded: well below 100 %,
               # and the client, not the server, set the rate (a cap period too long for it)
-              + (f", {t.server_s / allowed:.0%} of its cap" if allowed else "") +
+              + (f", {sample.cap_use:.0%} of its cap" if sample.cap_use is not None else "") +
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
               f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{note}", flush=True)
     return samples

@@ -182,7 +182,6 @@ def settle(server: "ServerProcess", label: str, timeout_s: float = 10.0) -> bool
     return False
 
 
-
 def enter_cgroup(cg: Any | None, batch: bool = False) -> Callable[[], None]:
     """A server's preexec: into its cgroup (``cg.enter()``, a ServerCgroup), and with ``batch``
     under SCHED_BATCH, which every process and thread it makes inherits: a task of it that wakes
@@ -195,6 +194,7 @@ def enter_cgroup(cg: Any | None, batch: bool = False) -> Callable[[], None]:
         if batch:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     return enter
+
 
 class ServerProcess:
     """One running server; use ``start`` then always ``stop`` (in a ``finally``).
