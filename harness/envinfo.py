@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import production, registry
 from harness.experiment import parse_cpu_list
+from harness.loadgen import DEFAULT_SPIN_US
 
 
 def read_text(path: str | Path, default: str = "") -> str:
@@ -69,9 +70,8 @@ def idle_verdict(idle: dict[str, Any]) -> Verdict:
             "idle CPUs", "ok", f"{driver}, guest_halt_poll_ns 0",
             "Idle vCPUs halt at once: a server that wakes a sleeping client on loopback pays an "
             "interrupt and a VM exit (8-10 µs each on the VM of docs/methodology.md, \"Which client\"). Our "
-            "loadgen polls 50 µs before it sleeps, so "
-            "the harness's figures leave that out; wrk and ab sleep at once, so compare servers "
-            "with one client at a time.")
+            f"loadgen polls {DEFAULT_SPIN_US} µs before it sleeps, so the harness's figures leave that out; wrk "
+            "and ab sleep at once, so compare servers with one client at a time.")
     value = driver if poll is None else f"{driver}, guest_halt_poll_ns {poll}"
     return Verdict("idle CPUs", "ok", value, "How an idle CPU waits is recorded with every run "
                    "(meta.json environment.idle).")

@@ -53,7 +53,7 @@ class LoadSpec:
     idle_connections: tuple[int, ...] = ()  # idle-connections: held beside the active load
     keep_alive_modes: tuple[bool, ...] = ()  # dynamic-page: both, when keep_alive = [false, true]
     ramp_s: float | None = None  # loadgen --ramp: spread the connection starts over this long
-    spin_us: int | None = None  # loadgen --spin-us: µs of polling before it sleeps (None: its default, 50)
+    spin_us: int | None = None  # loadgen --spin-us: µs of polling before it sleeps (None: its default)
     window_s: float | None = None  # kept window per point (time-based points); None: requests/discard
     warmup_s: float | None = None  # None with window_s: chosen per point from the calibration
 

@@ -17,6 +17,11 @@ from harness.clients import run_at_once
 from harness.experiment import LoadSpec
 from harness.server import ProcessGuard
 
+# How long the loadgen polls before it sleeps when not told (--spin-us; loadgen/cli.cpp): long
+# enough that against a busy server it hardly ever sleeps, so servers are not charged for waking
+# it (docs/methodology.md, "Which client").
+DEFAULT_SPIN_US = 50
+
 REQUIRED_FIELDS = (
     "completed",
     "elapsed_s",

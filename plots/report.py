@@ -34,6 +34,7 @@ from harness.analysis import (  # noqa: E402
     write_summary_csv,
 )
 from harness.claims import Claim, claims_for, tally, write_claims  # noqa: E402
+from harness.loadgen import DEFAULT_SPIN_US  # noqa: E402
 from harness.stats import Interval  # noqa: E402
 from plots import FIGURES, core_cost  # noqa: E402
 from plots.style import FLAG_COLOR, share_used  # noqa: E402
@@ -225,12 +226,12 @@ def _spin_phrase(load: dict) -> str:
     charged for waking its client (docs/methodology.md, "Which client")."""
     spin = load.get("spin_us")
     if spin is None:
-        return (", polling up to 50 µs before it sleeps (the loadgen's default), so a server is hardly ever "
-                "charged for waking it (docs/methodology.md, \"Which client\")")
+        return (f", polling up to {DEFAULT_SPIN_US} µs before it sleeps (the loadgen's default), so a server is "
+                "hardly ever charged for waking it (docs/methodology.md, \"Which client\")")
     if spin == 0:
         return (", sleeping as soon as it has nothing to read (spin_us = 0, as wrk does: each wake-up of it is "
                 "charged to the server that wrote)")
-    return f", polling {spin} µs before it sleeps (spin_us; the loadgen's default is 50)"
+    return f", polling {spin} µs before it sleeps (spin_us; the loadgen's default is {DEFAULT_SPIN_US})"
 
 
 def method_page(a: Analysis) -> list[Figure]:
@@ -285,9 +286,8 @@ def method_page(a: Analysis) -> list[Figure]:
            "opening a new connection for every request (as ApacheBench did in the paper)")
         + f", {window}, request timeout {load.get('timeout_s', '?')} s"
         + _spin_phrase(load)
-        + ". Every response is verified (status, "
-        f"length, body). The server is then stopped with SIGTERM (SIGKILL after a grace period); anything "
-        f"left in its cgroup is killed by pid.")
+        + ". Every response is verified (status, length, body). The server is then stopped with SIGTERM (SIGKILL "
+        "after a grace period); anything left in its cgroup is killed by pid.")
     page.heading("Server-bound: the CPU cap")
     share = share_used(meta)
     cal = meta.get("calibration") or {}
@@ -560,7 +560,7 @@ def _client_wait_sentence(load: dict, blocks: tuple[float, float] | None = None)
     if spin == 0:
         return ("This run's loadgen slept as soon as it had nothing to read (spin_us = 0, as wrk does): " + effect +
                 " than with the loadgen's default polling (docs/methodology.md, \"Which client\")." + counted)
-    polled = f"{spin} µs" if spin else "50 µs"
+    polled = f"{spin if spin else DEFAULT_SPIN_US} µs"
     return (f"Our loadgen polled {polled} before it slept, so a server was hardly ever charged for waking its "
             f"client; with a client that sleeps at once (wrk, or spin_us = 0) " + effect +
             " (docs/methodology.md, \"Which client\")." + counted)

@@ -180,3 +180,20 @@ def test_the_microbench_table_names_known_programs_only():
     assert exp.microbench.programs == ("events_bench",) and exp.microbench.repetitions == 1
     problems = problems_for(GOOD + '[microbench]\nprograms = ["nosuch_bench"]\n')
     assert any("field 'microbench.programs'" in p for p in problems), problems
+
+
+def test_the_harness_knows_the_loadgens_default_poll():
+    """DEFAULT_SPIN_US (what the report and `harness check` say the loadgen polls when not told)
+    is the built loadgen's own default, as its --help states it."""
+    import re
+    import subprocess
+
+    from harness.loadgen import DEFAULT_SPIN_US
+    from harness.registry import loadgen_path
+
+    loadgen = loadgen_path()
+    if not loadgen.exists():
+        pytest.skip("loadgen not built (make build)")
+    usage = subprocess.run([str(loadgen), "--help"], capture_output=True, text=True, timeout=10)
+    m = re.search(r"--spin-us N\s+poll without blocking .*?\(default (\d+);", usage.stdout + usage.stderr, re.S)
+    assert m is not None and int(m.group(1)) == DEFAULT_SPIN_US
