@@ -32,11 +32,16 @@ def sysctl_int(name: str) -> int | None:
         return None
 
 
-def cpu_model() -> str:
-    for line in read_text("/proc/cpuinfo").splitlines():
+def cpu_facts(cpuinfo: str | None = None) -> tuple[str, bool]:
+    """The CPU's model name and whether it runs under a hypervisor (the ``hypervisor`` flag),
+    from one read of /proc/cpuinfo (or the text given)."""
+    text = read_text("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    model = platform.processor() or "unknown"
+    for line in text.splitlines():
         if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+            model = line.split(":", 1)[1].strip()
+            break
+    return model, "hypervisor" in text.split()
 
 
 def governors() -> dict[str, str]:
@@ -144,18 +149,19 @@ def collect_meta(build: Path) -> dict[str, Any]:
         mpl = matplotlib.__version__
     except ImportError:  # pragma: no cover
         mpl = "not installed"
+    model, hypervisor = cpu_facts()
     return {
         "hostname": platform.node(),
         "kernel": platform.release(),
         "kernel_version": platform.version(),
         "os": read_text("/etc/debian_version") and f"Debian {read_text('/etc/debian_version')}" or platform.platform(),
-        "cpu_model": cpu_model(),
+        "cpu_model": model,
         "cores": os.cpu_count(),
         "cpus_allowed": sorted(os.sched_getaffinity(0)),
         "memory_mib": mem_kib // 1024,
         "governor": governor_summary(),
         "idle": idle_wakeups(),
-        "hypervisor": "hypervisor" in read_text("/proc/cpuinfo").split(),
+        "hypervisor": hypervisor,
         "somaxconn": sysctl_int("net.core.somaxconn"),
         "tcp_max_syn_backlog": sysctl_int("net.ipv4.tcp_max_syn_backlog"),
         "tcp_tw_reuse": sysctl_int("net.ipv4.tcp_tw_reuse"),

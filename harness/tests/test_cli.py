@@ -74,6 +74,16 @@ def test_a_run_records_how_an_idle_cpu_waits_and_says_none_where_the_kernel_does
     assert envinfo.idle_wakeups(bare) == {"cpuidle_driver": None, "guest_halt_poll_ns": None}
 
 
+def test_the_cpu_model_and_the_hypervisor_flag_come_from_one_cpuinfo_text():
+    guest = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\n"
+             "flags\t\t: fpu vme hypervisor lahf_lm\n\nprocessor\t: 1\nmodel name\t: other\n")
+    assert envinfo.cpu_facts(guest) == ("Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", True)
+    bare = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu vme lahf_lm\n"
+    assert envinfo.cpu_facts(bare) == ("AMD EPYC 7B13", False)
+    model, _ = envinfo.cpu_facts("")
+    assert model  # platform.processor() or "unknown", never empty
+
+
 def test_check_says_what_waking_a_sleeping_client_costs_where_idle_vcpus_halt_at_once():
     halting = envinfo.idle_verdict({"cpuidle_driver": "haltpoll", "guest_halt_poll_ns": 0})
     assert halting.status == "ok" and "halt at once" in halting.explanation
