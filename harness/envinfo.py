@@ -8,9 +8,10 @@ import platform
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness import production, registry
 from harness.experiment import parse_cpu_list
@@ -42,6 +43,36 @@ def cpu_facts(cpuinfo: str | None = None) -> tuple[str, bool]:
             model = line.split(":", 1)[1].strip()
             break
     return model, "hypervisor" in text.split()
+
+
+def cpu_jiffies(stat: str) -> tuple[int, int, int]:
+    """(busy, all, CPUs) from /proc/stat's text: the jiffies of every CPU together that were busy
+    (anything but idle and iowait; steal counts as busy — the host ran something else) and in
+    all, and how many CPUs there are. guest time is already inside user and nice."""
+    busy = total = cpus = 0
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if name == "cpu":
+            fields = [int(f) for f in rest.split()[:8]] + [0] * 8
+            user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+            busy = user + nice + system + irq + softirq + steal
+            total = busy + idle + iowait
+        elif name.startswith("cpu") and name[3:].isdigit():
+            cpus += 1
+    return busy, total, cpus
+
+
+def busy_cpus(seconds: float = 1.0, read: Callable[[], str] = lambda: read_text("/proc/stat")) -> float | None:
+    """How many CPUs' worth of time the machine spent busy over the next ``seconds`` (0: idle; 2:
+    both CPUs of a 2-CPU machine busy). Unlike the load average, which decays over minutes and so
+    still counts a build that has just finished, this says what runs now. None when /proc/stat
+    cannot be read."""
+    busy0, total0, cpus = cpu_jiffies(read())
+    time.sleep(seconds)
+    busy1, total1, _ = cpu_jiffies(read())
+    if total1 <= total0 or cpus == 0:
+        return None
+    return round((busy1 - busy0) / (total1 - total0) * cpus, 3)
 
 
 def governors() -> dict[str, str]:
@@ -169,6 +200,7 @@ def collect_meta(build: Path) -> dict[str, Any]:
         "nofile_soft": soft,
         "nofile_hard": hard,
         "loadavg_at_start": read_text("/proc/loadavg"),
+        "busy_cpus_at_start": busy_cpus(0.25),
         "compiler": compiler(build),
         "git_revision": git_revision(registry.REPO_ROOT),
         "python": sys.version.split()[0],
@@ -313,15 +345,7 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
     if usable:
         verdicts.append(throttle_verdict(parse_cpu_list(server_cpus)[0]))
 
-    load1 = float(read_text("/proc/loadavg", "0").split()[0])
-    if load1 > 0.5:
-        verdicts.append(Verdict(
-            "idle machine", "warn", f"load average {load1:.2f}",
-            "Other work is running (compilers, other benchmarks): it steals CPU from the server "
-            "or the client and adds noise to every point.",
-            "wait until the machine is idle (see `top`) before a run whose numbers matter"))
-    else:
-        verdicts.append(Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy."))
+    verdicts.append(idle_machine_verdict(busy_cpus(IDLE_SAMPLE_S), read_text("/proc/loadavg", "0")))
 
     if steadiness_s > 0:
         verdicts.append(steadiness_verdict(build, parse_cpu_list(server_cpus)[0], steadiness_s, repetitions))
@@ -345,6 +369,36 @@ def check_environment(build: Path, server_cpus: str = "0", client_cpus: str = "1
         "installed: " + (", ".join(inst) or "none") + ("; missing: " + ", ".join(absent) if absent else ""),
         "make deps (installs nginx, lighttpd, h2o, apache2)" if absent else ""))
     return verdicts
+
+
+IDLE_SAMPLE_S = 1.0  # how long `check` watches the CPUs for other work
+BUSY_CPUS_WARN = 0.1  # CPUs' worth of other work that makes `check` warn
+
+
+def idle_machine_verdict(busy: float | None, loadavg: str) -> Verdict:
+    """Whether anything else runs, judged by what the CPUs did over the last ``IDLE_SAMPLE_S``
+    (``busy``, from busy_cpus) and, where that is unknown, by the 1-minute load average. A high
+    load average on CPUs that are idle now is a recent burst (`make bench` builds first), not
+    work that will disturb the run."""
+    load1 = float((loadavg.split() or ["0"])[0])
+    if busy is None:
+        if load1 > 0.5:
+            return Verdict("idle machine", "warn", f"load average {load1:.2f}",
+                           "Other work is running (compilers, other benchmarks): it steals CPU from the server "
+                           "or the client and adds noise to every point.",
+                           "wait until the machine is idle (see `top`) before a run whose numbers matter")
+        return Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy.")
+    value = f"{busy:.2f} CPUs busy over {IDLE_SAMPLE_S:g} s; load average {load1:.2f}"
+    if busy > BUSY_CPUS_WARN:
+        return Verdict("idle machine", "warn", value,
+                       "Other work is running now (compilers, other benchmarks): it steals CPU from the "
+                       "server or the client and adds noise to every point.",
+                       "wait until the machine is idle (see `top`) before a run whose numbers matter")
+    if load1 > 0.5:
+        return Verdict("idle machine", "ok", value,
+                       "Nothing else runs now; the load average still counts work of the last minutes "
+                       "(such as the build before `make bench`), which is over.")
+    return Verdict("idle machine", "ok", value, "Nothing else is busy.")
 
 
 def throttle_verdict(cpu: int) -> Verdict:

@@ -186,7 +186,7 @@ def title_page(a: Analysis) -> list[Figure]:
         ["net.core.somaxconn", str(env.get("somaxconn", "?"))],
         ["tcp_tw_reuse / port range", f"{env.get('tcp_tw_reuse', '?')} / {env.get('ip_local_port_range', '?')}"],
         ["open files (soft / hard)", f"{env.get('nofile_soft', '?')} / {env.get('nofile_hard', '?')}"],
-        ["load average at start", str(env.get("loadavg_at_start", "?"))],
+        ["load average at start", load_at_start(env)],
         ["compiler", str(env.get("compiler", "?"))],
         ["git revision", str(env.get("git_revision", "?"))],
         ["python / matplotlib", f"{env.get('python', '?')} / {env.get('matplotlib', '?')}"],
@@ -504,6 +504,17 @@ def _against_floor(c) -> str:
     if c.throughput_ratio is not None:
         return _iv(c.throughput_ratio, ".2f") + " (tput)"
     return "–"
+
+
+def load_at_start(env: dict) -> str:
+    """The load average at the start (meta.json environment.loadavg_at_start) and, where the run
+    recorded it, how many CPUs were busy in the quarter second before: the load average decays
+    over minutes, so right after `make bench`'s build it is high on a machine that is idle."""
+    text = str(env.get("loadavg_at_start") or "?")
+    busy = env.get("busy_cpus_at_start")
+    if isinstance(busy, (int, float)):
+        text += f"; {busy:.2f} CPUs busy at start"
+    return text
 
 
 def idle_text(env: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -82,6 +83,32 @@ def test_the_cpu_model_and_the_hypervisor_flag_come_from_one_cpuinfo_text():
     assert envinfo.cpu_facts(bare) == ("AMD EPYC 7B13", False)
     model, _ = envinfo.cpu_facts("")
     assert model  # platform.processor() or "unknown", never empty
+
+
+def test_busy_cpus_counts_every_cpu_busy_but_idle_and_iowait_over_the_interval():
+    before = ("cpu  100 0 50 1000 10 0 0 0 0 0\ncpu0 50 0 25 500 5 0 0 0 0 0\n"
+              "cpu1 50 0 25 500 5 0 0 0 0 0\nintr 1\n")
+    # 200 jiffies pass in all: 60 user, 10 system, 10 steal (busy), 110 idle, 10 iowait
+    after = ("cpu  160 0 60 1110 20 0 0 10 0 0\ncpu0 80 0 30 555 10 0 0 5 0 0\n"
+             "cpu1 80 0 30 555 10 0 0 5 0 0\nintr 2\n")
+    assert envinfo.cpu_jiffies(before) == (150, 1160, 2)
+    texts = iter([before, after])
+    assert envinfo.busy_cpus(0, lambda: next(texts)) == 0.8  # 80 of 200 jiffies on 2 CPUs
+    assert envinfo.busy_cpus(0, lambda: "") is None
+    busy = envinfo.busy_cpus(0.2)  # this machine, for real
+    assert busy is not None and 0 <= busy <= (os.cpu_count() or 1) + 0.01
+
+
+def test_check_judges_an_idle_machine_by_what_runs_now_not_by_a_load_average_that_remembers_the_build():
+    after_build = envinfo.idle_machine_verdict(0.02, "11.48 9.05 8.56 1/89 9245")
+    assert after_build.status == "ok" and "still counts" in after_build.explanation
+    assert after_build.value == "0.02 CPUs busy over 1 s; load average 11.48"
+    busy = envinfo.idle_machine_verdict(0.9, "0.30 0.2 0.1 2/89 9245")
+    assert busy.status == "warn" and busy.fix
+    assert envinfo.idle_machine_verdict(0.0, "0.01 0 0 1/80 1").explanation == "Nothing else is busy."
+    # where /proc/stat cannot be read, the load average decides as before
+    assert envinfo.idle_machine_verdict(None, "2.5 1 1 1/80 1").status == "warn"
+    assert envinfo.idle_machine_verdict(None, "0.1 0 0 1/80 1").status == "ok"
 
 
 def test_check_says_what_waking_a_sleeping_client_costs_where_idle_vcpus_halt_at_once():

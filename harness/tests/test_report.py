@@ -281,3 +281,13 @@ def test_the_core_cost_page_counts_how_often_the_loadgen_blocked_at_the_pairs_po
     sentence = _client_wait_sentence({}, (0.004, 0.02))
     assert "blocked a median 0.004 times per request at these points (at most 0.020)" in sentence
     assert "blocked" not in _client_wait_sentence({})
+
+
+def test_the_first_page_gives_the_cpus_busy_at_start_beside_a_load_average_that_still_counts_the_build():
+    from plots.report import load_at_start
+
+    env = {"loadavg_at_start": "11.48 9.05 8.56 1/89 9245", "busy_cpus_at_start": 0.02}
+    assert load_at_start(env) == "11.48 9.05 8.56 1/89 9245; 0.02 CPUs busy at start"
+    assert load_at_start({"loadavg_at_start": "0.01 0.02 0.00 1/80 100"}) == "0.01 0.02 0.00 1/80 100"
+    assert load_at_start({"loadavg_at_start": "0.5 0.5 0.5 1/80 1", "busy_cpus_at_start": None}).endswith("1/80 1")
+    assert load_at_start({}) == "?"
