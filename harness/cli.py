@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "each longer burst (wrk's kept-alive connections; not ab's new ones)")
     peers.add_argument("--turns", metavar="FILE",
                        help="write one JSON line per measured client run (round, client, server, turn, "
-                            "requests, requests_per_s, server_cpu_s, preemptions) to FILE: what happens inside a run")
+                            "requests, requests_per_s, server_cpu_s, preemptions, client_sleeps) to FILE: what happens "
+                            "inside a run")
     peers.set_defaults(func=cmd_peers)
 
     idle = sub.add_parser("idle-memory", formatter_class=_Formatter, help="RSS per idle keep-alive connection of backends")

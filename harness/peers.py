@@ -88,6 +88,10 @@ class Sample:
     preemptions_per_request: float | None = None
     # the server's CPU over what its cap allowed while it was loaded (None: uncapped)
     cap_use: float | None = None
+    # how often the client blocked per request (its voluntary context switches): on loopback the
+    # server whose write wakes a sleeping client pays for the wake-up (docs/methodology.md,
+    # "Which client"); None where not counted
+    client_sleeps_per_request: float | None = None
 
 
 @dataclass
@@ -142,6 +146,12 @@ class PeerResults:
         ratios = self.paired_ratios(a, b, client, by_cpu)
         return bootstrap(ratios) if ratios else None
 
+    def median_sleeps(self, server: str, client: str) -> float | None:
+        """The client's sleeps per request (median), None where not counted."""
+        runs = self.samples.get((server, client), [])
+        sleeps = [s.client_sleeps_per_request for s in runs if s.client_sleeps_per_request is not None]
+        return statistics.median(sleeps) if sleeps else None
+
     def median_client(self, server: str, client: str) -> tuple[float | None, float | None]:
         """The client's CPU per request and its share of one CPU (medians)."""
         runs = self.samples.get((server, client), [])
@@ -157,8 +167,9 @@ def _cpu_seconds(session_id: int) -> float:
     return sum(p.cpu_user_s + p.cpu_sys_s for p in session_members(session_id))
 
 
-def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float]:
-    """The client's output, its CPU seconds and its wall seconds (``_run_clients`` of one)."""
+def _run_client(argv: list[str], client_cpus: str) -> tuple[str, float, float, int | None]:
+    """The client's output, its CPU seconds, its wall seconds and how often it slept
+    (``_run_clients`` of one)."""
     return _run_clients([argv], client_cpus)[0]
 
 
@@ -167,10 +178,10 @@ def _run_clients(argvs: list[list[str]], client_cpus: str,
                  timeout_s: float = 600) -> list[tuple]:
     """Runs the clients at the same time (``clients.run_at_once``). For each, in order: its
     output, its CPU seconds (the rusage of its own process: taskset execs the client), its wall
-    seconds and, given ``on_exit``, what ``on_exit(i, usage)`` returned the moment client ``i``
-    was reaped (a server's counters at the end of its own load; ``usage`` is the client's
-    rusage, e.g. its voluntary switches: how often it slept). A client that cannot be started,
-    or still runs after ``timeout_s`` (then killed by its PID), raises."""
+    seconds, how often it slept (its voluntary context switches, from the same rusage) and,
+    given ``on_exit``, what ``on_exit(i, usage)`` returned the moment client ``i`` was reaped (a
+    server's counters at the end of its own load; ``usage`` is the client's rusage). A client
+    that cannot be started, or still runs after ``timeout_s`` (then killed by its PID), raises."""
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(tempfile.TemporaryFile(mode="w+")) for _ in argvs]
         ends = run_at_once(argvs, client_cpus, outs, timeout_s, on_exit=on_exit)
@@ -182,7 +193,8 @@ def _run_clients(argvs: list[list[str]], client_cpus: str,
         rows = []
         for out, end in zip(outs, ends):
             out.seek(0)
-            rows.append((out.read(), end.cpu_s, end.wall_s, *((end.at_exit,) if on_exit else ())))
+            sleeps = end.usage.ru_nvcsw if end.usage is not None else None
+            rows.append((out.read(), end.cpu_s, end.wall_s, sleeps, *((end.at_exit,) if on_exit else ())))
         return rows
 
 
@@ -518,6 +530,7 @@ class _Tally:
     failed: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     preemptions: int | None = None  # None: not counted (no cgroup, no tracefs)
+    client_sleeps: int | None = None  # the client's voluntary context switches; None: not counted
 
     def sample(self, allowance_s: float | None = None) -> Sample:
         """The tally per request; ``allowance_s``: the CPU seconds the server's cap allowed
@@ -527,7 +540,8 @@ class _Tally:
                       self.server_s / n * 1e6 if n else None, self.client_s / n * 1e6 if n else None,
                       self.client_s / self.client_wall_s if self.client_wall_s > 0 else None,
                       self.preemptions / n if n and self.preemptions is not None else None,
-                      self.server_s / allowance_s if allowance_s else None)
+                      self.server_s / allowance_s if allowance_s else None,
+                      self.client_sleeps / n if n and self.client_sleeps is not None else None)
 
 
 def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, docroot: Path,
@@ -561,7 +575,7 @@ def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, d
     argvs = [warmup_argv(client, warmup_concurrency(client, concurrency, (pools or {}).get(name, 0)), warmup_s, url)
              for name, url in zip(group, urls)]
     runs = _run_clients(argvs, client_cpus) if warm_together else [_run_client(a, client_cpus) for a in argvs]
-    for name, (warm_out, _, _) in zip(group, runs):
+    for name, (warm_out, *_) in zip(group, runs):
         try:
             _parse(client, warm_out)
         except (AttributeError, ValueError):  # no rate: the client failed
@@ -604,12 +618,12 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
             for i in range(len(group)) if j % 2 == 0 else reversed(range(len(group))):
                 argv = _client_argv(client, concurrency, seconds // slices, ab_requests // slices, urls[i])
                 before, preempted_before = counters(i)
-                out, client_s, wall_s = _run_client(argv, client_cpus)
+                out, client_s, wall_s, sleeps = _run_client(argv, client_cpus)
                 after, preempted_after = counters(i)
                 preempted = (None if preempted_before is None or preempted_after is None
                              else preempted_after - preempted_before)
                 _tally_run(tallies[i], client, out, after - before, preempted, client_s, wall_s, turn_log,
-                           {"round": r + 1, "client": client, "server": group[i], "turn": j + 1})
+                           {"round": r + 1, "client": client, "server": group[i], "turn": j + 1}, sleeps)
     finally:
         for srv, cg in started:
             srv.stop()
@@ -675,27 +689,30 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
         before = [cg.read() for _, cg in started]
         argvs = [_client_argv(client, concurrency, seconds, ab_requests, url) for url in urls]
         runs = _run_clients(argvs, client_cpus, on_exit=lambda i, _: started[i][1].read())
-        for i, (out, client_s, wall_s, after) in enumerate(runs):
+        for i, (out, client_s, wall_s, sleeps, after) in enumerate(runs):
             preempted = (None if before[i].preemptions is None or after.preemptions is None
                          else after.preemptions - before[i].preemptions)
             _tally_run(tallies[i], client, out, (after.cpu_ns - before[i].cpu_ns) / 1e9, preempted, client_s,
-                       wall_s, turn_log, {"round": r + 1, "client": client, "server": group[i], "turn": 1})
+                       wall_s, turn_log, {"round": r + 1, "client": client, "server": group[i], "turn": 1}, sleeps)
     return _print_samples(group, client, r, tallies,
                           lambda name: f"at once with {', '.join(g for g in group if g != name)}",
                           lambda t: server_share * t.client_wall_s)
 
 
 def _tally_run(t: _Tally, client: str, out: str, server_s: float, preempted: int | None, client_s: float,
-               wall_s: float, turn_log: Callable[[dict], None] | None, turn: dict) -> None:
-    """Adds one client run (its output, and the server's CPU seconds and preemptions over it)
-    to ``t``, and logs it as a turn."""
+               wall_s: float, turn_log: Callable[[dict], None] | None, turn: dict,
+               client_sleeps: int | None = None) -> None:
+    """Adds one client run (its output, the server's CPU seconds and preemptions over it, and
+    how often the client slept) to ``t``, and logs it as a turn."""
     t.server_s += server_s
     if preempted is not None:
         t.preemptions = (t.preemptions or 0) + preempted
+    if client_sleeps is not None:
+        t.client_sleeps = (t.client_sleeps or 0) + client_sleeps
     rps, n, failed = _parse(client, out)
     if turn_log is not None:
         turn_log({**turn, "requests": n, "requests_per_s": rps, "server_cpu_s": round(server_s, 6),
-                  "preemptions": preempted})
+                  "preemptions": preempted, "client_sleeps": client_sleeps})
     t.requests += n
     t.loaded_s += n / rps if rps > 0 else 0.0
     t.client_s += client_s
@@ -725,7 +742,10 @@ def _print_samples(group: tuple[str, ...], client: str, r: int, tallies: list[_T
               # and the client, not the server, set the rate (a cap period too long for it)
               + (f", {sample.cap_use:.0%} of its cap" if sample.cap_use is not None else "") +
               f"  {sample.client_cpu_us_per_request or 0:>6.1f} us client CPU/req"
-              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU){flag}{note}", flush=True)
+              f" ({(sample.client_cpu_share or 0) * 100:.0f}% of a CPU"
+              + (f", {sample.client_sleeps_per_request:.2f} sleeps/req"
+                 if sample.client_sleeps_per_request is not None else "")
+              + f"){flag}{note}", flush=True)
     return samples
 
 
@@ -812,6 +832,8 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
                 print(verdict)
     for warning in cap_warnings(results, pairs):
         print(warning)
+    for note in sleep_notes(results, pairs):
+        print(note)
 
 
 UNEVEN_OVER, UNEVEN_UNDER = 1.10, 0.90  # a server above, its partner below, its part of the cap
@@ -842,4 +864,28 @@ def cap_warnings(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str
             if busy < PAIR_BUSY:
                 out.append(f"cap {client}: {a} ÷ {b}: the two used a median {busy:.0%} of their caps: the clients, "
                            f"not the servers, set the pace; give them a smaller --server-cpu-share")
+    return out
+
+
+SLEEPS_NOTED = 0.05  # a client that slept at least this often per request ...
+SLEEPS_UNEVEN = 0.05  # ... and this much more (relatively) for one server of a pair than the other
+
+
+def sleep_notes(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]:
+    """A line for each pair whose clients slept at different rates: on loopback the server's
+    write wakes a client that sleeps, and the wake-up (an inter-processor interrupt, dear in a
+    VM) is charged to that server, so a ratio by CPU per request then carries the clients'
+    sleeping as well as the servers' own work — amplified, since the slower server's client
+    sleeps more (docs/methodology.md, "Which client"; scripts/client_turns.py measures it)."""
+    out = []
+    for a, b in pairs:
+        for client in CLIENTS:
+            sa, sb = results.median_sleeps(a, client), results.median_sleeps(b, client)
+            if sa is None or sb is None or max(sa, sb) < SLEEPS_NOTED:
+                continue
+            if abs(sa - sb) / max(sa, sb) < SLEEPS_UNEVEN:
+                continue
+            out.append(f"sleeps {client}: {a} ÷ {b}: their clients slept {sa:.2f} and {sb:.2f} times per request: "
+                       f"each wake-up is paid by the server that wrote, so the ratio by CPU/req includes the "
+                       f"clients' sleeping (docs/methodology.md, \"Which client\"; scripts/client_turns.py)")
     return out

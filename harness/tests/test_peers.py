@@ -98,7 +98,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     monkeypatch.setattr(peers, "_launch", lambda *args: None)
     monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
     monkeypatch.setattr(peers, "ServerProcess", StartedServer)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0))  # 6 % of a CPU
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0, 0))  # 6 % of a CPU
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     # rounds 2, 1 s, ab -n 10, -c 1, server CPU 0, client CPU 1, capped at 25 %
     results = peers._compare(["alpha", "beta"], tmp_path, 2, 1, 10, 1, "0", "1", 0.25)
@@ -143,7 +143,7 @@ def _fake_runs(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[list[st
 
     def fake_client(argv, cpus):
         argvs.append(argv)
-        return "", 0.1, 1.0
+        return "", 0.1, 1.0, 0
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
@@ -372,7 +372,7 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
         argvs.append(argv)
         warmup = "-d2s" in argv or "-t2" in argv
         server_cpu[0] += 5.0 if warmup else 1.0  # the server's CPU during each run, seconds
-        return "", 0.1, 1.0
+        return "", 0.1, 1.0, 0
 
     monkeypatch.setattr(peers, "_run_client", fake_client)
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: server_cpu[0])
@@ -389,7 +389,7 @@ def test_each_measured_run_follows_an_unmeasured_warmup_with_the_same_client(
 def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     _fake_runs(monkeypatch)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0))
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("unable to connect to 127.0.0.1:1", 0.0, 1.0, 0))
     monkeypatch.setattr(peers, "_parse", lambda client, output: float(output))  # no rate in it
     with pytest.raises(SystemExit, match="warm-up of a with wrk failed:\nunable to connect"):
         peers._compare(["a"], tmp_path, 1, 3, 10, 7, "0", "1", None, ("wrk",), 1)
@@ -400,10 +400,10 @@ def test_a_warmup_the_client_could_not_run_stops_with_the_clients_output(
 def test_a_clients_cpu_time_is_its_own_not_that_of_other_children_of_the_harness():
     """A child the harness reaped before the client (a finished run) is not the client's CPU."""
     subprocess.run(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], check=True)
-    out, cpu, wall = peers._run_client(["/bin/sh", "-c", "sleep 0.3; echo slept; echo err >&2"], "0")
+    out, cpu, wall, _ = peers._run_client(["/bin/sh", "-c", "sleep 0.3; echo slept; echo err >&2"], "0")
     assert "slept" in out and "err" in out
     assert cpu < 0.05 and wall >= 0.3
-    out, cpu, _ = peers._run_client(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], "0")
+    out, cpu, _, _ = peers._run_client(["/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"], "0")
     assert cpu > 0.05
 
 
@@ -540,7 +540,7 @@ def test_each_server_has_finished_starting_before_its_warm_up_and_one_that_stays
 
     def fake_client(argv, cpus):
         events.append("client")
-        return "", 0.1, 1.0
+        return "", 0.1, 1.0, 0
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
@@ -572,7 +572,7 @@ def test_every_measured_turn_is_logged_with_its_server_round_and_counts(tmp_path
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "_cgroup", lambda *args, **kwargs: None)
     monkeypatch.setattr(peers, "ServerProcess", FakeServer)
-    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0))
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.1, 1.0, 0))
     monkeypatch.setattr(peers, "_cpu_seconds", lambda pid: 0.0)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (next(rates), 1000, 0))
     turns: list[dict] = []
@@ -630,7 +630,7 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
 
     def fake_clients(argvs, cpus, on_exit=None):
         loads.append(argvs)
-        return [("", 0.1, 1.0, *((on_exit(i, None),) if on_exit else ())) for i in range(len(argvs))]
+        return [("", 0.1, 1.0, 0, *((on_exit(i, None),) if on_exit else ())) for i in range(len(argvs))]
 
     monkeypatch.setattr(peers, "_launch", lambda name, *args: name)
     monkeypatch.setattr(peers, "settle", lambda srv, name: None)
@@ -669,8 +669,9 @@ def test_clients_run_at_once_each_with_its_own_output_cpu_and_end(tmp_path: Path
                               on_exit=lambda i, usage: marks.append(i) or (i, usage.ru_nvcsw))
     assert [row[0].strip() for row in rows] == ["slow", "fast"]
     assert marks == [1, 0]  # each reaped (and its server read) when it ended
-    assert rows[1][2] < 0.3 <= rows[0][2] and [row[3][0] for row in rows] == [0, 1]
-    assert rows[0][3][1] >= 1  # the slow client slept in sleep(1): a voluntary switch, in its rusage
+    assert rows[1][2] < 0.3 <= rows[0][2] and [row[4][0] for row in rows] == [0, 1]
+    assert rows[0][4][1] >= 1  # the slow client slept in sleep(1): a voluntary switch, in its rusage
+    assert rows[0][3] == rows[0][4][1]  # and each row gives those sleeps itself
     assert other.wait(timeout=5) == 0
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
@@ -798,3 +799,34 @@ def test_a_pair_that_left_its_caps_unused_is_said_to_be_paced_by_its_clients():
     uncapped.add("a", "wrk", Sample(1000.0, 10.0))
     uncapped.add("b", "wrk", Sample(1000.0, 10.0))
     assert peers.cap_warnings(uncapped, [("a", "b")]) == []
+
+
+def test_a_pair_whose_clients_slept_at_different_rates_is_said_to_carry_the_clients_wake_ups():
+    results = PeerResults()
+    for a_sleeps, b_sleeps in [(0.39, 0.35), (0.41, 0.36), (0.37, 0.33)]:
+        results.add("thread", "wrk", Sample(13000.0, 20.5, client_sleeps_per_request=a_sleeps))
+        results.add("ref-thread", "wrk", Sample(14000.0, 18.8, client_sleeps_per_request=b_sleeps))
+        # an event loop's client hardly sleeps: nothing to say however the two differ
+        results.add("sped", "wrk", Sample(30000.0, 9.9, client_sleeps_per_request=0.002))
+        results.add("ref-sped", "wrk", Sample(31000.0, 9.6, client_sleeps_per_request=0.004))
+        # sleeping alike: the wake-ups cost both servers the same per request
+        results.add("st", "wrk", Sample(20000.0, 10.0, client_sleeps_per_request=0.30))
+        results.add("ref-st", "wrk", Sample(20000.0, 9.8, client_sleeps_per_request=0.30))
+        results.add("pth", "wrk", Sample(9000.0, 20.0))  # not counted
+        results.add("ref-pth", "wrk", Sample(9000.0, 19.0))
+    (note,) = peers.sleep_notes(results, [("thread", "ref-thread"), ("sped", "ref-sped"), ("st", "ref-st"),
+                                          ("pth", "ref-pth")])
+    assert note.startswith("sleeps wrk: thread ÷ ref-thread: their clients slept 0.39 and 0.35 times per request")
+    assert "paid by the server that wrote" in note and "Which client" in note
+
+
+def test_a_clients_sleeps_are_summed_over_its_runs_and_given_per_request(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    t, turns = peers._Tally(), []
+    for sleeps in (300, 500):  # two turns of 1,000 requests each
+        peers._tally_run(t, "wrk", "", 1.0, None, 0.5, 1.0, turns.append, {"turn": len(turns) + 1}, sleeps)
+    assert t.sample().client_sleeps_per_request == pytest.approx(0.4)
+    assert [turn["client_sleeps"] for turn in turns] == [300, 500]
+    uncounted = peers._Tally()
+    peers._tally_run(uncounted, "wrk", "", 1.0, None, 0.5, 1.0, None, {})
+    assert uncounted.sample().client_sleeps_per_request is None
