@@ -381,20 +381,14 @@ def idle_machine_verdict(busy: float | None, loadavg: str) -> Verdict:
     load average on CPUs that are idle now is a recent burst (`make bench` builds first), not
     work that will disturb the run."""
     load1 = float((loadavg.split() or ["0"])[0])
-    if busy is None:
-        if load1 > 0.5:
-            return Verdict("idle machine", "warn", f"load average {load1:.2f}",
-                           "Other work is running (compilers, other benchmarks): it steals CPU from the server "
-                           "or the client and adds noise to every point.",
-                           "wait until the machine is idle (see `top`) before a run whose numbers matter")
-        return Verdict("idle machine", "ok", f"load average {load1:.2f}", "Nothing else is busy.")
-    value = f"{busy:.2f} CPUs busy over {IDLE_SAMPLE_S:g} s; load average {load1:.2f}"
-    if busy > BUSY_CPUS_WARN:
+    value = (f"load average {load1:.2f}" if busy is None
+             else f"{busy:.2f} CPUs busy over {IDLE_SAMPLE_S:g} s; load average {load1:.2f}")
+    if (busy is None and load1 > 0.5) or (busy is not None and busy > BUSY_CPUS_WARN):
         return Verdict("idle machine", "warn", value,
-                       "Other work is running now (compilers, other benchmarks): it steals CPU from the "
+                       "Other work is running (compilers, other benchmarks): it steals CPU from the "
                        "server or the client and adds noise to every point.",
                        "wait until the machine is idle (see `top`) before a run whose numbers matter")
-    if load1 > 0.5:
+    if busy is not None and load1 > 0.5:
         return Verdict("idle machine", "ok", value,
                        "Nothing else runs now; the load average still counts work of the last minutes "
                        "(such as the build before `make bench`), which is over.")
