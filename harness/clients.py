@@ -40,6 +40,11 @@ class Ended:
         return self.usage.ru_utime + self.usage.ru_stime if self.usage is not None else 0.0
 
 
+def pinned(argv: Sequence[str], cpus: str | None) -> list[str]:
+    """The command that runs ``argv`` pinned to ``cpus`` (taskset, which execs it), or as it is."""
+    return (["taskset", "-c", cpus] if cpus is not None else []) + list(argv)
+
+
 def run_at_once(argvs: Sequence[Sequence[str]], cpus: str | None, outputs: Sequence[IO],
                 limit_s: float, guard: ProcessGuard | None = None,
                 on_exit: Callable[[int, resource.struct_rusage], Any] | None = None) -> list[Ended]:
@@ -54,7 +59,7 @@ def run_at_once(argvs: Sequence[Sequence[str]], cpus: str | None, outputs: Seque
     start = time.monotonic()
     try:
         for i, (argv, out) in enumerate(zip(argvs, outputs)):
-            full = (["taskset", "-c", cpus] if cpus is not None else []) + list(argv)
+            full = pinned(argv, cpus)
             try:
                 proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                         start_new_session=True, preexec_fn=die_with_parent)

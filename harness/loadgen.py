@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.clients import run_at_once
+from harness.clients import pinned, run_at_once
 from harness.experiment import LoadSpec
 from harness.server import ProcessGuard
 
@@ -88,7 +88,7 @@ def run_loadgens(argvs: list[list[str]], cpus: str | None, guard: ProcessGuard, 
         logs = []
         for argv, log_path in zip(argvs, log_paths):
             Path(argv[argv.index("--json") + 1]).unlink(missing_ok=True)
-            full = (["taskset", "-c", cpus] if cpus is not None else []) + argv
+            full = pinned(argv, cpus)
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log = stack.enter_context(open(log_path, "ab"))
             log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(full)}\n".encode())

@@ -64,10 +64,10 @@ from . import production
 from .cgroup import CgroupError, ServerCgroup, SharedCap, bandwidth
 from .cgroup import available as cgroups_available
 from .clients import run_at_once
+from .docroot import write_page
 from .experiment import parse_cpu_list
 from .metrics import session_members
 from .registry import RegistryError, load_backends, load_references
-from .docroot import write_page
 from .record import CONTROL_SUFFIX
 from .server import LaunchSpec, ProcessGuard, ServerProcess, enter_cgroup, free_port, settle
 from .stats import Interval, bootstrap
@@ -145,12 +145,6 @@ class PeerResults:
         analysis's, harness/stats.py); None without a round."""
         ratios = self.paired_ratios(a, b, client, by_cpu)
         return bootstrap(ratios) if ratios else None
-
-    def median_sleeps(self, server: str, client: str) -> float | None:
-        """The client's sleeps per request (median), None where not counted."""
-        runs = self.samples.get((server, client), [])
-        sleeps = [s.client_sleeps_per_request for s in runs if s.client_sleeps_per_request is not None]
-        return statistics.median(sleeps) if sleeps else None
 
     def median_client(self, server: str, client: str) -> tuple[float | None, float | None]:
         """The client's CPU per request and its share of one CPU (medians)."""
@@ -880,8 +874,12 @@ def sleep_notes(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]
     out = []
     for a, b in pairs:
         for client in CLIENTS:
-            sa, sb = results.median_sleeps(a, client), results.median_sleeps(b, client)
-            if sa is None or sb is None or max(sa, sb) < SLEEPS_NOTED:
+            counted = [(x.client_sleeps_per_request, y.client_sleeps_per_request) for x, y in results.rounds(a, b, client)
+                       if x.client_sleeps_per_request is not None and y.client_sleeps_per_request is not None]
+            if not counted:
+                continue
+            sa, sb = (statistics.median(side) for side in zip(*counted))
+            if max(sa, sb) < SLEEPS_NOTED:
                 continue
             if abs(sa - sb) / max(sa, sb) < SLEEPS_UNEVEN:
                 continue

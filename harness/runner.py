@@ -33,11 +33,11 @@ from harness import envinfo, metrics, production, registry
 from harness.accounting import StatusClient, WindowSampler, window_metrics
 from harness.cgroup import CgroupError, ServerCgroup, SharedCap
 from harness.cgroup import available as cgroups_available
+from harness.docroot import STATIC_TWIN, write_page, write_static_twin
 from harness.experiment import Experiment, experiment_summary, load_experiment, parse_cpu_list
 from harness.loadgen import LoadgenError, loadgen_argv, run_loadgen, run_loadgens, wall_limit_s
 from harness.progress import Progress
 from harness.record import SCHEMA as RECORD_SCHEMA
-from harness.docroot import STATIC_TWIN, write_page, write_static_twin
 from harness.record import CONTROL_SUFFIX, CONTROLS_FILE, CgroupInfo, PointRecord, ServerInfo, number
 from harness.server import (LaunchSpec, ProcessGuard, ServerProcess, ServerStartError, enter_cgroup, free_port,
                             settle, terminate_as_interrupt)

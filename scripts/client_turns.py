@@ -214,12 +214,12 @@ def main() -> int:
                                  for url, j in zip(urls, jsons)]
                         before = [cg.read() for _, cg in started]
                         runs = peers._run_clients(argvs, str(args.client_cpu),
-                                                  on_exit=lambda i, usage: (started[i][1].read(), usage.ru_nvcsw),
+                                                  on_exit=lambda i, _: started[i][1].read(),
                                                   timeout_s=args.seconds + 60)
                         turn = Turn(r + 1, client.label,
                                     tuple(requests_of(client, out, j) for (out, *_), j in zip(runs, jsons)),
-                                    tuple((end.cpu_ns - b.cpu_ns) / 1e9 for (*_, (end, _)), b in zip(runs, before)),
-                                    tuple(sleeps for (*_, (_, sleeps)) in runs))
+                                    tuple((end.cpu_ns - b.cpu_ns) / 1e9 for (*_, end), b in zip(runs, before)),
+                                    tuple(sleeps for (_, _, _, sleeps, _) in runs))
                         turns.append(turn)
                         print(f"round {turn.round} {client.label:<{max(len(c.label) for c in clients)}}  "
                               f"{args.backend} {turn.cpu_us(0):6.2f} µs/req ({turn.sleeps_per_request(0):.3f} "
