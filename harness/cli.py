@@ -205,14 +205,18 @@ def cmd_peers(args: argparse.Namespace) -> int:
         if not args.reference:
             raise SystemExit("peers: --control needs --reference (the server it measures twice)")
         names = peers.with_control(names, args.reference)
+    try:
+        periods = peers.parse_cap_periods(args.cap_period_ms) if args.cap_period_ms is not None else None
+    except ValueError as exc:
+        raise SystemExit(f"peers: --cap-period-ms {exc}") from None
     results = peers.compare(names, build_dir(), args.rounds, args.seconds, args.ab_requests,
                             args.concurrency, args.server_cpus, args.client_cpus,
                             args.server_cpu_share, clients, args.warmup, args.interleave, args.reference,
-                            Path(args.turns) if args.turns else None, args.pool, args.cap_period_ms,
+                            Path(args.turns) if args.turns else None, args.pool, periods,
                             args.simultaneous)
     floor_of = peers.floors(names, build_dir())
     peers.print_table(results, names, args.reference, floor_of)
-    peers.print_ratio_intervals(results, names, args.reference, floor_of)
+    peers.print_ratio_intervals(results, names, args.reference, floor_of, args.concurrency)
     return 0
 
 
@@ -326,12 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every fixed pool (prefork, threadpool and their references) with N "
                             "workers instead of its default (256): with fewer workers than ab's "
                             "clients a pool serves queued connections back to back (make pools)")
-    peers.add_argument("--cap-period-ms", type=float, metavar="MS",
+    peers.add_argument("--cap-period-ms", metavar="MS",
                        help="the CFS period of --server-cpu-share's cap instead of the shortest the kernel "
-                            "allows (4 ms at 25 %%): on Linux 6.18+ every runnable task of a capped server "
-                            "is switched out once per period, so a longer one costs a server of many "
-                            "tasks less; it needs a client fast enough to keep the server busy through "
-                            "each longer burst (wrk's kept-alive connections; not ab's new ones)")
+                            "allows (4 ms at 25 %%), for every client (100) or per client (wrk=100: ab keeps "
+                            "the shortest): on Linux 6.18+ every runnable task of a capped server is switched "
+                            "out once per period, so a longer one costs a server of many tasks less; it needs "
+                            "a client fast enough to keep the server busy through each longer burst (wrk's "
+                            "kept-alive connections; not ab's new ones against a fast server): a 'burst' line "
+                            "under the ratios names a pair whose server ran dry inside the bursts")
     peers.add_argument("--turns", metavar="FILE",
                        help="write one JSON line per measured client run (round, client, server, turn, "
                             "requests, requests_per_s, server_cpu_s, preemptions, client_sleeps) to FILE: what happens "

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import resource
@@ -92,6 +93,11 @@ class Sample:
     # server whose write wakes a sleeping client pays for the wake-up (docs/methodology.md,
     # "Which client"); None where not counted
     client_sleeps_per_request: float | None = None
+    # the CFS period of the server's cap, and the server's part of one period's allowance (its
+    # CPU per burst: share x period); None uncapped. burst_notes() compares what the server can
+    # serve in one burst with what its client can have waiting
+    cap_period_us: int | None = None
+    cap_burst_us: float | None = None
 
 
 @dataclass
@@ -343,12 +349,43 @@ def _pools(servers: list[str], build: Path, size: int | None = None) -> dict[str
 CLIENTS = ("wrk", "ab")
 
 
+def cap_burst(server_share: float | None, servers: int, period_us: int | None) -> tuple[int, float] | None:
+    """The period (µs) of a cap of ``servers`` times ``server_share`` (one server's cgroup, or a
+    pair's SharedCap) with ``period_us`` (None: the shortest, ``bandwidth``), and each server's
+    part of one period's allowance (µs of CPU); None uncapped."""
+    if server_share is None:
+        return None
+    _, period = bandwidth(server_share * servers, period_us)
+    return period, server_share * period
+
+
+def parse_cap_periods(text: str) -> float | dict[str, float]:
+    """``--cap-period-ms``: ``MS`` for every client, or ``CLIENT=MS[,CLIENT=MS]`` for the clients
+    named (the others keep the shortest period). ValueError, naming the part, for anything else."""
+    text = text.strip()
+    if "=" not in text:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"'{text}' is neither milliseconds nor CLIENT=MS (wrk=100)") from None
+    periods: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        client, _, ms = part.partition("=")
+        if client.strip() not in CLIENTS:
+            raise ValueError(f"'{part}': the client is wrk or ab")
+        try:
+            periods[client.strip()] = float(ms)
+        except ValueError:
+            raise ValueError(f"'{part}': '{ms}' is not milliseconds") from None
+    return periods
+
+
 def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requests: int,
             concurrency: int, server_cpus: str, client_cpus: str,
             server_cpu_share: float | None = None, clients: tuple[str, ...] = CLIENTS,
             warmup_s: int = 1, interleave: int = 0, reference: str | None = None,
             turns: Path | None = None, pool: int | None = None,
-            cap_period_ms: float | None = None, simultaneous: bool = False) -> PeerResults:
+            cap_period_ms: float | dict[str, float] | None = None, simultaneous: bool = False) -> PeerResults:
     """``server_cpu_share`` (0 < share < 1) caps the servers' CPU through a cgroup so that the
     server, not the client, is the bottleneck: requests/s then compares the servers' cost.
     ``clients``: wrk, ab or both (one client gives twice the rounds in the same time).
@@ -362,9 +399,10 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
     ``pool``: the workers of every fixed pool among the servers (prefork, threadpool, their
     references; ``_pools``) instead of each one's default, as an experiment's ``[servers] pool``.
     ``cap_period_ms``: the CFS period of the cap instead of the shortest the kernel allows (4 ms
-    at a quarter of a CPU): a longer one throttles a server of many runnable tasks less often
+    at a quarter of a CPU), for every client, or per client ({"wrk": 100}: the others keep the
+    shortest): a longer one throttles a server of many runnable tasks less often
     (docs/methodology.md, "What the cap costs a server of many tasks"), and only suits a client
-    fast enough to keep the server busy through each of its longer bursts.
+    fast enough to keep the server busy through each of its longer bursts (``burst_notes``).
     ``simultaneous``: the servers run in pairs (``pairs_of``), both loaded at the same time by
     two clients, inside one cgroup capped at twice ``server_cpu_share`` (``_measure_together``):
     the host's drift then hits both sides of a ratio within the same milliseconds."""
@@ -381,17 +419,21 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
             raise SystemExit(f"peers: --server-cpu-share needs cgroups, but {why}")
     if warmup_s < 0:
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
-    cap_period_us = None
-    if cap_period_ms is not None:
+    periods_ms = (cap_period_ms if isinstance(cap_period_ms, dict)
+                  else {client: cap_period_ms for client in clients} if cap_period_ms is not None else {})
+    cap_period_us: dict[str, int | None] = {}
+    for client, ms in periods_ms.items():
         if server_cpu_share is None:
             raise SystemExit("peers: --cap-period-ms sets the period of --server-cpu-share's cap: give both")
-        cap_period_us = round(cap_period_ms * 1000)
+        if client not in clients:
+            raise SystemExit(f"peers: --cap-period-ms {client}={ms:g}: {client} is not among --clients")
+        cap_period_us[client] = round(ms * 1000)
         try:
-            bandwidth(server_cpu_share, cap_period_us)
+            bandwidth(server_cpu_share, cap_period_us[client])
         except ValueError as exc:
-            raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: {exc}") from None
-        if cap_period_ms > 1000:
-            raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: at most 1000 ms (the kernel's limit)")
+            raise SystemExit(f"peers: --cap-period-ms {ms:g}: {exc}") from None
+        if ms > 1000:
+            raise SystemExit(f"peers: --cap-period-ms {ms:g}: at most 1000 ms (the kernel's limit)")
     if pool is not None and pool < 1:
         raise SystemExit(f"peers: --pool must be 1 or more workers, got {pool}")
     pools = _pools(servers, build, pool)
@@ -410,11 +452,11 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
         if 2 * server_cpu_share > 1:
             raise SystemExit(f"peers: --simultaneous caps a pair at twice --server-cpu-share, "
                              f"{2 * server_cpu_share:g} of one CPU: at most 0.5 each")
-        if cap_period_us is not None:
+        for client, period_us in cap_period_us.items():
             try:
-                bandwidth(2 * server_cpu_share, cap_period_us)
+                bandwidth(2 * server_cpu_share, period_us)
             except ValueError as exc:
-                raise SystemExit(f"peers: --cap-period-ms {cap_period_ms:g}: {exc}") from None
+                raise SystemExit(f"peers: --cap-period-ms {periods_ms[client]:g}: {exc}") from None
         pairs = pairs_of(servers, reference, floors(servers, build))
     if interleave < 0:
         raise SystemExit(f"peers: --interleave must be 0 (off) or a number of slices, got {interleave}")
@@ -478,12 +520,14 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
              turn_log: Callable[[dict], None] | None = None,
-             pools: dict[str, int] | None = None, cap_period_us: int | None = None,
+             pools: dict[str, int] | None = None, cap_period_us: int | dict[str, int | None] | None = None,
              simultaneous: bool = False) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
     within a pair the other one first in odd rounds), or with ``simultaneous`` both at once.
-    ``pools``: each fixed pool's size (``_pools``; read from the registry when not given)."""
+    ``pools``: each fixed pool's size (``_pools``; read from the registry when not given).
+    ``cap_period_us``: the cap's period for every client, or per client (None or a client not
+    in it: the shortest)."""
     results = PeerResults()
     guard = ProcessGuard()
     if pools is None:
@@ -499,11 +543,13 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for unit in units:
                     group = unit if r % 2 == 0 else unit[::-1]
                     for client in clients:
+                        period_us = (cap_period_us.get(client) if isinstance(cap_period_us, dict)
+                                     else cap_period_us)
                         measure = _measure_together if simultaneous else _measure
                         samples = dict(zip(group, measure(group, client, r, build, work, docroot, guard, seconds,
                                                           ab_requests, concurrency, server_cpus, client_cpus,
                                                           server_share, warmup_s, slices, pools, turn_log,
-                                                          cap_period_us)))
+                                                          period_us)))
                         if pairs is None:
                             results.add(unit[0], client, samples[unit[0]])
                         else:
@@ -526,16 +572,18 @@ class _Tally:
     preemptions: int | None = None  # None: not counted (no cgroup, no tracefs)
     client_sleeps: int | None = None  # the client's voluntary context switches; None: not counted
 
-    def sample(self, allowance_s: float | None = None) -> Sample:
+    def sample(self, allowance_s: float | None = None, cap: tuple[int, float] | None = None) -> Sample:
         """The tally per request; ``allowance_s``: the CPU seconds the server's cap allowed
-        while it was loaded (None: uncapped), which gives its use of the cap."""
+        while it was loaded (None: uncapped), which gives its use of the cap; ``cap``: the cap's
+        period (µs) and the server's part of each period's allowance (µs of CPU)."""
         n = self.requests
         return Sample(n / self.loaded_s if self.loaded_s > 0 else 0.0,
                       self.server_s / n * 1e6 if n else None, self.client_s / n * 1e6 if n else None,
                       self.client_s / self.client_wall_s if self.client_wall_s > 0 else None,
                       self.preemptions / n if n and self.preemptions is not None else None,
                       self.server_s / allowance_s if allowance_s else None,
-                      self.client_sleeps / n if n and self.client_sleeps is not None else None)
+                      self.client_sleeps / n if n and self.client_sleeps is not None else None,
+                      *(cap if cap is not None else (None, None)))
 
 
 def _start_group(group: tuple[str, ...], client: str, build: Path, work: Path, docroot: Path,
@@ -625,7 +673,8 @@ def _measure(group: tuple[str, ...], client: str, r: int, build: Path, work: Pat
                 cg.close()
     return _print_samples(group, client, r, tallies,
                           lambda name: f"in {slices} turns with {', '.join(g for g in group if g != name)}",
-                          lambda t: server_share * t.client_wall_s if server_share else None)
+                          lambda t: server_share * t.client_wall_s if server_share else None,
+                          cap_burst(server_share, 1, cap_period_us))
 
 
 @contextlib.contextmanager
@@ -690,7 +739,8 @@ def _measure_together(group: tuple[str, ...], client: str, r: int, build: Path, 
                        wall_s, turn_log, {"round": r + 1, "client": client, "server": group[i], "turn": 1}, sleeps)
     return _print_samples(group, client, r, tallies,
                           lambda name: f"at once with {', '.join(g for g in group if g != name)}",
-                          lambda t: server_share * t.client_wall_s)
+                          lambda t: server_share * t.client_wall_s,
+                          cap_burst(server_share, len(group), cap_period_us))
 
 
 def _tally_run(t: _Tally, client: str, out: str, server_s: float, preempted: int | None, client_s: float,
@@ -717,13 +767,14 @@ def _tally_run(t: _Tally, client: str, out: str, server_s: float, preempted: int
 
 
 def _print_samples(group: tuple[str, ...], client: str, r: int, tallies: list[_Tally],
-                   how: Callable[[str], str], allowance_s: Callable[[_Tally], float | None]) -> list[Sample]:
+                   how: Callable[[str], str], allowance_s: Callable[[_Tally], float | None],
+                   cap: tuple[int, float] | None = None) -> list[Sample]:
     """One sample per server of ``group``, each printed as a line: ``how`` says how it was
     measured beside the others, ``allowance_s`` the CPU seconds its cap allowed while loaded
-    (None: uncapped)."""
+    (None: uncapped), ``cap`` its cap's period and each server's part of it (``cap_burst``)."""
     samples = []
     for name, t in zip(group, tallies):
-        sample = t.sample(allowance_s(t))
+        sample = t.sample(allowance_s(t), cap)
         samples.append(sample)
         kinds = ", ".join(f"{kind} {k}" for kind, k in t.kinds.items())
         flag = f"  FAILED {t.failed} ({kinds})" if t.failed else ""
@@ -803,12 +854,14 @@ def _fmt(iv: Interval | None) -> str:
 
 
 def print_ratio_intervals(results: PeerResults, servers: list[str], reference: str | None,
-                          floor_of: dict[str, str] | None = None) -> None:
+                          floor_of: dict[str, str] | None = None, concurrency: int | None = None) -> None:
     """Each backend against its floor, each A/A control against its server, and each server
     against ``reference``: the median of the
     per-round ratios with a 95 % bootstrap interval, by rate and by server CPU per request. A
     target (say ≥ 0.95× the floor) is met when the interval lies above it, missed when below,
-    and not decided by this run when the interval straddles it."""
+    and not decided by this run when the interval straddles it. Then what makes a ratio by CPU
+    per request more than the two servers' own work (``cap_warnings``, ``sleep_notes`` and,
+    given the clients' ``concurrency``, ``burst_notes``)."""
     pairs = ratio_pairs(servers, reference, floor_of or {})
     if not pairs:
         return
@@ -827,6 +880,8 @@ def print_ratio_intervals(results: PeerResults, servers: list[str], reference: s
     for warning in cap_warnings(results, pairs):
         print(warning)
     for note in sleep_notes(results, pairs):
+        print(note)
+    for note in burst_notes(results, pairs, concurrency) if concurrency else ():
         print(note)
 
 
@@ -886,4 +941,50 @@ def sleep_notes(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]
             out.append(f"sleeps {client}: {a} ÷ {b}: their clients slept {sa:.2f} and {sb:.2f} times per request: "
                        f"each wake-up is paid by the server that wrote, so the ratio by CPU/req includes the "
                        f"clients' sleeping (docs/methodology.md, \"Which client\"; scripts/client_turns.py)")
+    return out
+
+
+def burst_notes(results: PeerResults, pairs: list[tuple[str, str]], concurrency: int) -> list[str]:
+    """A line for each pair with a server that runs dry inside the cap's bursts. A capped server
+    runs at full speed until its part of the period's allowance is spent, then waits for the
+    next period; in one burst it can serve (its part) / (its CPU per request) requests, while
+    its client can have ready only its ``concurrency`` connections' requests plus those it
+    makes during the burst, at best one per (client CPU per request) of the burst's length
+    (the clients of a pair share their CPU as the servers share theirs, so the two halves
+    cancel). When the server could serve more, it runs out of work inside each burst and is
+    woken for each request that arrives, which a busy server is not: its CPU per request then
+    depends on the client's pace, and two servers with different wake-up costs compare
+    differently (sped and h2o with ab under a 100-ms period, docs/methodology.md, "A period
+    longer than the client's backlog"). The client's rate is taken at its best, so the rule errs
+    towards silence: a line is a finding, its absence no proof. The line gives the longest period that keeps such a
+    server busy (``--cap-period-ms CLIENT=MS``). Uncapped runs give none."""
+    out = []
+    for a, b in pairs:
+        for client in CLIENTS:
+            rounds = results.rounds(a, b, client)
+            dry = []
+            for name, runs in ((a, [x for x, _ in rounds]), (b, [y for _, y in rounds])):
+                runs = [s for s in runs if s.cap_burst_us and s.cap_period_us
+                        and s.server_cpu_us_per_request and s.client_cpu_us_per_request]
+                if not runs:
+                    continue
+                burst = statistics.median(s.cap_burst_us for s in runs)
+                period = statistics.median(s.cap_period_us for s in runs)
+                server = statistics.median(s.server_cpu_us_per_request for s in runs)
+                client_us = statistics.median(s.client_cpu_us_per_request for s in runs)
+                served, sent = burst / server, burst / client_us
+                if served > concurrency + sent:
+                    longest_burst = concurrency / (1 / server - 1 / client_us)
+                    dry.append((name, served, sent, period, period * longest_burst / burst))
+            if not dry:
+                continue
+            longest_ms = max(1, math.floor(min(longest for *_, longest in dry) / 1000))
+            each = ", ".join(f"{name} about {served:.0f} against {concurrency + sent:.0f}"
+                             for name, served, sent, _, _ in dry)
+            out.append(f"burst {client}: {a} ÷ {b} ({dry[0][3] / 1000:g}-ms period): in one burst of the cap a "
+                       f"server could serve more requests than its client has ready ({concurrency} connections "
+                       f"and what it sends meanwhile): {each}; so it runs dry inside each burst, is woken for "
+                       f"each arrival, and its CPU/req follows the client's pace; a period of at most "
+                       f"{longest_ms} ms keeps it busy (--cap-period-ms {client}={longest_ms}, "
+                       f"or none for the shortest)")
     return out

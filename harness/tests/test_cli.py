@@ -153,6 +153,14 @@ def test_peers_help_documents_every_option_with_its_default():
         assert option in proc.stdout and f"(default: {default})" in proc.stdout, option
 
 
+def test_peers_refuses_a_cap_period_it_cannot_read_with_one_line_naming_the_option():
+    for given, says in (("soon", "'soon' is neither milliseconds nor CLIENT=MS (wrk=100)"),
+                        ("curl=20", "'curl=20': the client is wrk or ab")):
+        proc = run_cli("peers", "sped", "--server-cpu-share", "0.25", "--cap-period-ms", given)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip() == f"peers: --cap-period-ms {says}"
+
+
 def test_the_httpbench_entry_point_works_from_any_directory(tmp_path):
     proc = subprocess.run([str(REPO / "scripts" / "httpbench"), "list"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)

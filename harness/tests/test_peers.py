@@ -830,3 +830,96 @@ def test_a_clients_sleeps_are_summed_over_its_runs_and_given_per_request(monkeyp
     uncounted = peers._Tally()
     peers._tally_run(uncounted, "wrk", "", 1.0, None, 0.5, 1.0, None, {})
     assert uncounted.sample().client_sleeps_per_request is None
+
+
+def test_cap_period_ms_takes_one_period_for_every_client_or_one_per_client_named():
+    assert peers.parse_cap_periods("100") == 100.0
+    assert peers.parse_cap_periods("wrk=100") == {"wrk": 100.0}
+    assert peers.parse_cap_periods(" wrk=100, ab=20 ") == {"wrk": 100.0, "ab": 20.0}
+    for bad, match in [("fast", "neither milliseconds nor CLIENT=MS"), ("curl=5", "'curl=5': the client is wrk or ab"),
+                       ("wrk=soon", "'soon' is not milliseconds")]:
+        with pytest.raises(ValueError, match=match):
+            peers.parse_cap_periods(bad)
+
+
+def test_a_period_given_for_one_client_caps_only_that_clients_runs_and_the_other_keeps_the_shortest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    periods: list[int | None] = []
+
+    class FakeCgroup:
+        def read(self):
+            from harness.cgroup import Reading
+            return Reading(t_ns=0, cpu_ns=0, cpu_user_ns=None, cpu_sys_ns=None, nr_periods=None, nr_throttled=None,
+                           throttled_ns=None, memory_bytes=None, ctx_switches=None, preemptions=None)
+
+        def close(self) -> None: ...
+
+    def fake_cgroup(tag: str, share: float | None, server_cpus: str, period_us: int | None = None) -> FakeCgroup:
+        periods.append(period_us)
+        return FakeCgroup()
+
+    monkeypatch.setattr(peers, "_launch", lambda *args: None)
+    monkeypatch.setattr(peers, "_cgroup", fake_cgroup)
+    monkeypatch.setattr(peers, "ServerProcess", StartedServer)
+    monkeypatch.setattr(peers, "_run_client", lambda argv, cpus: ("", 0.06, 1.0, 0))
+    monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
+    results = peers._compare(["alpha"], tmp_path, 1, 1, 10, 1, "0", "1", 0.25, ("wrk", "ab"),
+                             cap_period_us={"wrk": 100_000})
+    assert periods == [100_000, None]
+    # each sample knows its cap: 100 ms and a quarter of it for wrk; the shortest (4 ms at 25 %) for ab
+    [wrk] = results.samples[("alpha", "wrk")]
+    [ab] = results.samples[("alpha", "ab")]
+    assert (wrk.cap_period_us, wrk.cap_burst_us) == (100_000, pytest.approx(25_000))
+    assert (ab.cap_period_us, ab.cap_burst_us) == (4_000, pytest.approx(1_000))
+
+
+def test_a_period_for_a_client_not_run_or_without_a_cap_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(peers, "cgroups_available", lambda: (True, ""))
+    monkeypatch.setattr(peers.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    with pytest.raises(SystemExit, match="ab=100: ab is not among --clients"):
+        peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", server_cpu_share=0.25,
+                      clients=("wrk",), cap_period_ms={"ab": 100})
+    with pytest.raises(SystemExit, match="give both"):
+        peers.compare(["sped"], Path("/nonexistent"), 1, 1, 100, 10, "0", "1", clients=("wrk",),
+                      cap_period_ms={"wrk": 100})
+
+
+def test_a_cap_burst_is_each_servers_part_of_one_period_of_its_cap():
+    assert peers.cap_burst(None, 1, None) is None
+    assert peers.cap_burst(0.25, 1, None) == (4_000, pytest.approx(1_000))  # the shortest: a 1-ms quota
+    assert peers.cap_burst(0.25, 2, 100_000) == (100_000, pytest.approx(25_000))  # a pair's SharedCap
+    assert peers.cap_burst(0.15, 2, None) == (3_333, pytest.approx(500, abs=1))
+
+
+def _ab_pair(period_us: int, share: float = 0.15) -> PeerResults:
+    """sped and h2o under ab as measured here (2026-12-02): 30 and 35 µs of server CPU per new
+    connection, ab's 65 µs each, in a shared cap of twice ``share``."""
+    results = PeerResults()
+    for _ in range(3):
+        burst = share * period_us
+        results.add_pair("sped", "h2o", "ab",
+                         Sample(5000.0, 30.0, 65.0, cap_period_us=period_us, cap_burst_us=burst),
+                         Sample(4800.0, 35.0, 65.0, cap_period_us=period_us, cap_burst_us=burst))
+    return results
+
+
+def test_a_server_that_could_serve_more_in_one_burst_than_its_client_has_ready_is_said_to_run_dry():
+    # 50 ms at 0.15: 7.5 ms of CPU a burst, 250 new connections for sped against ab's 100 and
+    # about 115 more; 214 for h2o
+    (note,) = peers.burst_notes(_ab_pair(50_000), [("sped", "h2o")], concurrency=100)
+    assert note.startswith("burst ab: sped ÷ h2o (50-ms period): in one burst of the cap a server could serve more")
+    assert ": sped about 250 against 215; so it runs dry" in note and "h2o about" not in note
+    # the longest period that keeps sped busy: 100 / (1/30 - 1/65) µs of CPU, over 0.15
+    assert "a period of at most 37 ms keeps it busy (--cap-period-ms ab=37," in note
+
+
+def test_no_burst_note_for_a_period_within_the_clients_backlog_a_faster_client_or_an_uncapped_run():
+    assert peers.burst_notes(_ab_pair(20_000), [("sped", "h2o")], concurrency=100) == []
+    keep_alive = PeerResults()  # wrk answers faster than a thread server: it never runs dry
+    keep_alive.add_pair("thread", "ref-thread", "wrk",
+                        Sample(12000.0, 20.5, 8.0, cap_period_us=100_000, cap_burst_us=25_000),
+                        Sample(13000.0, 18.8, 8.0, cap_period_us=100_000, cap_burst_us=25_000))
+    assert peers.burst_notes(keep_alive, [("thread", "ref-thread")], concurrency=100) == []
+    uncapped = PeerResults()
+    uncapped.add_pair("sped", "h2o", "ab", Sample(5000.0, 30.0, 65.0), Sample(4800.0, 35.0, 65.0))
+    assert peers.burst_notes(uncapped, [("sped", "h2o")], concurrency=100) == []
