@@ -494,6 +494,48 @@ def _side_by_side(sat_b: list[dict[str, Any]], sat_r: list[dict[str, Any]], ref_
     return out
 
 
+def burst_backlog(rec: dict[str, Any]) -> tuple[float, float] | None:
+    """For a capped point: (the requests its server could serve in one burst of its cap, the
+    requests its loadgen could have ready for that burst). A capped server runs at full speed
+    until its part of the period's quota is spent; in that burst it can serve its part over its
+    CPU per request, while the loadgen has ready only its connections' requests and those it
+    sends meanwhile, at best one per its own CPU per request (less its idle polling; a pair's
+    two loadgens share their CPU as its two servers share theirs, so the halves cancel). The
+    first above the second means the server ran dry inside each burst and waited on the
+    loadgen (docs/methodology.md, "A period longer than the client's backlog"). The loadgen's
+    rate is its best, so this errs towards not saying so. None where the record lacks a cap or
+    a figure."""
+    lg = rec.get("loadgen") or {}
+    cc = lg.get("client_cpu") or {}
+    shared = rec.get("shared_cap") or {}
+    # a point beside another: the pair's cap, half of each period's quota each; else its own
+    burst = (_num(shared.get("quota_us")) / 2 if _num(shared.get("quota_us"))
+             else _num((rec.get("cgroup") or {}).get("quota_us")))
+    server_us = per_request(rec)["cpu_us"]
+    n, connections = _num(lg.get("completed_total")), _num(lg.get("concurrency"))
+    user, system = _num(cc.get("user_s")), _num(cc.get("sys_s"))
+    if not burst or not server_us or not n or connections is None or user is None or system is None:
+        return None
+    client_us = (user + system - (_num(cc.get("idle_polling_s")) or 0.0)) * 1e6 / n
+    if client_us <= 0:
+        return None
+    return burst / server_us, connections + burst / client_us
+
+
+def dry_bursts(records: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many of ``records`` ran dry inside their cap's bursts (``burst_backlog``), of how many
+    could be judged."""
+    judged = [b for b in map(burst_backlog, records) if b is not None]
+    return sum(1 for served, ready in judged if served > ready), len(judged)
+
+
+def core_cost_records(a: "Analysis", costs: list[CoreCost]) -> list[dict[str, Any]]:
+    """The points the core-cost figures of ``costs`` come from: each backend's and each
+    reference's valid points at or beyond its knee."""
+    names = {name for c in costs for name in (c.backend, c.reference)}
+    return [r for b in a.backends + a.series_only if b.backend in names for r in _saturated(a, b)]
+
+
 def core_costs(a: "Analysis") -> list[CoreCost]:
     """Each backend of the run whose reference server was measured too, in ranking order."""
     targets = {t["label"]: t for t in a.meta.get("targets", [])}

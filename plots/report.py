@@ -28,7 +28,9 @@ from harness.analysis import (  # noqa: E402
     Analysis,
     analyze,
     control_ratio,
+    core_cost_records,
     core_costs,
+    dry_bursts,
     excluded_counts,
     findings,
     write_summary_csv,
@@ -534,7 +536,8 @@ def idle_text(env: dict) -> str:
 
 def core_cost_gaps(a: Analysis, costs) -> list[str]:
     """Why a row of the core-cost table has no CPU figure (and no bar in its figure): the
-    server's points that were left out, and the reasons."""
+    server's points that were left out, and the reasons; and how many of the points it does use
+    ran dry inside their cap's bursts (``dry_bursts``)."""
     notes = []
     for c in costs:
         for name, cpu in ((c.backend, c.backend_cpu), (c.reference, c.reference_cpu)):
@@ -547,6 +550,15 @@ def core_cost_gaps(a: Analysis, costs) -> list[str]:
             why = "; ".join(FLAG_TEXT.get(f, f).split(" (")[0] for f in reasons)
             notes.append(f"{name}: no valid point at or beyond its knee, so no CPU figure here and no bar in the "
                          f"figure ({left} of {total} points left out" + (f": {why}" if why else "") + ").")
+    dry, judged = dry_bursts(core_cost_records(a, costs))
+    if dry:
+        notes.append(f"At {dry} of the {judged} points this page's figures come from (each server's valid points at "
+                     f"or beyond its knee) a server could serve more requests in one burst of its cap "
+                     f"than its loadgen had ready (its connections and what it sent meanwhile): it ran dry inside "
+                     f"each burst and waited on the loadgen, so its CPU per request there follows the loadgen's pace "
+                     f"as well as its own work. A backend and its floor wait alike, so their ratio holds better than "
+                     f"either figure; more clients, or a shorter cap period, keep a server busy (docs/methodology.md, "
+                     f"\"A period longer than the client's backlog\").")
     return notes
 
 

@@ -579,3 +579,53 @@ def test_a_backend_and_its_reference_run_side_by_side_in_one_shared_cap(tmp_path
     assert abs(starts[0] - starts[1]) < 0.15e9  # both loadgens measured the same moments
     from .conftest import remove_cgroups
     assert remove_cgroups(f"{run.name}-*") == []  # every cgroup of the run was removed
+
+
+def _burst_record(quota_us: float, server_cpu_s: float = 0.03, shared: bool = True) -> dict:
+    """A point of 1,000 requests kept (1,200 in all) at 100 connections: the server's CPU per
+    request server_cpu_s / 1,000; the loadgen's 60 µs each once its idle polling is taken off."""
+    cap = {"shared_cap": {"share": 0.18, "quota_us": quota_us, "period_us": 100_000}} if shared else \
+        {"cgroup": {"share": 0.09, "quota_us": quota_us, "period_us": 11_111}}
+    return {"backend": "sped", "offered_load": 100, "repetition": 0,
+            "loadgen": {"completed": 1000, "completed_total": 1200, "concurrency": 100,
+                        "client_cpu": {"user_s": 0.02, "sys_s": 0.062, "idle_polling_s": 0.01}},
+            "server_metrics": {"cpu_s": server_cpu_s}, **cap}
+
+
+def test_a_server_that_could_serve_more_in_one_burst_than_its_loadgen_had_ready_ran_dry():
+    from harness.analysis import burst_backlog, dry_bursts
+
+    # a pair's 100-ms cap at 0.18: 9 ms of CPU each a burst, 300 requests at 30 µs, against
+    # 100 connections and 150 more the loadgen sends meanwhile at 60 µs each
+    served, ready = burst_backlog(_burst_record(18_000))
+    assert (served, ready) == (pytest.approx(300), pytest.approx(250))
+    # the shortest period (1 ms of quota for the pair): 17 requests a burst, the server stays busy
+    assert burst_backlog(_burst_record(1_000))[0] < burst_backlog(_burst_record(1_000))[1]
+    # a server alone in its own cgroup: the whole quota is its burst; a dearer server stays busy
+    assert burst_backlog(_burst_record(1_000, shared=False))[0] == pytest.approx(1000 / 30)
+    assert burst_backlog(_burst_record(18_000, server_cpu_s=0.09))[0] < 250
+    assert dry_bursts([_burst_record(18_000), _burst_record(1_000), {"backend": "x"}]) == (1, 2)
+    uncapped = _burst_record(18_000)
+    del uncapped["shared_cap"]
+    assert burst_backlog(uncapped) is None
+
+
+def test_core_cost_page_says_how_many_of_its_points_ran_dry_inside_the_caps_bursts(tmp_path: Path):
+    from harness.analysis import analyze, core_costs
+    from plots.report import core_cost_gaps
+
+    run = _side_by_side_run(tmp_path, drift=0.0)
+    a = analyze(run)
+    assert not any("ran dry" in note for note in core_cost_gaps(a, core_costs(a)))  # the shortest period
+    records = [json.loads(line) for line in (run / "runs.jsonl").read_text().splitlines()]
+    for r in records:  # the pair's cap at a 1-s period, and a loadgen thrice as dear per request as the
+        if r.get("beside"):  # server: one burst holds far more requests than the clients have ready
+            r["shared_cap"] = {"share": 0.5, "quota_us": 500_000, "period_us": 1_000_000}
+            r["loadgen"]["client_cpu"]["user_s"] *= 3
+            r["loadgen"]["client_cpu"]["sys_s"] *= 3
+    (run / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    a = analyze(run)
+    [note] = [n for n in core_cost_gaps(a, core_costs(a)) if "ran dry" in n]
+    assert note.startswith("At ") and "points this page's figures come from" in note
+    assert "a server could serve more requests in one burst" in note
+    assert "A period longer than the client's backlog" in note
