@@ -85,10 +85,11 @@ def test_idle_polling_and_the_clients_sleeps_are_reported_and_polling_is_not_bus
     assert sleeping["completed_total"] == polled["completed_total"] == 3000
     # how often the client blocked: alone, nearly every response finds a sleeping client (1.0 per
     # request here), which the server's write must wake; on a busy machine a response is sometimes
-    # there before the client waits for it (0.44 seen under make test's parallel load). The polling
-    # client is still polling for most of them (0.002 alone).
+    # there before the client waits for it (0.44 seen under make test's parallel load, 0.15 with
+    # another pytest run beside it). The polling client is still polling for most of them (0.002
+    # alone).
     slept = sleeping["client_cpu"]["voluntary_switches_per_request"]
-    assert slept > 0.2
+    assert slept > 0.05
     assert slept == pytest.approx(sleeping["client_cpu"]["voluntary_switches"] / 3000)
     assert polled["client_cpu"]["voluntary_switches_per_request"] < slept
 
