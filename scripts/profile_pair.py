@@ -107,7 +107,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=1, help="seconds both clients run first, unrecorded")
     parser.add_argument("--share", type=float, default=0.25, help="each server's part of the shared cap")
-    parser.add_argument("--cap-period-ms", type=float, default=100.0, help="the shared cap's CFS period")
+    parser.add_argument("--cap-period-ms", type=float, default=100.0,
+                        help="the shared cap's CFS period; with ab and a fast server keep it within what ab "
+                             "keeps busy (20 ms: harness peers' 'burst' lines, docs/methodology.md)")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--frequency", type=int, default=10000, help="perf samples per second")
