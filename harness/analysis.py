@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.cgroup import burst_requests
 from harness.record import CONTROL_SUFFIX, CONTROLS_FILE
 from harness.record import number as _num
 from harness.stats import (Interval, Line, bootstrap, bootstrap_groups, difference_interval, least_squares,
@@ -496,15 +497,11 @@ def _side_by_side(sat_b: list[dict[str, Any]], sat_r: list[dict[str, Any]], ref_
 
 def burst_backlog(rec: dict[str, Any]) -> tuple[float, float] | None:
     """For a capped point: (the requests its server could serve in one burst of its cap, the
-    requests its loadgen could have ready for that burst). A capped server runs at full speed
-    until its part of the period's quota is spent; in that burst it can serve its part over its
-    CPU per request, while the loadgen has ready only its connections' requests and those it
-    sends meanwhile, at best one per its own CPU per request (less its idle polling; a pair's
-    two loadgens share their CPU as its two servers share theirs, so the halves cancel). The
-    first above the second means the server ran dry inside each burst and waited on the
-    loadgen (docs/methodology.md, "A period longer than the client's backlog"). The loadgen's
-    rate is its best, so this errs towards not saying so. None where the record lacks a cap or
-    a figure."""
+    requests its loadgen could have ready for that burst), ``cgroup.burst_requests`` with the
+    server's part of the quota (half a pair's shared one) and the loadgen's CPU per request less
+    its idle polling. The first above the second: the server ran dry inside each burst. The
+    loadgen's rate is its best, so this errs towards not saying so. None where the record
+    lacks a cap or a figure."""
     lg = rec.get("loadgen") or {}
     cc = lg.get("client_cpu") or {}
     shared = rec.get("shared_cap") or {}
@@ -519,7 +516,7 @@ def burst_backlog(rec: dict[str, Any]) -> tuple[float, float] | None:
     client_us = (user + system - (_num(cc.get("idle_polling_s")) or 0.0)) * 1e6 / n
     if client_us <= 0:
         return None
-    return burst / server_us, connections + burst / client_us
+    return burst_requests(burst, server_us, client_us, connections)
 
 
 def dry_bursts(records: list[dict[str, Any]]) -> tuple[int, int]:

@@ -252,6 +252,25 @@ def _read_keyed(path: Path) -> dict[str, int]:
     return out
 
 
+def burst_requests(burst_us: float, server_us: float, client_us: float, connections: float) -> tuple[float, float]:
+    """What one burst of a cap holds: (the requests a server can serve with ``burst_us`` of CPU
+    at ``server_us`` each, the requests its client can have ready for them: its ``connections``'
+    and those it sends meanwhile, at best one per ``client_us`` of its own CPU). A capped server
+    runs at full speed until its part of the period's quota is spent; when the first figure is
+    the larger, it empties its queue inside each burst and waits on its client, woken for each
+    arrival, and its CPU per request follows the client's pace (docs/methodology.md, "A period
+    longer than the client's backlog"). Two servers sharing a cap and two clients sharing a CPU
+    halve both sides alike, so the same figures hold for a pair."""
+    return burst_us / server_us, connections + burst_us / client_us
+
+
+def longest_busy_burst(server_us: float, client_us: float, connections: float) -> float | None:
+    """The longest burst (µs of the server's CPU) whose requests the client keeps ready
+    (``burst_requests``); None when none runs dry (the client is the cheaper per request)."""
+    gain = 1 / server_us - 1 / client_us
+    return connections / gain if gain > 0 else None
+
+
 def bandwidth(share: float, period_us: int | None = None) -> tuple[int, int]:
     """(quota µs, period µs) giving ``share`` of one CPU with the shortest allowed period, or
     with ``period_us`` when given (a quota below the kernel's 1 ms is refused: ValueError)."""

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import production
-from .cgroup import CgroupError, ServerCgroup, SharedCap, bandwidth
+from .cgroup import CgroupError, ServerCgroup, SharedCap, bandwidth, burst_requests, longest_busy_burst
 from .cgroup import available as cgroups_available
 from .clients import run_at_once
 from .docroot import write_page
@@ -945,19 +945,15 @@ def sleep_notes(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]
 
 
 def burst_notes(results: PeerResults, pairs: list[tuple[str, str]], concurrency: int) -> list[str]:
-    """A line for each pair with a server that runs dry inside the cap's bursts. A capped server
-    runs at full speed until its part of the period's allowance is spent, then waits for the
-    next period; in one burst it can serve (its part) / (its CPU per request) requests, while
-    its client can have ready only its ``concurrency`` connections' requests plus those it
-    makes during the burst, at best one per (client CPU per request) of the burst's length
-    (the clients of a pair share their CPU as the servers share theirs, so the two halves
-    cancel). When the server could serve more, it runs out of work inside each burst and is
-    woken for each request that arrives, which a busy server is not: its CPU per request then
-    depends on the client's pace, and two servers with different wake-up costs compare
-    differently (sped and h2o with ab under a 100-ms period, docs/methodology.md, "A period
-    longer than the client's backlog"). The client's rate is taken at its best, so the rule errs
-    towards silence: a line is a finding, its absence no proof. The line gives the longest period that keeps such a
-    server busy (``--cap-period-ms CLIENT=MS``). Uncapped runs give none."""
+    """A line for each pair with a server that runs dry inside the cap's bursts: one burst of
+    its part of the cap would serve more requests than its client has ready
+    (``cgroup.burst_requests``, from the pair's medians), so it is woken for each request that
+    arrives, which a busy server is not, and its CPU per request follows the client's pace; two
+    servers with different wake-up costs then compare differently (sped and h2o with ab under
+    a 100-ms period, docs/methodology.md, "A period longer than the client's backlog"). The
+    client's rate is taken at its best, so the rule errs towards silence: a line is a finding,
+    its absence no proof. The line gives the longest period that keeps such a server busy
+    (``--cap-period-ms CLIENT=MS``). Uncapped runs give none."""
     out = []
     for a, b in pairs:
         for client in CLIENTS:
@@ -972,15 +968,14 @@ def burst_notes(results: PeerResults, pairs: list[tuple[str, str]], concurrency:
                 period = statistics.median(s.cap_period_us for s in runs)
                 server = statistics.median(s.server_cpu_us_per_request for s in runs)
                 client_us = statistics.median(s.client_cpu_us_per_request for s in runs)
-                served, sent = burst / server, burst / client_us
-                if served > concurrency + sent:
-                    longest_burst = concurrency / (1 / server - 1 / client_us)
-                    dry.append((name, served, sent, period, period * longest_burst / burst))
+                served, ready = burst_requests(burst, server, client_us, concurrency)
+                longest = longest_busy_burst(server, client_us, concurrency)
+                if served > ready and longest is not None:
+                    dry.append((name, served, ready, period, period * longest / burst))
             if not dry:
                 continue
             longest_ms = max(1, math.floor(min(longest for *_, longest in dry) / 1000))
-            each = ", ".join(f"{name} about {served:.0f} against {concurrency + sent:.0f}"
-                             for name, served, sent, _, _ in dry)
+            each = ", ".join(f"{name} about {served:.0f} against {ready:.0f}" for name, served, ready, _, _ in dry)
             out.append(f"burst {client}: {a} ÷ {b} ({dry[0][3] / 1000:g}-ms period): in one burst of the cap a "
                        f"server could serve more requests than its client has ready ({concurrency} connections "
                        f"and what it sends meanwhile): {each}; so it runs dry inside each burst, is woken for "

@@ -216,3 +216,18 @@ def test_this_kernel_throttles_a_capped_group_task_by_task_from_linux_6_18():
         assert many.per_task and many.per_period > 3 * few.per_period
     else:
         assert not many.per_task
+
+
+def test_one_burst_of_the_cap_holds_its_cpu_over_the_servers_cost_against_the_clients_backlog():
+    from harness.cgroup import burst_requests, longest_busy_burst
+
+    # 7.5 ms of CPU (0.15 of a 50-ms period) at 30 µs a new connection: 250 requests; ab at 65
+    # µs each has its 100 connections' and about 115 more ready
+    served, ready = burst_requests(7_500, 30.0, 65.0, 100)
+    assert (served, ready) == (pytest.approx(250), pytest.approx(215.4, abs=0.1))
+    # the longest burst ab keeps busy: 100 / (1/30 - 1/65) µs, where the two are equal
+    longest = longest_busy_burst(30.0, 65.0, 100)
+    assert longest == pytest.approx(5_571, abs=1)
+    assert burst_requests(longest, 30.0, 65.0, 100)[0] == pytest.approx(burst_requests(longest, 30.0, 65.0, 100)[1])
+    # a client cheaper per request than the server (wrk against a thread server) never lets it run dry
+    assert longest_busy_burst(20.0, 8.0, 100) is None
