@@ -42,6 +42,12 @@ weights, both under SCHED_BATCH so that neither's wake-ups preempt the other; ``
 the drift cancels within milliseconds, and a pair's CPU per request is what to compare:
 
     /usr/bin/python3 -m harness peers prefork,ref-prefork,ref-prefork:again --clients wrk --server-cpu-share 0.25 --simultaneous --cap-period-ms 100 --seconds 4
+
+A long cap period suits wrk's kept-alive connections, not ab's new ones against a fast server,
+which then runs dry inside each burst (a ``burst`` line under the ratios says so, with the
+longest period that keeps it busy); ``--cap-period-ms wrk=100`` gives each client its own:
+
+    /usr/bin/python3 -m harness peers sped,ref-sped,h2o --reference h2o --simultaneous --server-cpu-share 0.15 --cap-period-ms wrk=100
 """
 
 from __future__ import annotations
