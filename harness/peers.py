@@ -376,11 +376,11 @@ def parse_cap_periods(text: str) -> float | dict[str, float]:
             raise ValueError(f"'{text}' is neither milliseconds nor CLIENT=MS (wrk=100)") from None
     periods: dict[str, float] = {}
     for part in (p.strip() for p in text.split(",")):
-        client, _, ms = part.partition("=")
-        if client.strip() not in CLIENTS:
+        client, _, ms = (side.strip() for side in part.partition("="))
+        if client not in CLIENTS:
             raise ValueError(f"'{part}': the client is wrk or ab")
         try:
-            periods[client.strip()] = float(ms)
+            periods[client] = float(ms)
         except ValueError:
             raise ValueError(f"'{part}': '{ms}' is not milliseconds") from None
     return periods
@@ -427,7 +427,7 @@ def compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_reque
         raise SystemExit(f"peers: --warmup must be 0 or more seconds, got {warmup_s}")
     periods_ms = (cap_period_ms if isinstance(cap_period_ms, dict)
                   else {client: cap_period_ms for client in clients} if cap_period_ms is not None else {})
-    cap_period_us: dict[str, int | None] = {}
+    cap_period_us: dict[str, int] = {}
     for client, ms in periods_ms.items():
         if server_cpu_share is None:
             raise SystemExit("peers: --cap-period-ms sets the period of --server-cpu-share's cap: give both")
@@ -526,14 +526,13 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
              server_share: float | None, clients: tuple[str, ...] = CLIENTS,
              warmup_s: int = 0, pairs: list[tuple[str, str]] | None = None, slices: int = 1,
              turn_log: Callable[[dict], None] | None = None,
-             pools: dict[str, int] | None = None, cap_period_us: int | dict[str, int | None] | None = None,
+             pools: dict[str, int] | None = None, cap_period_us: dict[str, int] | None = None,
              simultaneous: bool = False) -> PeerResults:
     """Each round runs every server alone, in ``round_order``; or, given ``pairs``, every pair
     with its two servers loaded in turns, ``slices`` each (the pairs in ``round_order``, and
     within a pair the other one first in odd rounds), or with ``simultaneous`` both at once.
     ``pools``: each fixed pool's size (``_pools``; read from the registry when not given).
-    ``cap_period_us``: the cap's period for every client, or per client (None or a client not
-    in it: the shortest)."""
+    ``cap_period_us``: the cap's period per client (a client not in it: the shortest)."""
     results = PeerResults()
     guard = ProcessGuard()
     if pools is None:
@@ -549,8 +548,7 @@ def _compare(servers: list[str], build: Path, rounds: int, seconds: int, ab_requ
                 for unit in units:
                     group = unit if r % 2 == 0 else unit[::-1]
                     for client in clients:
-                        period_us = (cap_period_us.get(client) if isinstance(cap_period_us, dict)
-                                     else cap_period_us)
+                        period_us = (cap_period_us or {}).get(client)
                         measure = _measure_together if simultaneous else _measure
                         samples = dict(zip(group, measure(group, client, r, build, work, docroot, guard, seconds,
                                                           ab_requests, concurrency, server_cpus, client_cpus,
@@ -895,6 +893,12 @@ UNEVEN_OVER, UNEVEN_UNDER = 1.10, 0.90  # a server above, its partner below, its
 PAIR_BUSY = 0.90  # a pair's mean use of its parts below this: the clients set the pace
 
 
+def _both(results: PeerResults, a: str, b: str, client: str, field: str) -> list[tuple[float, float]]:
+    """a's and b's ``field`` of each run that measured them together, where both have it."""
+    return [(x, y) for sa, sb in results.rounds(a, b, client)
+            for x, y in [(getattr(sa, field), getattr(sb, field))] if x is not None and y is not None]
+
+
 def cap_warnings(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]:
     """What makes a pair's ratio by CPU per request not a comparison of two busy servers, from
     each server's use of its cap in each round: one server taking more than its part while its
@@ -904,8 +908,7 @@ def cap_warnings(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str
     out = []
     for a, b in pairs:
         for client in CLIENTS:
-            uses = [(x.cap_use, y.cap_use) for x, y in results.rounds(a, b, client)
-                    if x.cap_use is not None and y.cap_use is not None]
+            uses = _both(results, a, b, client, "cap_use")
             if not uses:
                 continue
             uneven = [(hi, lo) for x, y in uses for hi, lo in [(max(x, y), min(x, y))]
@@ -935,8 +938,7 @@ def sleep_notes(results: PeerResults, pairs: list[tuple[str, str]]) -> list[str]
     out = []
     for a, b in pairs:
         for client in CLIENTS:
-            counted = [(x.client_sleeps_per_request, y.client_sleeps_per_request) for x, y in results.rounds(a, b, client)
-                       if x.client_sleeps_per_request is not None and y.client_sleeps_per_request is not None]
+            counted = _both(results, a, b, client, "client_sleeps_per_request")
             if not counted:
                 continue
             sa, sb = (statistics.median(side) for side in zip(*counted))

@@ -167,8 +167,8 @@ def title_page(a: Analysis) -> list[Figure]:
         f"Run {meta.get('run_id', a.run_dir.name)}, started {meta.get('created', '?')}, finished "
         f"{meta.get('finished', '?')} ({status}; {meta.get('wall_s', '?')} s of measurement). "
         f"{len(a.records)} points measured, {len(a.errors)} failed, {len(a.skipped)} skipped, "
-        f"{len(a.backends)} server{'' if len(a.backends) == 1 else 's'}." + ("  This was a --quick smoke run: numbers are indicative only."
-                                          if exp.get("quick") else ""), size=10.5)
+        f"{len(a.backends)} server{'' if len(a.backends) == 1 else 's'}."
+        + ("  This was a --quick smoke run: numbers are indicative only." if exp.get("quick") else ""), size=10.5)
     if exp.get("description"):
         page.paragraph(exp["description"], size=10)
     if exp.get("paper"):

@@ -106,7 +106,7 @@ def test_every_server_start_gets_the_requested_cpu_cap_not_the_last_clients_shar
     assert results.median_client("beta", "ab") == pytest.approx((60.0, 0.06))
     caps.clear()
     periods.clear()
-    peers._compare(["alpha"], tmp_path, 1, 1, 10, 1, "0", "1", 0.25, ("wrk",), cap_period_us=100_000)
+    peers._compare(["alpha"], tmp_path, 1, 1, 10, 1, "0", "1", 0.25, ("wrk",), cap_period_us={"wrk": 100_000})
     assert caps == [0.25] and periods == [100_000]
 
 
@@ -640,7 +640,7 @@ def test_simultaneous_pairs_share_one_cap_of_twice_the_share_and_are_loaded_at_o
     monkeypatch.setattr(peers, "_run_clients", fake_clients)
     monkeypatch.setattr(peers, "_parse", lambda client, output: (1000.0, 1000, 0))
     results = peers._compare(["a", "b"], tmp_path, 2, 4, 10, 1, "0", "1", 0.25, ("wrk",), warmup_s=1,
-                             pairs=[("a", "b")], cap_period_us=100_000, simultaneous=True)
+                             pairs=[("a", "b")], cap_period_us={"wrk": 100_000}, simultaneous=True)
     # one cap per pair and round, twice each server's share, with the period asked for
     assert [(share, period) for _, share, period in shared_caps] == [(0.5, 100_000)] * 2
     # both servers inside it, each in its own child
